@@ -1,0 +1,610 @@
+//! Path attributes (RFC 4271 §4.3, §5): type codes, flags, borrowed views over validated values
+//! (AS_PATH, communities, MP_REACH_NLRI / MP_UNREACH_NLRI), the owned model used to build and
+//! re-encode UPDATEs, and the RFC 7606 §7 action for each malformed attribute.
+//!
+//! ```text
+//!  0                   1
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |  Attr. Flags  |Attr. Type Code|  then 1 or 2 length octets (Extended Length bit)
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+
+use super::community::{Community, LargeCommunity};
+use super::nlri::{self, Family, NlriIter, Prefix};
+use super::notification::ErrorAction;
+use super::reader;
+use bytes::BufMut;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Attribute flag bits (RFC 4271 §4.3).
+pub mod flag {
+    pub const OPTIONAL: u8 = 0x80;
+    pub const TRANSITIVE: u8 = 0x40;
+    pub const PARTIAL: u8 = 0x20;
+    pub const EXTENDED_LENGTH: u8 = 0x10;
+}
+
+/// Attribute type codes (IANA "BGP Path Attributes").
+pub mod type_code {
+    pub const ORIGIN: u8 = 1;
+    pub const AS_PATH: u8 = 2;
+    pub const NEXT_HOP: u8 = 3;
+    pub const MULTI_EXIT_DISC: u8 = 4;
+    pub const LOCAL_PREF: u8 = 5;
+    pub const ATOMIC_AGGREGATE: u8 = 6;
+    pub const AGGREGATOR: u8 = 7;
+    pub const COMMUNITIES: u8 = 8;
+    pub const ORIGINATOR_ID: u8 = 9;
+    pub const CLUSTER_LIST: u8 = 10;
+    pub const MP_REACH_NLRI: u8 = 14;
+    pub const MP_UNREACH_NLRI: u8 = 15;
+    pub const EXTENDED_COMMUNITIES: u8 = 16;
+    pub const AS4_PATH: u8 = 17;
+    pub const AS4_AGGREGATOR: u8 = 18;
+    pub const LARGE_COMMUNITY: u8 = 32;
+}
+
+/// The name of an attribute type code, as tcpdump and the RFCs spell it.
+pub fn name(tc: u8) -> &'static str {
+    use type_code::*;
+    match tc {
+        ORIGIN => "ORIGIN",
+        AS_PATH => "AS_PATH",
+        NEXT_HOP => "NEXT_HOP",
+        MULTI_EXIT_DISC => "MULTI_EXIT_DISC",
+        LOCAL_PREF => "LOCAL_PREF",
+        ATOMIC_AGGREGATE => "ATOMIC_AGGREGATE",
+        AGGREGATOR => "AGGREGATOR",
+        COMMUNITIES => "COMMUNITIES",
+        ORIGINATOR_ID => "ORIGINATOR_ID",
+        CLUSTER_LIST => "CLUSTER_LIST",
+        MP_REACH_NLRI => "MP_REACH_NLRI",
+        MP_UNREACH_NLRI => "MP_UNREACH_NLRI",
+        EXTENDED_COMMUNITIES => "EXTENDED_COMMUNITIES",
+        AS4_PATH => "AS4_PATH",
+        AS4_AGGREGATOR => "AS4_AGGREGATOR",
+        LARGE_COMMUNITY => "LARGE_COMMUNITY",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5), or `None` for
+/// a type code this codec does not know.
+pub fn expected_flags(tc: u8) -> Option<u8> {
+    use type_code::*;
+    const WELL_KNOWN: u8 = flag::TRANSITIVE;
+    const OPT_NON_TRANS: u8 = flag::OPTIONAL;
+    const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
+    Some(match tc {
+        ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE => WELL_KNOWN,
+        MULTI_EXIT_DISC | ORIGINATOR_ID | CLUSTER_LIST | MP_REACH_NLRI | MP_UNREACH_NLRI => OPT_NON_TRANS,
+        AGGREGATOR | COMMUNITIES | EXTENDED_COMMUNITIES | AS4_PATH | AS4_AGGREGATOR | LARGE_COMMUNITY => OPT_TRANS,
+        _ => return None,
+    })
+}
+
+/// What RFC 7606 §7 prescribes when this attribute is malformed (flags, length or value).
+pub fn malformed_action(tc: u8) -> ErrorAction {
+    use type_code::*;
+    match tc {
+        // §7.7, §7.6; RFC 6793 §6 for the AS4_* attributes.
+        ATOMIC_AGGREGATE | AGGREGATOR | AS4_PATH | AS4_AGGREGATOR => ErrorAction::AttributeDiscard,
+        // §7.11 and §5.3: the NLRI can no longer be trusted.
+        MP_REACH_NLRI | MP_UNREACH_NLRI => ErrorAction::SessionReset,
+        _ => ErrorAction::TreatAsWithdraw,
+    }
+}
+
+/// ORIGIN values (RFC 4271 §5.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Igp = 0,
+    Egp = 1,
+    Incomplete = 2,
+}
+
+impl Origin {
+    pub fn from_u8(v: u8) -> Option<Origin> {
+        Some(match v {
+            0 => Origin::Igp,
+            1 => Origin::Egp,
+            2 => Origin::Incomplete,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Igp => "IGP",
+            Origin::Egp => "EGP",
+            Origin::Incomplete => "INCOMPLETE",
+        }
+    }
+}
+
+/// AS_PATH segment types (RFC 4271 §4.3, RFC 5065 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SegmentType {
+    AsSet = 1,
+    AsSequence = 2,
+    ConfedSequence = 3,
+    ConfedSet = 4,
+}
+
+impl SegmentType {
+    pub fn from_u8(v: u8) -> Option<SegmentType> {
+        Some(match v {
+            1 => SegmentType::AsSet,
+            2 => SegmentType::AsSequence,
+            3 => SegmentType::ConfedSequence,
+            4 => SegmentType::ConfedSet,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            SegmentType::AsSet => "AS_SET",
+            SegmentType::AsSequence => "AS_SEQUENCE",
+            SegmentType::ConfedSequence => "AS_CONFED_SEQUENCE",
+            SegmentType::ConfedSet => "AS_CONFED_SET",
+        }
+    }
+    fn is_confed(self) -> bool {
+        matches!(self, SegmentType::ConfedSequence | SegmentType::ConfedSet)
+    }
+}
+
+/// An owned AS_PATH segment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub kind: SegmentType,
+    pub asns: Vec<u32>,
+}
+
+/// A validated AS_PATH or AS4_PATH value, read in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsPathView<'a> {
+    raw: &'a [u8],
+    four_octet: bool,
+}
+
+impl<'a> AsPathView<'a> {
+    /// Checks segment types, zero-length segments and overruns (RFC 7606 §7.2).
+    pub fn parse(raw: &'a [u8], four_octet: bool) -> Result<Self, String> {
+        let w = if four_octet { 4 } else { 2 };
+        let mut b = raw;
+        while !b.is_empty() {
+            let [t, n, rest @ ..] = b else {
+                return Err("AS_PATH ends inside a segment header".into());
+            };
+            if SegmentType::from_u8(*t).is_none() {
+                return Err(format!("unknown AS_PATH segment type {t}"));
+            }
+            if *n == 0 {
+                return Err("zero-length AS_PATH segment".into());
+            }
+            b = rest.get(usize::from(*n) * w..).ok_or_else(|| "AS_PATH segment overruns the attribute".to_string())?;
+        }
+        Ok(AsPathView { raw, four_octet })
+    }
+
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    pub fn four_octet(&self) -> bool {
+        self.four_octet
+    }
+
+    /// Segments in order, each with an iterator over its ASNs.
+    pub fn segments(&self) -> impl Iterator<Item = (SegmentType, AsnIter<'a>)> + 'a {
+        let w = if self.four_octet { 4 } else { 2 };
+        let mut b = self.raw;
+        std::iter::from_fn(move || {
+            let [t, n, rest @ ..] = b else { return None };
+            let kind = SegmentType::from_u8(*t)?;
+            let len = usize::from(*n) * w;
+            let asns = rest.get(..len)?;
+            b = rest.get(len..)?;
+            Some((kind, AsnIter { b: asns, w }))
+        })
+    }
+
+    /// Every ASN in order, sets flattened.
+    pub fn asns(&self) -> impl Iterator<Item = u32> + 'a {
+        self.segments().flat_map(|(_, a)| a)
+    }
+
+    /// Path length for best-path selection and RFC 6793 §4.2.3: an AS_SET counts one,
+    /// confederation segments count zero.
+    pub fn path_len(&self) -> usize {
+        self.segments()
+            .map(|(k, a)| match k {
+                SegmentType::AsSequence => a.count(),
+                SegmentType::AsSet => 1,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    pub fn to_segments(&self) -> Vec<Segment> {
+        self.segments().map(|(kind, a)| Segment { kind, asns: a.collect() }).collect()
+    }
+
+    fn has_confed(&self) -> bool {
+        self.segments().any(|(k, _)| k.is_confed())
+    }
+}
+
+/// ASNs of one segment.
+#[derive(Clone, Debug)]
+pub struct AsnIter<'a> {
+    b: &'a [u8],
+    w: usize,
+}
+
+impl Iterator for AsnIter<'_> {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        let (v, rest) = if self.w == 4 {
+            let (a, rest) = self.b.split_first_chunk::<4>()?;
+            (u32::from_be_bytes(*a), rest)
+        } else {
+            let (a, rest) = self.b.split_first_chunk::<2>()?;
+            (u32::from(u16::from_be_bytes(*a)), rest)
+        };
+        self.b = rest;
+        Some(v)
+    }
+}
+
+/// The AS path a 4-octet speaker must use for a route from a 2-octet peer: AS_PATH merged with
+/// AS4_PATH as RFC 6793 §4.2.3 describes. `aggregator_as` is the AGGREGATOR's AS when present.
+pub fn merge_as4_path(
+    as_path: &AsPathView<'_>,
+    as4: Option<&AsPathView<'_>>,
+    aggregator_as: Option<u32>,
+    has_as4_aggregator: bool,
+) -> Vec<Segment> {
+    let plain = as_path.to_segments();
+    let Some(as4) = as4 else { return plain };
+    // §4.2.3: an AGGREGATOR with a real 2-octet AS alongside AS4_AGGREGATOR voids AS4_PATH.
+    if has_as4_aggregator && aggregator_as.is_some_and(|a| a != u32::from(super::open::AS_TRANS)) {
+        return plain;
+    }
+    // RFC 6793 §6: confederation segments in AS4_PATH make it malformed; ignore it.
+    if as4.has_confed() {
+        return plain;
+    }
+    let (n, m) = (as_path.path_len(), as4.path_len());
+    if n < m {
+        return plain;
+    }
+    // Keep the leading n - m ASes (counted the same way) of AS_PATH, then append AS4_PATH.
+    let mut keep = n - m;
+    let mut out = Vec::new();
+    for seg in plain {
+        if keep == 0 && !seg.kind.is_confed() {
+            break;
+        }
+        match seg.kind {
+            SegmentType::AsSequence => {
+                let take = keep.min(seg.asns.len());
+                keep -= take;
+                out.push(Segment { kind: seg.kind, asns: seg.asns[..take].to_vec() });
+            }
+            SegmentType::AsSet => {
+                keep -= 1;
+                out.push(seg);
+            }
+            _ => out.push(seg),
+        }
+    }
+    for seg in as4.to_segments() {
+        // Join adjacent AS_SEQUENCEs so the merged path reads as one sequence.
+        match out.last_mut() {
+            Some(last) if last.kind == SegmentType::AsSequence && seg.kind == SegmentType::AsSequence => {
+                last.asns.extend(seg.asns)
+            }
+            _ => out.push(seg),
+        }
+    }
+    out.retain(|s| !s.asns.is_empty());
+    out
+}
+
+/// A validated MP_REACH_NLRI value (RFC 4760 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MpReach<'a> {
+    pub afi: u16,
+    pub safi: u8,
+    pub next_hop: &'a [u8],
+    pub nlri: &'a [u8],
+    /// Set for the IPv4/IPv6 unicast families this codec decodes; other families keep `nlri` raw.
+    pub family: Option<Family>,
+    pub add_path: bool,
+}
+
+impl<'a> MpReach<'a> {
+    /// Decode and validate: next-hop length per family, reserved octet, NLRI syntax.
+    pub fn parse(v: &'a [u8], add_path_v4: bool, add_path_v6: bool) -> Result<Self, String> {
+        let parse = |i| -> reader::R<'_, (u16, u8, &[u8], &[u8])> {
+            let (i, afi) = reader::u16(i)?;
+            let (i, safi) = reader::u8(i)?;
+            let (i, nhl) = reader::u8(i)?;
+            let (i, nh) = reader::bytes(i, usize::from(nhl))?;
+            let (i, _reserved) = reader::u8(i)?;
+            Ok((&[], (afi, safi, nh, i)))
+        };
+        let (_, (afi, safi, next_hop, nlri)) =
+            parse(v).map_err(|_| "MP_REACH_NLRI shorter than its fixed part and next hop".to_string())?;
+        let family = unicast_family(afi, safi);
+        let add_path = match family {
+            Some(Family::V4) => add_path_v4,
+            Some(Family::V6) => add_path_v6,
+            None => false,
+        };
+        match (family, next_hop.len()) {
+            // RFC 4760 / RFC 8950: IPv4 next hop is 4 octets, or an IPv6 one (16/32).
+            (Some(Family::V4), 4 | 16 | 32) | (Some(Family::V6), 16 | 32) | (None, _) => {}
+            (Some(_), l) => return Err(format!("next hop length {l} invalid for AFI {afi} SAFI {safi}")),
+        }
+        if let Some(f) = family {
+            nlri::validate(nlri, f, add_path).map_err(|e| format!("MP_REACH_NLRI: {e}"))?;
+        }
+        Ok(MpReach { afi, safi, next_hop, nlri, family, add_path })
+    }
+
+    /// The global next hop and, for a 32-octet IPv6 next hop, the link-local one.
+    pub fn next_hops(&self) -> (Option<IpAddr>, Option<IpAddr>) {
+        let nh = self.next_hop;
+        match nh.len() {
+            4 => (reader::ipv4(nh).ok().map(|(_, a)| IpAddr::V4(a)), None),
+            16 => (reader::ipv6(nh).ok().map(|(_, a)| IpAddr::V6(a)), None),
+            32 => {
+                let g = reader::ipv6(nh).ok();
+                let ll = g.and_then(|(rest, _)| reader::ipv6(rest).ok()).map(|(_, a)| IpAddr::V6(a));
+                (g.map(|(_, a)| IpAddr::V6(a)), ll)
+            }
+            _ => (None, None),
+        }
+    }
+
+    pub fn prefixes(&self) -> NlriIter<'a> {
+        match self.family {
+            Some(f) => NlriIter::new(self.nlri, f, self.add_path),
+            None => NlriIter::empty(),
+        }
+    }
+}
+
+/// A validated MP_UNREACH_NLRI value (RFC 4760 §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MpUnreach<'a> {
+    pub afi: u16,
+    pub safi: u8,
+    pub withdrawn: &'a [u8],
+    pub family: Option<Family>,
+    pub add_path: bool,
+}
+
+impl<'a> MpUnreach<'a> {
+    pub fn parse(v: &'a [u8], add_path_v4: bool, add_path_v6: bool) -> Result<Self, String> {
+        let parse = |i| -> reader::R<'_, (u16, u8)> {
+            let (i, afi) = reader::u16(i)?;
+            let (i, safi) = reader::u8(i)?;
+            Ok((i, (afi, safi)))
+        };
+        let (withdrawn, (afi, safi)) = parse(v).map_err(|_| "MP_UNREACH_NLRI shorter than 3 octets".to_string())?;
+        let family = unicast_family(afi, safi);
+        let add_path = match family {
+            Some(Family::V4) => add_path_v4,
+            Some(Family::V6) => add_path_v6,
+            None => false,
+        };
+        if let Some(f) = family {
+            nlri::validate(withdrawn, f, add_path).map_err(|e| format!("MP_UNREACH_NLRI: {e}"))?;
+        }
+        Ok(MpUnreach { afi, safi, withdrawn, family, add_path })
+    }
+
+    pub fn prefixes(&self) -> NlriIter<'a> {
+        match self.family {
+            Some(f) => NlriIter::new(self.withdrawn, f, self.add_path),
+            None => NlriIter::empty(),
+        }
+    }
+}
+
+fn unicast_family(afi: u16, safi: u8) -> Option<Family> {
+    use super::capability::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+    match (afi, safi) {
+        (AFI_IPV4, SAFI_UNICAST) => Some(Family::V4),
+        (AFI_IPV6, SAFI_UNICAST) => Some(Family::V6),
+        _ => None,
+    }
+}
+
+/// AGGREGATOR / AS4_AGGREGATOR (RFC 4271 §5.1.7, RFC 6793 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Aggregator {
+    pub asn: u32,
+    pub address: Ipv4Addr,
+}
+
+/// Next hop carried in an owned MP_REACH_NLRI.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MpNextHop {
+    V4(Ipv4Addr),
+    V6 {
+        global: Ipv6Addr,
+        link_local: Option<Ipv6Addr>,
+    },
+    /// Next hops of families this codec does not decode, kept as octets.
+    Raw(Vec<u8>),
+}
+
+/// The owned value of one path attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Attr {
+    Origin(Origin),
+    AsPath(Vec<Segment>),
+    NextHop(Ipv4Addr),
+    Med(u32),
+    LocalPref(u32),
+    AtomicAggregate,
+    Aggregator(Aggregator),
+    Communities(Vec<Community>),
+    OriginatorId(Ipv4Addr),
+    ClusterList(Vec<Ipv4Addr>),
+    MpReach { afi: u16, safi: u8, next_hop: MpNextHop, nlri: Vec<Prefix>, raw_nlri: Vec<u8> },
+    MpUnreach { afi: u16, safi: u8, withdrawn: Vec<Prefix>, raw_withdrawn: Vec<u8> },
+    ExtCommunities(Vec<[u8; 8]>),
+    As4Path(Vec<Segment>),
+    As4Aggregator(Aggregator),
+    LargeCommunities(Vec<LargeCommunity>),
+    Unknown { type_code: u8, value: Vec<u8> },
+}
+
+/// An owned path attribute with its flags, as sent or received.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PathAttribute {
+    pub flags: u8,
+    pub attr: Attr,
+}
+
+impl Attr {
+    pub fn type_code(&self) -> u8 {
+        use type_code::*;
+        match self {
+            Attr::Origin(_) => ORIGIN,
+            Attr::AsPath(_) => AS_PATH,
+            Attr::NextHop(_) => NEXT_HOP,
+            Attr::Med(_) => MULTI_EXIT_DISC,
+            Attr::LocalPref(_) => LOCAL_PREF,
+            Attr::AtomicAggregate => ATOMIC_AGGREGATE,
+            Attr::Aggregator(_) => AGGREGATOR,
+            Attr::Communities(_) => COMMUNITIES,
+            Attr::OriginatorId(_) => ORIGINATOR_ID,
+            Attr::ClusterList(_) => CLUSTER_LIST,
+            Attr::MpReach { .. } => MP_REACH_NLRI,
+            Attr::MpUnreach { .. } => MP_UNREACH_NLRI,
+            Attr::ExtCommunities(_) => EXTENDED_COMMUNITIES,
+            Attr::As4Path(_) => AS4_PATH,
+            Attr::As4Aggregator(_) => AS4_AGGREGATOR,
+            Attr::LargeCommunities(_) => LARGE_COMMUNITY,
+            Attr::Unknown { type_code, .. } => *type_code,
+        }
+    }
+
+    /// Append the value octets. AS_PATH and AGGREGATOR use 4-octet ASNs when `four_octet_as`.
+    pub fn encode_value(&self, four_octet_as: bool, buf: &mut impl BufMut) {
+        let put_segments = |buf: &mut dyn BufMut, segs: &[Segment], four: bool| {
+            for s in segs {
+                // Segments over 255 ASNs are split, as RFC 4271 §5.1.2 leaves to the sender.
+                for chunk in s.asns.chunks(255) {
+                    buf.put_u8(s.kind as u8);
+                    buf.put_u8(chunk.len() as u8);
+                    for a in chunk {
+                        if four {
+                            buf.put_u32(*a);
+                        } else {
+                            buf.put_u16(u16::try_from(*a).unwrap_or(super::open::AS_TRANS));
+                        }
+                    }
+                }
+            }
+        };
+        match self {
+            Attr::Origin(o) => buf.put_u8(*o as u8),
+            Attr::AsPath(s) => put_segments(buf, s, four_octet_as),
+            Attr::As4Path(s) => put_segments(buf, s, true),
+            Attr::NextHop(a) | Attr::OriginatorId(a) => buf.put_slice(&a.octets()),
+            Attr::Med(v) | Attr::LocalPref(v) => buf.put_u32(*v),
+            Attr::AtomicAggregate => {}
+            Attr::Aggregator(a) => {
+                if four_octet_as {
+                    buf.put_u32(a.asn);
+                } else {
+                    buf.put_u16(u16::try_from(a.asn).unwrap_or(super::open::AS_TRANS));
+                }
+                buf.put_slice(&a.address.octets());
+            }
+            Attr::As4Aggregator(a) => {
+                buf.put_u32(a.asn);
+                buf.put_slice(&a.address.octets());
+            }
+            Attr::Communities(c) => c.iter().for_each(|c| buf.put_u32(c.0)),
+            Attr::ClusterList(c) => c.iter().for_each(|a| buf.put_slice(&a.octets())),
+            Attr::ExtCommunities(c) => c.iter().for_each(|c| buf.put_slice(c)),
+            Attr::LargeCommunities(c) => c.iter().for_each(|c| {
+                buf.put_u32(c.global);
+                buf.put_u32(c.local1);
+                buf.put_u32(c.local2);
+            }),
+            Attr::MpReach { afi, safi, next_hop, nlri, raw_nlri } => {
+                buf.put_u16(*afi);
+                buf.put_u8(*safi);
+                match next_hop {
+                    MpNextHop::V4(a) => {
+                        buf.put_u8(4);
+                        buf.put_slice(&a.octets());
+                    }
+                    MpNextHop::V6 { global, link_local } => {
+                        buf.put_u8(if link_local.is_some() { 32 } else { 16 });
+                        buf.put_slice(&global.octets());
+                        if let Some(ll) = link_local {
+                            buf.put_slice(&ll.octets());
+                        }
+                    }
+                    MpNextHop::Raw(r) => {
+                        buf.put_u8(r.len().min(255) as u8);
+                        buf.put_slice(&r[..r.len().min(255)]);
+                    }
+                }
+                buf.put_u8(0);
+                nlri.iter().for_each(|p| nlri::encode(p, buf));
+                buf.put_slice(raw_nlri);
+            }
+            Attr::MpUnreach { afi, safi, withdrawn, raw_withdrawn } => {
+                buf.put_u16(*afi);
+                buf.put_u8(*safi);
+                withdrawn.iter().for_each(|p| nlri::encode(p, buf));
+                buf.put_slice(raw_withdrawn);
+            }
+            Attr::Unknown { value, .. } => buf.put_slice(value),
+        }
+    }
+
+    /// The flags an attribute of this type is sent with (Extended Length added when needed).
+    pub fn default_flags(&self) -> u8 {
+        expected_flags(self.type_code()).unwrap_or(flag::OPTIONAL | flag::TRANSITIVE)
+    }
+}
+
+impl PathAttribute {
+    pub fn new(attr: Attr) -> Self {
+        PathAttribute { flags: attr.default_flags(), attr }
+    }
+
+    /// Append flags, type, length and value. The Extended Length bit is kept when set, and set
+    /// when the value needs it. Values over 65535 octets are cut (callers size them first).
+    pub fn encode(&self, four_octet_as: bool, buf: &mut impl BufMut) {
+        let mut value = Vec::new();
+        self.attr.encode_value(four_octet_as, &mut value);
+        let value = &value[..value.len().min(usize::from(u16::MAX))];
+        let mut flags = self.flags;
+        if value.len() > 255 {
+            flags |= flag::EXTENDED_LENGTH;
+        }
+        buf.put_u8(flags);
+        buf.put_u8(self.attr.type_code());
+        if flags & flag::EXTENDED_LENGTH != 0 {
+            buf.put_u16(value.len() as u16);
+        } else {
+            buf.put_u8(value.len() as u8);
+        }
+        buf.put_slice(value);
+    }
+}

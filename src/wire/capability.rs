@@ -1,0 +1,412 @@
+//! Capabilities advertised in OPEN (RFC 5492) and the ones anycastd understands: multiprotocol
+//! (RFC 4760), route refresh (RFC 2918), enhanced route refresh (RFC 7313), 4-octet AS
+//! (RFC 6793), graceful restart (RFC 4724), extended message (RFC 8654), extended next hop
+//! (RFC 8950), add-path (RFC 7911) and FQDN (draft-walton-bgp-hostname). Anything else is kept
+//! as code + value so it can be shown and re-encoded unchanged.
+//!
+//! ```text
+//! +------------------------------+
+//! | Capability Code (1 octet)    |
+//! +------------------------------+
+//! | Capability Length (1 octet)  |
+//! +------------------------------+
+//! | Capability Value (variable)  |
+//! ~                              ~
+//! +------------------------------+
+//! ```
+
+use super::notification::{code, open as sub, DecodeError};
+use super::reader;
+use bytes::BufMut;
+
+/// Capability codes (IANA "Capability Codes" registry).
+pub mod cap_code {
+    pub const MULTIPROTOCOL: u8 = 1;
+    pub const ROUTE_REFRESH: u8 = 2;
+    pub const EXTENDED_NEXT_HOP: u8 = 5;
+    pub const EXTENDED_MESSAGE: u8 = 6;
+    pub const BGP_ROLE: u8 = 9;
+    pub const GRACEFUL_RESTART: u8 = 64;
+    pub const FOUR_OCTET_AS: u8 = 65;
+    pub const ADD_PATH: u8 = 69;
+    pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
+    pub const LONG_LIVED_GRACEFUL_RESTART: u8 = 71;
+    pub const FQDN: u8 = 73;
+    pub const SOFTWARE_VERSION: u8 = 75;
+    pub const ROUTE_REFRESH_CISCO: u8 = 128;
+}
+
+/// Address family identifiers used by this speaker (IANA AFI/SAFI registries).
+pub const AFI_IPV4: u16 = 1;
+pub const AFI_IPV6: u16 = 2;
+pub const SAFI_UNICAST: u8 = 1;
+
+/// An address family / subsequent address family pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AfiSafi {
+    pub afi: u16,
+    pub safi: u8,
+}
+
+impl AfiSafi {
+    pub const IPV4_UNICAST: AfiSafi = AfiSafi { afi: AFI_IPV4, safi: SAFI_UNICAST };
+    pub const IPV6_UNICAST: AfiSafi = AfiSafi { afi: AFI_IPV6, safi: SAFI_UNICAST };
+
+    pub fn new(afi: u16, safi: u8) -> Self {
+        AfiSafi { afi, safi }
+    }
+}
+
+/// Add-path direction for one family (RFC 7911 §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddPathMode {
+    Receive,
+    Send,
+    Both,
+    Unknown(u8),
+}
+
+impl AddPathMode {
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            1 => AddPathMode::Receive,
+            2 => AddPathMode::Send,
+            3 => AddPathMode::Both,
+            v => AddPathMode::Unknown(v),
+        }
+    }
+    pub fn to_u8(self) -> u8 {
+        match self {
+            AddPathMode::Receive => 1,
+            AddPathMode::Send => 2,
+            AddPathMode::Both => 3,
+            AddPathMode::Unknown(v) => v,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AddPathMode::Receive => "receive",
+            AddPathMode::Send => "send",
+            AddPathMode::Both => "send/receive",
+            AddPathMode::Unknown(_) => "unknown",
+        }
+    }
+    /// Whether the sender of this capability will send multiple paths.
+    pub fn sends(self) -> bool {
+        matches!(self, AddPathMode::Send | AddPathMode::Both)
+    }
+    /// Whether the sender of this capability can receive multiple paths.
+    pub fn receives(self) -> bool {
+        matches!(self, AddPathMode::Receive | AddPathMode::Both)
+    }
+}
+
+/// Graceful Restart capability value (RFC 4724 §3, N bit from RFC 8538).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// Restart State (R) bit.
+    pub restarting: bool,
+    /// Graceful Notification (N) bit, RFC 8538.
+    pub notification: bool,
+    /// Restart Time in seconds (12 bits).
+    pub restart_time: u16,
+    /// Families with their Forwarding State (F) bit.
+    pub families: Vec<(AfiSafi, bool)>,
+}
+
+/// One capability.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Capability {
+    Multiprotocol(AfiSafi),
+    RouteRefresh,
+    EnhancedRouteRefresh,
+    FourOctetAs(u32),
+    GracefulRestart(GracefulRestart),
+    ExtendedMessage,
+    /// (NLRI AFI, NLRI SAFI, next-hop AFI) tuples, RFC 8950 §3.
+    ExtendedNextHop(Vec<(u16, u16, u16)>),
+    AddPath(Vec<(AfiSafi, AddPathMode)>),
+    Fqdn {
+        hostname: Vec<u8>,
+        domain: Vec<u8>,
+    },
+    Unknown {
+        code: u8,
+        value: Vec<u8>,
+    },
+}
+
+/// The name shown for a capability code in `decode` output and logs.
+pub fn cap_name(code: u8) -> &'static str {
+    use cap_code::*;
+    match code {
+        MULTIPROTOCOL => "multiprotocol",
+        ROUTE_REFRESH => "route-refresh",
+        EXTENDED_NEXT_HOP => "extended-next-hop-encoding",
+        EXTENDED_MESSAGE => "extended-message",
+        BGP_ROLE => "bgp-role",
+        GRACEFUL_RESTART => "graceful-restart",
+        FOUR_OCTET_AS => "four-octet-as",
+        ADD_PATH => "add-path",
+        ENHANCED_ROUTE_REFRESH => "enhanced-route-refresh",
+        LONG_LIVED_GRACEFUL_RESTART => "long-lived-graceful-restart",
+        FQDN => "fqdn",
+        SOFTWARE_VERSION => "software-version",
+        ROUTE_REFRESH_CISCO => "route-refresh-cisco-prestandard",
+        _ => "unknown",
+    }
+}
+
+fn malformed(code_: u8, why: &str) -> DecodeError {
+    // RFC 4271 §6.2: a recognized but malformed optional parameter → subcode 0 (Unspecific).
+    DecodeError::reset(
+        code::OPEN_MESSAGE,
+        sub::UNSPECIFIC,
+        Vec::new(),
+        format!("malformed {} capability ({code_}): {why}", cap_name(code_)),
+    )
+}
+
+impl Capability {
+    pub fn code(&self) -> u8 {
+        use cap_code::*;
+        match self {
+            Capability::Multiprotocol(_) => MULTIPROTOCOL,
+            Capability::RouteRefresh => ROUTE_REFRESH,
+            Capability::EnhancedRouteRefresh => ENHANCED_ROUTE_REFRESH,
+            Capability::FourOctetAs(_) => FOUR_OCTET_AS,
+            Capability::GracefulRestart(_) => GRACEFUL_RESTART,
+            Capability::ExtendedMessage => EXTENDED_MESSAGE,
+            Capability::ExtendedNextHop(_) => EXTENDED_NEXT_HOP,
+            Capability::AddPath(_) => ADD_PATH,
+            Capability::Fqdn { .. } => FQDN,
+            Capability::Unknown { code, .. } => *code,
+        }
+    }
+
+    /// Decode one capability value.
+    pub fn decode(code_: u8, v: &[u8]) -> Result<Capability, DecodeError> {
+        use cap_code::*;
+        let bad = |why: &str| malformed(code_, why);
+        let exact = |n: usize| if v.len() == n { Ok(()) } else { Err(bad(&format!("length {} is not {n}", v.len()))) };
+        Ok(match code_ {
+            MULTIPROTOCOL => {
+                exact(4)?;
+                // AFI (2), Reserved (1), SAFI (1) — RFC 4760 §8.
+                Capability::Multiprotocol(AfiSafi::new(u16::from_be_bytes([v[0], v[1]]), v[3]))
+            }
+            ROUTE_REFRESH => {
+                exact(0)?;
+                Capability::RouteRefresh
+            }
+            ENHANCED_ROUTE_REFRESH => {
+                exact(0)?;
+                Capability::EnhancedRouteRefresh
+            }
+            EXTENDED_MESSAGE => {
+                exact(0)?;
+                Capability::ExtendedMessage
+            }
+            FOUR_OCTET_AS => {
+                exact(4)?;
+                Capability::FourOctetAs(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+            }
+            GRACEFUL_RESTART => {
+                if v.len() < 2 || (v.len() - 2) % 4 != 0 {
+                    return Err(bad(&format!("length {} is not 2 + 4n", v.len())));
+                }
+                let head = u16::from_be_bytes([v[0], v[1]]);
+                let families = v[2..]
+                    .chunks_exact(4)
+                    .map(|c| (AfiSafi::new(u16::from_be_bytes([c[0], c[1]]), c[2]), c[3] & 0x80 != 0))
+                    .collect();
+                Capability::GracefulRestart(GracefulRestart {
+                    restarting: head & 0x8000 != 0,
+                    notification: head & 0x4000 != 0,
+                    restart_time: head & 0x0fff,
+                    families,
+                })
+            }
+            ADD_PATH => {
+                if v.is_empty() || v.len() % 4 != 0 {
+                    return Err(bad(&format!("length {} is not a non-zero multiple of 4", v.len())));
+                }
+                Capability::AddPath(
+                    v.chunks_exact(4)
+                        .map(|c| (AfiSafi::new(u16::from_be_bytes([c[0], c[1]]), c[2]), AddPathMode::from_u8(c[3])))
+                        .collect(),
+                )
+            }
+            EXTENDED_NEXT_HOP => {
+                if v.is_empty() || v.len() % 6 != 0 {
+                    return Err(bad(&format!("length {} is not a non-zero multiple of 6", v.len())));
+                }
+                Capability::ExtendedNextHop(
+                    v.chunks_exact(6)
+                        .map(|c| {
+                            (
+                                u16::from_be_bytes([c[0], c[1]]),
+                                u16::from_be_bytes([c[2], c[3]]),
+                                u16::from_be_bytes([c[4], c[5]]),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            FQDN => {
+                let parse = || -> Result<(Vec<u8>, Vec<u8>), reader::Short> {
+                    let (i, hl) = reader::u8(v)?;
+                    let (i, h) = reader::bytes(i, usize::from(hl))?;
+                    let (i, dl) = reader::u8(i)?;
+                    let (i, d) = reader::bytes(i, usize::from(dl))?;
+                    if !i.is_empty() {
+                        return Err(reader::Short);
+                    }
+                    Ok((h.to_vec(), d.to_vec()))
+                };
+                let (hostname, domain) = parse().map_err(|_| bad("hostname/domain lengths do not match the value"))?;
+                Capability::Fqdn { hostname, domain }
+            }
+            _ => Capability::Unknown { code: code_, value: v.to_vec() },
+        })
+    }
+
+    /// Length of the encoded value.
+    pub fn value_len(&self) -> usize {
+        match self {
+            Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
+            Capability::RouteRefresh | Capability::EnhancedRouteRefresh | Capability::ExtendedMessage => 0,
+            Capability::GracefulRestart(g) => 2 + 4 * g.families.len(),
+            Capability::ExtendedNextHop(t) => 6 * t.len(),
+            Capability::AddPath(t) => 4 * t.len(),
+            Capability::Fqdn { hostname, domain } => 2 + hostname.len() + domain.len(),
+            Capability::Unknown { value, .. } => value.len(),
+        }
+    }
+
+    /// Append code, length and value. Values longer than 255 octets cannot be expressed and are
+    /// reported as an error by [`super::open::Open::encode`] before this is called.
+    pub fn encode(&self, buf: &mut impl BufMut) {
+        buf.put_u8(self.code());
+        buf.put_u8(self.value_len().min(255) as u8);
+        match self {
+            Capability::Multiprotocol(a) => {
+                buf.put_u16(a.afi);
+                buf.put_u8(0);
+                buf.put_u8(a.safi);
+            }
+            Capability::FourOctetAs(asn) => buf.put_u32(*asn),
+            Capability::RouteRefresh | Capability::EnhancedRouteRefresh | Capability::ExtendedMessage => {}
+            Capability::GracefulRestart(g) => {
+                let mut head = g.restart_time & 0x0fff;
+                if g.restarting {
+                    head |= 0x8000;
+                }
+                if g.notification {
+                    head |= 0x4000;
+                }
+                buf.put_u16(head);
+                for (af, fwd) in &g.families {
+                    buf.put_u16(af.afi);
+                    buf.put_u8(af.safi);
+                    buf.put_u8(if *fwd { 0x80 } else { 0 });
+                }
+            }
+            Capability::ExtendedNextHop(t) => {
+                for (a, s, n) in t {
+                    buf.put_u16(*a);
+                    buf.put_u16(*s);
+                    buf.put_u16(*n);
+                }
+            }
+            Capability::AddPath(t) => {
+                for (af, mode) in t {
+                    buf.put_u16(af.afi);
+                    buf.put_u8(af.safi);
+                    buf.put_u8(mode.to_u8());
+                }
+            }
+            Capability::Fqdn { hostname, domain } => {
+                buf.put_u8(hostname.len().min(255) as u8);
+                buf.put_slice(&hostname[..hostname.len().min(255)]);
+                buf.put_u8(domain.len().min(255) as u8);
+                buf.put_slice(&domain[..domain.len().min(255)]);
+            }
+            Capability::Unknown { value, .. } => buf.put_slice(&value[..value.len().min(255)]),
+        }
+    }
+}
+
+/// Decode the capabilities packed in one Capabilities optional parameter (RFC 5492 §4).
+pub fn decode_list(mut v: &[u8], out: &mut Vec<Capability>) -> Result<(), DecodeError> {
+    while !v.is_empty() {
+        let parse = |i| -> reader::R<'_, (u8, &[u8])> {
+            let (i, c) = reader::u8(i)?;
+            let (i, l) = reader::u8(i)?;
+            let (i, val) = reader::bytes(i, usize::from(l))?;
+            Ok((i, (c, val)))
+        };
+        let (rest, (c, val)) = parse(v).map_err(|_| {
+            DecodeError::reset(
+                code::OPEN_MESSAGE,
+                sub::UNSPECIFIC,
+                Vec::new(),
+                "capability overruns its optional parameter",
+            )
+        })?;
+        out.push(Capability::decode(c, val)?);
+        v = rest;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(c: Capability) {
+        let mut b = Vec::new();
+        c.encode(&mut b);
+        assert_eq!(usize::from(b[1]), c.value_len());
+        let mut out = Vec::new();
+        decode_list(&b, &mut out).unwrap();
+        assert_eq!(out, vec![c]);
+    }
+
+    #[test]
+    fn every_capability_round_trips() {
+        round_trip(Capability::Multiprotocol(AfiSafi::IPV6_UNICAST));
+        round_trip(Capability::RouteRefresh);
+        round_trip(Capability::EnhancedRouteRefresh);
+        round_trip(Capability::ExtendedMessage);
+        round_trip(Capability::FourOctetAs(4_200_000_000));
+        round_trip(Capability::GracefulRestart(GracefulRestart {
+            restarting: true,
+            notification: true,
+            restart_time: 120,
+            families: vec![(AfiSafi::IPV4_UNICAST, true), (AfiSafi::IPV6_UNICAST, false)],
+        }));
+        round_trip(Capability::AddPath(vec![(AfiSafi::IPV4_UNICAST, AddPathMode::Both)]));
+        round_trip(Capability::ExtendedNextHop(vec![(1, 1, 2)]));
+        round_trip(Capability::Fqdn { hostname: b"node-a".to_vec(), domain: b"example".to_vec() });
+        round_trip(Capability::Unknown { code: 200, value: vec![1, 2, 3] });
+    }
+
+    #[test]
+    fn malformed_values_are_open_errors() {
+        for (c, v) in [
+            (1u8, &[0u8, 1, 0][..]),
+            (2, &[0][..]),
+            (65, &[0, 0, 1][..]),
+            (64, &[0, 120, 0][..]),
+            (69, &[0, 1, 1][..]),
+            (73, &[5, b'a'][..]),
+        ] {
+            let e = Capability::decode(c, v).unwrap_err();
+            assert_eq!((e.code(), e.subcode()), (2, 0), "code {c}");
+        }
+        let mut out = Vec::new();
+        let e = decode_list(&[65, 4, 0, 0], &mut out).unwrap_err();
+        assert_eq!((e.code(), e.subcode()), (2, 0));
+    }
+}

@@ -1,0 +1,156 @@
+//! Communities (RFC 1997), their well-known values (IANA registry, RFC 8326 GRACEFUL_SHUTDOWN,
+//! RFC 7999 BLACKHOLE), extended communities (RFC 4360) and large communities (RFC 8092):
+//! values, names, parsing from operator text and formatting.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A standard community, `asn:value` in 16 + 16 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Community(pub u32);
+
+impl Community {
+    pub const GRACEFUL_SHUTDOWN: Community = Community(0xFFFF_0000);
+    pub const ACCEPT_OWN: Community = Community(0xFFFF_0001);
+    pub const LLGR_STALE: Community = Community(0xFFFF_0006);
+    pub const NO_LLGR: Community = Community(0xFFFF_0007);
+    pub const BLACKHOLE: Community = Community(0xFFFF_029A);
+    pub const NO_EXPORT: Community = Community(0xFFFF_FF01);
+    pub const NO_ADVERTISE: Community = Community(0xFFFF_FF02);
+    pub const NO_EXPORT_SUBCONFED: Community = Community(0xFFFF_FF03);
+    pub const NOPEER: Community = Community(0xFFFF_FF04);
+
+    const NAMES: [(Community, &'static str); 9] = [
+        (Self::GRACEFUL_SHUTDOWN, "GRACEFUL_SHUTDOWN"),
+        (Self::ACCEPT_OWN, "ACCEPT_OWN"),
+        (Self::LLGR_STALE, "LLGR_STALE"),
+        (Self::NO_LLGR, "NO_LLGR"),
+        (Self::BLACKHOLE, "BLACKHOLE"),
+        (Self::NO_EXPORT, "NO_EXPORT"),
+        (Self::NO_ADVERTISE, "NO_ADVERTISE"),
+        (Self::NO_EXPORT_SUBCONFED, "NO_EXPORT_SUBCONFED"),
+        (Self::NOPEER, "NOPEER"),
+    ];
+
+    pub fn new(asn: u16, value: u16) -> Self {
+        Community((u32::from(asn) << 16) | u32::from(value))
+    }
+
+    /// The well-known name of this community, if it has one.
+    pub fn well_known_name(self) -> Option<&'static str> {
+        Self::NAMES.iter().find(|(c, _)| *c == self).map(|(_, n)| *n)
+    }
+}
+
+/// Always `asn:value`, the form `decode` output and logs use.
+impl fmt::Display for Community {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0 >> 16, self.0 & 0xffff)
+    }
+}
+
+impl FromStr for Community {
+    type Err = String;
+    /// `65000:100` or a well-known name (`NO_EXPORT`, `graceful_shutdown`, …).
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some((c, _)) = Self::NAMES.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)) {
+            return Ok(*c);
+        }
+        let (a, v) = s
+            .split_once(':')
+            .ok_or_else(|| format!("community `{s}` is not `asn:value` (e.g. `65000:100`) or a well-known name"))?;
+        let a: u16 = a.parse().map_err(|_| format!("community `{s}`: `{a}` is not a number 0-65535"))?;
+        let v: u16 = v.parse().map_err(|_| format!("community `{s}`: `{v}` is not a number 0-65535"))?;
+        Ok(Community::new(a, v))
+    }
+}
+
+/// A large community `global:local1:local2` (RFC 8092).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LargeCommunity {
+    pub global: u32,
+    pub local1: u32,
+    pub local2: u32,
+}
+
+impl fmt::Display for LargeCommunity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.global, self.local1, self.local2)
+    }
+}
+
+impl FromStr for LargeCommunity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut it = s.split(':');
+        let mut next = || -> Result<u32, String> {
+            it.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
+                format!("large community `{s}` is not `global:local1:local2` with 32-bit numbers (e.g. `65000:1:2`)")
+            })
+        };
+        let c = LargeCommunity { global: next()?, local1: next()?, local2: next()? };
+        if it.next().is_some() {
+            return Err(format!("large community `{s}` has more than three parts"));
+        }
+        Ok(c)
+    }
+}
+
+/// Short name of an extended community by type/subtype (RFC 4360 §5, RFC 7153), for display.
+pub fn ext_community_name(c: &[u8; 8]) -> &'static str {
+    match (c[0] & 0x3f, c[1]) {
+        (0x00..=0x02, 0x02) => "route-target",
+        (0x00..=0x02, 0x03) => "route-origin",
+        (0x03, 0x0c) => "encapsulation",
+        (0x06, _) => "evpn",
+        _ => "other",
+    }
+}
+
+/// Iterate the communities of a validated COMMUNITIES value.
+pub fn communities(raw: &[u8]) -> impl Iterator<Item = Community> + '_ {
+    raw.chunks_exact(4).map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+}
+
+/// Iterate the large communities of a validated LARGE_COMMUNITY value.
+pub fn large_communities(raw: &[u8]) -> impl Iterator<Item = LargeCommunity> + '_ {
+    raw.chunks_exact(12).map(|c| LargeCommunity {
+        global: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+        local1: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+        local2: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+    })
+}
+
+/// Iterate the extended communities of a validated EXTENDED_COMMUNITIES value.
+pub fn ext_communities(raw: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
+    raw.chunks_exact(8).map(|c| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        a
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_values() {
+        // RFC 8326 §5: GRACEFUL_SHUTDOWN is 65535:0.
+        assert_eq!(Community::GRACEFUL_SHUTDOWN.to_string(), "65535:0");
+        assert_eq!("graceful_shutdown".parse::<Community>(), Ok(Community::GRACEFUL_SHUTDOWN));
+        assert_eq!(Community::NO_EXPORT.to_string(), "65535:65281");
+        assert_eq!(Community(0xFFFF_FF02).well_known_name(), Some("NO_ADVERTISE"));
+        assert_eq!("65124:100".parse::<Community>(), Ok(Community::new(65124, 100)));
+        assert!("65536:1".parse::<Community>().is_err());
+        assert!("x".parse::<Community>().is_err());
+    }
+
+    #[test]
+    fn large_communities_parse() {
+        let l: LargeCommunity = "4200000000:1:2".parse().unwrap();
+        assert_eq!(l.to_string(), "4200000000:1:2");
+        assert!("1:2".parse::<LargeCommunity>().is_err());
+        assert!("1:2:3:4".parse::<LargeCommunity>().is_err());
+    }
+}

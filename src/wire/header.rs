@@ -1,0 +1,202 @@
+//! The BGP message header (RFC 4271 §4.1) and the framer that cuts a byte stream into messages.
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                                                               |
+//! +                                                               +
+//! |                           Marker (16 octets of 0xff)          |
+//! +                                                               +
+//! |                                                               |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |          Length               |      Type     |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+//!
+//! The framer checks the header as soon as 19 octets are there, before it waits for a body, so a
+//! peer that sends a bad length is answered at once instead of stalling the session (§6.1).
+
+use super::notification::{code, header as sub, DecodeError};
+use bytes::BufMut;
+
+pub const MARKER: [u8; 16] = [0xff; 16];
+pub const HEADER_LEN: usize = 19;
+/// Largest message without the Extended Message capability (RFC 4271 §4.1).
+pub const MAX_MESSAGE_LEN: usize = 4096;
+/// Largest message with the Extended Message capability (RFC 8654 §4).
+pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
+
+/// Message types (RFC 4271 §4.1, RFC 2918 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    Open = 1,
+    Update = 2,
+    Notification = 3,
+    Keepalive = 4,
+    RouteRefresh = 5,
+}
+
+impl MessageType {
+    pub fn from_u8(t: u8) -> Option<Self> {
+        Some(match t {
+            1 => MessageType::Open,
+            2 => MessageType::Update,
+            3 => MessageType::Notification,
+            4 => MessageType::Keepalive,
+            5 => MessageType::RouteRefresh,
+            _ => return None,
+        })
+    }
+
+    /// The name used in `anycastd decode` output and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::Open => "OPEN",
+            MessageType::Update => "UPDATE",
+            MessageType::Notification => "NOTIFICATION",
+            MessageType::Keepalive => "KEEPALIVE",
+            MessageType::RouteRefresh => "ROUTE_REFRESH",
+        }
+    }
+
+    /// Smallest valid length of this message type (RFC 4271 §4.2–4.4, RFC 2918 §3).
+    pub fn min_len(self) -> usize {
+        match self {
+            MessageType::Open => 29,
+            MessageType::Update => 23,
+            MessageType::Notification => 21,
+            MessageType::Keepalive => 19,
+            MessageType::RouteRefresh => 23,
+        }
+    }
+}
+
+/// One complete message found at the start of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub msg_type: MessageType,
+    /// Length of the whole message, header included.
+    pub len: usize,
+}
+
+/// Looks at the start of `buf`: `Ok(None)` while fewer than a header's worth of octets, or fewer
+/// than the announced length, are there; `Ok(Some(frame))` when a whole message is; `Err` with
+/// the Message Header Error NOTIFICATION of RFC 4271 §6.1 as soon as the header is wrong.
+/// `max_len` is 4096, or 65535 once Extended Message is negotiated (OPEN and KEEPALIVE always
+/// stay within 4096, RFC 8654 §4).
+pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
+    let Some(hdr) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    if hdr[..16] != MARKER {
+        // RFC 4271 §6.1: Connection Not Synchronized; the Data field is empty.
+        return Err(DecodeError::reset(
+            code::MESSAGE_HEADER,
+            sub::CONNECTION_NOT_SYNCHRONIZED,
+            Vec::new(),
+            "marker is not all ones",
+        ));
+    }
+    let len_field = [hdr[16], hdr[17]];
+    let len = usize::from(u16::from_be_bytes(len_field));
+    let ty = hdr[18];
+    let bad_len = |why: String| {
+        // RFC 4271 §6.1: Bad Message Length, the Data field holds the erroneous Length field.
+        DecodeError::reset(code::MESSAGE_HEADER, sub::BAD_MESSAGE_LENGTH, len_field.to_vec(), why)
+    };
+    let Some(msg_type) = MessageType::from_u8(ty) else {
+        if len < HEADER_LEN {
+            return Err(bad_len(format!("length {len} is shorter than the 19-octet header")));
+        }
+        // RFC 4271 §6.1: Bad Message Type, the Data field holds the erroneous Type field.
+        return Err(DecodeError::reset(
+            code::MESSAGE_HEADER,
+            sub::BAD_MESSAGE_TYPE,
+            vec![ty],
+            format!("unknown message type {ty}"),
+        ));
+    };
+    let limit = match msg_type {
+        MessageType::Open | MessageType::Keepalive => MAX_MESSAGE_LEN,
+        _ => max_len,
+    };
+    if len < msg_type.min_len() || len > limit {
+        return Err(bad_len(format!("{} length {len} outside {}..={limit}", msg_type.name(), msg_type.min_len())));
+    }
+    if msg_type == MessageType::Keepalive && len != HEADER_LEN {
+        return Err(bad_len(format!("KEEPALIVE length {len} is not 19")));
+    }
+    if buf.len() < len {
+        return Ok(None);
+    }
+    Ok(Some(Frame { msg_type, len }))
+}
+
+/// Append a header for a message whose body is `body_len` octets.
+pub fn put_header(buf: &mut impl BufMut, msg_type: MessageType, body_len: usize) {
+    buf.put_slice(&MARKER);
+    // Callers size bodies within the negotiated maximum (≤ 65535), checked by their encoders.
+    buf.put_u16((HEADER_LEN + body_len).min(usize::from(u16::MAX)) as u16);
+    buf.put_u8(msg_type as u8);
+}
+
+/// Append a KEEPALIVE (RFC 4271 §4.4): a header alone.
+pub fn encode_keepalive(buf: &mut impl BufMut) {
+    put_header(buf, MessageType::Keepalive, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr(len: u16, ty: u8) -> Vec<u8> {
+        let mut v = MARKER.to_vec();
+        v.extend_from_slice(&len.to_be_bytes());
+        v.push(ty);
+        v
+    }
+
+    #[test]
+    fn waits_for_header_and_body() {
+        assert_eq!(frame(&hdr(19, 4)[..18], 4096), Ok(None));
+        let mut b = hdr(23, 2);
+        assert_eq!(frame(&b, 4096), Ok(None));
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(frame(&b, 4096), Ok(Some(Frame { msg_type: MessageType::Update, len: 23 })));
+    }
+
+    #[test]
+    fn bad_marker() {
+        let mut b = hdr(19, 4);
+        b[3] = 0;
+        let e = frame(&b, 4096).unwrap_err();
+        assert_eq!((e.code(), e.subcode()), (1, 1));
+        assert!(e.notification.data.is_empty());
+    }
+
+    #[test]
+    fn bad_length_checked_before_body_arrives() {
+        for (len, ty) in [(18u16, 4u8), (4097, 2), (20, 4), (28, 1), (22, 2), (20, 3), (22, 5), (5000, 1)] {
+            let e = frame(&hdr(len, ty), 4096).unwrap_err();
+            assert_eq!((e.code(), e.subcode()), (1, 2), "len {len} type {ty}");
+            assert_eq!(e.notification.data, len.to_be_bytes().to_vec());
+        }
+        // Extended message raises the limit for UPDATE, not for OPEN.
+        assert_eq!(frame(&hdr(5000, 2), 65535), Ok(None));
+        assert!(frame(&hdr(5000, 1), 65535).is_err());
+    }
+
+    #[test]
+    fn bad_type() {
+        let e = frame(&hdr(19, 9), 4096).unwrap_err();
+        assert_eq!((e.code(), e.subcode(), e.notification.data.clone()), (1, 3, vec![9]));
+    }
+
+    #[test]
+    fn keepalive_encodes_to_19_octets() {
+        let mut b = Vec::new();
+        encode_keepalive(&mut b);
+        assert_eq!(b, hdr(19, 4));
+    }
+}
