@@ -3,8 +3,10 @@
 //!
 //! Module map (dependencies point down):
 //! - [`wire`]: pure BGP message codec (bytes ⇄ messages, errors = NOTIFICATIONs).
+//! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod md5verify;
 pub mod wire;

@@ -37,6 +37,88 @@ enum Command {
         #[arg(long = "extended-message")]
         extended_message: bool,
     },
+    /// TCP-MD5 (RFC 2385) tools.
+    Md5 {
+        #[command(subcommand)]
+        command: Md5Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum Md5Command {
+    /// Check the TCP-MD5 signatures in a capture of BGP traffic against a key.
+    ///
+    /// Reports, per TCP flow and direction, how many segments carry a TCP-MD5 option and
+    /// whether each digest is valid for the key: the tool for a session stuck in Active.
+    /// Capture with e.g. `tcpdump -i any -s 0 -w bgp.pcap 'tcp port 179'`.
+    /// Exit status: 0 all signed segments valid, 1 a failure was found, 2 unreadable input.
+    Verify {
+        /// The capture (pcap or pcapng).
+        #[arg(long)]
+        pcap: PathBuf,
+        /// The key, as configured on both sides.
+        #[arg(long, conflicts_with = "key_file", required_unless_present = "key_file")]
+        key: Option<String>,
+        /// Read the key from a file (one trailing newline is ignored).
+        #[arg(long = "key-file")]
+        key_file: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn md5_verify(pcap: &PathBuf, key: Option<String>, key_file: Option<PathBuf>, json: bool) -> ExitCode {
+    let key = match (key, key_file) {
+        (Some(k), _) => k.into_bytes(),
+        (None, Some(f)) => match std::fs::read(&f) {
+            Ok(mut k) => {
+                if k.last() == Some(&b'\n') {
+                    k.pop();
+                }
+                k
+            }
+            Err(e) => {
+                eprintln!("anycastd md5 verify: cannot read key file {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => {
+            eprintln!("anycastd md5 verify: give the key with --key KEY or --key-file PATH");
+            return ExitCode::from(2);
+        }
+    };
+    let data = match std::fs::read(pcap) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("anycastd md5 verify: cannot read {}: {e}", pcap.display());
+            return ExitCode::from(2);
+        }
+    };
+    match anycastd::md5verify::verify_pcap(&data, &key) {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("anycastd md5 verify: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                println!("{}", report.to_string().trim_end());
+            }
+            if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("anycastd md5 verify: {}: {e}", pcap.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
@@ -52,6 +134,9 @@ fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Md5 { command: Md5Command::Verify { pcap, key, key_file, json } } => {
+            md5_verify(&pcap, key, key_file, json)
+        }
         Command::Decode { file, hex, four_octet_as, add_path, extended_message } => {
             let p = SessionParams { four_octet_as, extended_message, add_path_v4: add_path, add_path_v6: add_path };
             let input = match read_input(&file) {

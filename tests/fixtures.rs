@@ -102,7 +102,9 @@ fn check_update(name: &str, exp: &Value, got: &Value, four_octet_as: bool) {
                 }
             }
             attr::type_code::MP_UNREACH_NLRI => withdrawn.extend(strs(&a["value"]["withdrawn"])),
-            attr::type_code::COMMUNITIES => communities = strs(&a["communities"]).iter().map(|s| community_text(s)).collect(),
+            attr::type_code::COMMUNITIES => {
+                communities = strs(&a["communities"]).iter().map(|s| community_text(s)).collect()
+            }
             attr::type_code::LARGE_COMMUNITY => large = strs(&a["large_communities"]),
             attr::type_code::NEXT_HOP if !exp["nlri"].as_array().unwrap().is_empty() => {
                 next_hop = a["value"].as_str().map(String::from)
@@ -144,7 +146,13 @@ fn merged_as_path(exp: &Value) -> Option<Vec<u64>> {
     let attrs = exp["path_attributes"].as_array()?;
     let asns = |tc: u64| -> Option<Vec<u64>> {
         let a = attrs.iter().find(|a| a["type_code"] == tc)?;
-        Some(a["segments"].as_array()?.iter().flat_map(|s| s["asns"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap())).collect())
+        Some(
+            a["segments"]
+                .as_array()?
+                .iter()
+                .flat_map(|s| s["asns"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()))
+                .collect(),
+        )
     };
     let (ap, ap4) = (asns(2)?, asns(17)?);
     let mut v = ap[..ap.len() - ap4.len()].to_vec();
@@ -188,7 +196,8 @@ fn every_fixture_decodes_as_expected() {
                         assert!(u.treat_as_withdraw.is_none(), "{name}");
                         check_update(&name, exp, &got, p.four_octet_as);
                         if let (false, Some(merged)) = (p.four_octet_as, merged_as_path(exp)) {
-                            let got_path: Vec<u64> = got["as_path"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+                            let got_path: Vec<u64> =
+                                got["as_path"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
                             assert_eq!(got_path, merged, "{name}: RFC 6793 merge");
                         }
                     }
@@ -201,7 +210,11 @@ fn every_fixture_decodes_as_expected() {
                         }
                     }
                     Message::RouteRefresh(_) => {
-                        assert_eq!((&got["afi"], &got["safi"], &got["subtype"]), (&exp["afi"], &exp["safi"], &exp["subtype"]), "{name}");
+                        assert_eq!(
+                            (&got["afi"], &got["safi"], &got["subtype"]),
+                            (&exp["afi"], &exp["safi"], &exp["subtype"]),
+                            "{name}"
+                        );
                         if let Some(orf) = exp["orf_bytes"].as_u64() {
                             assert_eq!(got["orf_len"].as_u64(), Some(orf), "{name}");
                         }
@@ -219,9 +232,16 @@ fn every_fixture_decodes_as_expected() {
                         let m = r.unwrap_or_else(|e| panic!("{name}: {e}"));
                         let got: Vec<String> = m.prefixes().map(|p| p.net.to_string()).collect();
                         // FRR's test accepts and masks host bits: 10.2.3.0/17 → 10.2.0.0/17.
-                        let want: Vec<String> = strs(&exp["nlri"]).iter().map(|s| s.parse::<ipnet::IpNet>().unwrap().trunc().to_string()).collect();
+                        let want: Vec<String> = strs(&exp["nlri"])
+                            .iter()
+                            .map(|s| s.parse::<ipnet::IpNet>().unwrap().trunc().to_string())
+                            .collect();
                         assert_eq!(got, want, "{name}");
-                        assert_eq!(m.next_hops().0.map(|a| a.to_string()), strs(&exp["nexthops"]).first().cloned(), "{name}");
+                        assert_eq!(
+                            m.next_hops().0.map(|a| a.to_string()),
+                            strs(&exp["nexthops"]).first().cloned(),
+                            "{name}"
+                        );
                     }
                 }
             }

@@ -1,0 +1,671 @@
+//! TCP-MD5 signature checker for captured BGP traffic: the pure core of
+//! `anycastd md5 verify --pcap FILE --key KEY`.
+//!
+//! Owns: reading a pcap or pcapng capture held in memory, decoding the link, IP and TCP
+//! layers, recomputing every signed segment's RFC 2385 digest with the operator's key and
+//! tallying the verdicts per flow direction (`src ip:port -> dst ip:port`) into a [`Report`]
+//! that prints as an operator table (`Display`) or serialises for `--json`.
+//!
+//! Must not: open files, touch sockets or the terminal (the CLI reads the file and prints
+//! the report), nor panic on any input: every byte comes from a file an operator handed us.
+//!
+//! Link types: ETHERNET (1), RAW (101, also IPV4 228 / IPV6 229), LINUX_SLL (113) and
+//! LINUX_SLL2 (276) as written by `tcpdump -i any`, NULL (0) and LOOP (108).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinuxSllProtocolType, LinuxSllSlice, TransportSlice,
+};
+use md5::{Digest, Md5};
+use pcap_file::pcap::PcapParser;
+use pcap_file::pcapng::{Block, PcapNgParser};
+use pcap_file::{DataLink, PcapError};
+use serde::Serialize;
+
+/// Longest key Linux accepts in `struct tcp_md5sig` (`TCP_MD5SIG_MAXKEYLEN`).
+pub const TCP_MD5SIG_MAXKEYLEN: usize = 80;
+/// RFC 2385 §3.0: option kind 19, length 18 (kind, length, 16-byte digest).
+const TCPOPT_MD5SIG: u8 = 19;
+const TCPOLEN_MD5SIG: u8 = 18;
+/// Fixed TCP header length (RFC 9293 §3.1); the digest covers only these bytes of the header.
+const TCP_FIXED_HEADER_LEN: usize = 20;
+/// File magic numbers as read big-endian: pcapng, then pcap (µs and ns, both byte orders).
+const PCAPNG_MAGIC: u32 = 0x0a0d_0d0a;
+const PCAP_MAGICS: [u32; 4] = [0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1];
+/// Linux cooked capture v2 header length; its protocol (EtherType) is the first 2 bytes.
+const SLL2_HEADER_LEN: usize = 20;
+const BGP_PORT: u16 = 179;
+
+/// Why a capture could not be checked at all (per-packet problems are counted, not errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Md5VerifyError {
+    /// An empty key would mean "no TCP-MD5" to the kernel.
+    #[error("TCP-MD5 key is empty: pass the session password configured on the peers with --key")]
+    EmptyKey,
+    /// Longer than any peer can configure.
+    #[error(
+        "TCP-MD5 key is {len} bytes, longer than the {TCP_MD5SIG_MAXKEYLEN}-byte limit \
+         (TCP_MD5SIG_MAXKEYLEN), so no Linux peer can use it: check --key"
+    )]
+    KeyTooLong { len: usize },
+    /// Neither the pcap nor the pcapng magic number.
+    #[error(
+        "not a pcap or pcapng capture (starts with {magic}): record one with \
+         `tcpdump -i IFACE -s 0 -w FILE tcp port 179`"
+    )]
+    NotACapture { magic: String },
+    /// The capture's own framing is broken (not a truncated last record, which is tolerated).
+    #[error("capture is damaged at {location}: {detail}; re-record it or cut it with `editcap`")]
+    Malformed { location: String, detail: String },
+    /// A packet uses a link-layer encapsulation this checker does not decode.
+    #[error(
+        "frame {frame}: link type {link} is not supported (supported: ETHERNET 1, RAW 101, \
+         IPV4 228, IPV6 229, LINUX_SLL 113, LINUX_SLL2 276, NULL 0, LOOP 108); \
+         capture on an Ethernet interface or with `tcpdump -i any`"
+    )]
+    UnsupportedLinkType { frame: u64, link: String },
+}
+
+/// The outcome for one TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No TCP-MD5 option.
+    Unsigned,
+    /// Digest matches the key.
+    Valid,
+    /// Digest does not match the key.
+    Invalid,
+    /// Signed, but the capture holds only part of the segment (snaplen), so not verifiable.
+    Truncated,
+    /// An option of kind 19 whose length is not 18.
+    BadOption,
+}
+
+/// One TCP segment (`src` sent it to `dst`) and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentVerdict {
+    /// 1-based frame number in the capture.
+    pub frame: u64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// TCP flags, e.g. `SYN,ACK`.
+    pub flags: String,
+    pub seq: u32,
+    /// Bytes of TCP data captured.
+    pub payload_len: usize,
+    pub verdict: Verdict,
+    /// Digest carried in the option (lower-case hex), when there is one.
+    pub digest_in_packet: Option<String>,
+    /// Digest computed with the key (lower-case hex), when the segment is verifiable.
+    pub digest_expected: Option<String>,
+}
+
+/// Segment counts by verdict; `signed = valid + invalid + truncated + bad_option`.
+/// `truncated`: cut short by the snaplen (signature seen, or the TCP header itself cut, like
+/// tcpdump's "snaplen too short"), so not verifiable; `bad_option`: kind 19 with length != 18.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub segments: u64,
+    pub signed: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub unsigned: u64,
+    pub truncated: u64,
+    pub bad_option: u64,
+}
+
+impl Counts {
+    /// The counts in [`COLUMNS`] order.
+    fn row(&self) -> [u64; 7] {
+        let c = self;
+        [c.segments, c.signed, c.valid, c.invalid, c.unsigned, c.truncated, c.bad_option]
+    }
+
+    fn add(&mut self, verdict: Verdict) {
+        bump(&mut self.segments);
+        if verdict != Verdict::Unsigned {
+            bump(&mut self.signed);
+        }
+        bump(match verdict {
+            Verdict::Unsigned => &mut self.unsigned,
+            Verdict::Valid => &mut self.valid,
+            Verdict::Invalid => &mut self.invalid,
+            Verdict::Truncated => &mut self.truncated,
+            Verdict::BadOption => &mut self.bad_option,
+        });
+    }
+}
+
+/// Tallies for one direction (`src` sends to `dst`) of one TCP connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowReport {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// First frame whose digest did not match the key, and its TCP flags.
+    pub first_invalid_frame: Option<u64>,
+    pub first_invalid_flags: Option<String>,
+}
+
+/// Everything `md5 verify` found in one capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// `pcap` or `pcapng`.
+    pub format: &'static str,
+    /// Link types met, in order of first use (e.g. `ETHERNET (1)`).
+    pub link_types: Vec<String>,
+    /// Packet records read (frames are numbered from 1 in this order).
+    pub packets_total: u64,
+    /// Packets that are not IP/TCP (ARP, UDP, ...).
+    pub packets_skipped_non_tcp: u64,
+    /// Packets whose link, IP or TCP header could not be decoded, or IP fragments.
+    pub packets_undecodable: u64,
+    /// The file ends inside a record (e.g. tcpdump was killed): the rest was ignored.
+    pub capture_truncated: bool,
+    /// Sum over all flows.
+    pub totals: Counts,
+    /// Per direction, in order of first appearance.
+    pub flows: Vec<FlowReport>,
+    /// Every TCP segment, in capture order.
+    pub segments: Vec<SegmentVerdict>,
+    /// True when at least one signed segment verified and none failed or had a bad option.
+    pub passed: bool,
+    /// One operator-facing line summarising the outcome.
+    pub verdict: String,
+}
+
+/// Computes the RFC 2385 §2.0 digest of one TCP segment.
+///
+/// `segment` is the whole TCP segment as carried by IP: header with options, then data. The
+/// digest covers, in order: the pseudo-header (IPv4: src, dst, zero, protocol 6, segment
+/// length as u16; IPv6, RFC 2460 §8.1: src, dst, segment length as u32, three zero bytes,
+/// next header 6), the 20-byte TCP header without options and with the checksum zeroed, the
+/// segment data and the key.
+///
+/// Returns `None` when `src` and `dst` are of different families, the data offset is below 5
+/// or beyond the segment, or the length does not fit the pseudo-header.
+pub fn segment_digest(src: IpAddr, dst: IpAddr, segment: &[u8], key: &[u8]) -> Option<[u8; 16]> {
+    let data_offset = usize::from(segment.get(12)? >> 4);
+    let header_len = data_offset.checked_mul(4)?;
+    if header_len < TCP_FIXED_HEADER_LEN {
+        return None;
+    }
+    let data = segment.get(header_len..)?;
+    let mut md5 = Md5::new();
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            md5.update(s.octets());
+            md5.update(d.octets());
+            md5.update([0, IpNumber::TCP.0]);
+            md5.update(u16::try_from(segment.len()).ok()?.to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            md5.update(s.octets());
+            md5.update(d.octets());
+            md5.update(u32::try_from(segment.len()).ok()?.to_be_bytes());
+            md5.update([0, 0, 0, IpNumber::TCP.0]);
+        }
+        _ => return None,
+    }
+    // Header bytes 16..18 are the checksum, replaced by zeros (RFC 2385 §2.0 item 2).
+    md5.update(segment.get(..16)?);
+    md5.update([0, 0]);
+    md5.update(segment.get(18..TCP_FIXED_HEADER_LEN)?);
+    md5.update(data);
+    md5.update(key);
+    Some(md5.finalize().into())
+}
+
+/// Reads a whole pcap or pcapng capture and checks every TCP-MD5 signature with `key`.
+///
+/// # Errors
+/// A key that is empty or longer than [`TCP_MD5SIG_MAXKEYLEN`], input that is not a capture,
+/// a capture whose framing is damaged before its last record, or an unsupported link type.
+pub fn verify_pcap(data: &[u8], key: &[u8]) -> Result<Report, Md5VerifyError> {
+    if key.is_empty() {
+        return Err(Md5VerifyError::EmptyKey);
+    }
+    if key.len() > TCP_MD5SIG_MAXKEYLEN {
+        return Err(Md5VerifyError::KeyTooLong { len: key.len() });
+    }
+    let mut tally = Tally { key, ..Tally::default() };
+    let magic = data.get(..4).and_then(|m| <[u8; 4]>::try_from(m).ok()).map(u32::from_be_bytes);
+    let format = match magic {
+        Some(PCAPNG_MAGIC) => read_pcapng(data, &mut tally).map(|()| "pcapng")?,
+        Some(m) if PCAP_MAGICS.contains(&m) => read_pcap(data, &mut tally).map(|()| "pcap")?,
+        _ => {
+            let magic = Some(hex(data.get(..4).unwrap_or(data))).filter(|m| !m.is_empty());
+            let magic = magic.unwrap_or_else(|| "nothing (empty input)".to_owned());
+            return Err(Md5VerifyError::NotACapture { magic });
+        }
+    };
+    Ok(tally.finish(format))
+}
+
+fn malformed(location: String, err: &PcapError) -> Md5VerifyError {
+    let detail = match err {
+        PcapError::IncompleteBuffer => "ends early".to_owned(),
+        other => other.to_string(),
+    };
+    Md5VerifyError::Malformed { location, detail }
+}
+
+fn read_pcap(data: &[u8], tally: &mut Tally) -> Result<(), Md5VerifyError> {
+    let (mut rest, parser) = PcapParser::new(data).map_err(|e| malformed("pcap file header".to_owned(), &e))?;
+    let link = parser.header().datalink;
+    while !rest.is_empty() {
+        // Raw records: pcap-file 2.0 rejects orig_len > snaplen, which is exactly what a
+        // capture cut by `-s` holds; truncation is judged from the IP lengths instead.
+        match parser.next_raw_packet(rest) {
+            Ok((next, record)) => {
+                rest = next;
+                tally.packet(link, &record.data)?;
+            }
+            Err(PcapError::IncompleteBuffer) => {
+                tally.capture_truncated = true;
+                break;
+            }
+            Err(e) => return Err(malformed(format!("record {}", tally.next_frame()), &e)),
+        }
+    }
+    Ok(())
+}
+
+fn read_pcapng(data: &[u8], tally: &mut Tally) -> Result<(), Md5VerifyError> {
+    let (mut rest, mut parser) =
+        PcapNgParser::new(data).map_err(|e| malformed("pcapng section header".to_owned(), &e))?;
+    let mut block_no: u64 = 1;
+    while !rest.is_empty() {
+        block_no = block_no.saturating_add(1);
+        let block = match parser.next_block(rest) {
+            Ok((next, block)) => {
+                rest = next;
+                block
+            }
+            Err(PcapError::IncompleteBuffer) => {
+                tally.capture_truncated = true;
+                break;
+            }
+            Err(e) => return Err(malformed(format!("pcapng block {block_no}"), &e)),
+        };
+        let (interface, packet) = match &block {
+            Block::EnhancedPacket(b) => (usize::try_from(b.interface_id).ok(), &b.data),
+            Block::SimplePacket(b) => (Some(0), &b.data),
+            Block::Packet(b) => (Some(usize::from(b.interface_id)), &b.data),
+            _ => continue,
+        };
+        let Some(idb) = interface.and_then(|i| parser.interfaces().get(i)) else {
+            let n = parser.interfaces().len();
+            let detail = format!("packet names interface {interface:?}, only {n} described");
+            let location = format!("pcapng block {block_no}");
+            return Err(Md5VerifyError::Malformed { location, detail });
+        };
+        tally.packet(idb.linktype, packet)?;
+    }
+    Ok(())
+}
+
+/// Finds the TCP-MD5 option in the TCP options area (RFC 9293 §3.1 option walk).
+fn md5_option(options: &[u8]) -> Option<Result<&[u8], u8>> {
+    let mut rest = options;
+    while let Some((&kind, tail)) = rest.split_first() {
+        match kind {
+            0 => return None,
+            1 => rest = tail,
+            _ => {
+                let len = *tail.first()?;
+                let body = rest.get(2..usize::from(len))?;
+                if kind == TCPOPT_MD5SIG {
+                    return Some((len == TCPOLEN_MD5SIG).then_some(body).ok_or(len));
+                }
+                rest = rest.get(usize::from(len.max(2))..)?;
+            }
+        }
+    }
+    None
+}
+
+/// Decodes the link layer down to IP; `Ok(None)` when the frame is too broken to slice.
+fn slice_frame(link: DataLink, frame: u64, data: &[u8]) -> Result<Option<LaxSlicedPacket<'_>>, Md5VerifyError> {
+    Ok(match link {
+        DataLink::ETHERNET => LaxSlicedPacket::from_ethernet(data).ok(),
+        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => LaxSlicedPacket::from_ip(data).ok(),
+        // 4-byte address family (host or network order); the IP version nibble decides.
+        DataLink::NULL | DataLink::LOOP => data.get(4..).and_then(|ip| LaxSlicedPacket::from_ip(ip).ok()),
+        DataLink::LINUX_SLL => LinuxSllSlice::from_slice(data).ok().and_then(|sll| {
+            let LinuxSllProtocolType::EtherType(et) = sll.protocol_type() else {
+                return None;
+            };
+            Some(LaxSlicedPacket::from_ether_type(et, sll.payload().payload))
+        }),
+        DataLink::LINUX_SLL2 => match (data.get(..2), data.get(SLL2_HEADER_LEN..)) {
+            (Some(&[hi, lo]), Some(ip)) => {
+                Some(LaxSlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([hi, lo])), ip))
+            }
+            _ => None,
+        },
+        other => {
+            let link = link_name(other);
+            return Err(Md5VerifyError::UnsupportedLinkType { frame, link });
+        }
+    })
+}
+
+fn link_name(link: DataLink) -> String {
+    format!("{link:?} ({})", u32::from(link))
+}
+
+/// TCP flags byte (header offset 13) as names, e.g. `SYN,ACK`.
+fn flag_names(flags: Option<u8>) -> String {
+    let Some(bits) = flags else {
+        return "?".to_owned();
+    };
+    let names: Vec<&str> = ["FIN", "SYN", "RST", "PSH", "ACK", "URG"]
+        .into_iter()
+        .zip(0u32..)
+        .filter(|&(_, bit)| bits.checked_shr(bit).is_some_and(|b| b & 1 == 1))
+        .map(|(name, _)| name)
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
+    }
+}
+
+/// What one captured frame turned out to be.
+enum Packet {
+    NonTcp,
+    Undecodable,
+    Segment(SegmentVerdict),
+}
+
+/// Decodes one captured frame and, for a TCP segment, checks its signature with `key`.
+fn classify(link: DataLink, frame: u64, data: &[u8], key: &[u8]) -> Result<Packet, Md5VerifyError> {
+    let Some(sliced) = slice_frame(link, frame, data)? else {
+        return Ok(Packet::Undecodable);
+    };
+    let (src_ip, dst_ip, ip_payload): (IpAddr, IpAddr, _) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            (h.source_addr().into(), h.destination_addr().into(), v4.payload())
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            (h.source_addr().into(), h.destination_addr().into(), v6.payload())
+        }
+        Some(LaxNetSlice::Arp(_)) => return Ok(Packet::NonTcp),
+        None if sliced.stop_err.is_some() => return Ok(Packet::Undecodable),
+        None => return Ok(Packet::NonTcp),
+    };
+    if ip_payload.ip_number != IpNumber::TCP {
+        return Ok(Packet::NonTcp);
+    }
+    // Fragments and TCP headers cut by the snaplen leave `transport` empty.
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+        let cut = ip_payload.incomplete && !ip_payload.fragmented;
+        let segment = cut.then(|| cut_segment(frame, src_ip, dst_ip, ip_payload.payload));
+        return Ok(segment.flatten().map_or(Packet::Undecodable, Packet::Segment));
+    };
+    let (verdict, in_packet, expected) = match md5_option(tcp.options()) {
+        None => (Verdict::Unsigned, None, None),
+        Some(Err(_len)) => (Verdict::BadOption, None, None),
+        Some(Ok(digest)) => {
+            // A segment cut by the snaplen cannot be hashed (RFC 2385 covers all its data).
+            let computed = (!ip_payload.incomplete).then(|| segment_digest(src_ip, dst_ip, tcp.slice(), key)).flatten();
+            let verdict = match computed {
+                None => Verdict::Truncated,
+                Some(c) if c.as_slice() == digest => Verdict::Valid,
+                Some(_) => Verdict::Invalid,
+            };
+            (verdict, Some(hex(digest)), computed.map(|c| hex(&c)))
+        }
+    };
+    Ok(Packet::Segment(SegmentVerdict {
+        frame,
+        src: SocketAddr::new(src_ip, tcp.source_port()),
+        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+        flags: flag_names(tcp.slice().get(13).copied()),
+        seq: tcp.sequence_number(),
+        payload_len: tcp.payload().len(),
+        verdict,
+        digest_in_packet: in_packet,
+        digest_expected: expected,
+    }))
+}
+
+/// A segment whose TCP header the snaplen cut: ports, seq and flags as far as captured.
+fn cut_segment(frame: u64, src: IpAddr, dst: IpAddr, tcp: &[u8]) -> Option<SegmentVerdict> {
+    let &[s1, s2, d1, d2] = tcp.get(..4)? else {
+        return None;
+    };
+    let seq = tcp.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()).map_or(0, u32::from_be_bytes);
+    let digest = md5_option(tcp.get(TCP_FIXED_HEADER_LEN..).unwrap_or_default()).and_then(Result::ok);
+    Some(SegmentVerdict {
+        frame,
+        src: SocketAddr::new(src, u16::from_be_bytes([s1, s2])),
+        dst: SocketAddr::new(dst, u16::from_be_bytes([d1, d2])),
+        flags: flag_names(tcp.get(13).copied()),
+        seq,
+        payload_len: 0,
+        verdict: Verdict::Truncated,
+        digest_in_packet: digest.map(hex),
+        digest_expected: None,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
+
+/// Accumulates verdicts while the capture is read.
+#[derive(Default)]
+struct Tally<'k> {
+    key: &'k [u8],
+    frames: u64,
+    link_types: Vec<DataLink>,
+    non_tcp: u64,
+    undecodable: u64,
+    capture_truncated: bool,
+    totals: Counts,
+    flows: Vec<FlowReport>,
+    index: HashMap<(SocketAddr, SocketAddr), usize>,
+    segments: Vec<SegmentVerdict>,
+}
+
+impl<'k> Tally<'k> {
+    fn next_frame(&self) -> u64 {
+        self.frames.saturating_add(1)
+    }
+
+    fn packet(&mut self, link: DataLink, data: &[u8]) -> Result<(), Md5VerifyError> {
+        bump(&mut self.frames);
+        if !self.link_types.contains(&link) {
+            self.link_types.push(link);
+        }
+        match classify(link, self.frames, data, self.key)? {
+            Packet::NonTcp => bump(&mut self.non_tcp),
+            Packet::Undecodable => bump(&mut self.undecodable),
+            Packet::Segment(segment) => self.record(segment),
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, seg: SegmentVerdict) {
+        let next = self.flows.len();
+        let i = *self.index.entry((seg.src, seg.dst)).or_insert(next);
+        if i == next {
+            self.flows.push(FlowReport {
+                src: seg.src,
+                dst: seg.dst,
+                counts: Counts::default(),
+                first_invalid_frame: None,
+                first_invalid_flags: None,
+            });
+        }
+        self.totals.add(seg.verdict);
+        if let Some(flow) = self.flows.get_mut(i) {
+            flow.counts.add(seg.verdict);
+            if seg.verdict == Verdict::Invalid && flow.first_invalid_frame.is_none() {
+                flow.first_invalid_frame = Some(seg.frame);
+                flow.first_invalid_flags = Some(seg.flags.clone());
+            }
+        }
+        self.segments.push(seg);
+    }
+
+    fn finish(self, format: &'static str) -> Report {
+        let mut report = Report {
+            format,
+            link_types: self.link_types.into_iter().map(link_name).collect(),
+            packets_total: self.frames,
+            packets_skipped_non_tcp: self.non_tcp,
+            packets_undecodable: self.undecodable,
+            capture_truncated: self.capture_truncated,
+            totals: self.totals,
+            flows: self.flows,
+            segments: self.segments,
+            passed: false,
+            verdict: String::new(),
+        };
+        (report.passed, report.verdict) = judge(&report);
+        report
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Unsigned segments matter when they belong to BGP (port 179) or to a connection whose other
+/// direction is signed: that sender has no key for this peer. Other TCP traffic is ignored.
+fn unsigned_matters(flow: &FlowReport, flows: &[FlowReport]) -> bool {
+    let bgp = flow.src.port() == BGP_PORT || flow.dst.port() == BGP_PORT;
+    let reverse_signed = flows.iter().any(|r| r.src == flow.dst && r.dst == flow.src && r.counts.signed > 0);
+    flow.counts.unsigned > 0 && (bgp || reverse_signed)
+}
+
+/// The verdict line: `(passed, text)`.
+fn judge(r: &Report) -> (bool, String) {
+    let t = &r.totals;
+    if t.segments == 0 {
+        let n = plural(r.packets_total, "packet");
+        let hint = "capture with `tcpdump -s 0 -w FILE tcp port 179`";
+        return (false, format!("FAIL: no TCP segments in {n}: {hint}"));
+    }
+    let mut problems = Vec::new();
+    if t.invalid > 0 {
+        let on: Vec<String> = (r.flows.iter())
+            .filter_map(|f| {
+                let (frame, flags) = (f.first_invalid_frame?, f.first_invalid_flags.as_deref()?);
+                Some(format!("{} -> {} ({flags}, first at frame {frame})", f.src, f.dst))
+            })
+            .collect();
+        let n = plural(t.invalid, "segment");
+        let why = "that sender signs with another key than --key";
+        problems.push(format!("{n} FAILED: key mismatch on {}: {why}", on.join("; ")));
+    }
+    if t.bad_option > 0 {
+        let n = plural(t.bad_option, "segment");
+        problems.push(format!("{n} with a malformed MD5 option (length != 18)"));
+    }
+    for f in r.flows.iter().filter(|f| unsigned_matters(f, &r.flows)) {
+        let n = plural(f.counts.unsigned, "unsigned segment");
+        let why = "that sender has no TCP-MD5 key for this peer";
+        problems.push(format!("{n} on {} -> {}: {why}", f.src, f.dst));
+    }
+    if t.signed == 0 && problems.is_empty() {
+        let n = plural(t.segments, "TCP segment");
+        let why = "configure the password on both peers";
+        problems.push(format!("none of {n} carries a TCP-MD5 option: {why}"));
+    }
+    if !problems.is_empty() {
+        return (false, format!("FAIL: {}", problems.join("; ")));
+    }
+    let n = plural(t.signed, "signed segment");
+    let mut text =
+        if t.valid == t.signed { format!("OK: all {n} valid") } else { format!("OK: {} of {n} valid", t.valid) };
+    if t.truncated > 0 {
+        let n = plural(t.truncated, "segment");
+        let _ = write!(text, "; {n} cut by the snaplen, not verifiable: capture with -s 0");
+    }
+    (t.valid > 0, text)
+}
+
+/// Table columns of the per-flow counts.
+const COLUMNS: [&str; 7] = ["segments", "signed", "valid", "invalid", "unsigned", "truncated", "bad option"];
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "capture: {} {}, {}: {} TCP, {} non-TCP, {} undecodable{}",
+            self.format,
+            self.link_types.join(", "),
+            plural(self.packets_total, "packet"),
+            self.totals.segments,
+            self.packets_skipped_non_tcp,
+            self.packets_undecodable,
+            if self.capture_truncated { " (file ends mid-record; rest ignored)" } else { "" }
+        )?;
+        let names: Vec<String> = self.flows.iter().map(|fl| format!("{} -> {}", fl.src, fl.dst)).collect();
+        let w = names.iter().map(String::len).max().unwrap_or(0).max(4);
+        if !self.flows.is_empty() {
+            write!(f, "{:<w$}", "flow")?;
+            for column in COLUMNS {
+                write!(f, "  {column}")?;
+            }
+            writeln!(f)?;
+        }
+        for (fl, name) in self.flows.iter().zip(&names) {
+            write!(f, "{name:<w$}")?;
+            for (column, n) in COLUMNS.iter().zip(fl.counts.row()) {
+                write!(f, "  {n:>width$}", width = column.len())?;
+            }
+            if let (Some(frame), Some(flags)) = (fl.first_invalid_frame, &fl.first_invalid_flags) {
+                write!(f, "  first invalid: frame {frame} ({flags})")?;
+            }
+            writeln!(f)?;
+        }
+        write!(f, "verdict: {}", self.verdict)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_walk_finds_md5_after_nops_and_rejects_bad_lengths() {
+        let mut opts = vec![1, 1, 19, 18];
+        opts.extend_from_slice(&[0xab; 16]);
+        opts.extend_from_slice(&[2, 4, 5, 0xb4]);
+        assert_eq!(md5_option(&opts), Some(Ok(&[0xab; 16][..])));
+        let short = [2, 4, 5, 0xb4, 19, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(md5_option(&short), Some(Err(10)));
+        // End-of-options stops the walk; a cut option or a zero length ends it without a panic.
+        for absent in [&[2, 4, 5, 0xb4, 0, 19, 18][..], &[19, 18, 0, 0], &[8, 0, 19]] {
+            assert_eq!(md5_option(absent), None, "{absent:?}");
+        }
+    }
+}
