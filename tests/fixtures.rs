@@ -109,9 +109,9 @@ fn check_update(name: &str, exp: &Value, got: &Value, four_octet_as: bool) {
             attr::type_code::NEXT_HOP if !exp["nlri"].as_array().unwrap().is_empty() => {
                 next_hop = a["value"].as_str().map(String::from)
             }
-            attr::type_code::AS_PATH => {
+            attr::type_code::AS_PATH
                 // On a 4-octet session the segments are the AS_PATH as sent.
-                if four_octet_as {
+                if four_octet_as => {
                     let segs = got["as_path_segments"].as_array().unwrap();
                     let esegs = a["segments"].as_array().unwrap();
                     assert_eq!(segs.len(), esegs.len(), "{name}: segments");
@@ -120,7 +120,6 @@ fn check_update(name: &str, exp: &Value, got: &Value, four_octet_as: bool) {
                         assert_eq!(s["asns"], e["asns"], "{name}");
                     }
                 }
-            }
             _ => {}
         }
     }

@@ -212,7 +212,7 @@ impl Capability {
                 Capability::FourOctetAs(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
             }
             GRACEFUL_RESTART => {
-                if v.len() < 2 || (v.len() - 2) % 4 != 0 {
+                if v.len() < 2 || !(v.len() - 2).is_multiple_of(4) {
                     return Err(bad(&format!("length {} is not 2 + 4n", v.len())));
                 }
                 let head = u16::from_be_bytes([v[0], v[1]]);
@@ -228,7 +228,7 @@ impl Capability {
                 })
             }
             ADD_PATH => {
-                if v.is_empty() || v.len() % 4 != 0 {
+                if v.is_empty() || !v.len().is_multiple_of(4) {
                     return Err(bad(&format!("length {} is not a non-zero multiple of 4", v.len())));
                 }
                 Capability::AddPath(
@@ -238,7 +238,7 @@ impl Capability {
                 )
             }
             EXTENDED_NEXT_HOP => {
-                if v.is_empty() || v.len() % 6 != 0 {
+                if v.is_empty() || !v.len().is_multiple_of(6) {
                     return Err(bad(&format!("length {} is not a non-zero multiple of 6", v.len())));
                 }
                 Capability::ExtendedNextHop(

@@ -137,7 +137,7 @@ pub fn hex(b: &[u8]) -> String {
 /// Parses hex text (whitespace ignored); `None` on an odd count or a non-hex digit.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits

@@ -350,7 +350,7 @@ impl<'a> Update<'a> {
                     _ => 4,
                 };
                 // RFC 7606 §7.8, §7.10, §7.14; RFC 8092 §6: a non-zero multiple of the unit.
-                if v.is_empty() || v.len() % unit != 0 {
+                if v.is_empty() || !v.len().is_multiple_of(unit) {
                     return len_err(self, &format!("a non-zero multiple of {unit}"));
                 }
                 match t {
