@@ -51,16 +51,22 @@ impl fmt::Display for Community {
 
 impl FromStr for Community {
     type Err = String;
-    /// `65000:100` or a well-known name (`NO_EXPORT`, `graceful_shutdown`, …).
+    /// `65000:100` or a well-known name (`NO_EXPORT`, `graceful_shutdown`, `NO_PEER`, …).
     fn from_str(s: &str) -> Result<Self, String> {
-        if let Some((c, _)) = Self::NAMES.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)) {
+        let squash = |t: &str| t.trim().replace('_', "").to_ascii_uppercase();
+        if let Some((c, _)) = Self::NAMES.iter().find(|(_, n)| squash(n) == squash(s)) {
             return Ok(*c);
         }
-        let (a, v) = s
-            .split_once(':')
-            .ok_or_else(|| format!("community `{s}` is not `asn:value` (e.g. `65000:100`) or a well-known name"))?;
-        let a: u16 = a.parse().map_err(|_| format!("community `{s}`: `{a}` is not a number 0-65535"))?;
-        let v: u16 = v.parse().map_err(|_| format!("community `{s}`: `{v}` is not a number 0-65535"))?;
+        let bad = || {
+            let names: Vec<&str> = Self::NAMES.iter().map(|(_, n)| *n).collect();
+            format!(
+                "`{s}` is not a community: write two numbers 0-65535 as \"a:b\", or a well-known name ({})",
+                names.join(", ")
+            )
+        };
+        let (a, v) = s.trim().split_once(':').ok_or_else(bad)?;
+        let a: u16 = a.parse().map_err(|_| bad())?;
+        let v: u16 = v.parse().map_err(|_| bad())?;
         Ok(Community::new(a, v))
     }
 }

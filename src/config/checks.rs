@@ -1,0 +1,288 @@
+//! Raw → typed conversion of the HA inputs and local endpoints: `[role]`,
+//! `[[health.check]]`, `[control]` and `[metrics]`. Keys that do not belong to the selected
+//! `source`/`type` are errors, as are missing per-type keys. Pure apart from the `Reporter`.
+
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::error::{DiagnosticKind as K, Reporter};
+use super::raw::{RawCheck, RawControl, RawHealth, RawMetrics, RawRole};
+use super::validate::{abs_path, choice, foreign, millis, num};
+use super::{Control, HealthCheck, HttpUrl, Metrics, Probe, RoleSource};
+
+const DEFAULT_ROLE_PATH: &str = "/var/lib/anycastd/role";
+const DEFAULT_SOCKET: &str = "/run/anycastd/anycastd.sock";
+const DEFAULT_STATE_DIR: &str = "/var/lib/anycastd";
+/// Longest accepted interval, one day.
+const MAX_INTERVAL_MS: u32 = 86_400_000;
+
+/// `[role]`; `Static` when absent.
+pub fn role(raw: Option<RawRole>, r: &mut Reporter<'_>) -> Option<RoleSource> {
+    let Some(raw) = raw else {
+        return Some(RoleSource::Static);
+    };
+    let sources = ["static", "keepalived", "file", "exec"];
+    let i = choice(r, "role.source", &raw.source, &sources)?;
+    let sel = format!("source = \"{}\"", raw.source);
+    let for_path = "source = \"file\" (or \"keepalived\") with path = \"/run/anycastd/role\"";
+    let for_exec = "source = \"exec\" with command = [\"/usr/local/bin/am-i-primary\"]";
+    let path_ok = i == 1 || i == 2;
+    foreign(r, "role.path", raw.path.is_some() && !path_ok, &sel, for_path);
+    foreign(r, "role.command", raw.command.is_some() && i != 3, &sel, for_exec);
+    foreign(r, "role.interval_ms", raw.interval_ms.is_some() && i != 3, &sel, for_exec);
+    let path = match &raw.path {
+        Some(p) if path_ok => abs_path(r, "role.path", p),
+        _ => Some(PathBuf::from(DEFAULT_ROLE_PATH)),
+    };
+    match i {
+        0 => Some(RoleSource::Static),
+        1 => Some(RoleSource::Keepalived { path: path? }),
+        2 => Some(RoleSource::File { path: path? }),
+        _ => {
+            let interval = millis(r, "role.interval_ms", raw.interval_ms, 1000, 50, MAX_INTERVAL_MS);
+            let command = command(r, "role.command", raw.command, false);
+            Some(RoleSource::Exec { command: command?, interval: interval? })
+        }
+    }
+}
+
+/// An argv: required, non-empty first element; with `shell`, exactly one string run by
+/// `/bin/sh -c`.
+fn command(r: &mut Reporter<'_>, path: &str, cmd: Option<Vec<String>>, shell: bool) -> Option<Vec<String>> {
+    let Some(cmd) = cmd else {
+        r.missing(path, "missing: this type needs a command");
+        return None;
+    };
+    match cmd.first() {
+        None => {
+            r.error(path, K::InvalidValue, "the command is empty");
+            None
+        }
+        Some(c) if c.trim().is_empty() => {
+            r.error(path, K::InvalidValue, "the program name is empty");
+            None
+        }
+        Some(c) if shell && cmd.len() == 1 => Some(vec!["/bin/sh".into(), "-c".into(), c.clone()]),
+        Some(_) if shell => {
+            let what = "with shell = true the command must be one string for /bin/sh -c";
+            r.error_ex(path, K::InvalidValue, what, "command = [\"pgrep -x nginx >/dev/null\"]");
+            None
+        }
+        Some(_) => Some(cmd),
+    }
+}
+
+/// `[[health.check]]`; empty when `[health]` is absent.
+pub fn health(raw: Option<RawHealth>, r: &mut Reporter<'_>) -> Option<Vec<HealthCheck>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for (i, c) in raw.map(|h| h.check).unwrap_or_default().into_iter().enumerate() {
+        let prev = names.get(&c.name).copied();
+        names.entry(c.name.clone()).or_insert(i);
+        if let Some(j) = prev {
+            let what = format!("check name `{}` is already used by health.check[{j}]", c.name);
+            r.error_ex(&format!("health.check[{i}].name"), K::Duplicate, &what, "name = \"service-2\"");
+            ok = false;
+        }
+        match check(c, i, r) {
+            Some(c) => out.push(c),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn check(c: RawCheck, i: usize, r: &mut Reporter<'_>) -> Option<HealthCheck> {
+    let p = |k: &str| format!("health.check[{i}].{k}");
+    let name_ok = !c.name.is_empty()
+        && c.name.len() <= 64
+        && c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
+    if !name_ok {
+        r.error(&p("name"), K::InvalidValue, "a check name is 1-64 characters of A-Z a-z 0-9 _ . -");
+    }
+    let kind = choice(r, &p("type"), &c.kind, &["exec", "tcp", "http", "file"]);
+    let sel = format!("type = \"{}\"", c.kind);
+    if let Some(k) = kind {
+        let owners = [
+            (c.command.is_some(), "command", 0, "type = \"exec\""),
+            (c.shell.is_some(), "shell", 0, "type = \"exec\""),
+            (c.address.is_some(), "address", 1, "type = \"tcp\""),
+            (c.url.is_some(), "url", 2, "type = \"http\""),
+            (c.status.is_some(), "status", 2, "type = \"http\""),
+            (c.path.is_some(), "path", 3, "type = \"file\""),
+            (c.invert.is_some(), "invert", 3, "type = \"file\""),
+        ];
+        for (present, key, owner, ex) in owners {
+            foreign(r, &p(key), present && owner != k, &sel, ex);
+        }
+    }
+    let probe = match kind? {
+        0 => command(r, &p("command"), c.command, c.shell.unwrap_or(false)).map(|argv| Probe::Exec { argv }),
+        1 => match c.address {
+            None => missing(r, &p("address")),
+            Some(a) => match a.trim().parse::<SocketAddr>() {
+                Ok(address) => Some(Probe::Tcp { address }),
+                Err(_) => {
+                    let what = "not an address:port (IPv6 as \"[2001:db8::1]:80\")";
+                    r.error(&p("address"), K::InvalidValue, what);
+                    None
+                }
+            },
+        },
+        2 => {
+            let url = match c.url {
+                None => missing(r, &p("url")),
+                Some(u) => http_url(&u).map_err(|e| r.error(&p("url"), K::InvalidValue, &e)).ok(),
+            };
+            let status = status(r, &p("status"), c.status);
+            url.zip(status).map(|(url, status)| Probe::Http { url, status })
+        }
+        _ => match c.path {
+            None => missing(r, &p("path")),
+            Some(f) => abs_path(r, &p("path"), &f).map(|path| Probe::File { path, invert: c.invert.unwrap_or(false) }),
+        },
+    };
+    let interval = millis(r, &p("interval_ms"), c.interval_ms, 1000, 50, MAX_INTERVAL_MS);
+    let timeout = match (interval, c.timeout_ms) {
+        (Some(iv), Some(t)) => {
+            let hi = u32::try_from(iv.as_millis()).unwrap_or(MAX_INTERVAL_MS);
+            let what = "a timeout (at most interval_ms)";
+            num(r, &p("timeout_ms"), t, 1u32, hi, what).map(|t| std::time::Duration::from_millis(t.into()))
+        }
+        (Some(iv), None) => Some(iv / 2),
+        (None, _) => None,
+    };
+    let rise = num(r, &p("rise"), c.rise.unwrap_or(3), 1u32, 100, "a count");
+    let fall = num(r, &p("fall"), c.fall.unwrap_or(3), 1u32, 100, "a count");
+    Some(HealthCheck {
+        name: Some(c.name).filter(|_| name_ok)?,
+        probe: probe?,
+        interval: interval?,
+        timeout: timeout?,
+        rise: rise?,
+        fall: fall?,
+    })
+}
+
+fn missing<T>(r: &mut Reporter<'_>, path: &str) -> Option<T> {
+    r.missing(path, "missing: this type needs it");
+    None
+}
+
+/// `[lo, hi]` or `[code]`, codes 100-599; default 200-399.
+fn status(r: &mut Reporter<'_>, path: &str, v: Option<Vec<i64>>) -> Option<std::ops::RangeInclusive<u16>> {
+    let Some(v) = v else {
+        return Some(200..=399);
+    };
+    let (lo, hi) = match v.as_slice() {
+        [c] => (*c, *c),
+        [lo, hi] => (*lo, *hi),
+        _ => {
+            r.error(path, K::InvalidValue, "give [lowest, highest] status code");
+            return None;
+        }
+    };
+    if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
+        r.error(path, K::InvalidValue, "status codes must be 100-599, lowest first");
+        return None;
+    }
+    Some(u16::try_from(lo).ok()?..=u16::try_from(hi).ok()?)
+}
+
+/// Splits a plain `http://host[:port][/path]` URL.
+pub fn http_url(s: &str) -> Result<HttpUrl, String> {
+    let Some(rest) = s.strip_prefix("http://") else {
+        if s.starts_with("https://") {
+            return Err("https is not supported; use plain http:// to the local service".into());
+        }
+        return Err("must start with http://".into());
+    };
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let path = match path {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    };
+    if authority.contains('@') {
+        return Err("user:password@ is not supported".into());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or("unclosed [ in the host")?;
+        h.parse::<Ipv6Addr>().map_err(|_| "not an IPv6 address between [ ]")?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
+    if !host_ok {
+        return Err("the URL has no valid host".into());
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or("the port must be 1-65535")?,
+    };
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the path must not contain spaces".into());
+    }
+    Ok(HttpUrl { host: host.to_string(), port, path })
+}
+
+/// `[control]` with defaults.
+pub fn control(raw: Option<RawControl>, r: &mut Reporter<'_>) -> Option<Control> {
+    let raw = raw.unwrap_or(RawControl { socket: None, state_dir: None });
+    let socket = match raw.socket {
+        Some(s) => abs_path(r, "control.socket", &s),
+        None => Some(PathBuf::from(DEFAULT_SOCKET)),
+    };
+    let state_dir = match raw.state_dir {
+        Some(s) => abs_path(r, "control.state_dir", &s),
+        None => Some(PathBuf::from(DEFAULT_STATE_DIR)),
+    };
+    Some(Control { socket: socket?, state_dir: state_dir? })
+}
+
+/// `[metrics]`: `Some(None)` when absent.
+pub fn metrics(raw: Option<RawMetrics>, r: &mut Reporter<'_>) -> Option<Option<Metrics>> {
+    let Some(m) = raw else { return Some(None) };
+    match m.listen.trim().parse::<SocketAddr>() {
+        Ok(listen) => Some(Some(Metrics { listen })),
+        Err(_) => {
+            r.error("metrics.listen", K::InvalidValue, "not an address:port");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = http_url("http://127.0.0.1:8080/health?x=1").expect("valid");
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/health?x=1"));
+        let u = http_url("http://[2001:db8::1]/").expect("valid");
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("2001:db8::1", 80, "/"));
+        let u = http_url("http://localhost").expect("valid");
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("localhost", 80, "/"));
+        for bad in [
+            "https://x/",
+            "ftp://x",
+            "http://",
+            "http://x:0/",
+            "http://x:99999/",
+            "http://u@x/",
+            "http://[::1/",
+            "http://[zz]/",
+            "http://x/a b",
+        ] {
+            assert!(http_url(bad).is_err(), "{bad}");
+        }
+    }
+}

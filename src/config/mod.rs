@@ -1,0 +1,330 @@
+//! anycastd's configuration: the typed `Config` the daemon runs on and the one way to get it,
+//! `Config::from_str` / `Config::load`, which parse the TOML file into raw serde structs
+//! (`raw`), then check and convert every value into a type that cannot hold an illegal value
+//! (`validate`, `checks`, `types`). Every problem is reported as `file:line:col: key = value:
+//! what is wrong; example: right value`, all of them where practical. Editing the file for
+//! `anycastd bgp set` lives in `edit`. The only I/O here is reading the file and key files.
+
+mod checks;
+pub mod edit;
+mod error;
+mod raw;
+mod spans;
+pub mod types;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU8;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use error::{ConfigError, Diagnostic, DiagnosticKind};
+pub use types::{Asn, Community, HoldTime, LargeCommunity, Md5Key, RouterId, ValueError};
+
+use error::Reporter;
+use spans::SpanIndex;
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `[bgp]`.
+    pub bgp: Bgp,
+    /// `[anycast]`.
+    pub anycast: Anycast,
+    /// `[role]`; `Static` when absent.
+    pub role: RoleSource,
+    /// `[[health.check]]`, in file order; may be empty (always healthy).
+    pub health: Vec<HealthCheck>,
+    /// `[control]`.
+    pub control: Control,
+    /// `[metrics]`; `None` when absent (no metrics endpoint).
+    pub metrics: Option<Metrics>,
+    /// Things that load but probably do not do what was meant; log them at `warn`.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// `[bgp]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bgp {
+    pub local_as: Asn,
+    pub router_id: RouterId,
+    /// Default session source address; each neighbour's own is in [`Neighbor::local_ip`].
+    pub local_ip: Option<IpAddr>,
+    /// Default hold time offered in OPEN (90 s unless set).
+    pub hold_time: HoldTime,
+    /// ConnectRetryTimer (5 s unless set).
+    pub connect_retry: Duration,
+    /// Listen port and default remote port (179 unless set).
+    pub port: u16,
+    /// Accept passive (incoming) connections.
+    pub listen: bool,
+    /// Advertise the Graceful Restart capability (RFC 4724); off unless set.
+    pub graceful_restart: bool,
+    /// At least one, distinct remote addresses.
+    pub neighbors: Vec<Neighbor>,
+}
+
+/// How the IP TTL of a session is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlMode {
+    /// Neither `multihop` nor `ttl_security`: the speaker's default (1 for eBGP).
+    Default,
+    /// `multihop = n`: send with TTL n.
+    Multihop(NonZeroU8),
+    /// `ttl_security = true`: GTSM, send 255 and require at least 255 (RFC 5082).
+    Security,
+}
+
+/// `[[bgp.neighbor]]`, with defaults from `[bgp]` already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbor {
+    pub remote_ip: IpAddr,
+    pub remote_as: Asn,
+    /// Session source address, same family as `remote_ip`.
+    pub local_ip: IpAddr,
+    /// TCP-MD5 key from `md5`, or read from `md5_file` at load.
+    pub md5: Option<Md5Key>,
+    /// Never initiate; wait for the peer to connect.
+    pub passive: bool,
+    pub ttl: TtlMode,
+    pub hold_time: HoldTime,
+    /// Maximum prefixes accepted from the peer (RFC 4486 Cease/1 beyond it).
+    pub max_prefixes: Option<u32>,
+    /// Remote port to connect to.
+    pub port: u16,
+    /// MULTI_EXIT_DISC on our announcements.
+    pub med: Option<u32>,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+}
+
+impl Neighbor {
+    /// True when the peer is in another AS.
+    pub fn is_ebgp(&self, local_as: Asn) -> bool {
+        self.remote_as != local_as
+    }
+}
+
+/// What a standby node does with the anycast prefixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standby {
+    /// Withdraw them (the default).
+    Withdraw,
+    /// Keep announcing with the local AS prepended `count` (1-10) extra times, and the MED.
+    Prepend { count: u8, med: Option<u32> },
+}
+
+/// `[anycast]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anycast {
+    /// Non-empty, no host bits set, no duplicates.
+    pub prefixes: Vec<IpNet>,
+    pub standby: Standby,
+    /// Add/remove the prefixes as addresses on `interface`.
+    pub manage_loopback: bool,
+    pub interface: String,
+}
+
+/// Where the primary/standby role comes from (`[role]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleSource {
+    /// Always primary.
+    Static,
+    /// keepalived's notify script writes the state into `path`.
+    Keepalived { path: PathBuf },
+    /// A file holding `primary` or `standby`.
+    File { path: PathBuf },
+    /// A command run every `interval`; exit status 0 means primary.
+    Exec { command: Vec<String>, interval: Duration },
+}
+
+/// One `[[health.check]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    /// Unique among checks.
+    pub name: String,
+    pub probe: Probe,
+    /// At least 50 ms.
+    pub interval: Duration,
+    /// More than 0 and at most `interval`.
+    pub timeout: Duration,
+    /// Consecutive successes to become healthy.
+    pub rise: u32,
+    /// Consecutive failures to become unhealthy.
+    pub fall: u32,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// Run `argv` (already `["/bin/sh", "-c", cmd]` when `shell = true`); exit 0 is healthy.
+    Exec { argv: Vec<String> },
+    /// TCP connect succeeds.
+    Tcp { address: SocketAddr },
+    /// HTTP GET answers with a status in `status`.
+    Http { url: HttpUrl, status: RangeInclusive<u16> },
+    /// The file exists (or, with `invert`, does not).
+    File { path: PathBuf, invert: bool },
+}
+
+/// A plain `http://` URL split for a minimal client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// Host name or address, without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    pub listen: SocketAddr,
+}
+
+/// Most deserialization passes made to collect several unknown keys.
+const MAX_PASSES: usize = 32;
+
+impl Config {
+    /// Parses and validates `text`; `file` is used in messages only.
+    ///
+    /// Reads the `md5_file` key files it names. All errors found are returned, in file order;
+    /// if a value has the wrong type or a required key is missing, later checks are skipped.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let doc = match toml_edit::Document::parse(text) {
+            Ok(d) => d,
+            Err(e) => {
+                let index = SpanIndex::default();
+                let r = Reporter::new(file, text, &index);
+                let span = e.span().unwrap_or(0..0);
+                let msg = format!("TOML syntax error: {}", e.message().trim_end());
+                let d = r.at(span.start, "", DiagnosticKind::Syntax, msg);
+                return Err(ConfigError::Invalid(vec![d]));
+            }
+        };
+        let index = SpanIndex::build(&doc);
+        let mut r = Reporter::new(file, text, &index);
+        let raw = deserialize(&mut r);
+        let config = raw.and_then(|raw| validate::config(raw, &mut r));
+        match config {
+            Some(mut c) if r.errors.is_empty() => {
+                r.warnings.sort_by_key(|d| (d.line, d.column));
+                c.warnings = r.warnings;
+                Ok(c)
+            }
+            _ => {
+                r.errors.sort_by_key(|d| (d.line, d.column));
+                Err(ConfigError::Invalid(r.errors))
+            }
+        }
+    }
+
+    /// Reads and validates the file at `path`. Adds a warning when the file holds an inline
+    /// `md5` key yet is readable by group or others.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let io = |source| ConfigError::Io { path: path.to_path_buf(), source };
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let good = e.as_bytes().get(..e.utf8_error().valid_up_to()).unwrap_or_default();
+                let prefix = String::from_utf8_lossy(good);
+                let (line, column) = spans::line_col(&prefix, prefix.len());
+                return Err(ConfigError::Invalid(vec![Diagnostic {
+                    file: path.to_path_buf(),
+                    line,
+                    column,
+                    key: String::new(),
+                    kind: DiagnosticKind::Syntax,
+                    message: "the file is not valid UTF-8".into(),
+                }]));
+            }
+        };
+        let mut config = Config::from_str(&text, path)?;
+        if let Some(w) = open_key_warning(path, &text) {
+            config.warnings.push(w);
+        }
+        Ok(config)
+    }
+}
+
+/// Deserializes `RawConfig`; on an unknown key, blanks it out and tries again so that several
+/// unknown keys are reported at once. Returns `None` on any other serde error.
+fn deserialize(r: &mut Reporter<'_>) -> Option<raw::RawConfig> {
+    let mut src = r.src.to_string();
+    let mut last_span = None;
+    for _ in 0..MAX_PASSES {
+        let err = match toml::from_str::<raw::RawConfig>(&src) {
+            Ok(raw) => return Some(raw),
+            Err(e) => e,
+        };
+        if err.span().is_some() && err.span() == last_span {
+            return None;
+        }
+        last_span = err.span();
+        let path = r.serde_error(&err)?;
+        let ranges = r.index.ranges_under(&path);
+        if ranges.is_empty() {
+            return None;
+        }
+        for range in ranges {
+            blank(&mut src, range);
+        }
+        // Blanking a dotted key can leave stray dots: stop rather than report their errors.
+        if toml_edit::Document::parse(src.as_str()).is_err() {
+            return None;
+        }
+    }
+    None
+}
+
+/// Replaces the characters in `range` by spaces, keeping line breaks and byte offsets.
+fn blank(src: &mut String, range: std::ops::Range<usize>) {
+    let Some(part) = src.get(range.clone()) else {
+        return;
+    };
+    let replaced: String = part
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' => c.to_string(),
+            _ => " ".repeat(c.len_utf8()),
+        })
+        .collect();
+    src.replace_range(range, &replaced);
+}
+
+/// A warning when `text` holds an inline `md5 =` key but the file is group/other readable.
+fn open_key_warning(path: &Path, text: &str) -> Option<Diagnostic> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let index = SpanIndex::build(&doc);
+    let r = Reporter::new(path, text, &index);
+    let neighbors = doc.get("bgp")?.get("neighbor")?.as_array_of_tables()?;
+    let i = neighbors.iter().position(|t| t.contains_key("md5"))?;
+    let key = format!("bgp.neighbor[{i}].md5");
+    let msg = format!(
+        "{key}: this file holds a TCP-MD5 key but has mode {:03o}; run `chmod 600 {}`",
+        mode & 0o777,
+        path.display()
+    );
+    Some(r.at(index.offset(&key), &key, DiagnosticKind::Warning, msg))
+}

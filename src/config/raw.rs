@@ -1,0 +1,186 @@
+//! The configuration file exactly as TOML spells it: serde structs with
+//! `deny_unknown_fields`, holding only TOML primitives (integers as `i64`, addresses and enum
+//! names as `String`) so that every range and syntax check, with its message and example, is
+//! done by the validation code rather than by serde. Also owns the table of right examples
+//! shown in error messages. No validation happens here.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub bgp: Option<RawBgp>,
+    pub anycast: Option<RawAnycast>,
+    pub role: Option<RawRole>,
+    pub health: Option<RawHealth>,
+    pub control: Option<RawControl>,
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `[bgp]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBgp {
+    pub local_as: i64,
+    pub router_id: Option<String>,
+    pub local_ip: Option<String>,
+    pub hold_time: Option<i64>,
+    pub connect_retry: Option<i64>,
+    pub port: Option<i64>,
+    pub listen: Option<bool>,
+    pub graceful_restart: Option<bool>,
+    #[serde(default)]
+    pub neighbor: Vec<RawNeighbor>,
+}
+
+/// `[[bgp.neighbor]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNeighbor {
+    pub remote_ip: String,
+    pub remote_as: i64,
+    pub local_ip: Option<String>,
+    pub md5: Option<String>,
+    pub md5_file: Option<String>,
+    pub passive: Option<bool>,
+    pub ttl_security: Option<bool>,
+    pub multihop: Option<i64>,
+    pub hold_time: Option<i64>,
+    pub max_prefixes: Option<i64>,
+    pub port: Option<i64>,
+    pub med: Option<i64>,
+    pub communities: Option<Vec<String>>,
+    pub large_communities: Option<Vec<String>>,
+}
+
+/// `[anycast]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnycast {
+    pub prefixes: Vec<String>,
+    pub standby: Option<String>,
+    pub prepend: Option<i64>,
+    pub standby_med: Option<i64>,
+    pub manage_loopback: Option<bool>,
+    pub interface: Option<String>,
+}
+
+/// `[role]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    pub source: String,
+    pub path: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub interval_ms: Option<i64>,
+}
+
+/// `[health]`, which only holds the `[[health.check]]` array.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    #[serde(default)]
+    pub check: Vec<RawCheck>,
+}
+
+/// `[[health.check]]`: one flat struct for every type; fields foreign to the `type` are
+/// refused by validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub command: Option<Vec<String>>,
+    pub shell: Option<bool>,
+    pub address: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<Vec<i64>>,
+    pub path: Option<String>,
+    pub invert: Option<bool>,
+    pub interval_ms: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    pub rise: Option<i64>,
+    pub fall: Option<i64>,
+}
+
+/// `[control]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    pub socket: Option<String>,
+    pub state_dir: Option<String>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: String,
+}
+
+/// The keys that must hold a single table (a `[[name]]` or `name = [...]` there is an error).
+pub const TABLES: [&str; 6] = ["bgp", "anycast", "role", "health", "control", "metrics"];
+
+/// A right value for a key, by key path with array indices removed (`bgp.neighbor.remote_as`),
+/// shown after `example:` in error messages.
+pub fn example(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "bgp" => "[bgp] with local_as = 65124 and at least one [[bgp.neighbor]]",
+        "bgp.local_as" => "local_as = 65124",
+        "bgp.router_id" => "router_id = \"198.51.100.124\"",
+        "bgp.local_ip" => "local_ip = \"198.51.100.124\"",
+        "bgp.hold_time" | "bgp.neighbor.hold_time" => "hold_time = 9",
+        "bgp.connect_retry" => "connect_retry = 5",
+        "bgp.port" | "bgp.neighbor.port" => "port = 179",
+        "bgp.listen" => "listen = true",
+        "bgp.graceful_restart" => "graceful_restart = false",
+        "bgp.neighbor" => "[[bgp.neighbor]] with remote_ip = \"192.0.2.1\" and remote_as = 65000",
+        "bgp.neighbor.remote_ip" => "remote_ip = \"192.0.2.1\"",
+        "bgp.neighbor.remote_as" => "remote_as = 65000",
+        "bgp.neighbor.local_ip" => "local_ip = \"198.51.100.124\"",
+        "bgp.neighbor.md5" => "md5 = \"a-shared-secret\"",
+        "bgp.neighbor.md5_file" => "md5_file = \"/etc/anycastd/bgp.key\"",
+        "bgp.neighbor.passive" => "passive = false",
+        "bgp.neighbor.ttl_security" => "ttl_security = true",
+        "bgp.neighbor.multihop" => "multihop = 2",
+        "bgp.neighbor.max_prefixes" => "max_prefixes = 1000",
+        "bgp.neighbor.med" => "med = 0",
+        "bgp.neighbor.communities" => "communities = [\"65124:100\", \"NO_EXPORT\"]",
+        "bgp.neighbor.large_communities" => "large_communities = [\"65124:1:2\"]",
+        "anycast" => "[anycast] with prefixes = [\"203.0.113.124/32\"]",
+        "anycast.prefixes" => "prefixes = [\"203.0.113.124/32\", \"2001:db8:124::1/128\"]",
+        "anycast.standby" => "standby = \"withdraw\"",
+        "anycast.prepend" => "prepend = 3",
+        "anycast.standby_med" => "standby_med = 1000",
+        "anycast.manage_loopback" => "manage_loopback = false",
+        "anycast.interface" => "interface = \"lo\"",
+        "role" => "[role] with source = \"keepalived\"",
+        "health" | "health.check" => {
+            "[[health.check]] with name = \"service\", type = \"tcp\", address = \"127.0.0.1:8080\""
+        }
+        "control" => "[control] with socket = \"/run/anycastd/anycastd.sock\"",
+        "metrics" => "[metrics] with listen = \"127.0.0.1:9179\"",
+        "role.source" => "source = \"keepalived\"",
+        "role.path" => "path = \"/run/anycastd/role\"",
+        "role.command" => "command = [\"/usr/local/bin/am-i-primary\"]",
+        "role.interval_ms" | "health.check.interval_ms" => "interval_ms = 1000",
+        "health.check.name" => "name = \"service\"",
+        "health.check.type" => "type = \"tcp\"",
+        "health.check.command" => "command = [\"/usr/local/bin/health.sh\"]",
+        "health.check.shell" => "shell = false",
+        "health.check.address" => "address = \"127.0.0.1:8080\"",
+        "health.check.url" => "url = \"http://127.0.0.1:8080/health\"",
+        "health.check.status" => "status = [200, 299]",
+        "health.check.path" => "path = \"/run/service.ok\"",
+        "health.check.invert" => "invert = false",
+        "health.check.timeout_ms" => "timeout_ms = 500",
+        "health.check.rise" => "rise = 3",
+        "health.check.fall" => "fall = 3",
+        "control.socket" => "socket = \"/run/anycastd/anycastd.sock\"",
+        "control.state_dir" => "state_dir = \"/var/lib/anycastd\"",
+        "metrics.listen" => "listen = \"127.0.0.1:9179\"",
+        _ => return None,
+    })
+}

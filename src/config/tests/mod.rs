@@ -1,0 +1,205 @@
+//! Tests of the whole configuration module through its public API: the full example parses
+//! to the expected typed values (here), every error class gives its exact located message
+//! (`errors`), `bgp set`/`unset` and `write_atomic` (`edit`), and no input panics (`robust`).
+
+mod edit;
+mod errors;
+mod robust;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+/// The file name used in expected messages.
+pub const FILE: &str = "/etc/anycastd/anycastd.toml";
+
+/// The full commented example shipped with the crate.
+pub const FULL: &str = include_str!("../../../configs/anycastd.example.toml");
+
+/// The smallest valid configuration.
+pub const MINIMAL: &str = r#"[bgp]
+local_as = 65124
+local_ip = "198.51.100.124"
+
+[[bgp.neighbor]]
+remote_ip = "192.0.2.1"
+remote_as = 65000
+
+[anycast]
+prefixes = ["203.0.113.124/32"]
+"#;
+
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_str(text, Path::new(FILE))
+}
+
+/// The rendered diagnostics of an invalid text (panics in the test if it is valid).
+pub fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => {
+            assert!(!e.diagnostics().is_empty(), "no diagnostics in {e}");
+            e.diagnostics().iter().map(ToString::to_string).collect()
+        }
+    }
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let p = std::env::temp_dir().join(format!("anycastd-cfg-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+#[test]
+fn full_example_parses_to_typed_values() {
+    let c = parse(FULL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.bgp.local_as, Asn::new(65124).expect("asn"));
+    assert_eq!(c.bgp.router_id.to_string(), "198.51.100.124");
+    assert_eq!(c.bgp.local_ip, Some(ip("198.51.100.124")));
+    assert_eq!(c.bgp.hold_time.seconds(), 9);
+    assert_eq!(c.bgp.connect_retry, Duration::from_secs(5));
+    assert_eq!((c.bgp.port, c.bgp.listen, c.bgp.graceful_restart), (179, true, false));
+
+    let [n0, n1] = c.bgp.neighbors.as_slice() else { panic!("two neighbors expected: {:?}", c.bgp.neighbors) };
+    assert_eq!(n0.remote_ip, ip("192.0.2.1"));
+    assert_eq!(n0.remote_as.get(), 65000);
+    assert_eq!(n0.local_ip, ip("198.51.100.124"));
+    assert_eq!(n0.md5.as_ref().map(Md5Key::as_bytes), Some(&b"anycast-lab-key"[..]));
+    assert!(!n0.passive);
+    assert_eq!(n0.ttl, TtlMode::Default);
+    assert_eq!((n0.hold_time.seconds(), n0.max_prefixes, n0.port, n0.med), (9, Some(1000), 179, Some(0)));
+    assert_eq!(n0.communities, vec![Community(0xFE64_0064), Community(0xFFFF_FF01)]);
+    assert_eq!(n0.large_communities.iter().map(ToString::to_string).collect::<Vec<_>>(), ["65124:1:2"]);
+    assert!(n0.is_ebgp(c.bgp.local_as));
+
+    assert_eq!(n1.remote_ip, ip("2001:db8:2::1"));
+    assert_eq!(n1.local_ip, ip("2001:db8:2::11"));
+    assert_eq!(n1.md5, None);
+    assert_eq!(n1.ttl, TtlMode::Multihop(NonZeroU8::new(2).expect("2")));
+    assert_eq!((n1.hold_time.seconds(), n1.max_prefixes, n1.med), (9, None, None));
+
+    let want: Vec<IpNet> = vec!["203.0.113.124/32".parse().expect("net"), "2001:db8:124::1/128".parse().expect("net")];
+    assert_eq!(c.anycast.prefixes, want);
+    assert_eq!(c.anycast.standby, Standby::Withdraw);
+    assert!(!c.anycast.manage_loopback);
+    assert_eq!(c.anycast.interface, "lo");
+
+    assert_eq!(c.role, RoleSource::Keepalived { path: "/var/lib/anycastd/role".into() });
+
+    let names: Vec<&str> = c.health.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["service", "port", "http", "flag"]);
+    let argv = vec!["/usr/local/bin/health.sh".to_string(), "--quick".to_string()];
+    assert_eq!(c.health.first().map(|h| &h.probe), Some(&Probe::Exec { argv }));
+    let h0 = c.health.first().expect("check 0");
+    assert_eq!((h0.interval, h0.timeout, h0.rise, h0.fall), (Duration::from_secs(1), Duration::from_millis(500), 3, 3));
+    let addr: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+    assert_eq!(c.health.get(1).map(|h| &h.probe), Some(&Probe::Tcp { address: addr }));
+    let url = HttpUrl { host: "127.0.0.1".into(), port: 8080, path: "/health".into() };
+    assert_eq!(c.health.get(2).map(|h| &h.probe), Some(&Probe::Http { url, status: 200..=299 }));
+    let file = Probe::File { path: "/run/service.ok".into(), invert: false };
+    assert_eq!(c.health.get(3).map(|h| &h.probe), Some(&file));
+
+    assert_eq!(c.control.socket, PathBuf::from("/run/anycastd/anycastd.sock"));
+    assert_eq!(c.control.state_dir, PathBuf::from("/var/lib/anycastd"));
+    assert_eq!(c.metrics, Some(Metrics { listen: "127.0.0.1:9179".parse().expect("addr") }));
+    assert_eq!(c.warnings, vec![]);
+    assert!(!format!("{c:?}").contains("anycast-lab-key"), "Debug must not show the key");
+}
+
+#[test]
+fn minimal_example_gets_defaults() {
+    let c = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.bgp.router_id.to_string(), "198.51.100.124");
+    assert_eq!(c.bgp.hold_time, HoldTime::DEFAULT);
+    assert_eq!((c.bgp.port, c.bgp.listen, c.bgp.graceful_restart), (179, true, false));
+    assert_eq!(c.role, RoleSource::Static);
+    assert_eq!(c.health, vec![]);
+    assert_eq!(c.metrics, None);
+    let n = c.bgp.neighbors.first().expect("one neighbor");
+    assert_eq!((n.hold_time, n.port, n.ttl), (HoldTime::DEFAULT, 179, TtlMode::Default));
+    assert_eq!(c.anycast.standby, Standby::Withdraw);
+    assert_eq!(c.control.socket, PathBuf::from("/run/anycastd/anycastd.sock"));
+}
+
+#[test]
+fn variants_parse() {
+    let text = format!(
+        "{MINIMAL}standby = \"prepend\"\nstandby_med = 1000\n\
+         [role]\nsource = \"exec\"\ncommand = [\"/usr/local/bin/am-i-primary\"]\ninterval_ms = 200\n\
+         [[health.check]]\nname = \"sh\"\ntype = \"exec\"\ncommand = [\"pgrep nginx\"]\nshell = true\ninterval_ms = 100\n\
+         [[health.check]]\nname = \"gone\"\ntype = \"file\"\npath = \"/run/x\"\ninvert = true\n"
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.anycast.standby, Standby::Prepend { count: 3, med: Some(1000) });
+    let command = vec!["/usr/local/bin/am-i-primary".to_string()];
+    assert_eq!(c.role, RoleSource::Exec { command, interval: Duration::from_millis(200) });
+    let argv: Vec<String> = ["/bin/sh", "-c", "pgrep nginx"].map(String::from).to_vec();
+    let h = c.health.first().expect("check");
+    assert_eq!((&h.probe, h.timeout), (&Probe::Exec { argv }, Duration::from_millis(50)));
+    let inverted = Probe::File { path: "/run/x".into(), invert: true };
+    assert_eq!(c.health.get(1).map(|h| &h.probe), Some(&inverted));
+}
+
+#[test]
+fn bare_anycast_address_is_a_host_prefix() {
+    let text = MINIMAL.replace("203.0.113.124/32", "203.0.113.7");
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.anycast.prefixes, vec!["203.0.113.7/32".parse::<IpNet>().expect("net")]);
+}
+
+#[test]
+fn md5_file_is_read_and_stripped() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("md5ok");
+    let key = dir.0.join("bgp.key");
+    std::fs::write(&key, "s3cret\r\n").expect("write key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let text = MINIMAL.replace("remote_as = 65000", &format!("remote_as = 65000\nmd5_file = \"{}\"", key.display()));
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let n = c.bgp.neighbors.first().expect("neighbor");
+    assert_eq!(n.md5.as_ref().map(Md5Key::as_bytes), Some(&b"s3cret"[..]));
+}
+
+#[test]
+fn load_reads_file_and_warns_on_open_inline_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("load");
+    let path = dir.0.join("anycastd.toml");
+    std::fs::write(&path, FULL).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let want = format!(
+        "{}:21:7: warning: bgp.neighbor[0].md5: this file holds a TCP-MD5 key but has mode 644; run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    );
+    assert_eq!(c.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(), [want]);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(Config::load(&path).map(|c| c.warnings.len()).ok(), Some(0));
+
+    let missing = dir.0.join("nope.toml");
+    let e = Config::load(&missing).expect_err("missing file");
+    assert!(e.to_string().starts_with(&format!("{}: cannot read the configuration: ", missing.display())), "{e}");
+
+    std::fs::write(&path, b"[bgp]\nlocal_as = \xff\n").expect("write");
+    let e = Config::load(&path).expect_err("not UTF-8");
+    assert_eq!(e.to_string(), format!("{}:2:12: the file is not valid UTF-8", path.display()));
+}

@@ -1,0 +1,472 @@
+//! Raw → typed conversion of `[bgp]` and `[anycast]`, plus the value helpers every section
+//! uses (ranges, addresses, paths, enum names). Each rule records a located error through the
+//! `Reporter` and carries on, so one pass reports as many problems as it can. Reads the
+//! `md5_file` key files (the only I/O); never panics on any value.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::IpAddr;
+use std::num::NonZeroU8;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::error::{suggest, DiagnosticKind as K, Reporter};
+use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor};
+use super::types::{Asn, Community, HoldTime, LargeCommunity, Md5Key, RouterId};
+use super::{checks, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
+
+/// The whole conversion; `None` if anything was wrong (see `r.errors`).
+pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
+    let bgp = match raw.bgp {
+        Some(b) => bgp(b, r),
+        None => {
+            r.missing("bgp", "missing [bgp] section");
+            None
+        }
+    };
+    let anycast = match raw.anycast {
+        Some(a) => anycast(a, r),
+        None => {
+            r.missing("anycast", "missing [anycast] section");
+            None
+        }
+    };
+    let role = checks::role(raw.role, r);
+    let health = checks::health(raw.health, r);
+    let control = checks::control(raw.control, r);
+    let metrics = checks::metrics(raw.metrics, r);
+    let (bgp, anycast) = (bgp?, anycast?);
+    next_hop_warnings(&bgp, &anycast, r);
+    Some(Config {
+        bgp,
+        anycast,
+        role: role?,
+        health: health?,
+        control: control?,
+        metrics: metrics?,
+        warnings: Vec::new(),
+    })
+}
+
+/// An integer in `lo..=hi`, converted to `T`.
+pub fn num<T>(r: &mut Reporter<'_>, path: &str, v: i64, lo: T, hi: T, what: &str) -> Option<T>
+where
+    T: TryFrom<i64> + Into<i64> + Display + Copy,
+{
+    match T::try_from(v) {
+        Ok(t) if (lo.into()..=hi.into()).contains(&v) => Some(t),
+        _ => {
+            r.error(path, K::InvalidValue, &format!("{what} must be {lo} to {hi}"));
+            None
+        }
+    }
+}
+
+/// Milliseconds in `lo..=hi`, `default` when absent.
+pub fn millis(r: &mut Reporter<'_>, path: &str, v: Option<i64>, default: u32, lo: u32, hi: u32) -> Option<Duration> {
+    let ms = match v {
+        Some(v) => num(r, path, v, lo, hi, "milliseconds")?,
+        None => default,
+    };
+    Some(Duration::from_millis(u64::from(ms)))
+}
+
+/// An IP address of a host (not unspecified, multicast or broadcast).
+pub fn host_ip(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<IpAddr> {
+    let Ok(ip) = s.trim().parse::<IpAddr>() else {
+        r.error(path, K::InvalidValue, "not an IPv4 or IPv6 address");
+        return None;
+    };
+    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+    if ip.is_unspecified() || ip.is_multicast() || broadcast {
+        r.error(path, K::InvalidValue, "must be a unicast address");
+        return None;
+    }
+    Some(ip)
+}
+
+/// An absolute path.
+pub fn abs_path(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(s);
+    if s.is_empty() || !p.is_absolute() {
+        r.error(path, K::InvalidValue, "must be an absolute path");
+        return None;
+    }
+    Some(p)
+}
+
+/// One of `valid` names; the index.
+pub fn choice(r: &mut Reporter<'_>, path: &str, s: &str, valid: &[&str]) -> Option<usize> {
+    if let Some(i) = valid.iter().position(|v| *v == s) {
+        return Some(i);
+    }
+    let names: Vec<String> = valid.iter().map(|v| v.to_string()).collect();
+    let what = format!("must be one of {}", valid.join(", "));
+    match suggest(s, &names) {
+        Some(m) => {
+            let example = format!("{} = \"{m}\"", spans::last_key(path));
+            r.error_ex(path, K::InvalidValue, &what, &example);
+        }
+        None => r.error(path, K::InvalidValue, &what),
+    }
+    None
+}
+
+/// Records a key that does not apply to the selected variant (`type`/`source`).
+pub fn foreign(r: &mut Reporter<'_>, path: &str, present: bool, selector: &str, owner: &str) {
+    if present {
+        let key = spans::last_key(path);
+        let what = format!("`{key}` does not apply to {selector}; remove it");
+        r.error_ex(path, K::Conflict, &what, owner);
+    }
+}
+
+/// An anycast prefix; a bare address is a host prefix (/32 or /128). The error explains how
+/// to correct host bits.
+pub fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(addr));
+    }
+    let net = s.parse::<IpNet>().map_err(|_| "not an IP prefix (address/length) or address".to_string())?;
+    if net.addr() != net.network() {
+        return Err(format!(
+            "host bits are set after the /{len} mask; example: \"{}\" for the whole network, \
+             or \"{}/{}\" for this one address",
+            net.trunc(),
+            net.addr(),
+            net.max_prefix_len(),
+            len = net.prefix_len()
+        ));
+    }
+    Ok(net)
+}
+
+fn bgp(b: RawBgp, r: &mut Reporter<'_>) -> Option<Bgp> {
+    let local_as = num(r, "bgp.local_as", b.local_as, 1u32, u32::MAX, "an AS number")
+        .and_then(|v| Asn::new_local(v).map_err(|e| r.error("bgp.local_as", K::InvalidValue, &e.0)).ok());
+    let hold_time = hold(r, "bgp.hold_time", b.hold_time, HoldTime::DEFAULT);
+    let connect_retry = match b.connect_retry {
+        Some(v) => num(r, "bgp.connect_retry", v, 1u16, u16::MAX, "seconds").map(|s| Duration::from_secs(s.into())),
+        None => Some(Duration::from_secs(5)),
+    };
+    let port = match b.port {
+        Some(v) => num(r, "bgp.port", v, 1u16, u16::MAX, "a TCP port"),
+        None => Some(179),
+    };
+    let local_ip = match &b.local_ip {
+        Some(s) => host_ip(r, "bgp.local_ip", s).map(Some).ok_or(()),
+        None => Ok(None),
+    };
+    let router_id = match (&b.router_id, local_ip) {
+        (Some(s), _) => match s.trim().parse() {
+            Ok(a) => RouterId::new(a).map_err(|e| r.error("bgp.router_id", K::InvalidValue, &e.0)).ok(),
+            Err(_) => {
+                r.error("bgp.router_id", K::InvalidValue, "not an IPv4 address");
+                None
+            }
+        },
+        (None, Ok(Some(IpAddr::V4(a)))) => RouterId::new(a).ok(),
+        (None, Err(())) => None,
+        (None, _) => {
+            r.missing("bgp.router_id", "missing, and there is no IPv4 bgp.local_ip to take it from");
+            None
+        }
+    };
+    let listen = b.listen.unwrap_or(true);
+    let defaults =
+        Defaults { local_ip, hold_time: hold_time.unwrap_or(HoldTime::DEFAULT), port: port.unwrap_or(179), listen };
+    let mut neighbors = Vec::new();
+    let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+    let mut all_ok = true;
+    for (i, n) in b.neighbor.into_iter().enumerate() {
+        let Some(n) = neighbor(n, i, &defaults, r) else {
+            all_ok = false;
+            continue;
+        };
+        if let Some(j) = seen.get(&n.remote_ip) {
+            let line = spans::line_col(r.src, r.index.offset(&format!("bgp.neighbor[{j}]"))).0;
+            let what = format!("neighbor {} is already defined in bgp.neighbor[{j}] (line {line})", n.remote_ip);
+            r.error(&format!("bgp.neighbor[{i}].remote_ip"), K::Duplicate, &what);
+            all_ok = false;
+        }
+        seen.insert(n.remote_ip, i);
+        neighbors.push(n);
+    }
+    if neighbors.is_empty() && all_ok {
+        r.missing("bgp.neighbor", "at least one neighbor is required");
+    }
+    Some(Bgp {
+        local_as: local_as?,
+        router_id: router_id?,
+        local_ip: local_ip.ok()?,
+        hold_time: hold_time?,
+        connect_retry: connect_retry?,
+        port: port?,
+        listen,
+        graceful_restart: b.graceful_restart.unwrap_or(false),
+        neighbors: Some(neighbors).filter(|n| all_ok && !n.is_empty())?,
+    })
+}
+
+/// `[bgp]` values that neighbours inherit.
+struct Defaults {
+    /// `Err` when `bgp.local_ip` itself is invalid (already reported).
+    local_ip: Result<Option<IpAddr>, ()>,
+    hold_time: HoldTime,
+    port: u16,
+    listen: bool,
+}
+
+fn hold(r: &mut Reporter<'_>, path: &str, v: Option<i64>, default: HoldTime) -> Option<HoldTime> {
+    let Some(v) = v else { return Some(default) };
+    let s = num(r, path, v, 0u16, u16::MAX, "seconds")?;
+    HoldTime::new(s).map_err(|e| r.error(path, K::InvalidValue, &e.0)).ok()
+}
+
+fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Option<Neighbor> {
+    let p = |k: &str| format!("bgp.neighbor[{i}].{k}");
+    let remote_ip = host_ip(r, &p("remote_ip"), &n.remote_ip);
+    let remote_as = num(r, &p("remote_as"), n.remote_as, 1u32, u32::MAX, "an AS number").and_then(|v| Asn::new(v).ok());
+    let own_local = n.local_ip.as_ref().map(|s| host_ip(r, &p("local_ip"), s));
+    let local_ip = match (remote_ip, own_local, d.local_ip) {
+        (_, Some(None), _) | (None, _, _) => None,
+        (Some(rip), Some(Some(l)), _) if rip.is_ipv4() != l.is_ipv4() => {
+            let what = format!(
+                "is {} but remote_ip {rip} is {}; the session source must be the same family",
+                family(l),
+                family(rip)
+            );
+            r.error(&p("local_ip"), K::Conflict, &what);
+            None
+        }
+        (Some(_), Some(Some(l)), _) => Some(l),
+        (Some(_), None, Err(())) => None,
+        (Some(rip), None, Ok(Some(g))) if rip.is_ipv4() != g.is_ipv4() => {
+            let why = format!(
+                "missing: remote_ip {rip} is {} but bgp.local_ip is {}; give this neighbor its own local_ip",
+                family(rip),
+                family(g)
+            );
+            r.missing(&p("local_ip"), &why);
+            None
+        }
+        (Some(_), None, Ok(Some(g))) => Some(g),
+        (Some(_), None, Ok(None)) => {
+            r.missing(&p("local_ip"), "missing: no session source address here nor in [bgp]");
+            None
+        }
+    };
+    let md5 = match (&n.md5, &n.md5_file) {
+        (Some(_), Some(_)) => {
+            r.error_ex(
+                &p("md5_file"),
+                K::Conflict,
+                "md5 and md5_file are both set; keep one",
+                "md5_file = \"/etc/anycastd/bgp.key\"",
+            );
+            None
+        }
+        (Some(k), None) => {
+            Md5Key::new(k.as_bytes()).map(Some).map_err(|e| r.error(&p("md5"), K::InvalidValue, &e.0)).ok()
+        }
+        (None, Some(f)) => key_file(r, &p("md5_file"), f).map(Some),
+        (None, None) => Some(None),
+    };
+    let passive = n.passive.unwrap_or(false);
+    if passive && !d.listen {
+        r.error_ex(
+            &p("passive"),
+            K::Conflict,
+            "a passive neighbor can only connect to us, but bgp.listen = false",
+            "passive = false",
+        );
+    }
+    let ttl = match (n.ttl_security.unwrap_or(false), n.multihop) {
+        (true, Some(_)) => {
+            let what = "cannot be combined with ttl_security = true (GTSM always sends TTL 255, RFC 5082)";
+            r.error(&p("multihop"), K::Conflict, what);
+            None
+        }
+        (true, None) => Some(TtlMode::Security),
+        (false, Some(h)) => {
+            num(r, &p("multihop"), h, 1u8, u8::MAX, "a TTL").and_then(NonZeroU8::new).map(TtlMode::Multihop)
+        }
+        (false, None) => Some(TtlMode::Default),
+    };
+    let hold_time = hold(r, &p("hold_time"), n.hold_time, d.hold_time);
+    let max_prefixes = opt(n.max_prefixes, |v| num(r, &p("max_prefixes"), v, 1u32, u32::MAX, "a prefix count"));
+    let port = match n.port {
+        Some(v) => num(r, &p("port"), v, 1u16, u16::MAX, "a TCP port"),
+        None => Some(d.port),
+    };
+    let med = opt(n.med, |v| num(r, &p("med"), v, 0u32, u32::MAX, "a MED"));
+    let communities = list::<Community>(r, &p("communities"), n.communities.unwrap_or_default());
+    let large = list::<LargeCommunity>(r, &p("large_communities"), n.large_communities.unwrap_or_default());
+    Some(Neighbor {
+        remote_ip: remote_ip?,
+        remote_as: remote_as?,
+        local_ip: local_ip?,
+        md5: md5?,
+        passive,
+        ttl: ttl?,
+        hold_time: hold_time?,
+        max_prefixes: max_prefixes?,
+        port: port?,
+        med: med?,
+        communities: communities?,
+        large_communities: large?,
+    })
+}
+
+/// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid.
+fn opt<T>(v: Option<i64>, f: impl FnOnce(i64) -> Option<T>) -> Option<Option<T>> {
+    match v {
+        None => Some(None),
+        Some(v) => f(v).map(Some),
+    }
+}
+
+fn list<T: std::str::FromStr<Err = String>>(r: &mut Reporter<'_>, path: &str, items: Vec<String>) -> Option<Vec<T>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, s) in items.iter().enumerate() {
+        match s.parse::<T>() {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                r.error(&format!("{path}[{k}]"), K::InvalidValue, &e);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Reads a TCP-MD5 key file: absolute path, regular file, mode without group/other bits;
+/// trailing line breaks are not part of the key.
+fn key_file(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<Md5Key> {
+    let file = abs_path(r, path, s)?;
+    let fail = |r: &mut Reporter<'_>, what: String| {
+        r.error(path, K::KeyFile, &what);
+        None
+    };
+    let meta = match std::fs::metadata(&file) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fail(r, "the key file does not exist".into());
+        }
+        Err(e) => return fail(r, format!("cannot read the key file: {e}")),
+    };
+    if !meta.is_file() {
+        return fail(r, "the key file is not a regular file".into());
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        let what =
+            format!("the key file has mode {mode:03o}, open to group or others; run `chmod 600 {}`", file.display());
+        return fail(r, what);
+    }
+    let mut key = match std::fs::read(&file) {
+        Ok(k) => k,
+        Err(e) => return fail(r, format!("cannot read the key file: {e}")),
+    };
+    while key.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        key.pop();
+    }
+    match Md5Key::new(key) {
+        Ok(k) => Some(k),
+        Err(e) => fail(r, format!("in the key file: {}", e.0)),
+    }
+}
+
+fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
+    let mut prefixes = Vec::new();
+    let mut ok = true;
+    for (k, s) in a.prefixes.iter().enumerate() {
+        let path = format!("anycast.prefixes[{k}]");
+        match parse_prefix(s) {
+            Ok(net) if prefixes.contains(&net) => {
+                r.error(&path, K::Duplicate, &format!("{net} is listed twice"));
+                ok = false;
+            }
+            Ok(net) => prefixes.push(net),
+            Err(e) if e.contains("example:") => {
+                let (what, ex) = e.split_once("; example: ").unwrap_or((&e, ""));
+                r.error_ex(&path, K::InvalidValue, what, ex);
+                ok = false;
+            }
+            Err(e) => {
+                r.error(&path, K::InvalidValue, &e);
+                ok = false;
+            }
+        }
+    }
+    if a.prefixes.is_empty() {
+        r.error("anycast.prefixes", K::InvalidValue, "at least one prefix is required");
+        ok = false;
+    }
+    let standby = match a.standby.as_deref().map(|s| choice(r, "anycast.standby", s, &["withdraw", "prepend"])) {
+        None | Some(Some(0)) => {
+            if a.prepend.is_some() {
+                r.warn("anycast.prepend", "has no effect unless standby = \"prepend\"");
+            }
+            if a.standby_med.is_some() {
+                r.warn("anycast.standby_med", "has no effect unless standby = \"prepend\"");
+            }
+            Some(Standby::Withdraw)
+        }
+        Some(Some(_)) => {
+            let count = match a.prepend {
+                Some(v) => num(r, "anycast.prepend", v, 1u8, 10, "the prepend count"),
+                None => Some(3),
+            };
+            let med = opt(a.standby_med, |v| num(r, "anycast.standby_med", v, 0u32, u32::MAX, "a MED"));
+            count.zip(med).map(|(count, med)| Standby::Prepend { count, med })
+        }
+        Some(None) => None,
+    };
+    let interface = a.interface.unwrap_or_else(|| "lo".into());
+    let bad_name = interface.is_empty()
+        || interface.len() > 15
+        || interface == "."
+        || interface == ".."
+        || interface.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control());
+    if bad_name {
+        r.error("anycast.interface", K::InvalidValue, "not a Linux interface name (1-15 bytes, no '/' or spaces)");
+        ok = false;
+    }
+    Some(Anycast {
+        prefixes: Some(prefixes).filter(|_| ok)?,
+        standby: standby?,
+        manage_loopback: a.manage_loopback.unwrap_or(false),
+        interface,
+    })
+}
+
+/// Warns when a prefix family has no session with a source address of that family, which
+/// the speaker needs as next hop (IPv6 NLRI needs an IPv6 next hop, RFC 4760 / RFC 2545;
+/// IPv4 over IPv6 would need RFC 8950).
+fn next_hop_warnings(bgp: &Bgp, anycast: &Anycast, r: &mut Reporter<'_>) {
+    for v6 in [false, true] {
+        let has_source = bgp.neighbors.iter().any(|n| n.local_ip.is_ipv6() == v6);
+        let first = anycast.prefixes.iter().position(|p| matches!(p, IpNet::V6(_)) == v6);
+        if let (false, Some(k)) = (has_source, first) {
+            let fam = if v6 { "IPv6" } else { "IPv4" };
+            let what = format!(
+                "no neighbor has an {fam} session, so there is no {fam} local_ip to use as next hop; {fam} prefixes will not be announced"
+            );
+            r.warn(&format!("anycast.prefixes[{k}]"), &what);
+        }
+    }
+}
