@@ -5,10 +5,12 @@
 //! - [`wire`]: pure BGP message codec (bytes ⇄ messages, errors = NOTIFICATIONs).
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
+//! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
 pub mod cli;
 pub mod config;
 pub mod md5verify;
+pub mod speaker;
 pub mod wire;

@@ -1,0 +1,273 @@
+//! The BGP transport: TCP sockets bound to the configured source, TCP-MD5 (RFC 2385, the
+//! kernel's `TCP_MD5SIG`) on connecting and listening sockets, GTSM (RFC 5082), multihop TTL,
+//! `TCP_NODELAY` and DSCP CS6, as routers mark BGP.
+//!
+//! This is the only module with `unsafe`: two `setsockopt` calls the socket crates do not wrap.
+//! A configured key is never dropped silently: if the kernel refuses it, the caller gets an
+//! error naming the peer and the errno, and the neighbor does not start.
+#![allow(unsafe_code)]
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// Longest key the kernel accepts (`TCP_MD5SIG_MAXKEYLEN`).
+pub const MD5_MAX_KEY_LEN: usize = 80;
+/// DSCP CS6 (network control) in the IP TOS / traffic class octet.
+pub const TOS_CS6: u32 = 0xc0;
+
+/// Per-neighbor socket options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransportOpts {
+    /// Source address to bind before connecting.
+    pub local: Option<IpAddr>,
+    /// TCP-MD5 key (RFC 2385).
+    pub md5_key: Option<Vec<u8>>,
+    /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (one hop).
+    pub ttl_security: bool,
+    /// TTL for eBGP multihop (default 1 for eBGP is the kernel's 64 here; routers check nothing).
+    pub multihop: Option<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("kernel refused the TCP-MD5 key for {peer}: {err} (is CONFIG_TCP_MD5SIG enabled? the neighbor stays down rather than run unsigned)")]
+    Md5Refused { peer: IpAddr, err: io::Error },
+    #[error("TCP-MD5 key for {peer} is {len} octets; the kernel accepts 1 to 80")]
+    Md5KeyLength { peer: IpAddr, len: usize },
+    #[error("cannot bind {addr}: {err} (is the address configured on this host?)")]
+    Bind { addr: SocketAddr, err: io::Error },
+    #[error("{what} failed: {err}")]
+    Socket { what: &'static str, err: io::Error },
+    #[error("connect to {peer} timed out after {secs} s")]
+    Timeout { peer: SocketAddr, secs: u64 },
+    #[error("connect to {peer}: {err}")]
+    Connect { peer: SocketAddr, err: io::Error },
+}
+
+fn so(what: &'static str) -> impl FnOnce(io::Error) -> TransportError {
+    move |err| TransportError::Socket { what, err }
+}
+
+/// `struct tcp_md5sig` from `<linux/tcp.h>`.
+#[repr(C)]
+struct TcpMd5Sig {
+    addr: libc::sockaddr_storage,
+    flags: u8,
+    prefixlen: u8,
+    keylen: u16,
+    ifindex: libc::c_int,
+    key: [u8; MD5_MAX_KEY_LEN],
+}
+
+/// Installs (`Some(key)`) or removes (`None`) the TCP-MD5 key for `peer` on a socket. On a
+/// listening socket this is per peer address, so one listener serves every neighbor.
+pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&[u8]>) -> Result<(), TransportError> {
+    let key = key.unwrap_or_default();
+    if key.len() > MD5_MAX_KEY_LEN {
+        return Err(TransportError::Md5KeyLength { peer, len: key.len() });
+    }
+    let sa = SockAddr::from(SocketAddr::new(peer, 0));
+    // SAFETY: sockaddr_storage and the rest of TcpMd5Sig are plain integers and arrays, for
+    // which all-zero bytes are a valid value.
+    let mut sig: TcpMd5Sig = unsafe { std::mem::zeroed() };
+    // SAFETY: `sa.as_ptr()` points to `sa.len()` valid bytes of a socket address, which never
+    // exceeds the size of sockaddr_storage; the regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            sa.as_ptr().cast::<u8>(),
+            std::ptr::addr_of_mut!(sig.addr).cast::<u8>(),
+            (sa.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
+        );
+    }
+    sig.keylen = key.len() as u16; // ≤ 80, checked above
+    sig.key[..key.len()].copy_from_slice(key);
+    // SAFETY: `sig` is a live, initialised tcp_md5sig and we pass its exact size; the kernel
+    // only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_MD5SIG,
+            std::ptr::addr_of!(sig).cast(),
+            std::mem::size_of::<TcpMd5Sig>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        // Removing a key that is not there is not an error worth reporting.
+        if key.is_empty() && err.raw_os_error() == Some(libc::ENOENT) {
+            return Ok(());
+        }
+        return Err(TransportError::Md5Refused { peer, err });
+    }
+    Ok(())
+}
+
+fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: `v` is a live c_int and we pass its exact size; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::addr_of!(v).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// TTL / hop limit, GTSM minimum TTL and DSCP CS6 for one socket.
+fn apply_ip_opts(sock: &Socket, v6: bool, opts: &TransportOpts) -> Result<(), TransportError> {
+    let ttl = if opts.ttl_security { Some(255) } else { opts.multihop.map(u32::from) };
+    if v6 {
+        sock.set_tclass_v6(TOS_CS6).map_err(so("IPV6_TCLASS"))?;
+        if let Some(t) = ttl {
+            sock.set_unicast_hops_v6(t).map_err(so("IPV6_UNICAST_HOPS"))?;
+        }
+        if opts.ttl_security {
+            // RFC 5082 §3: accept only packets that arrive with hop limit 255 (one hop).
+            set_int_opt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 255)
+                .map_err(so("IPV6_MINHOPCOUNT"))?;
+        }
+    } else {
+        sock.set_tos_v4(TOS_CS6).map_err(so("IP_TOS"))?;
+        if let Some(t) = ttl {
+            sock.set_ttl_v4(t).map_err(so("IP_TTL"))?;
+        }
+        if opts.ttl_security {
+            set_int_opt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MINTTL, 255).map_err(so("IP_MINTTL"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens a BGP connection to `peer`: bound to `opts.local`, MD5 key installed before the SYN,
+/// TTL/GTSM/DSCP set, `TCP_NODELAY` on.
+pub async fn connect(peer: SocketAddr, opts: &TransportOpts, timeout: Duration) -> Result<TcpStream, TransportError> {
+    let v6 = peer.is_ipv6();
+    let sock = Socket::new(if v6 { Domain::IPV6 } else { Domain::IPV4 }, Type::STREAM, Some(Protocol::TCP))
+        .map_err(so("socket"))?;
+    sock.set_nonblocking(true).map_err(so("O_NONBLOCK"))?;
+    sock.set_tcp_nodelay(true).map_err(so("TCP_NODELAY"))?;
+    if let Some(key) = &opts.md5_key {
+        set_md5(sock.as_raw_fd(), peer.ip(), Some(key))?;
+    }
+    apply_ip_opts(&sock, v6, opts)?;
+    if let Some(local) = opts.local {
+        let addr = SocketAddr::new(local, 0);
+        sock.bind(&addr.into()).map_err(|err| TransportError::Bind { addr, err })?;
+    }
+    let std_stream: std::net::TcpStream = sock.into();
+    let s = TcpSocket::from_std_stream(std_stream);
+    match tokio::time::timeout(timeout, s.connect(peer)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(err)) => Err(TransportError::Connect { peer, err }),
+        Err(_) => Err(TransportError::Timeout { peer, secs: timeout.as_secs() }),
+    }
+}
+
+/// A listening socket for incoming BGP connections on `bind` (port 179 or the configured one).
+/// MD5 keys are added per neighbor with [`set_md5`] on `listener.as_raw_fd()`.
+pub fn listen(bind: SocketAddr) -> Result<TcpListener, TransportError> {
+    let v6 = bind.is_ipv6();
+    let sock = Socket::new(if v6 { Domain::IPV6 } else { Domain::IPV4 }, Type::STREAM, Some(Protocol::TCP))
+        .map_err(so("socket"))?;
+    sock.set_reuse_address(true).map_err(so("SO_REUSEADDR"))?;
+    if v6 {
+        sock.set_only_v6(true).map_err(so("IPV6_V6ONLY"))?;
+    }
+    sock.set_nonblocking(true).map_err(so("O_NONBLOCK"))?;
+    sock.bind(&bind.into()).map_err(|err| TransportError::Bind { addr: bind, err })?;
+    sock.listen(16).map_err(so("listen"))?;
+    let std_listener: std::net::TcpListener = sock.into();
+    TcpListener::from_std(std_listener).map_err(so("tokio listener"))
+}
+
+/// Options for an accepted connection (the listener's MD5 key already applies to it).
+pub fn prepare_accepted(stream: &TcpStream, opts: &TransportOpts) -> Result<(), TransportError> {
+    stream.set_nodelay(true).map_err(so("TCP_NODELAY"))?;
+    let sock = socket2::SockRef::from(stream);
+    let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+    let ttl = if opts.ttl_security { Some(255) } else { opts.multihop.map(u32::from) };
+    if v6 {
+        sock.set_tclass_v6(TOS_CS6).map_err(so("IPV6_TCLASS"))?;
+        if let Some(t) = ttl {
+            sock.set_unicast_hops_v6(t).map_err(so("IPV6_UNICAST_HOPS"))?;
+        }
+    } else {
+        sock.set_tos_v4(TOS_CS6).map_err(so("IP_TOS"))?;
+        if let Some(t) = ttl {
+            sock.set_ttl_v4(t).map_err(so("IP_TTL"))?;
+        }
+    }
+    Ok(())
+}
+
+/// GTSM on a listener must be set before the SYN arrives, so it is set on the listening
+/// socket when any neighbor asks for it.
+pub fn listener_gtsm(listener: &TcpListener) -> Result<(), TransportError> {
+    let v6 = listener.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+    let fd = listener.as_raw_fd();
+    if v6 {
+        set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 255).map_err(so("IPV6_MINHOPCOUNT"))
+    } else {
+        set_int_opt(fd, libc::IPPROTO_IP, libc::IP_MINTTL, 255).map_err(so("IP_MINTTL"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn struct_layout_matches_the_kernel() {
+        // sizeof(struct tcp_md5sig) on Linux: 128 + 1 + 1 + 2 + 4 + 80.
+        assert_eq!(std::mem::size_of::<TcpMd5Sig>(), 216);
+    }
+
+    #[test]
+    fn key_longer_than_80_is_refused() {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let e = set_md5(s.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(&[b'k'; 81])).unwrap_err();
+        assert!(matches!(e, TransportError::Md5KeyLength { len: 81, .. }));
+    }
+
+    /// Over loopback: matching keys connect and carry data; a missing key on the connecting
+    /// side never completes the handshake (the kernel drops unsigned SYNs for a keyed peer).
+    #[tokio::test]
+    async fn md5_keys_gate_the_handshake() {
+        let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = l.local_addr().unwrap().port();
+        set_md5(l.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(b"anycast-lab-key")).unwrap();
+        let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let opts = TransportOpts { md5_key: Some(b"anycast-lab-key".to_vec()), ..Default::default() };
+        let accept = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 5];
+            s.read_exact(&mut b).await.unwrap();
+            (b, l)
+        });
+        let mut c = connect(peer, &opts, Duration::from_secs(2)).await.unwrap();
+        c.write_all(b"hello").await.unwrap();
+        let (got, l) = accept.await.unwrap();
+        assert_eq!(&got, b"hello");
+        // Unsigned connect to a keyed listener: no handshake.
+        let r = connect(peer, &TransportOpts::default(), Duration::from_millis(700)).await;
+        assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
+        // Wrong key: no handshake either.
+        let wrong = TransportOpts { md5_key: Some(b"wrong-key".to_vec()), ..Default::default() };
+        let r = connect(peer, &wrong, Duration::from_millis(700)).await;
+        assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
+        drop(l);
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit/property/fixture/integration tests, then the
+# network-namespace labs against real daemons (root only). Prints "N passed, M failed" last
+# and exits non-zero if anything failed.
+#
+#   sudo tests/all.sh            # everything
+#   tests/all.sh                 # without root: cargo steps only, labs reported as skipped
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0; failed=0; skipped=0; failures=()
+step() {
+    local name=$1; shift
+    local t0=$SECONDS
+    echo "=== $name"
+    if "$@"; then
+        passed=$((passed + 1)); echo "--- ok: $name ($((SECONDS - t0)) s)"
+    else
+        failed=$((failed + 1)); failures+=("$name"); echo "--- FAILED: $name ($((SECONDS - t0)) s)"
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
+step "cargo test" cargo test --locked
+step "cargo build --release" cargo build --release --locked --bin anycastd
+step "fixture tools (python)" python3 interop/test-fixture-tools.py
+
+if [ "$(id -u)" = 0 ]; then
+    export ANYCASTD_BIN=$PWD/target/release/anycastd
+    for s in interop/selftest-lab.sh interop/scenario-*.sh; do
+        [ -e "$s" ] || continue
+        step "lab: $(basename "$s" .sh)" bash "$s"
+    done
+else
+    skipped=$((skipped + 1))
+    echo "=== labs skipped: not root (run: sudo tests/all.sh)"
+fi
+
+echo
+[ "${#failures[@]}" -eq 0 ] || printf 'failed step: %s\n' "${failures[@]}"
+echo "suite: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
