@@ -7,4 +7,5 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod session;
 pub mod wire;
