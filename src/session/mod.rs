@@ -18,9 +18,12 @@ pub mod collision;
 mod fsm;
 mod fuzz;
 pub mod negotiate;
+mod receive;
 pub mod routes;
 mod timers;
 
+#[cfg(test)]
+mod established_tests;
 #[cfg(test)]
 mod fsm_tests;
 
