@@ -3,6 +3,7 @@
 //!
 //! Module map (dependencies point down):
 //! - [`wire`]: pure BGP message codec (bytes ⇄ messages, errors = NOTIFICATIONs).
+//! - [`session`]: pure sans-IO BGP session FSM (RFC 4271 §8): events in, actions out.
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
@@ -12,5 +13,6 @@
 pub mod cli;
 pub mod config;
 pub mod md5verify;
+pub mod session;
 pub mod speaker;
 pub mod wire;

@@ -1,0 +1,271 @@
+//! The BGP session: a pure, sans-IO finite state machine (RFC 4271 §8) for one neighbour.
+//!
+//! [`Session::handle`] takes the time and one [`Event`] (an operator start/stop, a TCP
+//! outcome, received octets, or "check the timers") and returns the [`Action`]s the caller must
+//! carry out, in order: connect, write octets, close, report. Nothing in here opens sockets,
+//! reads a clock or draws randomness: time arrives as `now`, deadlines leave through
+//! [`Session::next_deadline`], and the IdleHold jitter comes from a PRNG seeded by the config,
+//! so every test is a deterministic script.
+//!
+//! anycastd only advertises: it sends its few prefixes, counts what the peer sends (no
+//! per-prefix storage, so memory stays bounded whatever the peer does) and never installs
+//! routes. One `Session` models one transport connection at a time; a second connection during
+//! OpenSent/OpenConfirm is run in a second `Session` by the caller and settled with
+//! [`collision::resolve`] (RFC 4271 §6.8), the loser getting [`Event::OpenCollisionDump`].
+
+mod backoff;
+pub mod collision;
+mod fsm;
+mod fuzz;
+pub mod negotiate;
+mod receive;
+pub mod routes;
+mod timers;
+
+#[cfg(test)]
+mod established_tests;
+#[cfg(test)]
+mod fsm_tests;
+
+pub use backoff::{Backoff, STABLE_TIME};
+pub use collision::{resolve, Initiator, Survivor};
+pub use fsm::Session;
+pub use fuzz::fuzz_one;
+pub use negotiate::Negotiated;
+pub use routes::Routes;
+pub use timers::LARGE_HOLD_TIME;
+
+use crate::wire::{DecodeError, MessageType, Notification, Open, SessionParams};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// What the operator configured for one neighbour (already validated by the config layer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    pub local_as: u32,
+    pub remote_as: u32,
+    /// Our BGP Identifier.
+    pub router_id: Ipv4Addr,
+    /// The Hold Time we offer in our OPEN, seconds (0, or at least 3: RFC 4271 §4.2).
+    pub hold_time: u16,
+    /// ConnectRetryTime (RFC 4271 §8.1.1).
+    pub connect_retry: Duration,
+    /// PassiveTcpEstablishment (RFC 4271 §8.1.1): never connect, only accept.
+    pub passive: bool,
+    /// Graceful Restart (RFC 4724) with this Restart Time, seconds. Off by default: a router
+    /// keeping a dead node's route as stale defeats anycast failover.
+    pub graceful_restart: Option<u16>,
+    /// Offer Extended Message (RFC 8654); used only when the peer offers it too.
+    pub extended_message: bool,
+    /// Cease / Maximum Number of Prefixes Reached (RFC 4486) once the peer's net announced
+    /// prefixes of one family exceed this.
+    pub max_prefixes: Option<u64>,
+    /// First IdleHoldTime after an error (RFC 4271 §8.1.1), doubled per consecutive failure.
+    pub idle_hold_initial: Duration,
+    /// Largest IdleHoldTime.
+    pub idle_hold_max: Duration,
+    /// Seed of the jitter PRNG (tests use a fixed one; the daemon may use anything).
+    pub jitter_seed: u64,
+}
+
+impl SessionConfig {
+    /// A config with the usual defaults: hold 90 s, ConnectRetry 30 s, active, no graceful
+    /// restart, no extended message, no prefix limit, IdleHold 1 s doubling up to 120 s.
+    pub fn new(local_as: u32, remote_as: u32, router_id: Ipv4Addr) -> Self {
+        SessionConfig {
+            local_as,
+            remote_as,
+            router_id,
+            hold_time: 90,
+            connect_retry: Duration::from_secs(30),
+            passive: false,
+            graceful_restart: None,
+            extended_message: false,
+            max_prefixes: None,
+            idle_hold_initial: Duration::from_secs(1),
+            idle_hold_max: Duration::from_secs(120),
+            jitter_seed: 0,
+        }
+    }
+
+    /// Internal BGP: both ends in the same AS.
+    pub fn ibgp(&self) -> bool {
+        self.local_as == self.remote_as
+    }
+
+    /// What is wrong with this config, for the config layer to report before a session exists.
+    pub fn check(&self) -> Result<(), String> {
+        if self.hold_time == 1 || self.hold_time == 2 {
+            return Err(format!("hold time {} s: must be 0 or at least 3 (RFC 4271 §4.2)", self.hold_time));
+        }
+        if self.local_as == 0 || self.remote_as == 0 {
+            return Err("AS 0 is reserved (RFC 7607): set local_as and remote_as".into());
+        }
+        if self.router_id.is_unspecified() || self.router_id.is_multicast() || self.router_id.is_broadcast() {
+            return Err(format!("router id {} is not a valid unicast address", self.router_id));
+        }
+        if self.graceful_restart.is_some_and(|t| t > 0x0fff) {
+            return Err("graceful restart time must fit 12 bits (at most 4095 s, RFC 4724 §3)".into());
+        }
+        Ok(())
+    }
+}
+
+/// The six states of RFC 4271 §8.2.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::Connect => "Connect",
+            State::Active => "Active",
+            State::OpenSent => "OpenSent",
+            State::OpenConfirm => "OpenConfirm",
+            State::Established => "Established",
+        }
+    }
+
+    /// States in which a transport connection is bound to the session.
+    pub fn has_connection(self) -> bool {
+        matches!(self, State::OpenSent | State::OpenConfirm | State::Established)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Inputs (RFC 4271 §8.1 events; message events come in as raw octets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Event 1 (Event 4 when the config is passive).
+    ManualStart,
+    /// Event 2; the reason becomes the RFC 9003 shutdown communication.
+    ManualStop { reason: Option<String> },
+    /// Event 3 (the session schedules its own after errors; see [`Session::next_deadline`]).
+    AutomaticStart,
+    /// Event 17: an inbound connection from the peer was accepted and bound to this session.
+    TcpConnectionConfirmed,
+    /// Event 16: our outbound connection succeeded.
+    TcpCrAcked,
+    /// Event 18: the connection (or the connection attempt) failed or was closed by the peer.
+    TcpConnectionFails,
+    /// Octets received on the connection, in any chunking.
+    Bytes(&'a [u8]),
+    /// Check every deadline against `now` (Events 9, 10, 11, 13).
+    Timer,
+    /// Event 23: this connection lost a collision (RFC 4271 §6.8, see [`collision`]).
+    OpenCollisionDump,
+}
+
+/// Outputs, to be carried out in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open an outbound TCP connection to the peer (abandoning any attempt in progress).
+    Connect,
+    /// Write these octets now.
+    Send(bytes::Bytes),
+    /// Close the TCP connection (or abandon the connection attempt).
+    Close,
+    StateChange {
+        from: State,
+        to: State,
+        reason: String,
+    },
+    NotificationSent(Notification),
+    NotificationReceived(Notification),
+    /// The session reached Established (RFC 4271 §8.2.2, OpenConfirm + KEEPALIVE).
+    Established {
+        params: SessionParams,
+        peer_open: Open,
+    },
+    /// An UPDATE error handled by treat-as-withdraw or attribute discard (RFC 7606): the
+    /// session is kept.
+    UpdateError(DecodeError),
+    Warning(String),
+}
+
+/// Message counters per type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MsgCounts {
+    pub open: u64,
+    pub update: u64,
+    pub notification: u64,
+    pub keepalive: u64,
+    pub route_refresh: u64,
+}
+
+impl MsgCounts {
+    pub fn bump(&mut self, t: MessageType) {
+        self.add(t, 1);
+    }
+
+    pub fn add(&mut self, t: MessageType, n: u64) {
+        let c = match t {
+            MessageType::Open => &mut self.open,
+            MessageType::Update => &mut self.update,
+            MessageType::Notification => &mut self.notification,
+            MessageType::Keepalive => &mut self.keepalive,
+            MessageType::RouteRefresh => &mut self.route_refresh,
+        };
+        *c = c.saturating_add(n);
+    }
+
+    pub fn total(&self) -> u64 {
+        [self.open, self.update, self.notification, self.keepalive, self.route_refresh]
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(*b))
+    }
+}
+
+/// Prefix counters per family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FamilyCounts {
+    pub ipv4: u64,
+    pub ipv6: u64,
+}
+
+impl FamilyCounts {
+    pub(crate) fn add(&mut self, v6: bool, n: u64) {
+        let c = if v6 { &mut self.ipv6 } else { &mut self.ipv4 };
+        *c = c.saturating_add(n);
+    }
+}
+
+/// Counters and last events, for `status`. Fixed size: nothing here grows with what the peer
+/// sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub msgs_in: MsgCounts,
+    pub msgs_out: MsgCounts,
+    /// Prefixes the peer announced / withdrew (treat-as-withdraw counts as withdrawn).
+    pub prefixes_announced_rx: FamilyCounts,
+    pub prefixes_withdrawn_rx: FamilyCounts,
+    /// Prefixes we announced / withdrew.
+    pub prefixes_announced_tx: FamilyCounts,
+    pub prefixes_withdrawn_tx: FamilyCounts,
+    /// UPDATEs handled by treat-as-withdraw or attribute discard (RFC 7606).
+    pub update_errors: u64,
+    pub last_notification_sent: Option<Notification>,
+    pub last_notification_received: Option<Notification>,
+    pub last_error: Option<String>,
+    /// When the current Established period began (`None` outside Established).
+    pub established_at: Option<Instant>,
+    /// Times the session reached Established, and times it left it.
+    pub established_count: u64,
+    pub flaps: u64,
+    /// ConnectRetryCounter (RFC 4271 §8.1.1).
+    pub connect_retry_counter: u32,
+}

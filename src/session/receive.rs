@@ -1,0 +1,348 @@
+//! The receive path of a [`Session`]: cutting the byte stream into messages (keeping at most
+//! one incomplete message), and what each message does in each state (RFC 4271 §8.2.2 message
+//! events, RFC 6608 FSM errors, RFC 7606 UPDATE errors, RFC 2918/7313 route refresh, RFC 4486
+//! prefix limit). Received routes are counted, never stored. Also the sending of our routes
+//! once Established. No I/O, no clock.
+
+use super::fsm::Session;
+use super::negotiate;
+use super::routes::{self, Encoded, Routes};
+use super::{Action, State};
+use crate::wire::header::HEADER_LEN;
+use crate::wire::notification::{cease, code, fsm as fsm_sub};
+use crate::wire::route_refresh::{SUBTYPE_BORR, SUBTYPE_EORR, SUBTYPE_NORMAL};
+use crate::wire::{
+    decode_frame, frame, AfiSafi, Frame, Message, MessageType, Notification, RouteRefresh, SessionParams,
+};
+use bytes::BytesMut;
+use std::time::Instant;
+
+impl Session {
+    /// Cuts `chunk` into messages and handles each. A message left incomplete by the previous
+    /// chunk is completed first, copying only its own octets; the rest of the chunk is parsed
+    /// in place, so a chunk of 10,000 KEEPALIVEs is never copied, and at most one incomplete
+    /// message is ever kept.
+    pub(super) fn receive(&mut self, now: Instant, chunk: &[u8], out: &mut Vec<Action>) {
+        if !self.state.has_connection() {
+            return; // Nothing is bound to the session: stale octets.
+        }
+        let mut chunk = chunk;
+        if !self.rx.is_empty() {
+            while let Ok(None) = frame(&self.rx, self.max_len()) {
+                let take = pending_need(&self.rx).min(chunk.len());
+                let Some((head, rest)) = chunk.split_at_checked(take) else { break };
+                if head.is_empty() {
+                    break;
+                }
+                self.rx.extend_from_slice(head);
+                chunk = rest;
+            }
+            let mut buf = std::mem::take(&mut self.rx);
+            let used = self.process(now, &buf, out);
+            if !self.state.has_connection() {
+                return;
+            }
+            if used < buf.len() {
+                // Still incomplete: the whole chunk went into it.
+                self.rx = buf;
+                return;
+            }
+            buf.clear();
+            self.rx = buf; // keep the allocation (at most one message long)
+        }
+        let used = self.process(now, chunk, out);
+        if self.state.has_connection() {
+            self.rx.extend_from_slice(chunk.get(used..).unwrap_or_default());
+        }
+    }
+
+    fn max_len(&self) -> usize {
+        self.params().unwrap_or_else(SessionParams::before_open).max_message_len()
+    }
+
+    /// Handles the whole messages at the start of `data`; returns how many octets they took.
+    fn process(&mut self, now: Instant, data: &[u8], out: &mut Vec<Action>) -> usize {
+        let mut pos = 0;
+        while self.state.has_connection() {
+            let rest = data.get(pos..).unwrap_or_default();
+            match frame(rest, self.max_len()) {
+                Ok(None) => break,
+                Ok(Some(f)) => {
+                    let whole = rest.get(..f.len).unwrap_or_default();
+                    pos += f.len;
+                    self.message(now, f, whole, out);
+                }
+                Err(e) => {
+                    // Event 21 (BGPHeaderErr) in any state with a connection.
+                    let why = format!("message header error: {}", e.reason);
+                    self.fail(now, Some(e.notification), why, out);
+                    break;
+                }
+            }
+        }
+        pos
+    }
+
+    /// RFC 6608 §3: the FSM Error subcode names the state the message was unexpected in.
+    fn unexpected(&mut self, now: Instant, t: MessageType, out: &mut Vec<Action>) {
+        let sub = match self.state {
+            State::OpenSent => fsm_sub::UNEXPECTED_IN_OPENSENT,
+            State::OpenConfirm => fsm_sub::UNEXPECTED_IN_OPENCONFIRM,
+            State::Established => fsm_sub::UNEXPECTED_IN_ESTABLISHED,
+            _ => fsm_sub::UNSPECIFIED,
+        };
+        let why = format!("unexpected {} in {}", t.name(), self.state);
+        // RFC 6608 §3: "The Data field is a 1-octet, unsigned integer that indicates the type
+        // of the unexpected message."
+        self.fail(now, Some(Notification::new(code::FSM, sub, vec![t as u8])), why, out);
+    }
+
+    fn message(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
+        self.stats.msgs_in.bump(f.msg_type);
+        let p = self.params().unwrap_or_else(SessionParams::before_open);
+        match (self.state, f.msg_type) {
+            (_, MessageType::Notification) => {
+                let n = match decode_frame(f, whole, &p) {
+                    Ok(Message::Notification(n)) => n,
+                    _ => Notification::new(0, 0, Vec::new()), // the frame guarantees 2 octets
+                };
+                self.notification_received(now, n, out);
+            }
+            (State::OpenSent, MessageType::Open) => self.open_received(now, f, whole, out),
+            (State::OpenConfirm, MessageType::Keepalive) => self.establish(now, out),
+            // Established: "If the local system receives a KEEPALIVE message (Event 26), the
+            // local system: restarts its HoldTimer, if the negotiated HoldTime value is
+            // non-zero, and remains in the Established state."
+            (State::Established, MessageType::Keepalive) => self.restart_hold(now),
+            (State::Established, MessageType::Update) => self.update_received(now, f, whole, out),
+            (State::Established, MessageType::RouteRefresh) => self.refresh_received(now, f, whole, out),
+            // OpenSent: "If a … KeepAliveMsg (Event 26), UpdateMsg (Event 27) … the local
+            // system: sends the NOTIFICATION with the Error Code Finite State Machine Error"
+            // — and likewise in OpenConfirm, and for an OPEN on an Established connection.
+            (_, t) => self.unexpected(now, t, out),
+        }
+    }
+
+    /// NotifMsg (Event 25) in any state with a connection: "sets the ConnectRetryTimer to zero,
+    /// releases all BGP resources, drops the TCP connection, increments the
+    /// ConnectRetryCounter by 1, … and changes its state to Idle." No NOTIFICATION is sent
+    /// back. NotifMsgVerErr (Event 24) in OpenSent/OpenConfirm: the same without the counter;
+    /// we still back off, so a peer that refuses version 4 is not hammered.
+    fn notification_received(&mut self, now: Instant, n: Notification, out: &mut Vec<Action>) {
+        self.stats.last_notification_received = Some(n.clone());
+        let why = format!("NOTIFICATION received in {}: {n}", self.state);
+        out.push(Action::NotificationReceived(n));
+        self.fail(now, None, why, out);
+    }
+
+    /// BGPOpen (Event 19) in OpenSent: "If the BGP message header checking (Event 21) or OPEN
+    /// message checking detects an error (Event 22) …, the local system: sends a NOTIFICATION
+    /// message with the appropriate error code, … and changes its state to Idle." Otherwise:
+    /// "resets the DelayOpenTimer to zero, sets the BGP ConnectRetryTimer to zero, sends a
+    /// KEEPALIVE message, and sets a KeepaliveTimer (via the text below) sets the HoldTimer
+    /// according to the negotiated value (see Section 4.2), changes its state to OpenConfirm."
+    fn open_received(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
+        let open = match decode_frame(f, whole, &SessionParams::before_open()) {
+            Ok(Message::Open(o)) => o,
+            Ok(_) => return, // the frame said OPEN
+            Err(e) => {
+                let why = format!("bad OPEN: {}", e.reason);
+                self.fail(now, Some(e.notification), why, out);
+                return;
+            }
+        };
+        let neg = match negotiate::negotiate(&self.cfg, &open) {
+            Ok(n) => n,
+            Err(e) => {
+                let why = format!("OPEN refused: {}", e.reason);
+                self.fail(now, Some(e.notification), why, out);
+                return;
+            }
+        };
+        let reason = format!(
+            "OPEN received from AS {} id {}, hold time {} s{}",
+            neg.peer_as,
+            neg.peer_id,
+            neg.hold_time,
+            if neg.params.four_octet_as { "" } else { ", 2-octet AS peer" }
+        );
+        if neg.families.is_empty() {
+            out.push(Action::Warning(format!(
+                "peer {} negotiated neither IPv4 nor IPv6 unicast: nothing can be advertised",
+                neg.peer_id
+            )));
+        }
+        self.peer_open = Some(open);
+        self.neg = Some(neg);
+        self.timers.connect_retry = None;
+        self.send_keepalive(now, out);
+        self.restart_hold(now);
+        self.set_state(State::OpenConfirm, reason, out);
+    }
+
+    /// OpenConfirm: "If the local system receives a KEEPALIVE message (KeepAliveMsg
+    /// (Event 26)), the local system: restarts the HoldTimer and changes its state to
+    /// Established." Then we advertise everything and close each family with End-of-RIB
+    /// (RFC 4724 §4).
+    fn establish(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.restart_hold(now);
+        self.stats.established_at = Some(now);
+        self.stats.established_count = self.stats.established_count.saturating_add(1);
+        self.set_state(State::Established, "KEEPALIVE received in OpenConfirm", out);
+        let (Some(params), Some(peer_open)) = (self.params(), self.peer_open.clone()) else {
+            return;
+        };
+        out.push(Action::Established { params, peer_open });
+        let families = self.neg.as_ref().map(|n| n.families.clone()).unwrap_or_default();
+        self.sync_routes(now, out, &families);
+    }
+
+    /// Sends the difference between what the peer has and what we want, then End-of-RIB for
+    /// `eor` families.
+    pub(super) fn sync_routes(&mut self, now: Instant, out: &mut Vec<Action>, eor: &[AfiSafi]) {
+        let Some(neg) = self.neg.as_ref() else { return };
+        let (target, warnings) = routes::sendable(&self.desired, neg);
+        let mut enc = Encoded::default();
+        routes::encode_diff(&self.advertised, &target, &neg.params, &mut enc);
+        out.extend(warnings.into_iter().chain(enc.warnings.drain(..)).map(Action::Warning));
+        self.advertised = target;
+        self.flush(now, enc, out);
+        if !eor.is_empty() {
+            let mut enc = Encoded::default();
+            routes::encode_end_of_rib(eor, &mut enc);
+            self.flush(now, enc, out);
+        }
+    }
+
+    fn flush(&mut self, now: Instant, enc: Encoded, out: &mut Vec<Action>) {
+        if enc.bytes.is_empty() {
+            return;
+        }
+        let s = &mut self.stats;
+        s.prefixes_announced_tx.add(false, enc.announced.ipv4);
+        s.prefixes_announced_tx.add(true, enc.announced.ipv6);
+        s.prefixes_withdrawn_tx.add(false, enc.withdrawn.ipv4);
+        s.prefixes_withdrawn_tx.add(true, enc.withdrawn.ipv6);
+        self.send(enc.bytes.freeze(), MessageType::Update, enc.messages, out);
+        self.restart_keepalive(now);
+    }
+
+    /// UpdateMsg (Event 27) in Established: "restarts its HoldTimer, if the negotiated
+    /// HoldTime value is non-zero"; UpdateMsgErr (Event 28): "sends a NOTIFICATION message with
+    /// an Update error, … and changes its state to Idle". RFC 7606 errors that keep the
+    /// session are reported as `UpdateError`. Received prefixes are counted, not stored.
+    fn update_received(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
+        let p = self.params().unwrap_or_default();
+        let u = match decode_frame(f, whole, &p) {
+            Ok(Message::Update(u)) => u,
+            Ok(_) => return,
+            Err(e) => {
+                let why = format!("bad UPDATE: {}", e.reason);
+                self.fail(now, Some(e.notification), why, out);
+                return;
+            }
+        };
+        self.restart_hold(now);
+        let taw = u.treat_as_withdraw.is_some();
+        if let Some(e) = &u.treat_as_withdraw {
+            self.stats.update_errors = self.stats.update_errors.saturating_add(1);
+            out.push(Action::UpdateError((**e).clone()));
+        }
+        if !u.discard_errors.is_empty() && !taw {
+            self.stats.update_errors = self.stats.update_errors.saturating_add(1);
+        }
+        out.extend(u.discard_errors.iter().cloned().map(Action::UpdateError));
+        // Withdrawn Routes are processed before NLRI (RFC 4271 §9.1).
+        let mut delta = [(0u64, 0u64); 2]; // (announced, withdrawn) per family
+        for x in u.withdrawn_all() {
+            delta[usize::from(x.net.addr().is_ipv6())].1 += 1;
+        }
+        for x in u.announced() {
+            let d = &mut delta[usize::from(x.net.addr().is_ipv6())];
+            if taw {
+                d.1 += 1;
+            } else {
+                d.0 += 1;
+            }
+        }
+        for (i, (a, w)) in delta.iter().enumerate() {
+            let v6 = i == 1;
+            self.stats.prefixes_announced_rx.add(v6, *a);
+            self.stats.prefixes_withdrawn_rx.add(v6, *w);
+            self.net_prefixes[i] = self.net_prefixes[i].saturating_sub(*w).saturating_add(*a);
+        }
+        self.check_max_prefixes(now, out);
+    }
+
+    /// RFC 4486 §4: Cease / Maximum Number of Prefixes Reached, Data = AFI (2), SAFI (1),
+    /// upper bound (4).
+    fn check_max_prefixes(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(max) = self.cfg.max_prefixes else { return };
+        for (i, af) in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST].iter().enumerate() {
+            let n = self.net_prefixes[i];
+            if n > max {
+                let mut data = af.afi.to_be_bytes().to_vec();
+                data.push(af.safi);
+                data.extend_from_slice(&u32::try_from(max).unwrap_or(u32::MAX).to_be_bytes());
+                let why = format!("peer sent {n} prefixes of AFI {} SAFI {}, limit {max}", af.afi, af.safi);
+                self.fail(now, Some(Notification::new(code::CEASE, cease::MAX_PREFIXES_REACHED, data)), why, out);
+                return;
+            }
+        }
+    }
+
+    /// ROUTE-REFRESH in Established (RFC 2918 §4, RFC 7313 §4): re-send our routes of the
+    /// family. With enhanced route refresh: BoRR, routes, EoRR; without: routes, End-of-RIB.
+    /// A family we did not advertise is ignored (RFC 2918 §4); so are BoRR/EoRR from the peer
+    /// (they frame the peer's own re-advertisement) and reserved subtypes (RFC 7313 §5).
+    fn refresh_received(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
+        let p = self.params().unwrap_or_default();
+        let rr = match decode_frame(f, whole, &p) {
+            Ok(Message::RouteRefresh(rr)) => rr,
+            Ok(_) => return,
+            Err(e) => {
+                let why = format!("bad ROUTE-REFRESH: {}", e.reason);
+                self.fail(now, Some(e.notification), why, out);
+                return;
+            }
+        };
+        let af = AfiSafi::new(rr.afi, rr.safi);
+        let Some(neg) = self.neg.as_ref() else { return };
+        if rr.subtype != SUBTYPE_NORMAL {
+            return;
+        }
+        if !negotiate::OUR_FAMILIES.contains(&af) || !neg.has_family(af) {
+            out.push(Action::Warning(format!(
+                "ROUTE-REFRESH for AFI {} SAFI {} which was not negotiated: ignored",
+                rr.afi, rr.safi
+            )));
+            return;
+        }
+        let enhanced = neg.enhanced_route_refresh;
+        let params = neg.params;
+        let mut enc = Encoded::default();
+        let mut rr_out = BytesMut::new();
+        if enhanced {
+            RouteRefresh { afi: af.afi, subtype: SUBTYPE_BORR, safi: af.safi, orf: Vec::new() }.encode(&mut rr_out);
+            self.send(rr_out.split().freeze(), MessageType::RouteRefresh, 1, out);
+        }
+        routes::encode_diff(&Routes::new(), &self.advertised.family(af), &params, &mut enc);
+        if !enhanced {
+            routes::encode_end_of_rib(&[af], &mut enc);
+        }
+        self.flush(now, enc, out);
+        if enhanced {
+            RouteRefresh { afi: af.afi, subtype: SUBTYPE_EORR, safi: af.safi, orf: Vec::new() }.encode(&mut rr_out);
+            self.send(rr_out.split().freeze(), MessageType::RouteRefresh, 1, out);
+        }
+    }
+}
+
+/// Octets still missing from an incomplete message the framer accepted so far: the rest of
+/// the header, then the rest of the length the header announces.
+fn pending_need(buf: &[u8]) -> usize {
+    match buf.get(16..18) {
+        Some(&[a, b]) if buf.len() >= HEADER_LEN => usize::from(u16::from_be_bytes([a, b])).saturating_sub(buf.len()),
+        _ => HEADER_LEN.saturating_sub(buf.len()),
+    }
+}
