@@ -66,6 +66,10 @@ pub struct Bgp {
     pub listen: bool,
     /// Advertise the Graceful Restart capability (RFC 4724); off unless set.
     pub graceful_restart: bool,
+    /// Next hop for IPv4 prefixes sent over IPv6 sessions, and for IPv6 prefixes sent over
+    /// IPv4 sessions (MP-BGP). A session's own family uses its local_ip.
+    pub next_hop_ipv4: Option<std::net::Ipv4Addr>,
+    pub next_hop_ipv6: Option<std::net::Ipv6Addr>,
     /// At least one, distinct remote addresses.
     pub neighbors: Vec<Neighbor>,
 }
@@ -102,6 +106,17 @@ pub struct Neighbor {
     pub med: Option<u32>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
+}
+
+impl Bgp {
+    /// The next hops to announce to `n`: its own local_ip for its family, the configured
+    /// next_hop_ipv4 / next_hop_ipv6 for the other.
+    pub fn next_hops(&self, n: &Neighbor) -> (Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>) {
+        match n.local_ip {
+            IpAddr::V4(a) => (Some(a), self.next_hop_ipv6),
+            IpAddr::V6(a) => (self.next_hop_ipv4, Some(a)),
+        }
+    }
 }
 
 impl Neighbor {

@@ -30,6 +30,8 @@ pub struct RawBgp {
     pub port: Option<i64>,
     pub listen: Option<bool>,
     pub graceful_restart: Option<bool>,
+    pub next_hop_ipv4: Option<String>,
+    pub next_hop_ipv6: Option<String>,
     #[serde(default)]
     pub neighbor: Vec<RawNeighbor>,
 }
@@ -136,6 +138,8 @@ pub fn example(path: &str) -> Option<&'static str> {
         "bgp.port" | "bgp.neighbor.port" => "port = 179",
         "bgp.listen" => "listen = true",
         "bgp.graceful_restart" => "graceful_restart = false",
+        "bgp.next_hop_ipv4" => "next_hop_ipv4 = \"192.0.2.11\"",
+        "bgp.next_hop_ipv6" => "next_hop_ipv6 = \"2001:db8:2::11\"",
         "bgp.neighbor" => "[[bgp.neighbor]] with remote_ip = \"192.0.2.1\" and remote_as = 65000",
         "bgp.neighbor.remote_ip" => "remote_ip = \"192.0.2.1\"",
         "bgp.neighbor.remote_as" => "remote_as = 65000",

@@ -208,6 +208,26 @@ fn bgp(b: RawBgp, r: &mut Reporter<'_>) -> Option<Bgp> {
         port: port?,
         listen,
         graceful_restart: b.graceful_restart.unwrap_or(false),
+        next_hop_ipv4: match &b.next_hop_ipv4 {
+            Some(s) => match host_ip(r, "bgp.next_hop_ipv4", s)? {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => {
+                    r.error("bgp.next_hop_ipv4", K::InvalidValue, "is not an IPv4 address");
+                    return None;
+                }
+            },
+            None => None,
+        },
+        next_hop_ipv6: match &b.next_hop_ipv6 {
+            Some(s) => match host_ip(r, "bgp.next_hop_ipv6", s)? {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => {
+                    r.error("bgp.next_hop_ipv6", K::InvalidValue, "is not an IPv6 address");
+                    return None;
+                }
+            },
+            None => None,
+        },
         neighbors: Some(neighbors).filter(|n| all_ok && !n.is_empty())?,
     })
 }
@@ -459,12 +479,13 @@ fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
 /// IPv4 over IPv6 would need RFC 8950).
 fn next_hop_warnings(bgp: &Bgp, anycast: &Anycast, r: &mut Reporter<'_>) {
     for v6 in [false, true] {
-        let has_source = bgp.neighbors.iter().any(|n| n.local_ip.is_ipv6() == v6);
+        let configured = if v6 { bgp.next_hop_ipv6.is_some() } else { bgp.next_hop_ipv4.is_some() };
+        let has_source = configured || bgp.neighbors.iter().any(|n| n.local_ip.is_ipv6() == v6);
         let first = anycast.prefixes.iter().position(|p| matches!(p, IpNet::V6(_)) == v6);
         if let (false, Some(k)) = (has_source, first) {
             let fam = if v6 { "IPv6" } else { "IPv4" };
             let what = format!(
-                "no neighbor has an {fam} session, so there is no {fam} local_ip to use as next hop; {fam} prefixes will not be announced"
+                "no neighbor has an {fam} session and bgp.next_hop_{} is not set, so there is no {fam} next hop; {fam} prefixes will not be announced", if v6 { "ipv6" } else { "ipv4" }
             );
             r.warn(&format!("anycast.prefixes[{k}]"), &what);
         }

@@ -382,7 +382,7 @@ fn warnings_do_not_fail() {
         w,
         [
             format!(
-                "{F}:10:33: warning: anycast.prefixes[1] = \"2001:db8:124::1/128\": no neighbor has an IPv6 session, so there is no IPv6 local_ip to use as next hop; IPv6 prefixes will not be announced"
+                "{F}:10:33: warning: anycast.prefixes[1] = \"2001:db8:124::1/128\": no neighbor has an IPv6 session and bgp.next_hop_ipv6 is not set, so there is no IPv6 next hop; IPv6 prefixes will not be announced"
             ),
             format!(
                 "{F}:11:11: warning: anycast.prepend = 3: has no effect unless standby = \"prepend\""
