@@ -7,11 +7,13 @@
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
+//! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod md5verify;
 pub mod session;
 pub mod speaker;

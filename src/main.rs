@@ -37,11 +37,62 @@ enum Command {
         #[arg(long = "extended-message")]
         extended_message: bool,
     },
+    /// Run the speaker in the foreground (logs to stderr).
+    Run {
+        /// The configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        config: PathBuf,
+        /// Log format.
+        #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
     /// TCP-MD5 (RFC 2385) tools.
     Md5 {
         #[command(subcommand)]
         command: Md5Command,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYCASTD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn run_daemon(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
+    init_logs(log_format);
+    let cfg = match anycastd::config::Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("anycastd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(anycastd::daemon::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("anycastd: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -134,6 +185,7 @@ fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { config, log_format } => run_daemon(&config, log_format),
         Command::Md5 { command: Md5Command::Verify { pcap, key, key_file, json } } => {
             md5_verify(&pcap, key, key_file, json)
         }
