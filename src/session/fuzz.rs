@@ -188,7 +188,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        // PROPTEST_CASES=100000 for a longer run.
         #[test]
         fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             fuzz_one(&data);

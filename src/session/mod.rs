@@ -12,6 +12,13 @@
 //! routes. One `Session` models one transport connection at a time; a second connection during
 //! OpenSent/OpenConfirm is run in a second `Session` by the caller and settled with
 //! [`collision::resolve`] (RFC 4271 §6.8), the loser getting [`Event::OpenCollisionDump`].
+//!
+//! Driving it: `Connect` → start an outbound connection, then feed `TcpCrAcked` or
+//! `TcpConnectionFails`; an accepted inbound connection is fed as `TcpConnectionConfirmed`
+//! while the session is in Connect/Active (abandon the outbound attempt then); `Close` → drop
+//! the socket or the attempt; `Send` → write; after every call sleep until
+//! [`Session::next_deadline`] and feed `Timer`. Route changes go through
+//! [`Session::set_routes`], which sends at once when Established.
 
 mod backoff;
 pub mod collision;
