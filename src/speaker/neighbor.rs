@@ -299,6 +299,13 @@ impl Task {
             self.note_error(e.to_string());
             return;
         }
+        // An inbound connection while we wait out IdleHoldTime restarts the session at once, so
+        // a router that comes back first is not kept waiting for our backoff; a peer that keeps
+        // failing (DampPeerOscillations, RFC 4271 §8.1.1) waits its turn.
+        if self.primary.session.state() == State::Idle && self.primary.session.backoff_failures() <= 3 {
+            let acts = self.primary.session.handle(now(), Event::AutomaticStart);
+            self.apply(false, acts).await;
+        }
         match self.primary.session.state() {
             State::Idle | State::Connect | State::Active => {
                 // No connection bound yet: take this one, abandon our own attempt.

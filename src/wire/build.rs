@@ -109,8 +109,8 @@ fn mp_header(attr_code: u8, body_len: usize, out: &mut Vec<u8>) {
 }
 
 /// Appends UPDATEs announcing `prefixes` with `attrs`; returns how many messages it wrote.
-/// IPv4 prefixes need `attrs.next_hop_v4`, IPv6 ones `attrs.next_hop_v6`; prefixes without a
-/// next hop of their family are skipped and counted in the error.
+/// IPv4 prefixes need `attrs.next_hop_v4`, IPv6 ones `attrs.next_hop_v6`; when one is missing
+/// nothing is written and the error says which.
 pub fn announce(
     p: &SessionParams,
     attrs: &RouteAttrs,
@@ -120,11 +120,15 @@ pub fn announce(
     let max = p.max_message_len();
     let (v4, v6): (Vec<Prefix>, Vec<Prefix>) =
         prefixes.iter().map(|n| Prefix::from(*n)).partition(|x| matches!(x.net, IpNet::V4(_)));
+    // All or nothing: check every family's next hop before writing anything.
+    if !v4.is_empty() && attrs.next_hop_v4.is_none() {
+        return Err(format!("{} IPv4 prefixes but no IPv4 next hop", v4.len()));
+    }
+    if !v6.is_empty() && attrs.next_hop_v6.is_none() {
+        return Err(format!("{} IPv6 prefixes but no IPv6 next hop", v6.len()));
+    }
     let mut count = 0;
     if !v4.is_empty() {
-        if attrs.next_hop_v4.is_none() {
-            return Err(format!("{} IPv4 prefixes but no IPv4 next hop", v4.len()));
-        }
         let mut a = Vec::new();
         attrs.common(p.four_octet_as, true, &mut a);
         let room = max.saturating_sub(HEADER_LEN + 4 + a.len());
