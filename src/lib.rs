@@ -7,12 +7,14 @@
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
+//! - [`control`]: the root-only Unix socket and its JSON protocol (status, notify, drain…).
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod md5verify;
 pub mod session;

@@ -46,11 +46,82 @@ enum Command {
         #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
+    /// Show the daemon's role, health, what it advertises and each neighbor's session.
+    ///
+    /// Exit status: 0 healthy and every neighbor Established, 1 unhealthy or a neighbor down,
+    /// 2 daemon unreachable.
+    Status {
+        /// More detail: checks' last results, message counters, last errors.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// TCP-MD5 (RFC 2385) tools.
     Md5 {
         #[command(subcommand)]
         command: Md5Command,
     },
+}
+
+/// Which daemon to talk to.
+#[derive(clap::Args)]
+struct Target {
+    /// The daemon's control socket.
+    #[arg(long, conflicts_with = "config")]
+    socket: Option<PathBuf>,
+    /// Read the control socket path from this config file.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> Result<PathBuf, String> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        let path = self.config.clone().unwrap_or_else(|| PathBuf::from("/etc/anycastd/anycastd.toml"));
+        if self.config.is_none() && !path.exists() {
+            return Ok(PathBuf::from(anycastd::control::DEFAULT_SOCKET));
+        }
+        anycastd::config::Config::load(&path).map(|c| c.control.socket).map_err(|e| e.to_string())
+    }
+}
+
+/// Sends one control request; prints errors; exit code 2 when the daemon is unreachable.
+fn control_request(target: &Target, req: anycastd::control::Request) -> Result<anycastd::control::Response, ExitCode> {
+    let path = target.socket().map_err(|e| {
+        eprintln!("anycastd: {e}");
+        ExitCode::from(2)
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        eprintln!("anycastd: {e}");
+        ExitCode::from(2)
+    })?;
+    rt.block_on(anycastd::control::request(&path, &req, std::time::Duration::from_secs(10))).map_err(|e| {
+        eprintln!("anycastd: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn status(target: &Target, verbose: bool, json: bool) -> ExitCode {
+    let resp = match control_request(target, anycastd::control::Request::Status) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Some(s) = resp.status else {
+        eprintln!("anycastd: {}", resp.error.unwrap_or_else(|| "no status in the answer".into()));
+        return ExitCode::from(2);
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+    } else {
+        print!("{}", anycastd::cli::status::render(&s, verbose));
+    }
+    ExitCode::from(anycastd::cli::status::exit_code(&s))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -62,7 +133,11 @@ enum LogFormat {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ANYCASTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -186,6 +261,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
+        Command::Status { verbose, json, target } => status(&target, verbose, json),
         Command::Md5 { command: Md5Command::Verify { pcap, key, key_file, json } } => {
             md5_verify(&pcap, key, key_file, json)
         }

@@ -2,3 +2,4 @@
 //! output; `main.rs` only parses arguments and maps results to exit codes.
 
 pub mod decode;
+pub mod status;

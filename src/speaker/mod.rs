@@ -194,7 +194,7 @@ impl Speaker {
 
     /// Sends Cease / Administrative Shutdown with `reason` to every neighbor and waits (at most
     /// `limit`) until the NOTIFICATIONs are written.
-    pub async fn shutdown(self, reason: &str, limit: Duration) {
+    pub async fn shutdown(&self, reason: &str, limit: Duration) {
         let mut waits = Vec::new();
         for n in &self.neighbors {
             let (tx, rx) = oneshot::channel();
@@ -212,10 +212,10 @@ impl Speaker {
         if tokio::time::timeout(limit, all).await.is_err() {
             warn!("shutdown NOTIFICATIONs not all written within {limit:?}");
         }
-        for l in self.listeners {
+        for l in &self.listeners {
             l.abort();
         }
-        for n in self.neighbors {
+        for n in &self.neighbors {
             n.task.abort();
         }
     }
