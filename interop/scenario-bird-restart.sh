@@ -110,8 +110,9 @@ since0=$(bird_since)
 mon0=$(wc -l <"$LAB_DIR/monitor-rtr.log")
 link_flap 1
 sleep 4 # > one keepalive interval (3 s) and a few TCP retransmissions after the link is back
-lab_check "1 s flap: BIRD still Established, since $since0 (now: $(bird_since))" \
-    bash -c 'lab_bird_established rtr nodea && [ "$1" = "$2" ]' _ "$since0" "$(bird_since)"
+since1=$(bird_since)
+lab_check "1 s flap: BIRD still Established, since $since0 (now: $since1)" \
+    eval 'lab_bird_established rtr nodea && [ "$since0" = "$since1" ]'
 lab_check "1 s flap: no new 'session established' in anycastd's log ($e0 -> $(established_count))" \
     [ "$(established_count)" -eq "$e0" ]
 deleted=$(tail -n +$((mon0 + 1)) "$LAB_DIR/monitor-rtr.log" | grep -c 'Deleted .*proto bird' || true)
@@ -123,7 +124,7 @@ e0=$(established_count)
 lab_ns nodea ip link set eth0 down
 t_down=$(lab__now_ms)
 if lab_wait_for "! lab_bird_established rtr nodea" 12; then
-    lab_pass "11 s outage: BIRD dropped the session after $(lab_elapsed_ms "$t_down") ms ($(lab_birdc rtr show protocols all nodea | awk -F': *' '/Last error/ { print $2 }'))"
+    lab_pass "11 s outage: BIRD dropped the session after $(lab_elapsed_ms "$t_down") ms ($(lab_birdc rtr show protocols all nodea | sed -n 's/^ *Last error: *//p'))"
 else
     lab_fail "11 s outage: BIRD still Established after 12 s of link down"
 fi
