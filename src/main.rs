@@ -60,6 +60,17 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Set, show or remove the BGP configuration (escadm-style flags).
+    Bgp {
+        #[command(subcommand)]
+        command: BgpCommand,
+    },
+    /// Validate a configuration file: every error with file, line, column, key and a fix.
+    #[command(name = "check-config")]
+    CheckConfig {
+        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        config: PathBuf,
+    },
     /// TCP-MD5 (RFC 2385) tools.
     Md5 {
         #[command(subcommand)]
@@ -171,6 +182,67 @@ fn run_daemon(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
 }
 
 #[derive(Subcommand)]
+enum BgpCommand {
+    /// Create or update the BGP part of the config (other sections are left as they are).
+    ///
+    /// Validates before writing, writes atomically, mode 0600 when the file holds a key, and
+    /// prints what changed. Example:
+    ///   anycastd bgp set --local_ip 192.0.2.11 --anycast_ip 203.0.113.124 --remote_ip 192.0.2.1
+    ///     --local_as 65124 --remote_as 65000 --local_router_id 192.0.2.11 --md5 secret
+    Set {
+        /// Session source address.
+        #[arg(long = "local_ip", visible_alias = "local-ip", value_name = "IP")]
+        local_ip: Option<String>,
+        /// Anycast address or prefix to advertise (repeatable; a bare address is /32 or /128).
+        #[arg(long = "anycast_ip", visible_alias = "anycast-ip", value_name = "IP[/LEN]")]
+        anycast_ip: Vec<String>,
+        /// Upstream router address (repeat for two routers); the neighbor list becomes exactly these.
+        #[arg(long = "remote_ip", visible_alias = "remote-ip", value_name = "IP")]
+        remote_ip: Vec<String>,
+        /// Our AS number.
+        #[arg(long = "local_as", visible_alias = "local-as", value_name = "ASN")]
+        local_as: Option<String>,
+        /// The routers' AS number.
+        #[arg(long = "remote_as", visible_alias = "remote-as", value_name = "ASN")]
+        remote_as: Option<String>,
+        /// Our BGP identifier (IPv4).
+        #[arg(long = "local_router_id", visible_alias = "local-router-id", value_name = "IPV4")]
+        local_router_id: Option<String>,
+        /// TCP-MD5 key for every neighbor (RFC 2385).
+        #[arg(long = "md5", visible_alias = "bgp_md5", conflicts_with = "md5_file", value_name = "KEY")]
+        md5: Option<String>,
+        /// Read the TCP-MD5 key from this file (absolute path, mode 0600).
+        #[arg(long = "md5-file", visible_alias = "md5_file", value_name = "PATH")]
+        md5_file: Option<String>,
+        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        config: PathBuf,
+    },
+    /// Print the BGP section of the config (keys redacted).
+    Show {
+        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        config: PathBuf,
+    },
+    /// Remove the BGP section and its neighbors.
+    Unset {
+        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        config: PathBuf,
+    },
+}
+
+fn print_result(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[derive(Subcommand)]
 enum Md5Command {
     /// Check the TCP-MD5 signatures in a capture of BGP traffic against a key.
     ///
@@ -262,6 +334,34 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
         Command::Status { verbose, json, target } => status(&target, verbose, json),
+        Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
+        Command::Bgp { command } => match command {
+            BgpCommand::Set {
+                local_ip,
+                anycast_ip,
+                remote_ip,
+                local_as,
+                remote_as,
+                local_router_id,
+                md5,
+                md5_file,
+                config,
+            } => {
+                let flags = anycastd::cli::bgp::SetFlags {
+                    local_ip,
+                    anycast_ip,
+                    remote_ip,
+                    local_as,
+                    remote_as,
+                    local_router_id,
+                    md5,
+                    md5_file,
+                };
+                print_result(anycastd::cli::bgp::set(&config, &flags))
+            }
+            BgpCommand::Show { config } => print_result(anycastd::cli::bgp::show(&config)),
+            BgpCommand::Unset { config } => print_result(anycastd::cli::bgp::unset(&config)),
+        },
         Command::Md5 { command: Md5Command::Verify { pcap, key, key_file, json } } => {
             md5_verify(&pcap, key, key_file, json)
         }
