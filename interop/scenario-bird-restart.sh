@@ -15,7 +15,8 @@
 #   1. Established, both prefixes in BIRD
 #   2. BIRD stopped with SIGTERM (it sends Cease): anycastd logs the NOTIFICATION it
 #      received; BIRD started again: Established and both routes back in BIRD and in rtr's
-#      FIB < 10 s after the new BIRD answers (time printed); exactly one new Established
+#      FIB < 10 s after the new BIRD answers (time printed); exactly one new Established;
+#      BIRD's connection attempts are taken at once, not closed during anycastd's IdleHold
 #   3. the same after SIGKILL (no NOTIFICATION, the kernel closes the connection)
 #   4. link flap 1 s (< hold time 9 s) in nodea: the session survives (no new Established in
 #      anycastd, BIRD's "Since" unchanged), the routes never leave rtr's FIB
@@ -75,6 +76,7 @@ restart_bird() {
     fi
     lab_check "SIG$sig: anycastd left Established (BIRD gone)" \
         lab_wait_for "acd_log_has nodea 'from=Established to=Idle'" 2
+    mark=$(wc -l <"$LAB_DIR/bird-rtr.out")
     lab_bird_start rtr "$LAB_DIR/bird.conf"
     t_start=$(lab__now_ms)
     if lab_wait_for routes_up "$RECOVERY_MAX_S"; then
@@ -85,6 +87,11 @@ restart_bird() {
         lab_fail "SIG$sig restart: not recovered within ${RECOVERY_MAX_S} s (BIRD $(lab_bird_bgp_state rtr nodea)); anycastd: $(acd_log nodea | tail -n 3 | paste -sd'|')"
     fi
     sleep 0.5 # a collision or a second connection would show up here
+    # anycastd waits out an IdleHold after the lost session; a connection from the returning
+    # router must be taken at once, not closed (BIRD would log "Connection closed").
+    closed=$(tail -n +$((mark + 1)) "$LAB_DIR/bird-rtr.out" | grep -c 'nodea: Connection closed' || true)
+    lab_check "SIG$sig restart: BIRD's connections were not refused by anycastd ($closed 'Connection closed' in BIRD's log)" \
+        [ "$closed" -eq 0 ]
     lab_check "SIG$sig restart: exactly one new 'session established' in anycastd's log ($e0 -> $(established_count))" \
         [ "$(established_count)" -eq $((e0 + 1)) ]
 }
