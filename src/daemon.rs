@@ -57,8 +57,16 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     info!(prefixes = ?cfg.anycast.prefixes, neighbors = cfg.bgp.neighbors.len(), socket = %cfg.control.socket.display(), "anycastd running");
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    crate::systemd::notify(&format!(
+        "READY=1\nSTATUS=advertising {} prefix(es) to {} neighbor(s)",
+        cfg.anycast.prefixes.len(),
+        cfg.bgp.neighbors.len()
+    ));
+    // The watchdog is fed from this loop: if it stalls, systemd restarts the daemon.
+    let mut watchdog = tokio::time::interval(crate::systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let why = loop {
         tokio::select! {
+            _ = watchdog.tick() => { crate::systemd::notify("WATCHDOG=1"); }
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             conn = ctl.accept() => {
@@ -76,6 +84,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     };
     info!("stopping on {why}: sending Cease/Administrative Shutdown to every neighbor");
+    crate::systemd::notify("STOPPING=1");
     let _ = std::fs::remove_file(&cfg.control.socket);
     d.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
     Ok(())

@@ -9,6 +9,7 @@
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`control`]: the root-only Unix socket and its JSON protocol (status, notify, drain…).
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
+//! - [`systemd`]: sd_notify READY/STATUS/WATCHDOG without a library.
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
@@ -19,4 +20,5 @@ pub mod daemon;
 pub mod md5verify;
 pub mod session;
 pub mod speaker;
+pub mod systemd;
 pub mod wire;
