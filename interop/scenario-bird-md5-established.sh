@@ -28,6 +28,8 @@
 #   9. anycastd alive, its log free of WARN/ERROR, session never left Established
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 # Usage: sudo ANYCASTD_BIN=target/release/anycastd interop/scenario-bird-md5-established.sh
+# Checks are strings that lab_check/lab_wait_for/eval/bash -c run later: their \$ expand then.
+# shellcheck disable=SC2016,SC2034,SC2001
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${LAB_PREFIX:=sba}"

@@ -25,6 +25,8 @@
 #   6. anycastd still running, no ERROR in its log
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 # Usage: sudo ANYCASTD_BIN=target/release/anycastd interop/scenario-bird-restart.sh
+# Checks are strings that lab_check/lab_wait_for/eval/bash -c run later: their \$ expand then.
+# shellcheck disable=SC2016,SC2034,SC2001
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${LAB_PREFIX:=sbc}"

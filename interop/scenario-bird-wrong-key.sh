@@ -19,6 +19,8 @@
 #   5. right key (anycastd restarted): Established within 10 s, both prefixes in BIRD
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 # Usage: sudo ANYCASTD_BIN=target/release/anycastd interop/scenario-bird-wrong-key.sh
+# Checks are strings that lab_check/lab_wait_for/eval/bash -c run later: their \$ expand then.
+# shellcheck disable=SC2016,SC2034,SC2001
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${LAB_PREFIX:=sbb}"

@@ -91,6 +91,7 @@ impl Message<'_> {
 /// Decodes the message at the start of `buf` and returns it with its length. A buffer that
 /// ends before the message does is a Bad Message Length error here; a stream reader uses
 /// [`frame`] first to wait for more octets.
+#[inline]
 pub fn decode_message<'a>(buf: &'a [u8], p: &SessionParams) -> Result<(Message<'a>, usize), DecodeError> {
     let Some(f) = frame(buf, p.max_message_len())? else {
         return Err(DecodeError::reset(
@@ -105,6 +106,7 @@ pub fn decode_message<'a>(buf: &'a [u8], p: &SessionParams) -> Result<(Message<'
 }
 
 /// Decodes a message that [`frame`] has delimited (`whole` = header + body).
+#[inline]
 pub fn decode_frame<'a>(f: Frame, whole: &'a [u8], p: &SessionParams) -> Result<Message<'a>, DecodeError> {
     let body = whole.get(header::HEADER_LEN..).unwrap_or_default();
     Ok(match f.msg_type {
