@@ -6,3 +6,7 @@ pub mod health;
 
 #[cfg(test)]
 mod decision_tests;
+pub mod probe;
+
+#[cfg(test)]
+mod probe_tests;
