@@ -3,10 +3,11 @@
 
 pub mod decision;
 pub mod health;
+pub mod probe;
+pub mod role;
+pub mod state;
 
 #[cfg(test)]
 mod decision_tests;
-pub mod probe;
-
 #[cfg(test)]
 mod probe_tests;
