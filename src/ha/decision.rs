@@ -321,20 +321,3 @@ impl Decider {
         causes
     }
 }
-
-/// A [`Decider`] for `cfg`: its prefixes, standby policy, checks, and for an exec role source
-/// the 3-interval staleness rule.
-pub fn decider_for(cfg: &crate::config::Config, now: Instant) -> Decider {
-    let checks = cfg
-        .health
-        .iter()
-        .map(|c| CheckSpec { name: c.name.clone(), rise: c.rise, fall: c.fall, interval: c.interval })
-        .collect();
-    let role_max_age = match &cfg.role {
-        crate::config::RoleSource::Exec { interval, .. } => {
-            Some(interval.saturating_mul(super::health::STALL_INTERVALS))
-        }
-        _ => None,
-    };
-    Decider::new(cfg.anycast.prefixes.clone(), cfg.anycast.standby, checks, role_max_age, now)
-}
