@@ -9,6 +9,7 @@
 
 pub mod decision;
 pub mod health;
+pub mod loopback;
 pub mod probe;
 pub mod role;
 pub mod state;
