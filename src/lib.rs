@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod ha;
 pub mod md5verify;
 pub mod session;
 pub mod speaker;

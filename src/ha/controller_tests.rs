@@ -1,0 +1,169 @@
+//! The controller end to end on this machine: real probes and files, short real intervals
+//! (each test well under a second) or tokio's paused clock for the drain timer.
+
+use super::*;
+use crate::config::Probe;
+use std::sync::Mutex as StdMutex;
+use tokio::time::timeout;
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("anycastd-ha-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn cfg(dir: &std::path::Path, role: RoleSource, checks: Vec<HealthCheck>) -> HaConfig {
+    HaConfig {
+        prefixes: vec!["203.0.113.124/32".parse().unwrap()],
+        standby: Standby::Withdraw,
+        role,
+        checks,
+        state_dir: dir.to_path_buf(),
+    }
+}
+
+fn check(name: &str, probe: Probe, interval_ms: u64) -> HealthCheck {
+    HealthCheck {
+        name: name.into(),
+        probe,
+        interval: Duration::from_millis(interval_ms),
+        timeout: Duration::from_millis(interval_ms.min(1000)),
+        rise: 1,
+        fall: 1,
+    }
+}
+
+async fn wait_for(rx: &mut watch::Receiver<Decision>, state: AdvertState) -> Decision {
+    let found = timeout(Duration::from_secs(2), rx.wait_for(|d| d.state == state)).await;
+    found.expect("state reached within 2 s").expect("controller alive").clone()
+}
+
+#[tokio::test]
+async fn file_check_drives_the_decision_and_the_hook_sees_it_first() {
+    let dir = tmpdir("file");
+    let flag = dir.join("up");
+    let seen: Arc<StdMutex<Vec<AdvertState>>> = Arc::default();
+    let s2 = seen.clone();
+    let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push(d.state));
+    let probe = Probe::File { path: flag.clone(), invert: false };
+    let ha = HaController::start(cfg(&dir, RoleSource::Static, vec![check("up", probe, 50)]), Some(hook));
+    let mut rx = ha.subscribe();
+    assert_eq!(rx.borrow().state, AdvertState::Withdrawn);
+    assert!(rx.borrow().reason.starts_with("not advertising 203.0.113.124/32"));
+
+    let t = std::time::Instant::now();
+    std::fs::write(&flag, "").unwrap();
+    let d = wait_for(&mut rx, AdvertState::Advertising).await;
+    let up = t.elapsed();
+    assert_eq!(d.reason, "advertising 203.0.113.124/32: primary (static) and check `up` healthy");
+
+    let t = std::time::Instant::now();
+    std::fs::remove_file(&flag).unwrap();
+    let d = wait_for(&mut rx, AdvertState::Withdrawn).await;
+    let down = t.elapsed();
+    // The result that caused it is still fresh when the subscriber wakes.
+    let age = ha.status().checks[0].last.as_ref().unwrap().age_ms;
+    assert_eq!(d.reason, format!("withdrawing 203.0.113.124/32: check `up` failed 1/1: {} is missing", flag.display()));
+    assert!(up < Duration::from_millis(300) && down < Duration::from_millis(300), "up {up:?} down {down:?}");
+    assert!(age < 20, "result → subscriber {age} ms");
+    eprintln!(
+        "interval 50 ms: flag → advertise {up:?}, flag removed → withdraw {down:?}, result → subscriber {age} ms"
+    );
+    assert_eq!(*seen.lock().unwrap(), vec![AdvertState::Withdrawn, AdvertState::Advertising, AdvertState::Withdrawn]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn keepalived_notify_applies_at_once_and_survives_restart() {
+    let dir = tmpdir("ka");
+    let path = dir.join("role");
+    let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
+    let ha = HaController::start(c.clone(), None);
+    let out = ha.notify_keepalived("MASTER").unwrap();
+    assert_eq!(out.decision.state, AdvertState::Advertising);
+    assert_eq!(out.decision.reason, "advertising 203.0.113.124/32: primary (keepalived MASTER) and no health checks");
+    assert_eq!(out.warning, None);
+    assert!(ha.notify_keepalived("PRIMARY").unwrap_err().contains("unknown keepalived state"));
+    drop(ha);
+
+    let ha = HaController::start(c.clone(), None);
+    let mut rx = ha.subscribe();
+    wait_for(&mut rx, AdvertState::Advertising).await;
+    let d = ha.notify_keepalived("FAULT").unwrap().decision;
+    assert_eq!(d.state, AdvertState::Withdrawn);
+    assert_eq!(d.reason, "withdrawing 203.0.113.124/32: role unknown (keepalived FAULT)");
+    assert_eq!(ha.status().role, Role::Unknown);
+    drop(ha);
+
+    let ha = HaController::start(cfg(&dir, RoleSource::Static, vec![]), None);
+    assert!(ha.notify_keepalived("MASTER").unwrap_err().contains("not keepalived"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn drain_is_saved_and_resumed_after_restart() {
+    let dir = tmpdir("drain");
+    let c = cfg(&dir, RoleSource::Static, vec![]);
+    let ha = HaController::start(c.clone(), None);
+    let mut rx = ha.subscribe();
+    wait_for(&mut rx, AdvertState::Advertising).await;
+    let out = ha.drain(30);
+    assert_eq!(out.decision.state, AdvertState::Draining);
+    assert_eq!(out.decision.communities, vec![crate::wire::community::Community::GRACEFUL_SHUTDOWN.to_string()]);
+    assert!(std::fs::read_to_string(dir.join("drain")).unwrap().starts_with("draining until "));
+    drop(ha);
+
+    let ha = HaController::start(c.clone(), None);
+    let mut rx = ha.subscribe();
+    wait_for(&mut rx, AdvertState::Draining).await;
+    let left = ha.status().drain.remaining_ms.unwrap();
+    assert!((28_000..=30_000).contains(&left), "{left}");
+    assert_eq!(ha.undrain().decision.state, AdvertState::Advertising);
+    assert!(!dir.join("drain").exists());
+    let out = ha.drain(0);
+    assert_eq!(out.decision.state, AdvertState::Withdrawn);
+    assert_eq!(std::fs::read_to_string(dir.join("drain")).unwrap(), "drained\n");
+    drop(ha);
+
+    let ha = HaController::start(c, None);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(ha.current().state, AdvertState::Withdrawn);
+    assert_eq!(ha.status().drain.state, "drained");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn drain_withdraws_when_its_time_is_up() {
+    let dir = tmpdir("drain-timer");
+    let ha = HaController::start(cfg(&dir, RoleSource::Static, vec![]), None);
+    let mut rx = ha.subscribe();
+    wait_for(&mut rx, AdvertState::Advertising).await;
+    let start = tokio::time::Instant::now();
+    ha.drain(5);
+    // Virtual time: the 10 s limit only has to come after the 5 s drain.
+    let d = timeout(Duration::from_secs(10), rx.wait_for(|d| d.state == AdvertState::Withdrawn));
+    let d = d.await.expect("withdrawn within 10 s").expect("controller alive").clone();
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(d.reason, "withdrawing 203.0.113.124/32: drained by operator (undrain to resume)");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn check_now_runs_every_check_and_counts_the_results() {
+    let dir = tmpdir("check-now");
+    let argv = |s: &str| Probe::Exec { argv: vec!["/bin/sh".into(), "-c".into(), s.into()] };
+    let checks =
+        vec![check("ok", argv("echo fine"), 86_400_000), check("bad", argv("echo no >&2; exit 4"), 86_400_000)];
+    let ha = HaController::start(cfg(&dir, RoleSource::Static, checks), None);
+    let reports = ha.check_now().await;
+    let got: Vec<(&str, bool, &str)> = reports.iter().map(|r| (r.name.as_str(), r.ok, r.detail.as_str())).collect();
+    assert_eq!(got, vec![("ok", true, "fine"), ("bad", false, "exit 4: no")]);
+    let st = ha.status();
+    assert!(st.checks[0].consecutive_ok >= 1);
+    assert!(st.checks[1].consecutive_fail >= 1);
+    assert_eq!(st.checks[1].last.as_ref().unwrap().detail, "exit 4: no");
+    assert_eq!(st.decision.state, AdvertState::Withdrawn);
+    assert!(st.decision.reason.contains("check `bad`"), "{}", st.decision.reason);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

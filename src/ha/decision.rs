@@ -1,0 +1,323 @@
+//! The advertise decision, pure: "advertise ⇔ role is primary ∧ healthy ∧ not drained". A
+//! [`Decider`] holds the inputs (role, each check's hysteresis state, drain state) and turns
+//! every [`Input`] into a new [`Decision`] only when what is advertised changes — never
+//! periodically. It fails closed: nothing is advertised until the role is known and every check
+//! has passed `rise` times; a stalled check or role source counts as failing. The standby
+//! policy (`withdraw` or `prepend`) and operator drains (RFC 8326 GRACEFUL_SHUTDOWN until the
+//! drain ends, then withdraw) are applied here too. No tokio, no clock reads: time comes in as
+//! `now`, and [`Decider::next_deadline`] tells the edge when to call back with [`Input::Tick`].
+
+use super::health::{CheckResult, CheckState};
+use crate::config::Standby;
+use crate::speaker::Advert;
+use crate::wire::community::Community;
+use ipnet::IpNet;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// This node's place in its HA pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Standby,
+    /// Not reported yet, unreadable, or a state that is neither (keepalived FAULT/STOP).
+    Unknown,
+}
+
+/// A role as reported by a role source, with where it came from ("keepalived MASTER").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleUpdate {
+    pub role: Role,
+    pub detail: String,
+}
+
+impl RoleUpdate {
+    pub fn new(role: Role, detail: impl Into<String>) -> Self {
+        RoleUpdate { role, detail: detail.into() }
+    }
+}
+
+/// The operator's drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drain {
+    None,
+    /// Advertise with GRACEFUL_SHUTDOWN until `until`, then withdraw.
+    Draining {
+        until: Instant,
+    },
+    /// Withdrawn until undrained.
+    Drained,
+}
+
+/// What changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Role(RoleUpdate),
+    /// A probe result for the check at `index` (config order).
+    Check {
+        index: usize,
+        result: CheckResult,
+    },
+    /// Drain until `until` (at or before now: drained at once).
+    Drain {
+        until: Instant,
+    },
+    Undrain,
+    /// Time passed (a deadline from [`Decider::next_deadline`] was reached).
+    Tick,
+}
+
+/// What is being advertised, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdvertState {
+    Advertising,
+    /// Standby policy `prepend`: advertised with this many extra AS prepends.
+    Standby(u8),
+    /// Advertised with GRACEFUL_SHUTDOWN until the drain ends.
+    Draining,
+    Withdrawn,
+}
+
+/// The advertisement the speaker is to follow, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub advert: Advert,
+    pub state: AdvertState,
+    pub reason: String,
+}
+
+/// One health check as the decider sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub name: String,
+    pub rise: u32,
+    pub fall: u32,
+    pub interval: Duration,
+}
+
+/// The inputs and the current decision.
+#[derive(Clone, Debug)]
+pub struct Decider {
+    prefixes: Vec<IpNet>,
+    standby: Standby,
+    role: RoleUpdate,
+    role_at: Instant,
+    /// A role older than this counts as Unknown (exec sources: 3 intervals).
+    role_max_age: Option<Duration>,
+    checks: Vec<(String, CheckState)>,
+    drain: Drain,
+    /// Whether anything has been advertised since start (reason wording only).
+    ever_advertised: bool,
+    current: Decision,
+}
+
+impl Decider {
+    /// Starts withdrawn, with the role unknown and every check unhealthy.
+    pub fn new(
+        prefixes: Vec<IpNet>,
+        standby: Standby,
+        checks: Vec<CheckSpec>,
+        role_max_age: Option<Duration>,
+        now: Instant,
+    ) -> Self {
+        let checks = checks.into_iter().map(|c| (c.name, CheckState::new(c.rise, c.fall, c.interval, now))).collect();
+        let mut d = Decider {
+            prefixes,
+            standby,
+            role: RoleUpdate::new(Role::Unknown, "no role reported yet"),
+            role_at: now,
+            role_max_age,
+            checks,
+            drain: Drain::None,
+            ever_advertised: false,
+            current: Decision { advert: Advert::nothing(), state: AdvertState::Withdrawn, reason: String::new() },
+        };
+        d.current = d.evaluate(now);
+        d
+    }
+
+    /// The decision in force (its reason kept up to date even when the decision did not change).
+    pub fn current(&self) -> &Decision {
+        &self.current
+    }
+
+    pub fn role(&self) -> &RoleUpdate {
+        &self.role
+    }
+
+    /// The role after the staleness rule.
+    pub fn effective_role(&self, now: Instant) -> Role {
+        if self.role_is_stale(now) {
+            Role::Unknown
+        } else {
+            self.role.role
+        }
+    }
+
+    pub fn checks(&self) -> &[(String, CheckState)] {
+        &self.checks
+    }
+
+    pub fn drain(&self) -> Drain {
+        self.drain
+    }
+
+    /// Every check healthy at `now`.
+    pub fn healthy(&self, now: Instant) -> bool {
+        self.checks.iter().all(|(_, c)| c.is_healthy(now))
+    }
+
+    /// Applies `input`; returns the new decision if what is advertised changed.
+    pub fn update(&mut self, now: Instant, input: Input) -> Option<Decision> {
+        match input {
+            Input::Role(r) => {
+                self.role = r;
+                self.role_at = now;
+            }
+            Input::Check { index, result } => {
+                if let Some((_, c)) = self.checks.get_mut(index) {
+                    c.record(result);
+                }
+            }
+            Input::Drain { until } => self.drain = Drain::Draining { until },
+            Input::Undrain => self.drain = Drain::None,
+            Input::Tick => {}
+        }
+        if let Drain::Draining { until } = self.drain {
+            if now >= until {
+                self.drain = Drain::Drained;
+            }
+        }
+        let next = self.evaluate(now);
+        if next.advert == self.current.advert && next.state == self.current.state {
+            self.current.reason = next.reason;
+            return None;
+        }
+        if next.state != AdvertState::Withdrawn {
+            self.ever_advertised = true;
+        }
+        self.current = next.clone();
+        Some(next)
+    }
+
+    /// The earliest time at which the decision may change without any input: the drain end,
+    /// a healthy check becoming stalled, the role going stale.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let drain = match self.drain {
+            Drain::Draining { until } => Some(until),
+            _ => None,
+        };
+        let stalls = self.checks.iter().filter(|(_, c)| c.is_healthy(now)).filter_map(|(_, c)| c.stall_deadline());
+        let role = match self.role_max_age {
+            Some(age) if !self.role_is_stale(now) && self.role.role != Role::Unknown => self.role_at.checked_add(age),
+            _ => None,
+        };
+        drain.into_iter().chain(stalls).chain(role).min()
+    }
+
+    fn role_is_stale(&self, now: Instant) -> bool {
+        self.role_max_age.is_some_and(|age| now.saturating_duration_since(self.role_at) >= age)
+    }
+
+    fn role_phrase(&self, now: Instant) -> String {
+        let d = &self.role.detail;
+        if self.role_is_stale(now) && self.role.role != Role::Unknown {
+            let ms = now.saturating_duration_since(self.role_at).as_millis();
+            return format!("role unknown (role source silent for {ms} ms; last said {d})");
+        }
+        match self.role.role {
+            Role::Primary => format!("primary ({d})"),
+            Role::Standby => format!("standby ({d})"),
+            Role::Unknown => format!("role unknown ({d})"),
+        }
+    }
+
+    fn health_phrase(&self) -> String {
+        match self.checks.as_slice() {
+            [] => "no health checks".to_string(),
+            [(name, _)] => format!("check `{name}` healthy"),
+            all => format!("all {} checks healthy", all.len()),
+        }
+    }
+
+    fn prefix_list(&self) -> String {
+        let p: Vec<String> = self.prefixes.iter().map(|p| p.to_string()).collect();
+        p.join(", ")
+    }
+
+    /// The decision the inputs call for at `now`.
+    fn evaluate(&self, now: Instant) -> Decision {
+        let role = self.effective_role(now);
+        let failures: Vec<String> = self.checks.iter().filter_map(|(n, c)| c.describe_failure(n, now)).collect();
+        let healthy = failures.is_empty();
+        let prefixes = self.prefix_list();
+        let why_ok = || format!("{} and {}", self.role_phrase(now), self.health_phrase());
+
+        // Base decision from role and health.
+        let base = match (role, self.standby, healthy) {
+            (Role::Primary, _, true) => Some((Advert::announce(self.prefixes.clone()), AdvertState::Advertising)),
+            (Role::Standby, Standby::Prepend { count, med }, true) => {
+                let a = Advert { prefixes: self.prefixes.clone(), prepend: count, med, communities: Vec::new() };
+                Some((a, AdvertState::Standby(count)))
+            }
+            _ => None,
+        };
+        let withdraw = |causes: Vec<String>| {
+            let verb = if self.ever_advertised { "withdrawing" } else { "not advertising" };
+            Decision {
+                advert: Advert::nothing(),
+                state: AdvertState::Withdrawn,
+                reason: format!("{verb} {prefixes}: {}", causes.join("; ")),
+            }
+        };
+        match (self.drain, base) {
+            (Drain::Drained, _) => {
+                let mut causes = vec!["drained by operator (undrain to resume)".to_string()];
+                causes.extend(self.not_advertising_causes(now, role, failures));
+                withdraw(causes)
+            }
+            (Drain::Draining { until }, Some((mut advert, _))) if now < until => {
+                advert.communities.push(Community::GRACEFUL_SHUTDOWN);
+                let left = until.saturating_duration_since(now).as_secs_f64().ceil();
+                Decision {
+                    advert,
+                    state: AdvertState::Draining,
+                    reason: format!(
+                        "draining {prefixes}: advertising with GRACEFUL_SHUTDOWN, withdrawal in {left} s ({})",
+                        why_ok()
+                    ),
+                }
+            }
+            (_, Some((advert, state))) => {
+                let reason = match state {
+                    AdvertState::Standby(count) => {
+                        let med = advert.med.map(|m| format!(", MED {m}")).unwrap_or_default();
+                        format!("advertising {prefixes} with {count} extra AS prepends{med}: {}", why_ok())
+                    }
+                    _ => format!("advertising {prefixes}: {}", why_ok()),
+                };
+                Decision { advert, state, reason }
+            }
+            (drain, None) => {
+                let mut causes = self.not_advertising_causes(now, role, failures);
+                if matches!(drain, Drain::Draining { .. }) {
+                    causes.push("draining".to_string());
+                }
+                withdraw(causes)
+            }
+        }
+    }
+
+    /// The reasons, besides a drain, that nothing is advertised.
+    fn not_advertising_causes(&self, now: Instant, role: Role, failures: Vec<String>) -> Vec<String> {
+        let mut causes = Vec::new();
+        let prepend = matches!(self.standby, Standby::Prepend { .. });
+        if role == Role::Unknown || (role == Role::Standby && !prepend) {
+            causes.push(self.role_phrase(now));
+        }
+        causes.extend(failures);
+        causes
+    }
+}

@@ -1,0 +1,141 @@
+//! The anycast addresses on the local interface (`[anycast] manage_loopback`, usually `lo`):
+//! adds and removes them over rtnetlink (the `rtnetlink` crate; never by running `ip`). Both
+//! operations are idempotent — adding an address already there or removing one already gone
+//! is success — so the caller can simply state what it wants after a restart. Which addresses
+//! should be present is the caller's decision, not this module's.
+
+use futures_util::TryStreamExt;
+use ipnet::IpNet;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::Handle;
+use tokio::task::JoinHandle;
+
+const EEXIST: i32 = 17;
+const EADDRNOTAVAIL: i32 = 99;
+
+/// A netlink connection bound to one interface.
+pub struct Loopback {
+    handle: Handle,
+    conn: JoinHandle<()>,
+    index: u32,
+    interface: String,
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        self.conn.abort();
+    }
+}
+
+/// The netlink error code of `e`, if it is a kernel NACK.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(m.raw_code().abs()),
+        _ => None,
+    }
+}
+
+fn address_of(m: &AddressMessage) -> Option<IpNet> {
+    m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(ip) => IpNet::new(*ip, m.header.prefix_len).ok(),
+        _ => None,
+    })
+}
+
+impl Loopback {
+    /// Opens a netlink connection and looks up `interface`.
+    pub async fn open(interface: &str) -> Result<Loopback, String> {
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+        let conn = tokio::spawn(conn);
+        let mut links = handle.link().get().match_name(interface.to_string()).execute();
+        let link = links.try_next().await.map_err(|e| match errno(&e) {
+            Some(19) => format!("interface {interface} does not exist; set [anycast] interface"),
+            _ => format!("cannot look up interface {interface}: {e}"),
+        })?;
+        let Some(link) = link else {
+            conn.abort();
+            return Err(format!("interface {interface} does not exist; set [anycast] interface"));
+        };
+        Ok(Loopback { handle, conn, index: link.header.index, interface: interface.to_string() })
+    }
+
+    /// The addresses now on the interface.
+    pub async fn addresses(&self) -> Result<Vec<IpNet>, String> {
+        let mut s = self.handle.address().get().set_link_index_filter(self.index).execute();
+        let mut out = Vec::new();
+        while let Some(m) =
+            s.try_next().await.map_err(|e| format!("cannot list addresses of {}: {e}", self.interface))?
+        {
+            out.extend(address_of(&m));
+        }
+        Ok(out)
+    }
+
+    /// Adds `prefixes` (each as address/len); already present is fine.
+    pub async fn add(&self, prefixes: &[IpNet]) -> Result<(), String> {
+        for p in prefixes {
+            match self.handle.address().add(self.index, p.addr(), p.prefix_len()).execute().await {
+                Ok(()) => tracing::info!(interface = %self.interface, "added {p}"),
+                Err(e) if errno(&e) == Some(EEXIST) => {}
+                Err(e) => return Err(format!("cannot add {p} to {}: {e}", self.interface)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `prefixes`; already absent is fine.
+    pub async fn remove(&self, prefixes: &[IpNet]) -> Result<(), String> {
+        for p in prefixes {
+            let mut s = self
+                .handle
+                .address()
+                .get()
+                .set_link_index_filter(self.index)
+                .set_address_filter(p.addr())
+                .set_prefix_length_filter(p.prefix_len())
+                .execute();
+            while let Some(m) = s.try_next().await.map_err(|e| format!("cannot list {p} on {}: {e}", self.interface))? {
+                match self.handle.address().del(m).execute().await {
+                    Ok(()) => tracing::info!(interface = %self.interface, "removed {p}"),
+                    Err(e) if errno(&e) == Some(EADDRNOTAVAIL) => {}
+                    Err(e) => return Err(format!("cannot remove {p} from {}: {e}", self.interface)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Changes interface addresses, so it runs only inside a namespace made for it:
+    /// `ip netns add h7test && ip netns exec h7test env ANYCASTD_NETNS_TEST=1 \
+    ///  target/debug/deps/anycastd-<hash> --ignored ha::loopback; ip netns del h7test`.
+    #[tokio::test]
+    #[ignore = "needs root inside a throwaway network namespace (see the doc comment)"]
+    async fn adds_and_removes_addresses_idempotently() {
+        if std::env::var_os("ANYCASTD_NETNS_TEST").is_none() {
+            eprintln!("ANYCASTD_NETNS_TEST not set: refusing to touch this namespace's interfaces");
+            return;
+        }
+        let prefixes: Vec<IpNet> = vec!["203.0.113.124/32".parse().unwrap(), "2001:db8::124/128".parse().unwrap()];
+        let lo = Loopback::open("lo").await.unwrap();
+        lo.add(&prefixes).await.unwrap();
+        lo.add(&prefixes).await.unwrap();
+        let have = lo.addresses().await.unwrap();
+        for p in &prefixes {
+            assert!(have.contains(p), "{p} missing from {have:?}");
+        }
+        lo.remove(&prefixes).await.unwrap();
+        lo.remove(&prefixes).await.unwrap();
+        let have = lo.addresses().await.unwrap();
+        for p in &prefixes {
+            assert!(!have.contains(p), "{p} still in {have:?}");
+        }
+        let missing = Loopback::open("nosuchif0").await.err().unwrap_or_default();
+        assert!(missing.contains("does not exist"), "{missing}");
+    }
+}

@@ -1,0 +1,207 @@
+//! Probe tests against real processes, sockets and files on this machine (loopback only),
+//! each bounded well under a second.
+
+use super::probe::*;
+use crate::config::{HttpUrl, Probe};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn argv(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn sh(script: &str) -> Vec<String> {
+    argv(&["/bin/sh", "-c", script])
+}
+
+const T: Duration = Duration::from_millis(200);
+
+/// Gone, or a zombie waiting for init to reap it.
+fn is_dead(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+async fn all_dead(pids: &[String]) -> bool {
+    for _ in 0..50 {
+        if pids.iter().all(|p| is_dead(p)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn exec_true_and_false() {
+    let ok = exec(&argv(&["/bin/true"]), T).await;
+    assert!(ok.success());
+    assert_eq!(ok.detail(), "exit 0");
+    let bad = exec(&argv(&["/bin/false"]), T).await;
+    assert_eq!(bad.status, ExecStatus::Exited(1));
+    assert_eq!(bad.detail(), "exit 1");
+}
+
+#[tokio::test]
+async fn exec_detail_is_first_line_of_output() {
+    let o = exec(&sh("echo; echo '  hello world  '; echo second"), T).await;
+    assert_eq!(o.detail(), "hello world");
+    let o = exec(&sh("echo out; echo 'db is down' >&2; echo more >&2; exit 3"), T).await;
+    assert_eq!(o.detail(), "exit 3: db is down");
+    let o = exec(&sh("kill -TERM $$"), T).await;
+    assert_eq!(o.status, ExecStatus::Signaled(15));
+    assert_eq!(o.detail(), "killed by signal 15 (SIGTERM)");
+}
+
+#[tokio::test]
+async fn exec_missing_binary_says_so() {
+    let o = exec(&argv(&["/nonexistent/anycastd-probe", "x"]), T).await;
+    assert!(!o.success());
+    assert_eq!(o.detail(), "cannot run /nonexistent/anycastd-probe: No such file or directory");
+    let o = exec(&[], T).await;
+    assert_eq!(o.detail(), "cannot run an empty command");
+}
+
+#[tokio::test]
+async fn exec_timeout_kills_the_whole_process_group() {
+    let start = Instant::now();
+    // The shell prints its own pid and its background child's, then waits.
+    let o = exec(&sh("sleep 30 & echo $$ $!; sleep 30"), T).await;
+    let took = start.elapsed();
+    assert_eq!(o.status, ExecStatus::TimedOut(T));
+    let pids: Vec<String> = String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect();
+    assert_eq!(o.detail(), format!("timed out after 200 ms: {}", pids.join(" ")));
+    assert!(took >= T && took < Duration::from_millis(700), "took {took:?}");
+    assert_eq!(pids.len(), 2, "stdout {:?}", o.stdout);
+    assert!(all_dead(&pids).await, "left alive: {pids:?}");
+}
+
+#[tokio::test]
+async fn exec_sleep_is_killed_at_timeout() {
+    let start = Instant::now();
+    let o = exec(&sh("sleep 5"), T).await;
+    assert_eq!(o.status, ExecStatus::TimedOut(T));
+    assert_eq!(o.detail(), "timed out after 200 ms");
+    assert!(start.elapsed() < Duration::from_millis(700));
+}
+
+#[tokio::test]
+async fn exec_leftover_background_process_is_killed_on_exit() {
+    let start = Instant::now();
+    let o = exec(&sh("sleep 30 & echo $!"), Duration::from_secs(2)).await;
+    assert!(o.success(), "{o:?}");
+    // Did not wait for the background sleep holding stdout.
+    assert!(start.elapsed() < Duration::from_millis(500), "took {:?}", start.elapsed());
+    let pid = o.detail();
+    assert!(all_dead(std::slice::from_ref(&pid)).await, "background pid {pid} still alive");
+}
+
+#[tokio::test]
+async fn exec_output_flood_is_bounded_and_drained() {
+    let start = Instant::now();
+    let o = exec(&sh("yes | head -c 10000000; yes err | head -c 100000 >&2"), Duration::from_secs(3)).await;
+    assert!(o.success(), "{:?}", o.status);
+    assert_eq!(o.stdout.len(), OUTPUT_LIMIT);
+    assert_eq!(o.stderr.len(), OUTPUT_LIMIT);
+    assert!(o.truncated);
+    assert_eq!(o.detail(), "y");
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn tcp_probe_connects_or_says_refused() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = l.local_addr().unwrap();
+    let o = run(&Probe::Tcp { address }, T).await;
+    assert!(o.ok, "{o:?}");
+    assert_eq!(o.detail, format!("connected to {address}"));
+    drop(l);
+    let o = run(&Probe::Tcp { address }, T).await;
+    assert!(!o.ok);
+    assert_eq!(o.detail, format!("connect to {address}: Connection refused"));
+}
+
+/// Answers each connection with the next of `replies`, then closes.
+async fn http_server(replies: Vec<&'static str>) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for r in replies {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            let mut req = [0u8; 1024];
+            let n = s.read(&mut req).await.unwrap_or(0);
+            let req = String::from_utf8_lossy(&req[..n]).to_string();
+            assert!(req.starts_with("GET /health?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"), "{req}");
+            let _ = s.write_all(r.as_bytes()).await;
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn http_probe_checks_the_status_range() {
+    let port = http_server(vec![
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+        "SSH-2.0-OpenSSH\r\n",
+    ])
+    .await;
+    let probe =
+        Probe::Http { url: HttpUrl { host: "127.0.0.1".into(), port, path: "/health?x=1".into() }, status: 200..=299 };
+    let o = run(&probe, T).await;
+    assert!(o.ok, "{o:?}");
+    assert_eq!(o.detail, "HTTP 200 OK");
+    let o = run(&probe, T).await;
+    assert!(!o.ok);
+    assert_eq!(o.detail, "HTTP 503 Service Unavailable (expected 200-299)");
+    let o = run(&probe, T).await;
+    assert!(!o.ok);
+    assert_eq!(
+        o.detail,
+        format!("GET http://127.0.0.1:{port}/health?x=1: not an HTTP/1.x status line: \"SSH-2.0-OpenSSH\"")
+    );
+}
+
+#[tokio::test]
+async fn http_probe_times_out_on_a_silent_server() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let probe = Probe::Http { url: HttpUrl { host: "127.0.0.1".into(), port, path: "/".into() }, status: 200..=200 };
+    let o = run(&probe, Duration::from_millis(100)).await;
+    assert!(!o.ok);
+    assert_eq!(o.detail, format!("GET http://127.0.0.1:{port}/ timed out after 100 ms"));
+    drop(l);
+}
+
+#[test]
+fn status_line_parsing() {
+    assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some((200, "HTTP 200 OK".into())));
+    assert_eq!(parse_status_line(b"HTTP/1.0 503\r\nx"), Some((503, "HTTP 503".into())));
+    assert_eq!(parse_status_line(b"HTTP/1.1 200 OK"), None, "no line end yet");
+    assert_eq!(parse_status_line(b"HTTP/2 200 OK\r\n"), None);
+    assert_eq!(parse_status_line(b"HTTP/1.1 20 OK\r\n"), None);
+    assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK\r\n"), None);
+    assert_eq!(parse_status_line(b"\xff\xfe\n"), None);
+    assert_eq!(parse_status_line(b""), None);
+}
+
+#[tokio::test]
+async fn file_probe_exists_absent_and_invert() {
+    let path = std::env::temp_dir().join(format!("anycastd-probe-test-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let p = path.display().to_string();
+    let present = Probe::File { path: path.clone(), invert: false };
+    let absent = Probe::File { path: path.clone(), invert: true };
+    let o = run(&present, T).await;
+    assert_eq!((o.ok, o.detail), (false, format!("{p} is missing")));
+    assert_eq!(run(&absent, T).await.detail, format!("{p} is absent"));
+    std::fs::write(&path, b"maintenance").unwrap();
+    let o = run(&present, T).await;
+    assert_eq!((o.ok, o.detail), (true, format!("{p} exists")));
+    let o = run(&absent, T).await;
+    assert_eq!((o.ok, o.detail), (false, format!("{p} exists (expected absent)")));
+    std::fs::remove_file(&path).unwrap();
+}

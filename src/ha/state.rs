@@ -1,0 +1,142 @@
+//! What the HA controller keeps on disk so a restart does not forget it: the operator's drain
+//! (`state_dir/drain`) and, through `role.rs`, the last keepalived state. Files are replaced
+//! atomically (write a temporary file in the same directory, fsync, rename, fsync the
+//! directory), so a crash leaves either the old or the new content, never half of one.
+//! Conversions between wall-clock text and `Instant`s are pure and take both clocks as
+//! arguments.
+
+use super::decision::Drain;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Replaces `path` with `bytes` atomically, creating its directory if needed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = path.file_name() else {
+        return Err(format!("cannot write {shown}: not a file path"));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {shown}: {e}")
+    })
+}
+
+/// The drain file's text for `drain`; `None` means "no file" (not drained).
+pub fn drain_text(drain: Drain, now: Instant, wall: SystemTime) -> Option<String> {
+    match drain {
+        Drain::None => None,
+        Drain::Drained => Some("drained\n".into()),
+        Drain::Draining { until } => {
+            let left = until.saturating_duration_since(now);
+            let end = wall.checked_add(left).unwrap_or(wall);
+            let secs = end.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            Some(format!("draining until {secs}\n"))
+        }
+    }
+}
+
+/// Parses the drain file. A drain whose end has passed is `Drained`. Text that is neither
+/// form is an error; the caller should stay drained (fail closed) and say so.
+pub fn parse_drain(text: &str, now: Instant, wall: SystemTime) -> Result<Drain, String> {
+    let t = text.trim();
+    if t == "drained" {
+        return Ok(Drain::Drained);
+    }
+    let Some(secs) = t.strip_prefix("draining until ").and_then(|s| s.trim().parse::<u64>().ok()) else {
+        return Err(format!("expected \"drained\" or \"draining until <unix seconds>\", found {t:?}"));
+    };
+    let end = UNIX_EPOCH.checked_add(Duration::from_secs(secs)).unwrap_or(UNIX_EPOCH);
+    match end.duration_since(wall) {
+        Ok(left) if !left.is_zero() => Ok(Drain::Draining { until: now.checked_add(left).unwrap_or(now) }),
+        _ => Ok(Drain::Drained),
+    }
+}
+
+/// Saves `drain` to `path` (removes the file when not drained).
+pub fn save_drain(path: &Path, drain: Drain, now: Instant, wall: SystemTime) -> Result<(), String> {
+    match drain_text(drain, now, wall) {
+        Some(text) => write_atomic(path, text.as_bytes()),
+        None => match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+        },
+    }
+}
+
+/// Loads the drain saved at `path`: no file is `Drain::None`; an unreadable or garbled file is
+/// `Drained` with the reason as `Err` for the log (fail closed: the operator asked for a drain).
+pub fn load_drain(path: &Path, now: Instant, wall: SystemTime) -> (Drain, Option<String>) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match parse_drain(&text, now, wall) {
+            Ok(d) => (d, None),
+            Err(e) => (Drain::Drained, Some(format!("{}: {e}; staying drained", path.display()))),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Drain::None, None),
+        Err(e) => (Drain::Drained, Some(format!("cannot read {}: {e}; staying drained", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("anycastd-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn drain_text_round_trips_through_wall_clock() {
+        let now = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let d = Drain::Draining { until: now + Duration::from_secs(30) };
+        let text = drain_text(d, now, wall).unwrap();
+        assert_eq!(text, "draining until 1700000030\n");
+        assert_eq!(parse_drain(&text, now, wall), Ok(d));
+        // Read back 10 s later (a restart): 20 s left.
+        let later = wall + Duration::from_secs(10);
+        assert_eq!(parse_drain(&text, now, later), Ok(Drain::Draining { until: now + Duration::from_secs(20) }));
+        // After the end: drained.
+        assert_eq!(parse_drain(&text, now, wall + Duration::from_secs(31)), Ok(Drain::Drained));
+        assert_eq!(parse_drain("drained\n", now, wall), Ok(Drain::Drained));
+        assert_eq!(drain_text(Drain::None, now, wall), None);
+        assert!(parse_drain("maybe", now, wall).unwrap_err().contains("found \"maybe\""));
+    }
+
+    #[test]
+    fn save_and_load_drain_files() {
+        let dir = tmpdir("drain");
+        let path = dir.join("drain");
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        assert_eq!(load_drain(&path, now, wall), (Drain::None, None));
+        save_drain(&path, Drain::Drained, now, wall).unwrap();
+        assert_eq!(load_drain(&path, now, wall), (Drain::Drained, None));
+        save_drain(&path, Drain::None, now, wall).unwrap();
+        assert!(!path.exists());
+        std::fs::write(&path, "garbage").unwrap();
+        let (d, why) = load_drain(&path, now, wall);
+        assert_eq!(d, Drain::Drained);
+        assert!(why.unwrap().ends_with("staying drained"));
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("drain")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

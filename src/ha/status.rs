@@ -1,0 +1,156 @@
+//! The HA part of `anycastd status --json`, pure: a serde view of the [`Decider`]'s inputs and
+//! decision at a given `now` (ages instead of `Instant`s, milliseconds instead of
+//! `Duration`s). Read-only; nothing here changes what is advertised.
+
+use super::decision::{AdvertState, Decider, Decision, Drain, Role};
+use super::health::CheckState;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Everything an operator wants to know about the advertise decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HaStatus {
+    /// The role after the staleness rule.
+    pub role: Role,
+    /// Where it came from ("keepalived MASTER").
+    pub role_detail: String,
+    /// Every check healthy.
+    pub healthy: bool,
+    pub checks: Vec<CheckStatus>,
+    pub drain: DrainStatus,
+    pub decision: DecisionView,
+}
+
+/// One health check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckStatus {
+    pub name: String,
+    pub healthy: bool,
+    pub stalled: bool,
+    pub consecutive_ok: u32,
+    pub consecutive_fail: u32,
+    pub rise: u32,
+    pub fall: u32,
+    pub interval_ms: u64,
+    pub last: Option<LastResult>,
+}
+
+/// A check's last probe run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LastResult {
+    pub ok: bool,
+    /// First output line or what went wrong.
+    pub detail: String,
+    pub duration_ms: u64,
+    /// How long ago it came in.
+    pub age_ms: u64,
+}
+
+/// The operator's drain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DrainStatus {
+    /// "none", "draining" or "drained".
+    pub state: &'static str,
+    /// While draining: time until withdrawal.
+    pub remaining_ms: Option<u64>,
+}
+
+/// A decision in serializable form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DecisionView {
+    pub state: AdvertState,
+    /// Prefixes advertised (empty when withdrawn).
+    pub advertised: Vec<String>,
+    pub prepend: u8,
+    pub med: Option<u32>,
+    pub communities: Vec<String>,
+    pub reason: String,
+}
+
+impl From<&Decision> for DecisionView {
+    fn from(d: &Decision) -> Self {
+        DecisionView {
+            state: d.state,
+            advertised: d.advert.prefixes.iter().map(|p| p.to_string()).collect(),
+            prepend: d.advert.prepend,
+            med: d.advert.med,
+            communities: d.advert.communities.iter().map(|c| c.to_string()).collect(),
+            reason: d.reason.clone(),
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn check_status(name: &str, c: &CheckState, now: Instant) -> CheckStatus {
+    CheckStatus {
+        name: name.to_string(),
+        healthy: c.is_healthy(now),
+        stalled: c.is_stalled(now),
+        consecutive_ok: c.consecutive_ok,
+        consecutive_fail: c.consecutive_fail,
+        rise: c.rise,
+        fall: c.fall,
+        interval_ms: ms(c.interval),
+        last: c.last_result.as_ref().map(|r| LastResult {
+            ok: r.ok,
+            detail: r.detail.clone(),
+            duration_ms: ms(r.duration),
+            age_ms: ms(now.saturating_duration_since(r.at)),
+        }),
+    }
+}
+
+/// The status of `d` at `now`.
+pub fn status_of(d: &Decider, now: Instant) -> HaStatus {
+    let drain = match d.drain() {
+        Drain::None => DrainStatus { state: "none", remaining_ms: None },
+        Drain::Draining { until } => {
+            DrainStatus { state: "draining", remaining_ms: Some(ms(until.saturating_duration_since(now))) }
+        }
+        Drain::Drained => DrainStatus { state: "drained", remaining_ms: None },
+    };
+    HaStatus {
+        role: d.effective_role(now),
+        role_detail: d.role().detail.clone(),
+        healthy: d.healthy(now),
+        checks: d.checks().iter().map(|(n, c)| check_status(n, c, now)).collect(),
+        drain,
+        decision: DecisionView::from(d.current()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decision::{CheckSpec, Input, RoleUpdate};
+    use super::super::health::CheckResult;
+    use super::*;
+    use crate::config::Standby;
+
+    #[test]
+    fn status_json_shows_checks_drain_and_decision() {
+        let t0 = Instant::now();
+        let spec = CheckSpec { name: "db".into(), rise: 1, fall: 2, interval: Duration::from_millis(500) };
+        let mut d = Decider::new(vec!["203.0.113.124/32".parse().unwrap()], Standby::Withdraw, vec![spec], None, t0);
+        d.update(t0, Input::Role(RoleUpdate::new(Role::Primary, "static")));
+        let result = CheckResult { ok: true, detail: "ok".into(), duration: Duration::from_millis(7), at: t0 };
+        d.update(t0, Input::Check { index: 0, result });
+        d.update(t0, Input::Drain { until: t0 + Duration::from_secs(10) });
+        let s = status_of(&d, t0 + Duration::from_millis(250));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["role"], "primary");
+        assert_eq!(json["healthy"], true);
+        assert_eq!(json["checks"][0]["last"]["duration_ms"], 7);
+        assert_eq!(json["checks"][0]["last"]["age_ms"], 250);
+        assert_eq!(json["checks"][0]["consecutive_ok"], 1);
+        assert_eq!(json["drain"]["state"], "draining");
+        assert_eq!(json["drain"]["remaining_ms"], 9750);
+        assert_eq!(json["decision"]["state"], "draining");
+        assert_eq!(json["decision"]["advertised"][0], "203.0.113.124/32");
+        assert_eq!(json["decision"]["communities"].as_array().unwrap().len(), 1);
+        let standby = serde_json::to_value(AdvertState::Standby(3)).unwrap();
+        assert_eq!(standby, serde_json::json!({"standby": 3}));
+    }
+}
