@@ -60,6 +60,40 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Tell the daemon keepalived's new state (from keepalived's notify hooks).
+    ///
+    /// MASTER makes this node primary; BACKUP, FAULT and STOP do not. The state is also saved,
+    /// so a daemon that is down when keepalived calls picks it up when it starts.
+    Notify {
+        /// MASTER, BACKUP, FAULT or STOP.
+        #[arg(value_name = "STATE")]
+        state: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Drain: advertise with GRACEFUL_SHUTDOWN (65535:0, RFC 8326) for N seconds, then withdraw.
+    /// The drained state survives a daemon restart; `undrain` reverses it.
+    Drain {
+        #[arg(long, default_value_t = anycastd::daemon::DEFAULT_DRAIN_SECS)]
+        seconds: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Undo `drain`: back to the normal decision.
+    Undrain {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run every health check now and show the results and the decision.
+    Check {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Re-read the config (also on SIGHUP).
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Set, show or remove the BGP configuration (escadm-style flags).
     Bgp {
         #[command(subcommand)]
@@ -133,6 +167,76 @@ fn status(target: &Target, verbose: bool, json: bool) -> ExitCode {
         print!("{}", anycastd::cli::status::render(&s, verbose));
     }
     ExitCode::from(anycastd::cli::status::exit_code(&s))
+}
+
+/// A control command whose answer is a message: print it; exit 0 on success, 1 on an error
+/// answer, 2 when the daemon cannot be reached.
+fn simple(target: &Target, req: anycastd::control::Request) -> ExitCode {
+    match control_request(target, req) {
+        Ok(r) if r.ok => {
+            if let Some(m) = r.message {
+                println!("{m}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            eprintln!("anycastd: {}", r.error.unwrap_or_default());
+            ExitCode::from(1)
+        }
+        Err(code) => code,
+    }
+}
+
+/// `notify`: through the daemon when it runs; otherwise saved for its next start (keepalived
+/// must never be blocked or failed by us).
+fn notify(target: &Target, state: String) -> ExitCode {
+    let path = match target.socket() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("anycastd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let req = anycastd::control::Request::Notify { state: state.clone() };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("anycastd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(anycastd::control::request(&path, &req, std::time::Duration::from_secs(5))) {
+        Ok(r) if r.ok => {
+            println!("{}", r.message.unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            eprintln!("anycastd: {}", r.error.unwrap_or_default());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            // Daemon down: save the state where the keepalived role source reads it at start.
+            let cfg_path = target.config.clone().unwrap_or_else(|| PathBuf::from("/etc/anycastd/anycastd.toml"));
+            match anycastd::config::Config::load(&cfg_path).map(|c| c.role) {
+                Ok(anycastd::config::RoleSource::Keepalived { path }) => {
+                    match anycastd::ha::role::persist_role(&path, &state) {
+                        Ok(()) => {
+                            eprintln!("anycastd: {e}; saved {state} to {} for the next start", path.display());
+                            ExitCode::SUCCESS
+                        }
+                        Err(e2) => {
+                            eprintln!("anycastd: {e}; and cannot save the state: {e2}");
+                            ExitCode::from(2)
+                        }
+                    }
+                }
+                _ => {
+                    eprintln!("anycastd: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -334,6 +438,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
         Command::Status { verbose, json, target } => status(&target, verbose, json),
+        Command::Notify { state, target } => notify(&target, state),
+        Command::Drain { seconds, target } => {
+            simple(&target, anycastd::control::Request::Drain { seconds: Some(seconds) })
+        }
+        Command::Undrain { target } => simple(&target, anycastd::control::Request::Undrain),
+        Command::Check { target } => simple(&target, anycastd::control::Request::Check),
+        Command::Reload { target } => simple(&target, anycastd::control::Request::Reload),
         Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
         Command::Bgp { command } => match command {
             BgpCommand::Set {
