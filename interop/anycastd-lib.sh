@@ -171,3 +171,319 @@ acd_pcap_bgp() {
     [ -n "$hex" ] || return 1
     printf '%s' "$hex" | xxd -r -p >"$out"
 }
+
+# ------------------------------------------------------------------------------ HA ---
+# Helpers for the failover scenarios and demo.sh: HA config (role source, standby mode,
+# health checks, a control socket and state dir per node), `anycastd status`, the best route
+# in BIRD, timestamps from anycastd's log / a capture / `ip -ts monitor`, the client's ping
+# gap and a route sampler. Times are epoch MICROseconds (same realtime clock everywhere);
+# acd_us_ms turns a difference into "12.345".
+
+# acd_conf_file ROLE: the config path the HA helpers use for ROLE ($LAB_DIR/anycastd-ROLE.toml).
+acd_conf_file() { printf '%s\n' "$LAB_DIR/anycastd-$1.toml"; }
+
+# acd_ha_conf ROLE [HA options] [-- acd_conf options] > FILE: acd_conf's config plus
+#   --standby withdraw|prepend   [anycast] standby (default withdraw)
+#   --prepend N                  [anycast] prepend (with --standby prepend)
+#   --standby-med N              [anycast] standby_med
+#   --role static|file|keepalived  [role] source (default static)
+#   --role-path PATH             [role] path (default $LAB_DIR/ROLE/role)
+#   --file-check NAME PATH       a [[health.check]] of type file (repeatable)
+#   --interval MS --rise N --fall N   for the checks that follow (default 100, 2, 1)
+# and [control] socket = $LAB_DIR/ROLE/anycastd.sock, state_dir = $LAB_DIR/ROLE/state
+# (both directories are created).
+acd_ha_conf() {
+    local role=$1 standby=withdraw prepend="" med="" src=static rpath="" interval=100 rise=2 fall=1
+    local checks=""
+    shift
+    acd__addr4 "$role" >/dev/null || { lab_log "acd_ha_conf: role must be nodea or nodeb, got '$role'"; return 2; }
+    rpath=$LAB_DIR/$role/role
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --standby) standby=$2; shift 2 ;;
+            --prepend) prepend=$2; shift 2 ;;
+            --standby-med) med=$2; shift 2 ;;
+            --role) src=$2; shift 2 ;;
+            --role-path) rpath=$2; shift 2 ;;
+            --interval) interval=$2; shift 2 ;;
+            --rise) rise=$2; shift 2 ;;
+            --fall) fall=$2; shift 2 ;;
+            --file-check)
+                checks+=$(printf '\n[[health.check]]\nname = "%s"\ntype = "file"\npath = "%s"\ninterval_ms = %s\nrise = %s\nfall = %s\n' \
+                    "$2" "$3" "$interval" "$rise" "$fall")$'\n'
+                shift 3 ;;
+            --) shift; break ;;
+            *) lab_log "acd_ha_conf: unknown option '$1'"; return 2 ;;
+        esac
+    done
+    case $standby in withdraw | prepend) ;; *) lab_log "acd_ha_conf: --standby withdraw|prepend, got '$standby'"; return 2 ;; esac
+    case $src in static | file | keepalived) ;; *) lab_log "acd_ha_conf: --role static|file|keepalived, got '$src'"; return 2 ;; esac
+    mkdir -p "$LAB_DIR/$role/state" || return 1
+    acd_conf "$role" "$@" || return $?
+    printf 'standby = "%s"\n' "$standby"
+    [ -n "$prepend" ] && printf 'prepend = %s\n' "$prepend"
+    [ -n "$med" ] && printf 'standby_med = %s\n' "$med"
+    printf '\n[role]\nsource = "%s"\n' "$src"
+    [ "$src" != static ] && printf 'path = "%s"\n' "$rpath"
+    printf '%s' "$checks"
+    printf '\n[control]\nsocket = "%s"\nstate_dir = "%s"\n' "$LAB_DIR/$role/anycastd.sock" "$LAB_DIR/$role/state"
+}
+
+# acd_status ROLE [ARGS...]: `anycastd status ARGS --config $(acd_conf_file ROLE)`, bounded
+# to 5 s (the control socket is a file: it works from any namespace). Its exit status.
+acd_status() {
+    local role=$1
+    shift
+    timeout 5 "$ACD_BIN" status "$@" --config "$(acd_conf_file "$role")"
+}
+# acd_status_get ROLE JQ: one value of `status --json` (e.g. '.advertising'); fails when
+# the daemon does not answer.
+acd_status_get() {
+    local j
+    j=$(acd_status "$1" --json 2>/dev/null)
+    [ -n "$j" ] || return 1
+    jq -r "$2" <<<"$j"
+}
+# acd_advertising ROLE: the daemon answers and advertises at least one prefix
+# (`advertising` is the list of prefixes it announces).
+acd_advertising() { [ "$(acd_status_get "$1" '.advertising | length')" -gt 0 ] 2>/dev/null; }
+
+# acd_bird_routes NAME PREFIX: BIRD's routes for PREFIX, one line each: "PROTO BEST ASPATH"
+# (BEST is * for the primary route, - otherwise; ASPATH as "65124 65124 ..."), e.g.
+# "nodea * 65124" / "nodeb - 65124 65124 65124 65124".
+acd_bird_routes() {
+    lab_birdc "$1" show route "$2" all 2>/dev/null | awk '
+        function flush() { if (p != "") print p, b, (a == "" ? "-" : a); p = ""; a = "" }
+        /unicast \[/ { flush(); s = $0; sub(/.*unicast \[/, "", s); split(s, w, " "); p = w[1];
+                       b = ($0 ~ /\] \* \(/) ? "*" : "-" }
+        /BGP\.as_path:/ { a = $0; sub(/.*BGP\.as_path: */, "", a) }
+        END { flush() }'
+}
+# acd_bird_best NAME PREFIX: the protocol (nodea|nodeb) of BIRD's best route for PREFIX.
+acd_bird_best() { acd_bird_routes "$1" "$2" | awk '$2 == "*" { print $1; exit }' | grep .; }
+# acd_fib_nexthops [ROLE] PREFIX: next hops of PREFIX in ROLE's (default rtr) FIB, one per line.
+acd_fib_nexthops() {
+    local role=rtr
+    [ $# -ge 2 ] && { role=$1; shift; }
+    local fam=-4
+    case $1 in *:*) fam=-6 ;; esac
+    lab_ns "$role" ip "$fam" route show "$1" 2>/dev/null | grep -oE 'via [0-9a-f:.]+' | awk '{ print $2 }'
+}
+
+# acd_us_of_date DATE: epoch microseconds of an ISO/RFC 3339 date (fraction kept to µs).
+acd_us_of_date() {
+    local d=$1 base frac
+    # Split off the fraction ourselves: `date` keeps only what %N shows.
+    if [[ $d =~ ^([0-9-]+[T\ ][0-9:]+)\.([0-9]+)(.*)$ ]]; then
+        base="${BASH_REMATCH[1]}${BASH_REMATCH[3]}"
+        frac=${BASH_REMATCH[2]}000000
+        frac=${frac:0:6}
+    else
+        base=$d
+        frac=000000
+    fi
+    base=$(date -d "${base/T/ }" +%s 2>/dev/null) || return 1
+    printf '%s\n' $((base * 1000000 + 10#$frac))
+}
+# acd_now_us: now in epoch microseconds.
+acd_now_us() {
+    local t=${EPOCHREALTIME/,/.}
+    local frac=${t#*.}000000
+    printf '%s\n' $(( ${t%.*} * 1000000 + 10#${frac:0:6} ))
+}
+# acd_us_ms US: microseconds as milliseconds with 3 decimals ("-1.500" for negatives).
+acd_us_ms() { awk -v u="$1" 'BEGIN { printf "%.3f\n", u / 1000 }'; }
+
+# acd_log_us ROLE ERE [SINCE_US]: epoch µs of the first anycastd log line matching ERE with a
+# timestamp >= SINCE_US (tracing's RFC 3339 UTC timestamp at the start of the line).
+acd_log_us() {
+    local role=$1 re=$2 since=${3:-0} ts line us
+    while IFS= read -r line; do
+        ts=${line%% *}
+        us=$(acd_us_of_date "$ts") || continue
+        [ "$us" -ge "$since" ] && { printf '%s\n' "$us"; return 0; }
+    done < <(acd_log "$role" | grep -E -- "$re")
+    return 1
+}
+# acd_log_line ROLE ERE [SINCE_US]: that line itself (without the timestamp).
+acd_log_line() {
+    local role=$1 re=$2 since=${3:-0} line us
+    while IFS= read -r line; do
+        us=$(acd_us_of_date "${line%% *}") || continue
+        [ "$us" -ge "$since" ] && { printf '%s\n' "${line#* }" | sed -E 's/^ +//'; return 0; }
+    done < <(acd_log "$role" | grep -E -- "$re")
+    return 1
+}
+
+# acd_pcap_us PCAP FILTER [SINCE_US]: epoch µs of the first frame matching the tshark display
+# FILTER at or after SINCE_US, e.g. 'bgp.type == 2 && bgp.withdrawn_prefix == 203.0.113.124'.
+acd_pcap_us() {
+    local since=${3:-0}
+    tshark -n -r "$1" -Y "$2" -T fields -e frame.time_epoch 2>/dev/null |
+        awk -v s="$since" '{ split($1, p, "."); f = substr(p[2] "000000", 1, 6);
+                             us = p[1] * 1000000 + f; if (us >= s) { printf "%.0f\n", us; found = 1; exit } }
+                           END { exit !found }'
+}
+
+# acd_monitor_us [ROLE] REGEX [SINCE_US]: epoch µs of the first `ip -ts monitor route` line
+# (lab_monitor_start) matching REGEX at or after SINCE_US.
+acd_monitor_us() {
+    local role=rtr
+    [ $# -ge 2 ] && [[ $1 =~ ^[a-z0-9]+$ ]] && [ -f "$LAB_DIR/monitor-$1.log" ] && { role=$1; shift; }
+    local re=$1 since=${2:-0} line us
+    while IFS= read -r line; do
+        us=$(acd_us_of_date "$line") || continue
+        [ "$us" -ge "$since" ] && { printf '%s\n' "$us"; return 0; }
+    done < <(sed -nE 's/^\[([^]]*)\] ?(.*)$/\1 \2/p' "$LAB_DIR/monitor-$role.log" 2>/dev/null |
+        awk -v re="$re" '{ t = $1; $1 = ""; sub(/^ /, ""); if ($0 ~ re) print t }')
+    return 1
+}
+
+# acd_ping_gap FILE [FROM_US TO_US]: the longest gap between consecutive replies in a
+# `ping -D` output, as "GAP_US AFTER_US REPLIES" (AFTER_US: the reply before the gap;
+# REPLIES: replies in the window). Only replies inside [FROM_US, TO_US] count.
+acd_ping_gap() {
+    awk -v from="${2:-0}" -v to="${3:-0}" '
+        /bytes from/ && match($0, /^\[[0-9]+\.[0-9]+\]/) {
+            t = substr($0, 2, RLENGTH - 2); split(t, p, ".");
+            us = p[1] * 1000000 + substr(p[2] "000000", 1, 6);
+            if (us < from || (to > 0 && us > to)) next;
+            n++; if (n > 1 && us - last > gap) { gap = us - last; after = last }
+            last = us }
+        END { if (n < 2) exit 1; printf "%.0f %.0f %d\n", gap, after, n }' "$1"
+}
+
+# acd_sampler_start PREFIX FILE COUNT INTERVAL_S: sample BIRD (rtr) and rtr's FIB for PREFIX
+# COUNT times, INTERVAL_S apart, in the background (tracked PID in $ACD_SAMPLER_PID); each
+# line of FILE: "EPOCH_US ROUTES BEST_COUNT BEST_PROTO FIB_NEXTHOPS" (ROUTES = BIRD's routes
+# for PREFIX, BEST_COUNT = how many of them are primary). Bounded by COUNT.
+ACD_SAMPLER_PID=""
+acd_sampler_start() {
+    local prefix=$1 file=$2 count=$3 interval_us script=$LAB_DIR/sampler.sh
+    interval_us=$(lab__secs_to_ms "$4")000
+    [ "$interval_us" -ge 10000 ] && [ "$interval_us" -lt 1000000 ] ||
+        { lab_log "acd_sampler_start: interval must be 0.01..0.999 s, got '$4'"; return 2; }
+    cat >"$script" <<SAMPLER
+#!/usr/bin/env bash
+# Generated by anycastd-lib.sh acd_sampler_start.
+i=0
+while [ \$i -lt $count ]; do
+    i=\$((i + 1))
+    t=\${EPOCHREALTIME/[.,]/}
+    r=\$(timeout 2 birdc -s '$(lab_bird_sock rtr)' show route '$prefix' 2>/dev/null | grep -E 'unicast \[')
+    n=\$(printf '%s' "\$r" | grep -c 'unicast')
+    b=\$(printf '%s' "\$r" | grep -c '\] \* (')
+    bp=\$(printf '%s' "\$r" | grep '\] \* (' | sed -E 's/.*unicast \[([^ ]+).*/\1/' | head -n 1)
+    f=\$(ip -n '$(lab_nsname rtr)' route show '$prefix' 2>/dev/null | grep -c 'via')
+    echo "\$t \$n \$b \${bp:--} \$f"
+    # Keep the schedule (start + i × interval), not interval after a slow sample.
+    now=\${EPOCHREALTIME/[.,]/}
+    [ \$i -eq 1 ] && start=\$t
+    left=\$(( start + i * $interval_us - now ))
+    [ \$left -gt 0 ] && sleep "\$(printf '0.%06d' \$left)"
+done
+SAMPLER
+    lab_spawn - sampler "$file" bash "$script"
+    ACD_SAMPLER_PID=$LAB_LAST_PID
+}
+# acd_sampler_stop: stop the sampler now (it also ends by itself after COUNT samples).
+acd_sampler_stop() {
+    [ -n "$ACD_SAMPLER_PID" ] || return 0
+    lab_stop_pid "$ACD_SAMPLER_PID" TERM 2
+    ACD_SAMPLER_PID=""
+}
+
+# ------------------------------------------------------------------------ keepalived ---
+# VRRP between the nodes over the node LAN (the bridge in rtr floods the VRRP multicast to
+# the other node only). Each node's keepalived has its own config, pid files and log under
+# $LAB_DIR/ROLE/; its notify hooks call `anycastd notify STATE --config $(acd_conf_file ROLE)`.
+ACD_VRRP_ADDR=192.0.2.124   # the VRRP address (node LAN), not the anycast one
+ACD_VRRP_VRID=124
+
+# acd_keepalived_conf ROLE PRIORITY [ADVERT_INT_S]: keepalived.conf for ROLE on stdout:
+# VRRPv3 on eth0, state BACKUP (the priority decides; preemption on), advert_int (default
+# 0.5 s), the VRRP address, notify_master/backup/fault/stop hooks. Notify logs go to
+# $LAB_DIR/ROLE/notify.log.
+acd_keepalived_conf() {
+    local role=$1 prio=$2 adv=${3:-0.5} conf cmd
+    acd__addr4 "$role" >/dev/null || { lab_log "acd_keepalived_conf: role must be nodea or nodeb"; return 2; }
+    [ -n "$ACD_BIN" ] || { lab_log "acd_keepalived_conf before acd_require_bin"; return 2; }
+    conf=$(acd_conf_file "$role")
+    mkdir -p "$LAB_DIR/$role" || return 1
+    # A tiny hook script: log the call with a µs timestamp, then tell anycastd.
+    cmd=$LAB_DIR/$role/notify.sh
+    cat >"$cmd" <<HOOK
+#!/bin/sh
+# Generated by anycastd-lib.sh acd_keepalived_conf: keepalived notify hook for $role.
+echo "\$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ) \$1" >>'$LAB_DIR/$role/notify.log'
+exec '$ACD_BIN' notify "\$1" --config '$conf' >>'$LAB_DIR/$role/notify.log' 2>&1
+HOOK
+    chmod 755 "$cmd"
+    cat <<EOF2
+# Generated by interop/anycastd-lib.sh acd_keepalived_conf ($role).
+global_defs {
+    router_id lab_$role
+    script_user root
+    vrrp_version 3
+    vrrp_garp_master_delay 0
+}
+vrrp_instance anycast {
+    state BACKUP
+    interface eth0
+    virtual_router_id $ACD_VRRP_VRID
+    priority $prio
+    advert_int $adv
+    virtual_ipaddress {
+        $ACD_VRRP_ADDR/24 dev eth0
+    }
+    notify_master "$cmd MASTER"
+    notify_backup "$cmd BACKUP"
+    notify_fault "$cmd FAULT"
+    notify_stop "$cmd STOP"
+}
+EOF2
+}
+
+# acd_keepalived_start ROLE CONF: keepalived (VRRP only, foreground, console log) in ROLE's
+# namespace with per-node pid files; tracked PID (label keepalived:ROLE) in ACD_KA_PID.
+ACD_KA_PID=""
+acd_keepalived_start() {
+    local role=$1 conf=$2 d=$LAB_DIR/$1
+    mkdir -p "$d" || lab_die "mkdir $d failed"
+    timeout 5 keepalived -t -f "$conf" >"$d/keepalived-test.log" 2>&1 ||
+        lab_die "keepalived config $conf invalid: $(tail -n 5 "$d/keepalived-test.log")"
+    lab_spawn "$role" "keepalived:$role" "$d/keepalived.log" keepalived -n -l -D -G -P -f "$conf" \
+        -p "$d/keepalived.pid" -r "$d/vrrp.pid" -c "$d/checkers.pid" -b "$d/bfd.pid"
+    ACD_KA_PID=$LAB_LAST_PID
+    sleep 0.2
+    lab__alive "$ACD_KA_PID" || lab_die "keepalived in $role died: $(tail -n 5 "$d/keepalived.log")"
+    lab_log "keepalived up in $role (pid $ACD_KA_PID)"
+}
+# acd_keepalived_stop ROLE: SIGTERM to ROLE's keepalived (it sends priority 0 and runs
+# notify_stop), bounded wait, then KILL.
+acd_keepalived_stop() {
+    local pid
+    for pid in $(lab_pids_of "keepalived:$1"); do lab_stop_pid "$pid" TERM 5; done
+    return 0
+}
+# acd_vrrp_state ROLE: the last state keepalived's notify hook reported for ROLE.
+acd_vrrp_state() { awk 'NF == 2 { s = $2 } END { if (s == "") exit 1; print s }' "$LAB_DIR/$1/notify.log" 2>/dev/null; }
+
+# acd_pcap_adv_events PCAP NODE PREFIX4: "EPOCH_US NODE A|W" for every UPDATE in PCAP that
+# announces (A) or withdraws (W) PREFIX4 (IPv4 NLRI / withdrawn routes field).
+acd_pcap_adv_events() {
+    tshark -n -r "$1" -Y "bgp.type == 2 && (bgp.nlri_prefix == $3 || bgp.withdrawn_prefix == $3)" \
+        -T fields -e frame.time_epoch -e bgp.nlri_prefix -e bgp.withdrawn_prefix 2>/dev/null |
+        awk -v n="$2" -v p="$3" -F'\t' '{ split($1, t, "."); us = t[1] * 1000000 + substr(t[2] "000000", 1, 6);
+            if (index("," $2 ",", "," p ",")) printf "%.0f %s A\n", us, n;
+            if (index("," $3 ",", "," p ",")) printf "%.0f %s W\n", us, n }'
+}
+# acd_overlap EVENTS_FILE: from sorted "EPOCH_US NODE A|W" lines, the total and longest time
+# during which more than one node was announcing, as "TOTAL_US LONGEST_US COUNT".
+acd_overlap() {
+    sort -n "$1" | awk '{ was = up; if ($3 == "A") on[$2] = 1; else on[$2] = 0;
+            up = 0; for (k in on) up += on[k];
+            if (was < 2 && up >= 2) start = $1;
+            if (was >= 2 && up < 2) { d = $1 - start; tot += d; n++; if (d > lng) lng = d } }
+        END { printf "%.0f %.0f %d\n", tot, lng, n }'
+}

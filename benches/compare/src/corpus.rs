@@ -223,16 +223,9 @@ impl std::error::Error for EncodeError {}
 
 /// Appends one attribute; the Extended Length flag is set when `value` exceeds 255 octets
 /// or when `force_extended` is true.
-fn put_attr(
-    out: &mut Vec<u8>,
-    flags: u8,
-    code: u8,
-    value: &[u8],
-    force_extended: bool,
-) -> Result<(), EncodeError> {
+fn put_attr(out: &mut Vec<u8>, flags: u8, code: u8, value: &[u8], force_extended: bool) -> Result<(), EncodeError> {
     if force_extended || value.len() > 255 {
-        let len =
-            u16::try_from(value.len()).map_err(|_| EncodeError::AttributeTooLong(value.len()))?;
+        let len = u16::try_from(value.len()).map_err(|_| EncodeError::AttributeTooLong(value.len()))?;
         out.extend_from_slice(&[flags | FLAG_EXTENDED_LENGTH, code]);
         out.extend_from_slice(&len.to_be_bytes());
     } else {
@@ -276,8 +269,7 @@ fn encode_update_inner(out: &mut Vec<u8>, r: &Route<'_>) -> Result<usize, Encode
 
     put_attr(out, FLAG_TRANSITIVE, ATTR_ORIGIN, &[r.origin], false)?;
 
-    let n =
-        u8::try_from(r.as_path.len()).map_err(|_| EncodeError::AsPathTooLong(r.as_path.len()))?;
+    let n = u8::try_from(r.as_path.len()).map_err(|_| EncodeError::AsPathTooLong(r.as_path.len()))?;
     let mut scratch = Vec::with_capacity(2 + 4 * r.as_path.len());
     if n > 0 {
         scratch.extend_from_slice(&[AS_SEQUENCE, n]);
@@ -298,13 +290,7 @@ fn encode_update_inner(out: &mut Vec<u8>, r: &Route<'_>) -> Result<usize, Encode
         for c in r.communities {
             scratch.extend_from_slice(&c.to_be_bytes());
         }
-        put_attr(
-            out,
-            FLAG_OPTIONAL | FLAG_TRANSITIVE,
-            ATTR_COMMUNITIES,
-            &scratch,
-            false,
-        )?;
+        put_attr(out, FLAG_OPTIONAL | FLAG_TRANSITIVE, ATTR_COMMUNITIES, &scratch, false)?;
     }
     if let NextHop::V6 { global, link_local } = r.next_hop {
         scratch.clear();
@@ -334,18 +320,11 @@ fn encode_update_inner(out: &mut Vec<u8>, r: &Route<'_>) -> Result<usize, Encode
                 scratch.extend_from_slice(&v.to_be_bytes());
             }
         }
-        put_attr(
-            out,
-            FLAG_OPTIONAL | FLAG_TRANSITIVE,
-            ATTR_LARGE_COMMUNITIES,
-            &scratch,
-            false,
-        )?;
+        put_attr(out, FLAG_OPTIONAL | FLAG_TRANSITIVE, ATTR_LARGE_COMMUNITIES, &scratch, false)?;
     }
 
     let attrs_len = out.len() - attrs_start;
-    let attrs_len16 =
-        u16::try_from(attrs_len).map_err(|_| EncodeError::MessageTooLong(attrs_len))?;
+    let attrs_len16 = u16::try_from(attrs_len).map_err(|_| EncodeError::MessageTooLong(attrs_len))?;
     out[attrs_len_at..attrs_len_at + 2].copy_from_slice(&attrs_len16.to_be_bytes());
 
     if let NextHop::V4(_) = r.next_hop {
@@ -408,28 +387,9 @@ const V6_LENGTHS: &[(u8, u32)] = &[
     (46, 25), (47, 20), (48, 551), (52, 10), (56, 15), (60, 5), (64, 20),
 ];
 
-const PREFIXES_PER_UPDATE: &[(usize, u32)] = &[
-    (1, 35),
-    (2, 20),
-    (3, 12),
-    (4, 10),
-    (5, 7),
-    (6, 6),
-    (7, 5),
-    (8, 5),
-];
-const AS_PATH_LEN: &[(usize, u32)] = &[
-    (1, 5),
-    (2, 15),
-    (3, 25),
-    (4, 25),
-    (5, 15),
-    (6, 8),
-    (7, 4),
-    (8, 3),
-];
-const COMMUNITY_COUNT: &[(usize, u32)] =
-    &[(0, 40), (1, 15), (2, 15), (3, 10), (4, 8), (5, 6), (6, 6)];
+const PREFIXES_PER_UPDATE: &[(usize, u32)] = &[(1, 35), (2, 20), (3, 12), (4, 10), (5, 7), (6, 6), (7, 5), (8, 5)];
+const AS_PATH_LEN: &[(usize, u32)] = &[(1, 5), (2, 15), (3, 25), (4, 25), (5, 15), (6, 8), (7, 4), (8, 3)];
+const COMMUNITY_COUNT: &[(usize, u32)] = &[(0, 40), (1, 15), (2, 15), (3, 10), (4, 8), (5, 6), (6, 6)];
 const ORIGINS: &[(u8, u32)] = &[(0, 85), (1, 2), (2, 13)];
 
 /// Upstream (first) AS of every path: the peer this "table" was learnt from.
@@ -459,8 +419,8 @@ fn random_v4(rng: &mut Rng) -> Prefix {
 
 /// First 16 bits of IPv6 prefixes: RIR blocks inside 2000::/3.
 const V6_TOP: &[u16] = &[
-    0x2001, 0x2400, 0x2401, 0x2403, 0x2600, 0x2602, 0x2604, 0x2605, 0x2607, 0x2800, 0x2803, 0x2a00,
-    0x2a01, 0x2a02, 0x2a03, 0x2a05, 0x2a06, 0x2a0e, 0x2c0f,
+    0x2001, 0x2400, 0x2401, 0x2403, 0x2600, 0x2602, 0x2604, 0x2605, 0x2607, 0x2800, 0x2803, 0x2a00, 0x2a01, 0x2a02,
+    0x2a03, 0x2a05, 0x2a06, 0x2a0e, 0x2c0f,
 ];
 
 fn random_v6(rng: &mut Rng) -> Prefix {
@@ -507,11 +467,7 @@ pub fn full_table(seed: u64, v4: usize, v6: usize) -> Corpus {
 
         prefixes.clear();
         for _ in 0..n {
-            prefixes.push(if pick_v6 {
-                random_v6(&mut rng)
-            } else {
-                random_v4(&mut rng)
-            });
+            prefixes.push(if pick_v6 { random_v6(&mut rng) } else { random_v4(&mut rng) });
         }
         let origin = rng.weighted(ORIGINS);
         as_path.clear();
@@ -576,9 +532,7 @@ pub fn full_table(seed: u64, v4: usize, v6: usize) -> Corpus {
             t.med(m);
         }
         communities.iter().for_each(|&c| t.community(c));
-        large
-            .iter()
-            .for_each(|l| t.large_community(l[0], l[1], l[2]));
+        large.iter().for_each(|l| t.large_community(l[0], l[1], l[2]));
         for p in &prefixes {
             if pick_v6 {
                 t.v6_prefix(p.addr, p.len);
@@ -590,13 +544,7 @@ pub fn full_table(seed: u64, v4: usize, v6: usize) -> Corpus {
         }
     }
 
-    Corpus {
-        bytes,
-        messages: t.messages,
-        v4_prefixes: t.v4_prefixes,
-        v6_prefixes: t.v6_prefixes,
-        expected: t,
-    }
+    Corpus { bytes, messages: t.messages, v4_prefixes: t.v4_prefixes, v6_prefixes: t.v6_prefixes, expected: t }
 }
 
 #[cfg(test)]
@@ -640,10 +588,7 @@ mod tests {
         .concat();
         assert_eq!(out, expected);
         assert_eq!(n, 83);
-        assert_eq!(
-            usize::from(u16::from_be_bytes([out[16], out[17]])),
-            out.len()
-        );
+        assert_eq!(usize::from(u16::from_be_bytes([out[16], out[17]])), out.len());
     }
 
     #[test]
@@ -655,10 +600,7 @@ mod tests {
         let route = Route {
             origin: 2,
             as_path: &[64500],
-            next_hop: NextHop::V6 {
-                global,
-                link_local: Some(ll),
-            },
+            next_hop: NextHop::V6 { global, link_local: Some(ll) },
             med: None,
             communities: &[],
             large_communities: &[],
@@ -711,29 +653,13 @@ mod tests {
             prefixes: &[],
         };
         let mut out = vec![7u8];
-        assert_eq!(
-            encode_update(&mut out, &route),
-            Err(EncodeError::AsPathTooLong(256))
-        );
+        assert_eq!(encode_update(&mut out, &route), Err(EncodeError::AsPathTooLong(256)));
         assert_eq!(out, vec![7u8]);
         let many: Vec<Prefix> = (0..1100).map(|_| v4([198, 51, 100, 0], 24)).collect();
-        let route = Route {
-            as_path: &[1],
-            prefixes: &many,
-            ..route
-        };
-        assert!(matches!(
-            encode_update(&mut out, &route),
-            Err(EncodeError::MessageTooLong(_))
-        ));
-        let route = Route {
-            prefixes: &[v4([0; 4], 33)],
-            ..route
-        };
-        assert_eq!(
-            encode_update(&mut out, &route),
-            Err(EncodeError::BadPrefixLength(33))
-        );
+        let route = Route { as_path: &[1], prefixes: &many, ..route };
+        assert!(matches!(encode_update(&mut out, &route), Err(EncodeError::MessageTooLong(_))));
+        let route = Route { prefixes: &[v4([0; 4], 33)], ..route };
+        assert_eq!(encode_update(&mut out, &route), Err(EncodeError::BadPrefixLength(33)));
         assert_eq!(out, vec![7u8]);
     }
 
