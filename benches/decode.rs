@@ -16,6 +16,14 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use std::hint::black_box;
 use std::time::Duration;
 
+/// Consumes an iterator, keeping every item alive for the optimiser.
+fn count<T>(it: impl Iterator<Item = T>) -> usize {
+    it.fold(0, |n, x| {
+        black_box(x);
+        n + 1
+    })
+}
+
 /// Decodes every message; returns (messages, prefixes, asns + communities).
 fn decode_all(mut b: &[u8]) -> (usize, usize, usize) {
     let p = SessionParams::default();
@@ -25,9 +33,9 @@ fn decode_all(mut b: &[u8]) -> (usize, usize, usize) {
         b = &b[used..];
         msgs += 1;
         if let Message::Update(u) = m {
-            prefixes += u.announced().map(|x| black_box(x)).count() + u.withdrawn_all().count();
-            other += u.as_path.map(|a| a.asns().map(black_box).count()).unwrap_or(0);
-            other += u.communities().map(black_box).count() + u.large_communities().map(black_box).count();
+            prefixes += count(u.announced()) + count(u.withdrawn_all());
+            other += u.as_path.map(|a| count(a.asns())).unwrap_or(0);
+            other += count(u.communities()) + count(u.large_communities());
             black_box((u.origin, u.next_hop, u.med, u.mp_reach.map(|m| m.next_hops())));
         }
     }

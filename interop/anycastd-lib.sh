@@ -424,6 +424,7 @@ HOOK
 global_defs {
     router_id lab_$role
     script_user root
+    enable_script_security
     vrrp_version 3
     vrrp_garp_master_delay 0
 }

@@ -248,9 +248,9 @@ def analyze(outdir, phases):
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(r)
-    n = min((len(c["flag"]) for _, c in summary), default=0)
-    if n and n <= 100:
-        print("\np99 is the nearest-rank 99th percentile: with %d or fewer samples per column it is the max." % 100)
+    n = max((len(c["flag"]) for _, c in summary), default=0)
+    if n and n < 100:
+        print("\np50/p99 are nearest-rank percentiles; with fewer than 100 samples (here ≤ %d) p99 is the max." % n)
     # Goals.
     acd = [c for m, c in summary if m.get("speaker") == "anycastd"]
     exa = [c for m, c in summary if m.get("speaker") == "exabgp" and m.get("mode") == "withdraw"]

@@ -35,7 +35,8 @@
 #   --med     also ExaBGP's default mode (MED 100 up / 1000 down, route never withdrawn);
 #             nodeb then advertises with MED 500 and no prepend so that MED decides
 # Env: ANYCASTD_BIN (default target/release/anycastd), LAB_PREFIX (default bfo),
-#      LAB_KEEP=1 keeps $LAB_DIR (pcaps, logs, runs.tsv).
+#      LAB_KEEP=1 keeps $LAB_DIR (pcaps, logs, runs.tsv), BENCH_RUNS_TSV=FILE copies the
+#      per-failover numbers (runs.tsv) there.
 # Checks are strings that lab_wait_for evaluates later: their \$ expand then.
 # shellcheck disable=SC2016
 set -uo pipefail
@@ -53,8 +54,9 @@ while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=5; IDLE_S=5; shift ;;
         --runs)
-            [[ ${2:-} =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] && [ "$2" -le 200 ] ||
+            if ! [[ ${2:-} =~ ^[0-9]{1,3}$ ]] || [ "$2" -lt 1 ] || [ "$2" -gt 200 ]; then
                 lab_die "--runs needs a number 1..200, got '${2:-}'"
+            fi
             RUNS=$2; shift 2 ;;
         --med) MED_MODE=1; shift ;;
         -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -100,11 +102,11 @@ if [ "$MED_MODE" = 1 ]; then
     nodeb_conf med | sed "s/^remote_as = $LAB_RTR_AS\$/&\nmed = 500/" >"$LAB_DIR/anycastd-nodeb-med.toml"
 fi
 acd_start nodeb "$LAB_DIR/anycastd-nodeb.toml"
-NODEB_PID=$ACD_PID
 lab_wait_for "lab_bird_established rtr nodeb && [ \"\$(acd_bird_channel_routes rtr nodeb ipv4)\" = '1 0' ]" 15 ||
     lab_die "nodeb: no session or no route at BIRD: $(acd_log nodeb | tail -n 5)"
 lab_log "nodeb advertises $A4/32: $(lab_birdc rtr show route "$A4/32" all | grep -m1 "BGP.as_path")"
 
+# shellcheck disable=SC2317  # called through lab_wait_for's eval
 fib_via() { lab_ns rtr ip -4 route show "$A4/32" proto bird 2>/dev/null | grep -q "via $1 "; }
 
 # ---- per-phase helpers ------------------------------------------------------------------------
@@ -161,7 +163,9 @@ failovers() {
             lab_log "attempt $i: FIB not via nodea within 10 s; skipped"
             continue
         fi
-        sleep 0.3
+        # 300-399 ms: replies before the failure, and a uniformly random phase of the failure
+        # relative to the speaker's 100 ms check schedule (else the loop's own rhythm picks it).
+        sleep "$(printf '0.%03d' $((300 + RANDOM % 100)))"
         t_svc=${EPOCHREALTIME/,/.}
         ip -n "$NSA" addr del "$A4/32" dev lo
         t_rm=${EPOCHREALTIME/,/.}
@@ -303,14 +307,14 @@ if [ "$MED_MODE" = 1 ]; then
 fi
 
 # ---- results ------------------------------------------------------------------------------------
-nodeb_up=$(acd_log_count nodeb 'established')
-lab_log "nodeb 'established' log lines (1 = its session never flapped; 2 with --med): $nodeb_up"
+nodeb_up=$(acd_log_count nodeb 'session established')
+lab_log "nodeb sessions established: $nodeb_up (1 = never flapped; 2 with --med, which restarts it)"
 phases=("$OUT/p1-anycastd" "$OUT/p2-exabgp")
 [ "$MED_MODE" = 1 ] && phases+=("$OUT/p3-exabgp-med")
 echo
 echo "bench-failover: $RUNS failovers per speaker, file check interval 100 ms, rise 1, fall 1; $(date -u +%FT%TZ); $(nproc) cores"
 "$PY" "$HERE/bench-failover.py" analyze "$OUT" "${phases[@]}"
 rc=$?
-if [ "${BENCH_RUNS_COPY:-}" != "" ]; then cp "$OUT/runs.tsv" "$BENCH_RUNS_COPY" || true; fi
+if [ "${BENCH_RUNS_TSV:-}" != "" ]; then cp "$OUT/runs.tsv" "$BENCH_RUNS_TSV" || true; fi
 lab_log "benchmark took $(lab_elapsed_ms "$T_START") ms"
 exit "$rc"

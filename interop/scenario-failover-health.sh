@@ -84,7 +84,7 @@ lab_check "status exit 0 on both (healthy, neighbor Established)" \
 # ---- 2. fail nodea's health check -----------------------------------------------------------
 lab_monitor_start rtr
 acd_sampler_start "$A4/32" "$LAB_DIR/samples.log" 200 0.05
-lab_spawn client ping "$LAB_DIR/ping.log" ping -D -n -i 0.01 -c 500 -w 14 -W 1 "$A4"
+lab_spawn client ping "$LAB_DIR/ping.log" ping -D -n -i 0.01 -c 800 -W 1 "$A4"
 PING_PID=$LAB_LAST_PID
 sleep 1
 ia0=$(lab_counter nodea IcmpInEchos)
