@@ -25,8 +25,9 @@
 #      MASTER advertises, BIRD's only route is nodeb's, the VRRP address moved, FIB via nodeb
 #   4. anycastd on nodeb restarted while MASTER: back advertising (the role file kept MASTER)
 #   5. keepalived on nodea started again: it preempts, nodea advertises, nodeb withdraws
-#   6. the sampler never saw two routes in BIRD; from the captures on both bridge ports, the
-#      time both nodes announced at once (ms printed) < 50 ms; the client's outages printed
+#   6. the sampler (every 50 ms) never saw two routes in BIRD in two samples in a row; from the
+#      captures on both bridge ports, the time both nodes announced at once (ms printed)
+#      < 50 ms; 6 announce/withdraw UPDATEs in all; the client's outages printed
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 # Usage: sudo ANYCASTD_BIN=target/release/anycastd interop/scenario-failover-keepalived.sh
 # Checks are strings that lab_check/lab_wait_for/eval run later: their \$ expand then.
@@ -150,9 +151,12 @@ acd_sampler_stop
 lab_capture_stop
 nsamp=$(grep -c . "$LAB_DIR/samples.log")
 two=$(awk '$2 > 1' "$LAB_DIR/samples.log" | grep -c . || true)
-lab_log "sampler: $nsamp samples; routes by sample: $(awk '{ print $4 "/" $2 }' "$LAB_DIR/samples.log" | uniq -c | awk '{ printf "%s×%s ", $2, $1 }')"
-lab_check "sampler: $nsamp samples (>= 50), never two routes for $A4 in BIRD ($two samples with two)" \
-    [ $((nsamp >= 50 && two == 0)) -eq 1 ]
+# Two routes in one sample can be a ms-long overlap caught by chance; in two samples in a row
+# (>= 50 ms apart) it is a real double advertisement.
+two_run=$(awk '{ r = ($2 > 1) ? r + 1 : 0; if (r > m) m = r } END { print m + 0 }' "$LAB_DIR/samples.log")
+lab_log "sampler: $nsamp samples; best/routes by sample: $(awk '{ print $4 "/" $2 }' "$LAB_DIR/samples.log" | uniq -c | awk '{ printf "%s×%s ", $2, $1 }')"
+lab_check "sampler: $nsamp samples (>= 50) every 50 ms, two routes for $A4 in BIRD in $two sample(s), never in two samples in a row (run $two_run)" \
+    [ $((nsamp >= 50 && two_run <= 1)) -eq 1 ]
 {
     acd_pcap_adv_events "$LAB_DIR/nodea.pcap" nodea "$A4"
     acd_pcap_adv_events "$LAB_DIR/nodeb.pcap" nodeb "$A4"

@@ -10,7 +10,9 @@ use crate::ha::loopback::Loopback;
 use crate::ha::{DecisionHook, HaConfig, HaController};
 use crate::speaker::{Advert, Speaker};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
@@ -19,14 +21,127 @@ use tracing::{error, info, warn};
 pub const DEFAULT_DRAIN_SECS: u64 = 30;
 
 /// The running daemon's parts, shared with the control socket.
-struct Daemon {
+pub struct Daemon {
+    path: PathBuf,
+    cfg: Mutex<Config>,
     speaker: Arc<Speaker>,
-    ha: HaController,
+    ha: RwLock<Arc<HaController>>,
+    hook: DecisionHook,
+    loopback: Option<Loopback>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Daemon {
-    fn status(&self) -> Value {
-        let h = self.ha.status();
+    /// Starts everything: loopback addresses (if managed), the speaker with nothing to
+    /// advertise (fail closed), then the HA controller whose decisions drive the speaker.
+    pub async fn start(cfg: Config, path: PathBuf) -> Result<Arc<Daemon>, String> {
+        for w in &cfg.warnings {
+            warn!("{w}");
+        }
+        // The addresses go on the interface before anything can be announced.
+        let loopback = if cfg.anycast.manage_loopback {
+            let lo = Loopback::open(&cfg.anycast.interface).await?;
+            lo.add(&cfg.anycast.prefixes).await?;
+            info!(interface = %cfg.anycast.interface, prefixes = ?cfg.anycast.prefixes, "anycast addresses added");
+            Some(lo)
+        } else {
+            None
+        };
+        let speaker = Arc::new(Speaker::start(&cfg, Advert::nothing()).await.map_err(|e| e.to_string())?);
+        let sp = speaker.clone();
+        let hook: DecisionHook = Arc::new(move |d| {
+            sp.set_advert(d.advert.clone());
+            crate::systemd::notify(&format!("STATUS={}", d.reason));
+        });
+        let ha = Arc::new(HaController::start(HaConfig::from(&cfg), Some(hook.clone())));
+        speaker.set_advert(ha.current().advert);
+        Ok(Arc::new(Daemon {
+            path,
+            cfg: Mutex::new(cfg),
+            speaker,
+            ha: RwLock::new(ha),
+            hook,
+            loopback,
+            reloading: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    fn ha(&self) -> Arc<HaController> {
+        self.ha.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn config(&self) -> Config {
+        self.cfg.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Re-reads the config file. An invalid file is rejected and the running config kept.
+    /// Unchanged neighbors keep their sessions; changed prefixes go out as UPDATE diffs;
+    /// changed health checks or role source restart the HA controller (fail closed: withdrawn
+    /// until the new checks pass `rise` times).
+    pub async fn reload(&self) -> Result<String, String> {
+        let _one = self.reloading.lock().await;
+        let new =
+            Config::load(&self.path).map_err(|e| format!("config rejected, still running the previous one:\n{e}"))?;
+        let old = self.config();
+        for w in &new.warnings {
+            warn!("{w}");
+        }
+        let added: Vec<_> =
+            new.anycast.prefixes.iter().filter(|p| !old.anycast.prefixes.contains(p)).copied().collect();
+        let gone: Vec<_> = old.anycast.prefixes.iter().filter(|p| !new.anycast.prefixes.contains(p)).copied().collect();
+        if let Some(lo) = &self.loopback {
+            lo.add(&added).await?;
+        }
+        let report = self.speaker.reload(&new).await.map_err(|e| format!("reload failed: {e}"))?;
+        let ha_same = old.role == new.role
+            && old.health == new.health
+            && old.anycast.standby == new.anycast.standby
+            && old.control.state_dir == new.control.state_dir;
+        let ha_note = if ha_same {
+            if !added.is_empty() || !gone.is_empty() {
+                self.ha().set_prefixes(new.anycast.prefixes.clone());
+            }
+            "HA controller kept"
+        } else {
+            let ha = Arc::new(HaController::start(HaConfig::from(&new), Some(self.hook.clone())));
+            self.speaker.set_advert(ha.current().advert);
+            *self.ha.write().unwrap_or_else(|p| p.into_inner()) = ha;
+            "HA controller restarted (role or checks changed): withdrawn until the checks pass"
+        };
+        if let Some(lo) = &self.loopback {
+            // The withdraw of removed prefixes is on the wire (set_advert sends at once).
+            lo.remove(&gone).await?;
+        }
+        *self.cfg.lock().unwrap_or_else(|p| p.into_inner()) = new;
+        let msg = format!(
+            "reloaded {}: neighbors kept {:?}, restarted {:?}, added {:?}, removed {:?}; prefixes added {:?}, removed {:?}; {ha_note}",
+            self.path.display(),
+            report.kept,
+            report.restarted,
+            report.added,
+            report.removed,
+            added,
+            gone
+        );
+        info!("{msg}");
+        Ok(msg)
+    }
+
+    /// Withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
+    pub async fn shutdown(&self, why: &str) {
+        crate::systemd::notify("STOPPING=1");
+        self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
+        // Only now, with the withdraw on the wire, may the addresses go.
+        if let Some(lo) = &self.loopback {
+            if let Err(e) = lo.remove(&self.config().anycast.prefixes).await {
+                error!("cannot remove the anycast addresses: {e}");
+            }
+        }
+    }
+
+    pub fn status(&self) -> Value {
+        let h = self.ha().status();
         let checks: Vec<Value> = h
             .checks
             .iter()
@@ -65,7 +180,7 @@ impl Daemon {
         })
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    pub async fn handle(&self, req: Request) -> Response {
         let outcome = |o: crate::ha::CommandOutcome| {
             let mut m = o.decision.reason.clone();
             if let Some(w) = o.warning {
@@ -75,14 +190,15 @@ impl Daemon {
         };
         match req {
             Request::Status => Response::status(self.status()),
-            Request::Notify { state } => match self.ha.notify_keepalived(&state) {
+            Request::Notify { state } => match self.ha().notify_keepalived(&state) {
                 Ok(o) => outcome(o),
                 Err(e) => Response::err(e),
             },
-            Request::Drain { seconds } => outcome(self.ha.drain(seconds.unwrap_or(DEFAULT_DRAIN_SECS))),
-            Request::Undrain => outcome(self.ha.undrain()),
+            Request::Drain { seconds } => outcome(self.ha().drain(seconds.unwrap_or(DEFAULT_DRAIN_SECS))),
+            Request::Undrain => outcome(self.ha().undrain()),
             Request::Check => {
-                let reports = self.ha.check_now().await;
+                let ha = self.ha();
+                let reports = ha.check_now().await;
                 let mut lines: Vec<String> = reports
                     .iter()
                     .map(|r| {
@@ -98,45 +214,27 @@ impl Daemon {
                 if lines.is_empty() {
                     lines.push("no health checks configured".into());
                 }
-                lines.push(self.ha.current().reason);
+                lines.push(ha.current().reason);
                 Response::ok(lines.join("\n"))
             }
-            Request::Reload => Response::err(
-                "reload is not implemented yet: restart the daemon (systemctl restart anycastd) to apply a new config",
-            ),
+            Request::Reload => match self.reload().await {
+                Ok(m) => Response::ok(m),
+                Err(e) => Response::err(e),
+            },
         }
     }
 }
 
-/// Runs until SIGTERM or SIGINT.
-pub async fn run(cfg: Config) -> Result<(), String> {
-    for w in &cfg.warnings {
-        warn!("{w}");
-    }
+/// Runs until SIGTERM or SIGINT; SIGHUP reloads the config.
+pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     let ctl = control::bind(&cfg.control.socket).map_err(|e| e.to_string())?;
-    // The addresses go on the interface before anything can be announced.
-    let loopback = if cfg.anycast.manage_loopback {
-        let lo = Loopback::open(&cfg.anycast.interface).await?;
-        lo.add(&cfg.anycast.prefixes).await?;
-        info!(interface = %cfg.anycast.interface, prefixes = ?cfg.anycast.prefixes, "anycast addresses added");
-        Some(lo)
-    } else {
-        None
-    };
-    // Fail closed: the speaker starts with nothing to advertise until the HA decision says so.
-    let speaker = Arc::new(Speaker::start(&cfg, Advert::nothing()).await.map_err(|e| e.to_string())?);
-    let sp = speaker.clone();
-    let hook: DecisionHook = Arc::new(move |d| {
-        sp.set_advert(d.advert.clone());
-        crate::systemd::notify(&format!("STATUS={}", d.reason));
-    });
-    let ha = HaController::start(HaConfig::from(&cfg), Some(hook));
-    speaker.set_advert(ha.current().advert);
-    let d = Arc::new(Daemon { speaker, ha });
-    info!(prefixes = ?cfg.anycast.prefixes, neighbors = cfg.bgp.neighbors.len(), socket = %cfg.control.socket.display(), "anycastd running");
+    let socket = cfg.control.socket.clone();
+    let d = Daemon::start(cfg, path).await?;
+    info!(socket = %socket.display(), "anycastd running");
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
-    crate::systemd::notify(&format!("READY=1\nSTATUS={}", d.ha.current().reason));
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
+    crate::systemd::notify(&format!("READY=1\nSTATUS={}", d.ha().current().reason));
     // The watchdog is fed from this loop: if it stalls, systemd restarts the daemon.
     let mut watchdog = tokio::time::interval(crate::systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let why = loop {
@@ -144,6 +242,16 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             _ = watchdog.tick() => { crate::systemd::notify("WATCHDOG=1"); }
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => {
+                let d = d.clone();
+                tokio::spawn(async move {
+                    crate::systemd::notify("RELOADING=1");
+                    if let Err(e) = d.reload().await {
+                        error!("SIGHUP reload: {e}");
+                    }
+                    crate::systemd::notify("READY=1");
+                });
+            }
             conn = ctl.accept() => {
                 if let Ok((mut s, _)) = conn {
                     let d = d.clone();
@@ -159,14 +267,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     };
     info!("stopping on {why}: sending Cease/Administrative Shutdown to every neighbor");
-    crate::systemd::notify("STOPPING=1");
-    let _ = std::fs::remove_file(&cfg.control.socket);
-    d.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
-    // Only now, with the withdraw on the wire, may the addresses go.
-    if let Some(lo) = loopback {
-        if let Err(e) = lo.remove(&cfg.anycast.prefixes).await {
-            error!("cannot remove the anycast addresses: {e}");
-        }
-    }
+    let _ = std::fs::remove_file(&socket);
+    d.shutdown(why).await;
     Ok(())
 }

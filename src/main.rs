@@ -275,7 +275,7 @@ fn run_daemon(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(anycastd::daemon::run(cfg)) {
+    match rt.block_on(anycastd::daemon::run(cfg, path.to_path_buf())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

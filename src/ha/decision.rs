@@ -64,6 +64,8 @@ pub enum Input {
         until: Instant,
     },
     Undrain,
+    /// The anycast prefixes changed (config reload); the decision is re-evaluated at once.
+    Prefixes(Vec<IpNet>),
     /// Time passed (a deadline from [`Decider::next_deadline`] was reached).
     Tick,
 }
@@ -183,6 +185,7 @@ impl Decider {
             }
             Input::Drain { until } => self.drain = Drain::Draining { until },
             Input::Undrain => self.drain = Drain::None,
+            Input::Prefixes(p) => self.prefixes = p,
             Input::Tick => {}
         }
         if let Drain::Draining { until } = self.drain {

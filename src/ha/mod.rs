@@ -300,6 +300,12 @@ impl HaController {
         CommandOutcome { decision: DecisionView::from(&d), warning }
     }
 
+    /// New anycast prefixes (config reload): the speaker gets the difference at once, the rest
+    /// of the decision is untouched.
+    pub fn set_prefixes(&self, prefixes: Vec<IpNet>) -> Decision {
+        self.shared.apply(Input::Prefixes(prefixes))
+    }
+
     /// Role, health, each check's last result, drain and decision (`anycastd status --json`).
     pub fn status(&self) -> HaStatus {
         status::status_of(&self.shared.lock(), now())

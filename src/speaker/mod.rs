@@ -43,19 +43,45 @@ impl Advert {
 }
 
 struct NeighborHandle {
-    remote_ip: IpAddr,
+    spec: NeighborSpec,
     cmds: mpsc::Sender<Cmd>,
     status: watch::Receiver<NeighborStatus>,
     task: JoinHandle<()>,
 }
 
-/// A running speaker: neighbors, listeners and the advertisement they follow.
-pub struct Speaker {
+struct ListenerHandle {
+    listener: Arc<tokio::net::TcpListener>,
+    task: JoinHandle<()>,
+    /// Neighbors whose MD5 key is installed on this listener.
+    keyed: Vec<IpAddr>,
+}
+
+/// Where the listeners send an accepted connection: the neighbor task of its source address.
+type Routes = Arc<std::sync::Mutex<HashMap<IpAddr, mpsc::Sender<Cmd>>>>;
+
+#[derive(Default)]
+struct Inner {
     neighbors: Vec<NeighborHandle>,
     /// Neighbors that could not start (e.g. the kernel refused their MD5 key), with why.
     failed: Vec<NeighborStatus>,
-    listeners: Vec<JoinHandle<()>>,
+    listeners: HashMap<SocketAddr, ListenerHandle>,
+    seed: u64,
+}
+
+/// A running speaker: neighbors, listeners and the advertisement they follow.
+pub struct Speaker {
+    inner: std::sync::Mutex<Inner>,
+    routes: Routes,
     advert: watch::Sender<Arc<Advert>>,
+}
+
+/// What [`Speaker::reload`] did, neighbor by neighbor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub kept: Vec<IpAddr>,
+    pub restarted: Vec<IpAddr>,
+    pub added: Vec<IpAddr>,
+    pub removed: Vec<IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,75 +127,147 @@ impl Speaker {
     /// neighbor. A neighbor whose key the kernel refuses does not start (shown in status).
     pub async fn start(cfg: &Config, advert: Advert) -> Result<Speaker, SpeakerError> {
         let (advert_tx, _) = watch::channel(Arc::new(advert));
-        let mut sp = Speaker { neighbors: Vec::new(), failed: Vec::new(), listeners: Vec::new(), advert: advert_tx };
+        let sp = Speaker { inner: Default::default(), routes: Default::default(), advert: advert_tx };
+        sp.apply(cfg, true).await?;
+        Ok(sp)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a (new) configuration: neighbors whose settings did not change keep their
+    /// sessions untouched; removed ones are stopped, changed ones restarted alone, new ones
+    /// started. Listeners follow the local addresses in use; MD5 keys follow the neighbors.
+    pub async fn reload(&self, cfg: &Config) -> Result<ReloadReport, SpeakerError> {
+        self.apply(cfg, false).await
+    }
+
+    async fn apply(&self, cfg: &Config, first: bool) -> Result<ReloadReport, SpeakerError> {
         let bgp = &cfg.bgp;
-        // One listener per local address (and port) in use.
-        let mut by_local: HashMap<SocketAddr, Vec<&config::Neighbor>> = HashMap::new();
+        let mut report = ReloadReport::default();
+        // 1. Listeners: one per local address (and port) in use; bind the new ones first, so a
+        //    bad address fails the reload before anything running is touched.
+        let mut wanted: HashMap<SocketAddr, Vec<&config::Neighbor>> = HashMap::new();
         if bgp.listen {
             for n in &bgp.neighbors {
-                by_local.entry(SocketAddr::new(n.local_ip, bgp.port)).or_default().push(n);
+                wanted.entry(SocketAddr::new(n.local_ip, bgp.port)).or_default().push(n);
             }
         }
-        let mut routes: HashMap<IpAddr, mpsc::Sender<Cmd>> = HashMap::new();
-        let mut listeners = Vec::new();
+        let mut fresh = HashMap::new();
+        {
+            let inner = self.lock();
+            for addr in wanted.keys() {
+                if !inner.listeners.contains_key(addr) {
+                    let l = transport::listen(*addr).map_err(|err| SpeakerError::Listen { addr: *addr, err })?;
+                    fresh.insert(*addr, Arc::new(l));
+                }
+            }
+        }
+        // 2. Neighbors: compare specs by remote address.
+        let mut specs: Vec<NeighborSpec> = Vec::new();
+        let mut stops = Vec::new();
+        {
+            let mut inner = self.lock();
+            inner.failed.clear();
+            let mut old: HashMap<IpAddr, NeighborHandle> =
+                inner.neighbors.drain(..).map(|h| (h.spec.remote.ip(), h)).collect();
+            for n in &bgp.neighbors {
+                inner.seed += 1;
+                let spec = neighbor_spec(bgp, n, 0x5eed_0000 + inner.seed);
+                match old.remove(&n.remote_ip) {
+                    Some(h) if same_settings(&h.spec, &spec) => {
+                        report.kept.push(n.remote_ip);
+                        inner.neighbors.push(h);
+                    }
+                    Some(h) => {
+                        report.restarted.push(n.remote_ip);
+                        stops.push((h, "configuration changed"));
+                        specs.push(spec);
+                    }
+                    None => {
+                        if !first {
+                            report.added.push(n.remote_ip);
+                        }
+                        specs.push(spec);
+                    }
+                }
+            }
+            for (ip, h) in old {
+                report.removed.push(ip);
+                stops.push((h, "neighbor removed from the configuration"));
+            }
+        }
+        for (h, why) in stops {
+            self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&h.spec.remote.ip());
+            stop_one(&h, why, Duration::from_secs(1)).await;
+            h.task.abort();
+        }
+        // 3. Listeners: start the new ones, drop the unused, (re)install MD5 keys.
         let mut refused: HashMap<IpAddr, String> = HashMap::new();
-        for (addr, ns) in &by_local {
-            let l = transport::listen(*addr).map_err(|err| SpeakerError::Listen { addr: *addr, err })?;
-            for n in ns {
-                if let Some(k) = &n.md5 {
-                    if let Err(e) = transport::set_md5(l.as_raw_fd(), n.remote_ip, Some(k.as_bytes())) {
-                        refused.insert(n.remote_ip, e.to_string());
-                    }
+        {
+            let mut inner = self.lock();
+            for (addr, l) in fresh {
+                let routes = self.routes.clone();
+                let task = tokio::spawn(accept_loop(l.clone(), routes));
+                info!(%addr, "listening for BGP");
+                inner.listeners.insert(addr, ListenerHandle { listener: l, task, keyed: Vec::new() });
+            }
+            let unused: Vec<SocketAddr> = inner.listeners.keys().filter(|a| !wanted.contains_key(a)).copied().collect();
+            for a in unused {
+                if let Some(h) = inner.listeners.remove(&a) {
+                    h.task.abort();
+                    info!(addr = %a, "stopped listening");
                 }
-                if n.ttl == TtlMode::Security {
-                    if let Err(e) = transport::listener_gtsm(&l) {
-                        refused.insert(n.remote_ip, e.to_string());
+            }
+            for (addr, ns) in &wanted {
+                let Some(h) = inner.listeners.get_mut(addr) else { continue };
+                let fd = h.listener.as_raw_fd();
+                for ip in std::mem::take(&mut h.keyed) {
+                    let _ = transport::set_md5(fd, ip, None);
+                }
+                for n in ns {
+                    if let Some(k) = &n.md5 {
+                        match transport::set_md5(fd, n.remote_ip, Some(k.as_bytes())) {
+                            Ok(()) => h.keyed.push(n.remote_ip),
+                            Err(e) => {
+                                refused.insert(n.remote_ip, e.to_string());
+                            }
+                        }
+                    }
+                    if n.ttl == TtlMode::Security {
+                        if let Err(e) = transport::listener_gtsm(&h.listener) {
+                            refused.insert(n.remote_ip, e.to_string());
+                        }
                     }
                 }
             }
-            info!(%addr, neighbors = ns.len(), "listening for BGP");
-            listeners.push(l);
         }
-        for (i, n) in bgp.neighbors.iter().enumerate() {
-            if let Some(why) = refused.get(&n.remote_ip) {
-                error!(neighbor = %n.remote_ip, "{why}");
-                sp.failed.push(NeighborStatus {
-                    remote_ip: Some(n.remote_ip),
-                    remote_as: n.remote_as.get(),
+        // 4. Start the new and changed neighbors (never one whose key the kernel refused).
+        let mut inner = self.lock();
+        for spec in specs {
+            let ip = spec.remote.ip();
+            if let Some(why) = refused.get(&ip) {
+                error!(neighbor = %ip, "{why}");
+                inner.failed.push(NeighborStatus {
+                    remote_ip: Some(ip),
+                    remote_as: spec.session.remote_as,
                     state: "Disabled".into(),
-                    md5: n.md5.is_some(),
+                    md5: spec.transport.md5_key.is_some(),
                     last_error: Some(why.clone()),
                     ..Default::default()
                 });
                 continue;
             }
-            let spec = neighbor_spec(bgp, n, 0x5eed_0000 + i as u64);
             let (cmd_tx, cmd_rx) = mpsc::channel(8);
             let (st_tx, st_rx) = watch::channel(NeighborStatus::default());
-            let span = tracing::info_span!("neighbor", peer = %n.remote_ip);
-            let task = tokio::spawn(neighbor::run(spec, sp.advert.subscribe(), cmd_rx, st_tx).instrument(span));
-            routes.insert(n.remote_ip, cmd_tx.clone());
-            sp.neighbors.push(NeighborHandle { remote_ip: n.remote_ip, cmds: cmd_tx, status: st_rx, task });
+            let span = tracing::info_span!("neighbor", peer = %ip);
+            let task =
+                tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx).instrument(span));
+            self.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(ip, cmd_tx.clone());
+            inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task });
         }
-        for l in listeners {
-            let routes = routes.clone();
-            sp.listeners.push(tokio::spawn(async move {
-                loop {
-                    let Ok((stream, peer)) = l.accept().await else {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    };
-                    match routes.get(&peer.ip()) {
-                        Some(tx) => {
-                            let _ = tx.send(Cmd::Accepted(stream)).await;
-                        }
-                        // Not a configured neighbor: close without a word (RFC 4271 §8.2.1.1).
-                        None => warn!(%peer, "refused BGP connection from an unconfigured address"),
-                    }
-                }
-            }));
-        }
-        Ok(sp)
+        Ok(report)
     }
 
     /// Every neighbor converges to `a` now (UPDATEs leave in the same wake-up).
@@ -189,34 +287,68 @@ impl Speaker {
     }
 
     pub fn status(&self) -> Vec<NeighborStatus> {
-        self.neighbors.iter().map(|n| n.status.borrow().clone()).chain(self.failed.iter().cloned()).collect()
+        let inner = self.lock();
+        inner.neighbors.iter().map(|n| n.status.borrow().clone()).chain(inner.failed.iter().cloned()).collect()
     }
 
     /// Sends Cease / Administrative Shutdown with `reason` to every neighbor and waits (at most
     /// `limit`) until the NOTIFICATIONs are written.
     pub async fn shutdown(&self, reason: &str, limit: Duration) {
-        let mut waits = Vec::new();
-        for n in &self.neighbors {
-            let (tx, rx) = oneshot::channel();
-            if n.cmds.send(Cmd::Stop { reason: reason.to_string(), done: tx }).await.is_ok() {
-                waits.push((n.remote_ip, rx));
-            }
-        }
-        let all = async {
-            for (ip, rx) in waits {
-                if rx.await.is_err() {
-                    warn!(neighbor = %ip, "neighbor task ended before its shutdown NOTIFICATION");
-                }
-            }
+        let (neighbors, listeners) = {
+            let mut inner = self.lock();
+            (std::mem::take(&mut inner.neighbors), std::mem::take(&mut inner.listeners))
         };
-        if tokio::time::timeout(limit, all).await.is_err() {
-            warn!("shutdown NOTIFICATIONs not all written within {limit:?}");
+        for l in listeners.values() {
+            l.task.abort();
         }
-        for l in &self.listeners {
-            l.abort();
+        let stops = neighbors.iter().map(|n| stop_one(n, reason, limit));
+        for f in stops {
+            f.await;
         }
-        for n in &self.neighbors {
+        for n in neighbors {
             n.task.abort();
+        }
+    }
+}
+
+/// Same sessions settings: a reload keeps the session of such a neighbor untouched.
+fn same_settings(a: &NeighborSpec, b: &NeighborSpec) -> bool {
+    let mut b = b.clone();
+    b.session.jitter_seed = a.session.jitter_seed;
+    a.remote == b.remote
+        && a.transport == b.transport
+        && a.session == b.session
+        && a.next_hop_v4 == b.next_hop_v4
+        && a.next_hop_v6 == b.next_hop_v6
+        && a.med == b.med
+        && a.communities == b.communities
+        && a.large_communities == b.large_communities
+}
+
+/// Stops one neighbor with Cease / Administrative Shutdown and waits until it is written.
+async fn stop_one(n: &NeighborHandle, reason: &str, limit: Duration) {
+    let (tx, rx) = oneshot::channel();
+    if n.cmds.send(Cmd::Stop { reason: reason.to_string(), done: tx }).await.is_err() {
+        return;
+    }
+    if tokio::time::timeout(limit, rx).await.is_err() {
+        warn!(neighbor = %n.spec.remote.ip(), "shutdown NOTIFICATION not written within {limit:?}");
+    }
+}
+
+async fn accept_loop(l: Arc<tokio::net::TcpListener>, routes: Routes) {
+    loop {
+        let Ok((stream, peer)) = l.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let tx = routes.lock().unwrap_or_else(|p| p.into_inner()).get(&peer.ip()).cloned();
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(Cmd::Accepted(stream)).await;
+            }
+            // Not a configured neighbor: close without a word (RFC 4271 §8.2.1.1).
+            None => warn!(%peer, "refused BGP connection from an unconfigured address"),
         }
     }
 }

@@ -1,0 +1,91 @@
+//! `anycastd reload` in process, against a second speaker over loopback: an unchanged neighbor
+//! keeps its session (no NOTIFICATION, no new Established), a prefix added by reload is
+//! announced as an UPDATE, and an invalid config leaves the daemon on the previous one.
+
+use anycastd::config::Config;
+use anycastd::daemon::Daemon;
+use anycastd::speaker::{Advert, Speaker};
+use std::path::Path;
+use std::time::Duration;
+
+fn text(local: &str, remote: &str, port: u16, asn: u32, peer_as: u32, prefixes: &[&str], hold: u16) -> String {
+    let p: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        "[bgp]\nlocal_as = {asn}\nrouter_id = \"{local}\"\nlocal_ip = \"{local}\"\nhold_time = {hold}\nconnect_retry = 1\nport = {port}\n\
+         [[bgp.neighbor]]\nremote_ip = \"{remote}\"\nremote_as = {peer_as}\nport = {port}\n\
+         [anycast]\nprefixes = [{}]\n",
+        p.join(", ")
+    )
+}
+
+async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reload_keeps_sessions_announces_diffs_and_rejects_bad_configs() {
+    let port = 17931;
+    let dir = std::env::temp_dir().join(format!("acd-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.toml");
+    let a_text = text("127.0.0.1", "127.0.0.2", port, 65124, 65000, &["203.0.113.124/32"], 9);
+    std::fs::write(&path, &a_text).unwrap();
+    let a_cfg = Config::load(&path).unwrap();
+    let b_cfg = Config::from_str(
+        &text("127.0.0.2", "127.0.0.1", port, 65000, 65124, &["198.51.100.0/24"], 9),
+        Path::new("b.toml"),
+    )
+    .unwrap();
+    let a = Daemon::start(a_cfg, path.clone()).await.unwrap();
+    let b = Speaker::start(&b_cfg, Advert::nothing()).await.unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || b.status()[0].state == "Established"
+            && b.status()[0].prefixes_received_v4 == 1)
+        .await,
+        "{:?}",
+        b.status()
+    );
+    let before = b.status()[0].clone();
+    assert_eq!(before.established_count, 1);
+
+    // Same config: nothing changes.
+    let m = a.reload().await.unwrap();
+    assert!(m.contains("kept [127.0.0.2]"), "{m}");
+
+    // A prefix added by reload goes out as an UPDATE on the same session.
+    let updated = text("127.0.0.1", "127.0.0.2", port, 65124, 65000, &["203.0.113.124/32", "203.0.113.125/32"], 9);
+    std::fs::write(&path, updated).unwrap();
+    let m = a.reload().await.unwrap();
+    assert!(m.contains("kept [127.0.0.2]") && m.contains("203.0.113.125/32"), "{m}");
+    assert!(wait_for(Duration::from_secs(3), || b.status()[0].prefixes_received_v4 == 2).await, "{:?}", b.status());
+    let after = b.status()[0].clone();
+    assert_eq!(after.established_count, 1, "the session was reset by reload");
+    assert_eq!(after.flaps, 0);
+    assert_eq!(after.last_notification_received, None, "a NOTIFICATION was sent on reload");
+    assert!(after.updates_in > before.updates_in);
+
+    // An invalid config is refused; the daemon keeps running the previous one.
+    std::fs::write(&path, text("127.0.0.1", "127.0.0.2", port, 65124, 65000, &["203.0.113.124/32"], 2)).unwrap();
+    let e = a.reload().await.unwrap_err();
+    assert!(e.contains("still running the previous one") && e.contains("hold_time"), "{e}");
+    let s = a.status();
+    assert_eq!(s["advertising"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["neighbors"][0]["state"], "Established");
+
+    // Removing the prefix again withdraws it, still on the same session.
+    std::fs::write(&path, &a_text).unwrap();
+    a.reload().await.unwrap();
+    assert!(wait_for(Duration::from_secs(3), || b.status()[0].prefixes_received_v4 == 1).await);
+    assert_eq!(b.status()[0].established_count, 1);
+
+    a.shutdown("test over").await;
+    b.shutdown("bye", Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
