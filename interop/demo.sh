@@ -89,7 +89,9 @@ if [ "$DEMO_BUILD" = 1 ]; then
         t_b=$(lab__now_ms)
         build() { cd "$ROOT" && cargo build --release --bin anycastd; }
         if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && command -v sudo >/dev/null; then
-            # Build as the user who owns the checkout (a login shell finds ~/.cargo/bin).
+            # Build as the user who owns the checkout (a login shell finds ~/.cargo/bin); the
+            # log is root's, so the redirect is meant to stay outside sudo.
+            # shellcheck disable=SC2024
             sudo -u "$SUDO_USER" -H bash -lc "cd '$ROOT' && cargo build --release --bin anycastd" >>"$LAB_DIR/lab.log" 2>&1
         elif command -v cargo >/dev/null; then
             build >>"$LAB_DIR/lab.log" 2>&1
@@ -103,7 +105,8 @@ if [ "$DEMO_BUILD" = 1 ]; then
     fi
 fi
 acd_require_bin
-ok "$("$ACD_BIN" --version) (${ANYCASTD_BIN#"$ROOT"/})"
+bin=$(realpath -- "$ANYCASTD_BIN" 2>/dev/null || printf '%s' "$ANYCASTD_BIN")
+ok "$("$ACD_BIN" --version) (${bin#"$ROOT"/})"
 
 # ---- 2. the lab ---------------------------------------------------------------------------
 step "Lab: router (BIRD 2) + nodea (primary) + nodeb (backup, AS path prepended) + client"
@@ -167,7 +170,7 @@ t_fib=$(acd_monitor_us "^${A4//./\\.} via ${LAB_NODEB4//./\\.} " "$t0") || t_fib
 t_icmp=$(acd_pcap_us "$LAB_DIR/nodeb-icmp.pcap" "icmp.type == 8 && ip.dst == $A4" "$t0") || t_icmp=""
 line 0 "nodea.ok removed"
 if [ -n "$t_log" ]; then
-    why=$(acd_log_line nodea 'withdrawing ' "$t0" | sed -E "s#.*withdrawing .*/[0-9]+: ##; s/ state=.*//; s#$LAB_DIR/##g")
+    why=$(acd_log_line nodea 'withdrawing ' "$t0" | sed -E "s#.*withdrawing ([0-9a-f:.]+/[0-9]+(, )?)+: ##; s/ state=.*//; s#$LAB_DIR/##g")
     line $((t_log - t0)) "nodea decides: withdraw — $why   (anycastd log)"
 else
     bad "no 'withdrawing' in nodea's log"
@@ -220,4 +223,9 @@ else
     ok "lab removed (namespaces, processes, $keep)"
 fi
 echo
+if [ "$LAB_FAILED" -eq 0 ]; then
+    printf '%sfailover worked:%s traffic moved to the backup without the client noticing.\n' "$G$B" "$N"
+else
+    printf '%sfailover did NOT happen as expected%s (see ✗ above; LAB_KEEP=1 keeps the logs)\n' "$R$B" "$N"
+fi
 lab_summary

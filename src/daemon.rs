@@ -30,6 +30,8 @@ pub struct Daemon {
     loopback: Option<Loopback>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    counters: Arc<crate::metrics::Counters>,
+    metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Daemon {
@@ -50,13 +52,23 @@ impl Daemon {
         };
         let speaker = Arc::new(Speaker::start(&cfg, Advert::nothing()).await.map_err(|e| e.to_string())?);
         let sp = speaker.clone();
+        let counters = Arc::new(crate::metrics::Counters::default());
+        let cn = counters.clone();
+        let was_advertising = std::sync::atomic::AtomicBool::new(false);
         let hook: DecisionHook = Arc::new(move |d| {
             sp.set_advert(d.advert.clone());
+            use std::sync::atomic::Ordering::Relaxed;
+            cn.decisions.fetch_add(1, Relaxed);
+            let advertising = !d.advert.prefixes.is_empty();
+            if was_advertising.swap(advertising, Relaxed) && !advertising {
+                cn.failovers.fetch_add(1, Relaxed);
+            }
             crate::systemd::notify(&format!("STATUS={}", d.reason));
         });
         let ha = Arc::new(HaController::start(HaConfig::from(&cfg), Some(hook.clone())));
         speaker.set_advert(ha.current().advert);
-        Ok(Arc::new(Daemon {
+        let metrics_listen = cfg.metrics.as_ref().map(|m| m.listen);
+        let d = Arc::new(Daemon {
             path,
             cfg: Mutex::new(cfg),
             speaker,
@@ -64,7 +76,22 @@ impl Daemon {
             hook,
             loopback,
             reloading: tokio::sync::Mutex::new(()),
-        }))
+            counters,
+            metrics_task: Mutex::new(None),
+        });
+        if let Some(addr) = metrics_listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
+            let weak = Arc::downgrade(&d);
+            let task = tokio::spawn(crate::metrics::serve(l, move || match weak.upgrade() {
+                Some(d) => crate::metrics::render(&d.status(), &d.counters),
+                None => String::new(),
+            }));
+            *d.metrics_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            info!(%addr, "serving Prometheus metrics on /metrics");
+        }
+        Ok(d)
     }
 
     fn ha(&self) -> Arc<HaController> {
@@ -131,6 +158,9 @@ impl Daemon {
     /// Withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
     pub async fn shutdown(&self, why: &str) {
         crate::systemd::notify("STOPPING=1");
+        if let Some(t) = self.metrics_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
         // Only now, with the withdraw on the wire, may the addresses go.
         if let Some(lo) = &self.loopback {

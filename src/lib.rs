@@ -10,6 +10,7 @@
 //! - [`control`]: the root-only Unix socket and its JSON protocol (status, notify, drain…).
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
 //! - [`systemd`]: sd_notify READY/STATUS/WATCHDOG without a library.
+//! - [`metrics`]: the optional Prometheus endpoint (prometheus-client encoding).
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod control;
 pub mod daemon;
 pub mod ha;
 pub mod md5verify;
+pub mod metrics;
 pub mod session;
 pub mod speaker;
 pub mod systemd;

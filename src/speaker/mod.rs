@@ -68,11 +68,18 @@ struct Inner {
     seed: u64,
 }
 
+/// An advertisement and when it was decided (for the decision → wire latency in status).
+#[derive(Clone, Debug)]
+pub struct Stamped {
+    pub advert: Advert,
+    pub at: std::time::Instant,
+}
+
 /// A running speaker: neighbors, listeners and the advertisement they follow.
 pub struct Speaker {
     inner: std::sync::Mutex<Inner>,
     routes: Routes,
-    advert: watch::Sender<Arc<Advert>>,
+    advert: watch::Sender<Arc<Stamped>>,
 }
 
 /// What [`Speaker::reload`] did, neighbor by neighbor.
@@ -126,7 +133,7 @@ impl Speaker {
     /// Binds the listeners, installs each neighbor's MD5 key on them, and starts one task per
     /// neighbor. A neighbor whose key the kernel refuses does not start (shown in status).
     pub async fn start(cfg: &Config, advert: Advert) -> Result<Speaker, SpeakerError> {
-        let (advert_tx, _) = watch::channel(Arc::new(advert));
+        let (advert_tx, _) = watch::channel(Arc::new(Stamped { advert, at: tokio::time::Instant::now().into_std() }));
         let sp = Speaker { inner: Default::default(), routes: Default::default(), advert: advert_tx };
         sp.apply(cfg, true).await?;
         Ok(sp)
@@ -272,18 +279,19 @@ impl Speaker {
 
     /// Every neighbor converges to `a` now (UPDATEs leave in the same wake-up).
     pub fn set_advert(&self, a: Advert) {
+        let at = tokio::time::Instant::now().into_std();
         self.advert.send_if_modified(|cur| {
-            if **cur == a {
+            if cur.advert == a {
                 false
             } else {
-                *cur = Arc::new(a);
+                *cur = Arc::new(Stamped { advert: a, at });
                 true
             }
         });
     }
 
-    pub fn advert(&self) -> Arc<Advert> {
-        self.advert.borrow().clone()
+    pub fn advert(&self) -> Advert {
+        self.advert.borrow().advert.clone()
     }
 
     pub fn status(&self) -> Vec<NeighborStatus> {

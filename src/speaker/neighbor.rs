@@ -6,7 +6,7 @@
 //! until the peer's OPEN tells which one survives (RFC 4271 §6.8, `session::collision`).
 
 use super::transport::{self, TransportOpts};
-use super::Advert;
+use super::{Advert, Stamped};
 use crate::session::collision::{self, Initiator, Survivor};
 use crate::session::routes::Routes;
 use crate::session::{Action, Event, Session, SessionConfig, State};
@@ -84,6 +84,8 @@ pub struct NeighborStatus {
     pub prefixes_received_v6: u64,
     pub update_errors: u64,
     pub advertised: Vec<String>,
+    /// Decision → UPDATE written to the socket, for the latest advertisement change (µs).
+    pub last_update_latency_us: Option<u64>,
     pub established_count: u64,
     pub flaps: u64,
 }
@@ -145,17 +147,19 @@ struct Task {
     connecting: Option<Connecting>,
     last_error: Option<String>,
     status: watch::Sender<NeighborStatus>,
-    advert: Arc<Advert>,
+    advert: Advert,
+    /// Decision → last UPDATE byte written for the latest advertisement change.
+    last_update_latency: Option<Duration>,
 }
 
 /// Runs one neighbor until it is told to stop.
 pub async fn run(
     spec: NeighborSpec,
-    mut advert_rx: watch::Receiver<Arc<Advert>>,
+    mut advert_rx: watch::Receiver<Arc<Stamped>>,
     mut cmds: mpsc::Receiver<Cmd>,
     status: watch::Sender<NeighborStatus>,
 ) {
-    let advert = advert_rx.borrow_and_update().clone();
+    let advert = advert_rx.borrow_and_update().advert.clone();
     let routes = spec.routes_for(&advert);
     let mut t = Task {
         primary: Slot::new(&spec, routes),
@@ -165,6 +169,7 @@ pub async fn run(
         last_error: None,
         status,
         advert,
+        last_update_latency: None,
     };
     let acts = t.primary.session.handle(now(), Event::ManualStart);
     t.apply(false, acts).await;
@@ -223,10 +228,17 @@ pub async fn run(
                 if changed.is_err() {
                     return;
                 }
-                t.advert = advert_rx.borrow_and_update().clone();
+                let stamped = advert_rx.borrow_and_update().clone();
+                t.advert = stamped.advert.clone();
                 let routes = t.spec.routes_for(&t.advert);
                 let acts = t.primary.session.set_routes(now(), routes.clone());
+                let sends = acts.iter().any(|a| matches!(a, Action::Send(_)));
                 t.apply(false, acts).await;
+                if sends {
+                    let d = now().saturating_duration_since(stamped.at);
+                    t.last_update_latency = Some(d);
+                    debug!(latency_us = d.as_micros() as u64, "advertisement change written");
+                }
                 if let Some(s) = t.secondary.as_mut() {
                     let acts = s.session.set_routes(now(), routes);
                     t.apply(true, acts).await;
@@ -447,6 +459,7 @@ impl Task {
             prefixes_received_v6: rx(st.prefixes_announced_rx.ipv6, st.prefixes_withdrawn_rx.ipv6),
             update_errors: st.update_errors,
             advertised: s.advertised().iter().map(|(p, _)| p.to_string()).collect(),
+            last_update_latency_us: self.last_update_latency.map(|d| d.as_micros() as u64),
             established_count: st.established_count,
             flaps: st.flaps,
         };

@@ -1,0 +1,204 @@
+//! The optional Prometheus endpoint (`[metrics] listen = "127.0.0.1:9179"`): a fresh registry
+//! is filled from the daemon's status at each scrape and encoded by `prometheus-client` (the
+//! reference client) in the OpenMetrics text format. The HTTP side is the least a scraper
+//! needs: `GET /metrics`, bounded request, one response, close.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+type Labels = Vec<(String, String)>;
+
+/// Counters the daemon keeps between scrapes.
+#[derive(Default)]
+pub struct Counters {
+    /// Transitions from advertising to withdrawn (failovers away from this node).
+    pub failovers: AtomicU64,
+    /// Every change of the advertisement decision.
+    pub decisions: AtomicU64,
+}
+
+const STATES: [&str; 6] = ["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"];
+
+fn family_gauge(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge<f64, AtomicU64>> {
+    let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    reg.register(name, help, f.clone());
+    f
+}
+
+fn family_counter(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
+    let f = Family::<Labels, Counter>::default();
+    reg.register(name, help, f.clone());
+    f
+}
+
+fn plain_gauge(reg: &mut Registry, name: &str, help: &str, v: f64) {
+    let g = Gauge::<f64, AtomicU64>::default();
+    g.set(v);
+    reg.register(name, help, g);
+}
+
+fn plain_counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(v);
+    reg.register(name, help, c);
+}
+
+fn l(k: &str, v: impl Into<String>) -> Labels {
+    vec![(k.to_string(), v.into())]
+}
+
+/// Encodes the status document (as served by the control socket) and the counters.
+pub fn render(status: &Value, counters: &Counters) -> String {
+    let mut reg = Registry::with_prefix("anycastd");
+    let b = |v: &Value| if v.as_bool().unwrap_or(false) { 1.0 } else { 0.0 };
+    let advertising = status["advertising"].as_array().is_some_and(|a| !a.is_empty());
+    plain_gauge(
+        &mut reg,
+        "advertising",
+        "1 while the anycast prefixes are advertised",
+        if advertising { 1.0 } else { 0.0 },
+    );
+    plain_gauge(&mut reg, "healthy", "1 while every health check is healthy", b(&status["healthy"]));
+    plain_gauge(&mut reg, "drained", "1 while drained or draining", b(&status["drained"]));
+    plain_counter(
+        &mut reg,
+        "failovers",
+        "transitions from advertising to withdrawn",
+        counters.failovers.load(Ordering::Relaxed),
+    );
+    plain_counter(
+        &mut reg,
+        "decisions",
+        "changes of the advertisement decision",
+        counters.decisions.load(Ordering::Relaxed),
+    );
+    let role = family_gauge(&mut reg, "role", "1 for the current role");
+    let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");
+    let check_dur = family_gauge(&mut reg, "check_duration_seconds", "duration of the check's last run");
+    let state = family_gauge(&mut reg, "neighbor_state", "1 for the neighbor's current BGP state");
+    let up = family_gauge(&mut reg, "neighbor_up", "1 while the session is Established");
+    let latency = family_gauge(
+        &mut reg,
+        "neighbor_update_latency_seconds",
+        "decision to UPDATE written, last advertisement change",
+    );
+    let rx = family_gauge(&mut reg, "neighbor_prefixes_received", "prefixes the neighbor announced (net)");
+    let established = family_counter(&mut reg, "neighbor_established", "times the session reached Established");
+    let flaps = family_counter(&mut reg, "neighbor_flaps", "times the session left Established");
+    let msgs_in = family_counter(&mut reg, "neighbor_messages_received", "BGP messages received");
+    let msgs_out = family_counter(&mut reg, "neighbor_messages_sent", "BGP messages sent");
+    role.get_or_create(&l("role", status["role"].as_str().unwrap_or("unknown").to_lowercase())).set(1.0);
+    for c in status["checks"].as_array().into_iter().flatten() {
+        let name = c["name"].as_str().unwrap_or("?");
+        check_ok.get_or_create(&l("check", name)).set(b(&c["healthy"]));
+        if let Some(ms) = c["duration_ms"].as_u64() {
+            check_dur.get_or_create(&l("check", name)).set(ms as f64 / 1000.0);
+        }
+    }
+    for n in status["neighbors"].as_array().into_iter().flatten() {
+        let peer = n["remote_ip"].as_str().unwrap_or("?").to_string();
+        let cur = n["state"].as_str().unwrap_or("");
+        for s in STATES {
+            let labels = vec![("neighbor".to_string(), peer.clone()), ("state".to_string(), s.to_string())];
+            state.get_or_create(&labels).set(if s == cur { 1.0 } else { 0.0 });
+        }
+        up.get_or_create(&l("neighbor", &peer)).set(if cur == "Established" { 1.0 } else { 0.0 });
+        if let Some(us) = n["last_update_latency_us"].as_u64() {
+            latency.get_or_create(&l("neighbor", &peer)).set(us as f64 / 1e6);
+        }
+        for (fam, key) in [("ipv4", "prefixes_received_v4"), ("ipv6", "prefixes_received_v6")] {
+            let labels = vec![("neighbor".to_string(), peer.clone()), ("family".to_string(), fam.to_string())];
+            rx.get_or_create(&labels).set(n[key].as_u64().unwrap_or(0) as f64);
+        }
+        established.get_or_create(&l("neighbor", &peer)).inc_by(n["established_count"].as_u64().unwrap_or(0));
+        flaps.get_or_create(&l("neighbor", &peer)).inc_by(n["flaps"].as_u64().unwrap_or(0));
+        msgs_in.get_or_create(&l("neighbor", &peer)).inc_by(n["msgs_in"].as_u64().unwrap_or(0));
+        msgs_out.get_or_create(&l("neighbor", &peer)).inc_by(n["msgs_out"].as_u64().unwrap_or(0));
+    }
+    let mut out = String::new();
+    if encode(&mut out, &reg).is_err() {
+        out = "# encoding failed\n".into();
+    }
+    out
+}
+
+/// Serves `GET /metrics` until the task is dropped; `status` is called at each scrape.
+pub async fn serve(listener: TcpListener, status: impl Fn() -> String + Send + Sync + 'static) {
+    let status = std::sync::Arc::new(status);
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let status = status.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut n = 0;
+            // Read the request head, bounded in size and time.
+            let head = tokio::time::timeout(Duration::from_secs(5), async {
+                while n < buf.len() {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => n += k,
+                    }
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            })
+            .await;
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let resp = if head.is_ok() && (req.starts_with("GET /metrics ") || req.starts_with("GET / ")) {
+                let body = status();
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.write_all(resp.as_bytes())).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_openmetrics_from_status() {
+        let s = json!({
+            "role": "primary", "healthy": true, "drained": false, "advertising": ["203.0.113.124/32"],
+            "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
+            "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
+                           "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
+                           "last_update_latency_us": 85}]
+        });
+        let c = Counters::default();
+        c.failovers.store(3, Ordering::Relaxed);
+        let t = render(&s, &c);
+        for want in [
+            "anycastd_advertising 1.0",
+            "anycastd_role{role=\"primary\"} 1.0",
+            "anycastd_check_healthy{check=\"svc\"} 1.0",
+            "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Established\"} 1.0",
+            "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Idle\"} 0.0",
+            "anycastd_neighbor_flaps_total{neighbor=\"192.0.2.1\"} 1",
+            "anycastd_failovers_total 3",
+            "anycastd_neighbor_update_latency_seconds{neighbor=\"192.0.2.1\"} 0.000085",
+            "# EOF",
+        ] {
+            assert!(t.contains(want), "missing {want} in\n{t}");
+        }
+    }
+}
