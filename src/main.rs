@@ -105,6 +105,13 @@ enum Command {
         #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
         config: PathBuf,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output: anycastd man > anycastd.8
+    Man,
     /// TCP-MD5 (RFC 2385) tools.
     Md5 {
         #[command(subcommand)]
@@ -439,6 +446,22 @@ fn main() -> ExitCode {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
         Command::Status { verbose, json, target } => status(&target, verbose, json),
         Command::Notify { state, target } => notify(&target, state),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "anycastd", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(Cli::command().name("anycastd")).section("8");
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("anycastd: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Drain { seconds, target } => {
             simple(&target, anycastd::control::Request::Drain { seconds: Some(seconds) })
         }

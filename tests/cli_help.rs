@@ -1,0 +1,59 @@
+//! Every subcommand has complete help; the man page and completions are generated from clap.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (String, i32) {
+    let o = Command::new(env!("CARGO_BIN_EXE_anycastd")).args(args).output().unwrap();
+    (String::from_utf8_lossy(&o.stdout).into_owned(), o.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        &["run"][..],
+        &["status"],
+        &["notify"],
+        &["drain"],
+        &["undrain"],
+        &["check"],
+        &["reload"],
+        &["bgp", "set"],
+        &["bgp", "show"],
+        &["bgp", "unset"],
+        &["check-config"],
+        &["decode"],
+        &["md5", "verify"],
+        &["completions"],
+        &["man"],
+    ] {
+        let (out, code) = run(&[sub, &["--help"]].concat());
+        assert_eq!(code, 0, "{sub:?}");
+        assert!(out.contains("Usage: anycastd"), "{sub:?}: {out}");
+    }
+    let (out, _) = run(&["bgp", "set", "--help"]);
+    for flag in [
+        "--local_ip",
+        "--anycast_ip",
+        "--remote_ip",
+        "--local_as",
+        "--remote_as",
+        "--local_router_id",
+        "--md5",
+        "--md5-file",
+        "local-ip",
+    ] {
+        assert!(out.contains(flag), "bgp set --help lacks {flag}");
+    }
+}
+
+#[test]
+fn man_page_and_completions() {
+    let (man, code) = run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(man.contains(".TH anycastd 8") && man.contains("status"), "{man}");
+    for shell in ["bash", "zsh", "fish"] {
+        let (c, code) = run(&["completions", shell]);
+        assert_eq!(code, 0);
+        assert!(c.contains("check-config"), "{shell}");
+    }
+}
