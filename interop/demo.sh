@@ -100,7 +100,11 @@ if [ "$DEMO_BUILD" = 1 ]; then
         else
             bad "cargo not found: install Rust (https://rustup.rs) or set ANYCASTD_BIN=/path/to/anycastd"
             exit 1
-        fi || { bad "cargo build failed (its output is below)"; exit 1; }
+        fi || {
+            bad "cargo build failed; its first error:"
+            grep -m 1 -A 14 -E '^error' "$LAB_DIR/lab.log" | sed 's/^/      /'
+            exit 1
+        }
         ok "built $(lab_elapsed_ms "$t_b") ms"
     fi
 fi
