@@ -187,7 +187,7 @@ fn load_reads_file_and_warns_on_open_inline_key() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let want = format!(
-        "{}:21:7: warning: bgp.neighbor[0].md5: this file holds a TCP-MD5 key but has mode 644; run `chmod 600 {}`",
+        "{}:23:7: warning: bgp.neighbor[0].md5: this file holds a TCP-MD5 key but has mode 644; run `chmod 600 {}`",
         path.display(),
         path.display()
     );
