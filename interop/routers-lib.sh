@@ -183,10 +183,19 @@ rl_frr_best() { rl_frr_paths "$1" "$2" | awk '$2 == "*" { print $1; exit }' | gr
 rl_frr_count() {
     rl_vtysh "show bgp $1 unicast json" | jq -r '(.routes // {}) | length'
 }
-# rl_frr_peer_counts PEER ipv4|ipv6: "RECEIVED ACCEPTED SENT" prefix counts of a session.
+# rl_frr_peer_counts PEER ipv4|ipv6: "ACCEPTED SENT" prefix counts of one session's family.
 rl_frr_peer_counts() {
-    rl_vtysh "show bgp $2 unicast neighbors $1 json" 2>/dev/null | jq -r --arg p "$1" --arg f "$2Unicast" '
-        .[$p].addressFamilyInfo[$f] | "\(.acceptedPrefixCounter // 0) \(.sentPrefixCounter // 0)"'
+    rl_vtysh "show bgp neighbors $1 json" | jq -r --arg p "$1" --arg f "$2Unicast" '
+        .[$p].addressFamilyInfo[$f] // empty | "\(.acceptedPrefixCounter // 0) \(.sentPrefixCounter // 0)"' | grep .
+}
+# rl_frr_caps PEER: FRR's capability summary for PEER, "NAME=VALUE" sorted, one line, e.g.
+# "4byteAs=advertisedAndReceived gracefulRestartCapability=advertised ... mp:ipv6Unicast=..."
+rl_frr_caps() {
+    rl_vtysh "show bgp neighbors $1 json" | jq -r --arg p "$1" '
+        .[$p].neighborCapabilities // {} | to_entries |
+        map(if .key == "multiprotocolExtensions" then (.value | to_entries[] | "mp:\(.key)=\(.value | keys | join(","))")
+            elif (.value | type) == "string" then "\(.key)=\(.value)"
+            else "\(.key)=\(.value | tostring)" end) | sort | join(" ")'
 }
 
 # ----------------------------------------------------------------------------- GoBGP ---
@@ -260,7 +269,7 @@ EOF
 rl_gobgp_paths() {
     lab_gobgp rtr global rib -a "$1" "$2" -j 2>/dev/null | jq -r '
         to_entries[]?.value[]? |
-        "\(([.attrs[]? | select(.type == 3 or .type == 14) | (.nexthop // (.value? // null))] | map(select(. != null)) | first) // "-") \(if .best then "*" else "-" end) \(.source-id // .neighbor-ip // "-") \([.attrs[]? | select(.type == 2) | .as_paths[]?.asns[]?] | if length == 0 then "-" else map(tostring) | join(" ") end)"'
+        "\(([.attrs[]? | select(.type == 3 or .type == 14) | (.nexthop // (.value? // null))] | map(select(. != null)) | first) // "-") \(if .best then "*" else "-" end) \(.["neighbor-ip"] // .["source-id"] // "-") \([.attrs[]? | select(.type == 2) | .as_paths[]?.asns[]?] | if length == 0 then "-" else map(tostring) | join(" ") end)"'
 }
 # rl_gobgp_count ipv4|ipv6: number of destinations in GoBGP's (rtr) global RIB.
 rl_gobgp_count() { lab_gobgp rtr global rib -a "$1" -j 2>/dev/null | jq -r 'length'; }
