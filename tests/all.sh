@@ -3,7 +3,7 @@
 # network-namespace labs against real daemons (root only). Prints "N passed, M failed" last
 # and exits non-zero if anything failed.
 #
-#   sudo tests/all.sh            # everything
+#   tests/all.sh (as root)       # everything
 #   tests/all.sh                 # without root: cargo steps only, labs reported as skipped
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,7 @@ if [ "$(id -u)" = 0 ]; then
     done
 else
     skipped=$((skipped + 1))
-    echo "=== labs skipped: not root (run: sudo tests/all.sh)"
+    echo "=== labs skipped: not root (run tests/all.sh as root)"
 fi
 
 echo
