@@ -73,6 +73,54 @@ fn max_prefixes_exceeded_sends_cease_with_rfc4486_data() {
 }
 
 #[test]
+fn max_prefixes_counts_prefixes_held_not_announcements() {
+    // RFC 4271 §9: announcing a held prefix again replaces it (implicit withdraw).
+    let mut c = cfg();
+    c.max_prefixes = Some(2);
+    let (mut s, t) = established_with(c, routes(), &peer_open());
+    for _ in 0..5 {
+        assert!(s.handle(t, Event::Bytes(&peer_update(2))).is_empty());
+    }
+    assert_eq!(s.state(), State::Established);
+    // Withdrawing a prefix never announced frees nothing: a third one still exceeds 2.
+    let mut w = Vec::new();
+    build::withdraw(&SessionParams::default(), &[net("192.0.2.1/32"), net("192.0.2.2/32")], &mut w);
+    assert!(s.handle(t, Event::Bytes(&w)).is_empty());
+    let a = strip(s.handle(t, Event::Bytes(&peer_update(3))));
+    assert_eq!(a, failed(State::Established, Notification::new(6, 1, vec![0, 1, 1, 0, 0, 0, 2])));
+}
+
+#[test]
+fn max_prefixes_withdrawn_and_treat_as_withdraw_make_room() {
+    let mut c = cfg();
+    c.max_prefixes = Some(2);
+    let (mut s, t) = established_with(c, routes(), &peer_open());
+    let p = SessionParams::default();
+    let mut a = attrs();
+    a.as_path = vec![65002];
+    let announce = |nets: &[&str]| {
+        let mut b = Vec::new();
+        build::announce(&p, &a, &nets.iter().map(|n| net(n)).collect::<Vec<_>>(), &mut b).unwrap();
+        b
+    };
+    assert!(s.handle(t, Event::Bytes(&announce(&["198.51.100.0/32", "198.51.100.1/32"]))).is_empty());
+    let mut w = Vec::new();
+    build::withdraw(&p, &[net("198.51.100.0/32")], &mut w);
+    assert!(s.handle(t, Event::Bytes(&w)).is_empty());
+    assert!(s.handle(t, Event::Bytes(&announce(&["198.51.100.2/32"]))).is_empty());
+    // 198.51.100.3/32 without ORIGIN: treat-as-withdraw (RFC 7606 §3 (d)), not held.
+    let mut m = crate::wire::header::MARKER.to_vec();
+    m.extend_from_slice(&(19u16 + 4 + 10 + 5).to_be_bytes());
+    m.extend_from_slice(&[2, 0, 0, 0, 10, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 9, 32, 198, 51, 100, 3]);
+    assert!(matches!(s.handle(t, Event::Bytes(&m)).as_slice(), [Action::UpdateError(_)]));
+    // Announcing a held prefix again replaces it: still 2.
+    assert!(s.handle(t, Event::Bytes(&announce(&["198.51.100.1/32"]))).is_empty());
+    assert_eq!(s.state(), State::Established);
+    let a = strip(s.handle(t, Event::Bytes(&announce(&["198.51.100.3/32"]))));
+    assert_eq!(a, failed(State::Established, Notification::new(6, 1, vec![0, 1, 1, 0, 0, 0, 2])));
+}
+
+#[test]
 fn notification_received_closes_without_answer() {
     let (mut s, t) = established();
     let n = Notification::cease_with_message(4, "reboot");

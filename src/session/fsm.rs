@@ -9,9 +9,11 @@ use super::routes::Routes;
 use super::timers::{self, after, expired, Timers, LARGE_HOLD_TIME};
 use super::{Action, Event, SessionConfig, State, Stats};
 use crate::wire::header::HEADER_LEN;
+use crate::wire::nlri::Prefix;
 use crate::wire::notification::{cease, code};
 use crate::wire::{MessageType, Notification, Open, SessionParams};
 use bytes::{Bytes, BytesMut};
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// Whether going Idle schedules an automatic restart.
@@ -39,9 +41,11 @@ pub struct Session {
     pub(super) backoff: Backoff,
     /// Received octets not yet forming a whole message (at most one message long).
     pub(super) rx: Vec<u8>,
-    /// Peer's net announced prefixes per family on this connection (IPv4, IPv6), for the
-    /// prefix limit: counters, not a table.
-    pub(super) net_prefixes: [u64; 2],
+    /// Prefixes the peer holds announced on this connection (IPv4, IPv6), kept only when a
+    /// prefix limit is configured: RFC 4271 §9 makes a repeated announcement replace the route
+    /// and a withdrawal of an unknown prefix a no-op, which counters cannot tell apart. At most
+    /// the limit plus one UPDATE's prefixes, since exceeding the limit resets the session.
+    pub(super) held: [HashSet<Prefix>; 2],
     pub(super) stats: Stats,
 }
 
@@ -64,7 +68,7 @@ impl Session {
             neg: None,
             timers: Timers::default(),
             rx: Vec::new(),
-            net_prefixes: [0; 2],
+            held: Default::default(),
             stats: Stats::default(),
         }
     }
@@ -404,7 +408,7 @@ impl Session {
         self.peer_open = None;
         self.neg = None;
         self.advertised = Routes::new();
-        self.net_prefixes = [0; 2];
+        self.held = Default::default();
     }
 
     fn go_idle(&mut self, now: Instant, why: impl Into<String>, restart: Restart, out: &mut Vec<Action>) {

@@ -7,9 +7,10 @@
 //! [`Session::next_deadline`], and the IdleHold jitter comes from a PRNG seeded by the config,
 //! so every test is a deterministic script.
 //!
-//! anycastd only advertises: it sends its few prefixes, counts what the peer sends (no
-//! per-prefix storage, so memory stays bounded whatever the peer does) and never installs
-//! routes. One `Session` models one transport connection at a time; a second connection during
+//! anycastd only advertises: it sends its few prefixes, counts what the peer sends and never
+//! installs routes. The only per-prefix state is the set of prefixes the peer holds announced,
+//! kept when a prefix limit is configured and bounded by that limit, so memory stays bounded
+//! whatever the peer does. One `Session` models one transport connection at a time; a second connection during
 //! OpenSent/OpenConfirm is run in a second `Session` by the caller and settled with
 //! [`collision::resolve`] (RFC 4271 §6.8), the loser getting [`Event::OpenCollisionDump`].
 //!
@@ -65,8 +66,8 @@ pub struct SessionConfig {
     pub graceful_restart: Option<u16>,
     /// Offer Extended Message (RFC 8654); used only when the peer offers it too.
     pub extended_message: bool,
-    /// Cease / Maximum Number of Prefixes Reached (RFC 4486) once the peer's net announced
-    /// prefixes of one family exceed this.
+    /// Cease / Maximum Number of Prefixes Reached (RFC 4486) once the distinct prefixes the
+    /// peer holds announced in one family exceed this (re-announcements replace, RFC 4271 §9).
     pub max_prefixes: Option<u64>,
     /// First IdleHoldTime after an error (RFC 4271 §8.1.1), doubled per consecutive failure.
     pub idle_hold_initial: Duration,

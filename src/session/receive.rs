@@ -1,8 +1,9 @@
 //! The receive path of a [`Session`]: cutting the byte stream into messages (keeping at most
 //! one incomplete message), and what each message does in each state (RFC 4271 §8.2.2 message
 //! events, RFC 6608 FSM errors, RFC 7606 UPDATE errors, RFC 2918/7313 route refresh, RFC 4486
-//! prefix limit). Received routes are counted, never stored. Also the sending of our routes
-//! once Established. No I/O, no clock.
+//! prefix limit). Received routes are counted, never installed; with a prefix limit the set of
+//! prefixes held is kept to enforce it. Also the sending of our routes once Established. No
+//! I/O, no clock.
 
 use super::fsm::Session;
 use super::negotiate;
@@ -269,7 +270,19 @@ impl Session {
             let v6 = i == 1;
             self.stats.prefixes_announced_rx.add(v6, *a);
             self.stats.prefixes_withdrawn_rx.add(v6, *w);
-            self.net_prefixes[i] = self.net_prefixes[i].saturating_sub(*w).saturating_add(*a);
+        }
+        if self.cfg.max_prefixes.is_some() {
+            // RFC 4271 §9.1: withdrawals first; an announcement of a prefix already held
+            // replaces it (implicit withdraw), a withdrawal of one never announced changes
+            // nothing.
+            for x in u.effective_withdrawn() {
+                self.held[usize::from(x.net.addr().is_ipv6())].remove(&x);
+            }
+            if !taw {
+                for x in u.announced() {
+                    self.held[usize::from(x.net.addr().is_ipv6())].insert(x);
+                }
+            }
         }
         self.check_max_prefixes(now, out);
     }
@@ -279,7 +292,7 @@ impl Session {
     fn check_max_prefixes(&mut self, now: Instant, out: &mut Vec<Action>) {
         let Some(max) = self.cfg.max_prefixes else { return };
         for (i, af) in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST].iter().enumerate() {
-            let n = self.net_prefixes[i];
+            let n = u64::try_from(self.held[i].len()).unwrap_or(u64::MAX);
             if n > max {
                 let mut data = af.afi.to_be_bytes().to_vec();
                 data.push(af.safi);

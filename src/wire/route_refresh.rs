@@ -42,8 +42,9 @@ impl RouteRefresh {
                 "ROUTE-REFRESH shorter than 23 octets",
             ));
         };
-        // RFC 7313 §5: BoRR/EoRR must be exactly 4 octets after the header.
-        if subtype != SUBTYPE_NORMAL && !rest.is_empty() {
+        // RFC 7313 §5: BoRR/EoRR must be exactly 4 octets after the header. Reserved subtypes
+        // are left to the receiver to ignore, whatever their length.
+        if matches!(subtype, SUBTYPE_BORR | SUBTYPE_EORR) && !rest.is_empty() {
             return Err(DecodeError::reset(
                 code::ROUTE_REFRESH,
                 sub::INVALID_MESSAGE_LENGTH,
@@ -86,5 +87,9 @@ mod tests {
         let e = RouteRefresh::decode(&body, &body).unwrap_err();
         assert_eq!((e.code(), e.subcode()), (7, 1));
         assert_eq!(RouteRefresh::decode(&[0, 1, 0, 1, 9], &[]).unwrap().orf, vec![9]);
+        let e = RouteRefresh::decode(&[0, 1, 2, 1, 9], &[]).unwrap_err();
+        assert_eq!((e.code(), e.subcode()), (7, 1));
+        // RFC 7313 §5: "a Message Subtype field other than 0, 1, or 2 ... MUST ignore": no error.
+        assert_eq!(RouteRefresh::decode(&[0, 1, 3, 1, 9], &[]).unwrap().subtype, 3);
     }
 }
