@@ -120,6 +120,12 @@ impl Session {
         self.timers.next()
     }
 
+    /// Prefixes held from the peer per family [IPv4, IPv6]: exact, but only kept when
+    /// `max_prefixes` is configured (otherwise nothing per prefix is stored).
+    pub fn prefixes_held(&self) -> Option<[usize; 2]> {
+        self.cfg.max_prefixes.map(|_| [self.held[0].len(), self.held[1].len()])
+    }
+
     /// Received octets held for an incomplete message.
     pub fn buffered(&self) -> usize {
         self.rx.len()

@@ -441,6 +441,9 @@ impl Task {
     fn publish(&self) {
         let s = &self.primary.session;
         let st = s.stats();
+        // Exact when max_prefixes keeps the set; otherwise announcements minus withdrawals (a
+        // re-announced prefix counts twice): nothing per prefix is stored without a limit.
+        let held = s.prefixes_held();
         let rx = |a: u64, w: u64| a.saturating_sub(w);
         let status = NeighborStatus {
             remote_ip: Some(self.spec.remote.ip()),
@@ -455,8 +458,12 @@ impl Task {
             msgs_out: st.msgs_out.total(),
             updates_in: st.msgs_in.update,
             updates_out: st.msgs_out.update,
-            prefixes_received_v4: rx(st.prefixes_announced_rx.ipv4, st.prefixes_withdrawn_rx.ipv4),
-            prefixes_received_v6: rx(st.prefixes_announced_rx.ipv6, st.prefixes_withdrawn_rx.ipv6),
+            prefixes_received_v4: held
+                .map(|h| h[0] as u64)
+                .unwrap_or_else(|| rx(st.prefixes_announced_rx.ipv4, st.prefixes_withdrawn_rx.ipv4)),
+            prefixes_received_v6: held
+                .map(|h| h[1] as u64)
+                .unwrap_or_else(|| rx(st.prefixes_announced_rx.ipv6, st.prefixes_withdrawn_rx.ipv6)),
             update_errors: st.update_errors,
             advertised: s.advertised().iter().map(|(p, _)| p.to_string()).collect(),
             last_update_latency_us: self.last_update_latency.map(|d| d.as_micros() as u64),
