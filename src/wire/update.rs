@@ -159,7 +159,7 @@ fn attr_error(subcode: u8, a: &RawAttr<'_>, action: ErrorAction, why: String) ->
 
 impl<'a> Update<'a> {
     /// Decode an UPDATE body (the octets after the header).
-    #[inline]
+    #[inline(always)]
     pub fn decode(body: &'a [u8], p: &SessionParams) -> Result<Update<'a>, DecodeError> {
         let mal = |why: &str| {
             DecodeError::reset(code::UPDATE_MESSAGE, sub::MALFORMED_ATTRIBUTE_LIST, Vec::new(), why.to_string())
