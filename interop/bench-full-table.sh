@@ -79,7 +79,7 @@ esac
 lab_topology
 acd_require_bin
 RES=$LAB_DIR/results.tsv
-printf 'receiver\teor_s\trate\tpeak_mib\tafter_mib\tstable\tcounted\twire_s\n' >"$RES"
+printf 'receiver\teor_s\trate\tpeak_mib\tafter_mib\tstable\tcounted\twire_s\tupdates\tcpu_s\n' >"$RES"
 
 # ---- the feeder --------------------------------------------------------------------------
 t0=$(lab__now_ms)
@@ -256,6 +256,11 @@ run_receiver() {
     fi
     lab_log "$r: ${v4:-0} + ${v6:-0} prefixes at $(acd_us_ms $((t_done - t_est))) ms after Established (complete: $ok)"
     sleep 3
+    # CPU seconds (utime + stime) the receiver's process(es) used since they started.
+    local cpu
+    # shellcheck disable=SC2086  # RPIDS is a list
+    cpu=$(for p in $RPIDS; do cut -d')' -f2- "/proc/$p/stat" 2>/dev/null; done |
+        awk -v hz="$(getconf CLK_TCK)" '{ t += $12 + $13 } END { printf "%.2f", t / hz }')
     local after peak stable=yes why=""
     after=$(tail -n 1 "$LAB_DIR/rss-$r.log" 2>/dev/null | awk '{ print $2 }')
     lab_stop_pid "$sampler" TERM 2
@@ -297,8 +302,8 @@ run_receiver() {
     fi
     lab_log "$r: feeder sent $nup UPDATEs; its last End-of-RIB on the wire ${wire} s after Established (capture gaps: ${gaps:-?})"
     [ "$LAB_KEEP" = 1 ] || rm -f "$pcap"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$secs" "$rate" "$(mib "$peak")" "$(mib "${after:-0}")" \
-        "$stable" "${v4:-0}/${v6:-0}" "$wire" >>"$RES"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$secs" "$rate" "$(mib "$peak")" "$(mib "${after:-0}")" \
+        "$stable" "${v4:-0}/${v6:-0}" "$wire" "${nup:-?}" "$cpu" >>"$RES"
 }
 
 ACD_FINAL=""
