@@ -160,8 +160,10 @@ def exa_count(status):
             updates += 1
             for fam, per_nh in upd.get("announce", {}).items():
                 afi = fam.split()[0]
-                if afi in v and isinstance(per_nh, dict):
-                    v[afi] += sum(len(x) for x in per_nh.values())
+                if afi in v and isinstance(per_nh, dict) and per_nh:
+                    # ExaBGP lists an IPv6 NLRI once per next hop (global and link-local):
+                    # the longest list is the UPDATE's NLRI.
+                    v[afi] += max(len(x) for x in per_nh.values())
             for fam, lst in upd.get("withdraw", {}).items():
                 afi = fam.split()[0]
                 if afi in v and isinstance(lst, list):
@@ -299,7 +301,7 @@ def report(path):
         for line in f:
             rows.append(dict(zip(head, line.rstrip("\n").split("\t"))))
     print("| receiver | time to EoR (s) | prefixes/s | peak RSS (MiB) | RSS after (MiB) | session stable "
-          "| prefixes counted v4/v6 | feeder EoR on wire (s) | UPDATEs received | CPU (s) |")
+          "| prefixes counted v4/v6 | feeder EoR on wire (s) | UPDATEs from feeder | CPU (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (

@@ -111,7 +111,11 @@ pub fn decode_frame<'a>(f: Frame, whole: &'a [u8], p: &SessionParams) -> Result<
     let body = whole.get(header::HEADER_LEN..).unwrap_or_default();
     Ok(match f.msg_type {
         MessageType::Open => Message::Open(Open::decode(body)?),
-        MessageType::Update => Message::Update(Box::new(Update::decode(body, p)?)),
+        MessageType::Update => {
+            let mut u = Box::<Update<'a>>::default();
+            u.decode_into(body, p)?;
+            Message::Update(u)
+        }
         MessageType::Notification => {
             // RFC 4271 §4.5: code, subcode, data; the frame guarantees 2 octets.
             let (c, s, data) = match body {

@@ -159,8 +159,16 @@ fn attr_error(subcode: u8, a: &RawAttr<'_>, action: ErrorAction, why: String) ->
 
 impl<'a> Update<'a> {
     /// Decode an UPDATE body (the octets after the header).
-    #[inline(always)]
+    #[inline]
     pub fn decode(body: &'a [u8], p: &SessionParams) -> Result<Update<'a>, DecodeError> {
+        let mut u = Update::default();
+        u.decode_into(body, p)?;
+        Ok(u)
+    }
+
+    /// Decode an UPDATE body into `self` (reset first), so a caller can decode in place — into
+    /// a box or a reused slot — without moving the view around.
+    pub fn decode_into(&mut self, body: &'a [u8], p: &SessionParams) -> Result<(), DecodeError> {
         let mal = |why: &str| {
             DecodeError::reset(code::UPDATE_MESSAGE, sub::MALFORMED_ATTRIBUTE_LIST, Vec::new(), why.to_string())
         };
@@ -179,14 +187,13 @@ impl<'a> Update<'a> {
         nlri::validate(withdrawn_raw, Family::V4, p.add_path_v4).map_err(|e| net("Withdrawn Routes", e))?;
         nlri::validate(nlri_raw, Family::V4, p.add_path_v4).map_err(|e| net("NLRI", e))?;
 
-        let mut u = Update {
-            withdrawn_raw,
-            attrs_raw,
-            nlri_raw,
-            four_octet_as: p.four_octet_as,
-            add_path_v4: p.add_path_v4,
-            ..Default::default()
-        };
+        *self = Update::default();
+        let u = self;
+        u.withdrawn_raw = withdrawn_raw;
+        u.attrs_raw = attrs_raw;
+        u.nlri_raw = nlri_raw;
+        u.four_octet_as = p.four_octet_as;
+        u.add_path_v4 = p.add_path_v4;
         let mut next_hop_attr = None;
         for a in RawAttrs::new(attrs_raw) {
             let a = match a {
@@ -230,7 +237,7 @@ impl<'a> Update<'a> {
             }
         }
         u.check_mandatory(next_hop_attr.as_ref())?;
-        Ok(u)
+        Ok(())
     }
 
     /// Records an error by its RFC 7606 action; a session reset comes back as `Err`.
