@@ -301,12 +301,12 @@ def report(path):
         for line in f:
             rows.append(dict(zip(head, line.rstrip("\n").split("\t"))))
     print("| receiver | time to EoR (s) | prefixes/s | peak RSS (MiB) | RSS after (MiB) | session stable "
-          "| prefixes counted v4/v6 | feeder EoR on wire (s) | UPDATEs from feeder | CPU (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| prefixes counted v4/v6 | feeder EoR on wire (s) | lag (s) | UPDATEs from feeder | CPU (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["receiver"], r["eor_s"], r["rate"], r["peak_mib"], r["after_mib"], r["stable"],
-            r["counted"], r["wire_s"], r["updates"], r["cpu_s"]))
+            r["counted"], r["wire_s"], r["lag_s"], r["updates"], r["cpu_s"]))
     return 0
 
 
