@@ -7,7 +7,10 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 fn target() -> Option<SocketAddr> {
-    let p = std::env::var_os("NOTIFY_SOCKET")?;
+    target_of(std::env::var_os("NOTIFY_SOCKET")?)
+}
+
+fn target_of(p: std::ffi::OsString) -> Option<SocketAddr> {
     let b = std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str());
     match b.split_first() {
         Some((b'@', name)) => SocketAddr::from_abstract_name(name).ok(),
@@ -19,15 +22,22 @@ fn target() -> Option<SocketAddr> {
 /// Sends one notification ("READY=1", "STATUS=…", "WATCHDOG=1", "STOPPING=1"). Returns
 /// whether a systemd socket was there to receive it.
 pub fn notify(state: &str) -> bool {
-    let Some(addr) = target() else { return false };
+    target().is_some_and(|addr| send(&addr, state))
+}
+
+fn send(addr: &SocketAddr, state: &str) -> bool {
     let Ok(sock) = UnixDatagram::unbound() else { return false };
-    sock.send_to_addr(state.as_bytes(), &addr).is_ok()
+    sock.send_to_addr(state.as_bytes(), addr).is_ok()
 }
 
 /// Half the watchdog period systemd expects (`WatchdogSec=`), if it set one for us.
 pub fn watchdog_interval() -> Option<Duration> {
-    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+    watchdog_of(std::env::var("WATCHDOG_USEC").ok(), std::env::var("WATCHDOG_PID").ok())
+}
+
+fn watchdog_of(usec: Option<String>, pid: Option<String>) -> Option<Duration> {
+    let usec: u64 = usec?.parse().ok()?;
+    if let Some(pid) = pid {
         if pid.parse::<u32>().ok() != Some(std::process::id()) {
             return None;
         }
@@ -45,20 +55,24 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("notify");
         let rx = UnixDatagram::bind(&path).unwrap();
-        // SAFETY of the test: this test is the only one touching NOTIFY_SOCKET in this binary.
-        unsafe_env_set("NOTIFY_SOCKET", path.to_str().unwrap());
-        assert!(notify("READY=1"));
+        let addr = target_of(path.clone().into_os_string()).unwrap();
+        assert!(send(&addr, "READY=1"));
         let mut b = [0u8; 64];
         let n = rx.recv(&mut b).unwrap();
         assert_eq!(&b[..n], b"READY=1");
-        unsafe_env_set("WATCHDOG_USEC", "5000000");
-        assert_eq!(watchdog_interval(), Some(Duration::from_millis(2500)));
+        assert!(target_of("@anycastd-test".into()).is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[allow(unsafe_code)]
-    fn unsafe_env_set(k: &str, v: &str) {
-        // SAFETY: called from a single test before any other thread reads these variables.
-        unsafe { std::env::set_var(k, v) }
+    #[test]
+    fn watchdog_is_half_the_period_and_ours_only() {
+        assert_eq!(watchdog_of(Some("5000000".into()), None), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            watchdog_of(Some("5000000".into()), Some(std::process::id().to_string())),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(watchdog_of(Some("5000000".into()), Some("1".into())), None);
+        assert_eq!(watchdog_of(Some("0".into()), None), None);
+        assert_eq!(watchdog_of(None, None), None);
     }
 }
