@@ -1,7 +1,8 @@
 //! The `anycastd` binary: argument parsing and exit codes only; every command's logic lives in
 //! the library (`anycastd::cli`, `anycastd::wire`, …).
 
-use anycastd::cli::decode;
+use anycastd::cli::{client, decode};
+use anycastd::control::Request;
 use anycastd::wire::SessionParams;
 use clap::{ArgAction, Parser, Subcommand};
 use std::io::{Read, Write};
@@ -132,118 +133,15 @@ struct Target {
 
 impl Target {
     fn socket(&self) -> Result<PathBuf, String> {
-        if let Some(s) = &self.socket {
-            return Ok(s.clone());
-        }
-        let path = self.config.clone().unwrap_or_else(|| PathBuf::from("/etc/anycastd/anycastd.toml"));
-        if self.config.is_none() && !path.exists() {
-            return Ok(PathBuf::from(anycastd::control::DEFAULT_SOCKET));
-        }
-        anycastd::config::Config::load(&path).map(|c| c.control.socket).map_err(|e| e.to_string())
+        anycastd::cli::client::socket_path(self.socket.as_deref(), self.config.as_deref())
     }
 }
 
-/// Sends one control request; prints errors; exit code 2 when the daemon is unreachable.
-fn control_request(target: &Target, req: anycastd::control::Request) -> Result<anycastd::control::Response, ExitCode> {
-    let path = target.socket().map_err(|e| {
-        eprintln!("anycastd: {e}");
-        ExitCode::from(2)
-    })?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        eprintln!("anycastd: {e}");
-        ExitCode::from(2)
-    })?;
-    rt.block_on(anycastd::control::request(&path, &req, std::time::Duration::from_secs(10))).map_err(|e| {
-        eprintln!("anycastd: {e}");
-        ExitCode::from(2)
-    })
-}
-
-fn status(target: &Target, verbose: bool, json: bool) -> ExitCode {
-    let resp = match control_request(target, anycastd::control::Request::Status) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let Some(s) = resp.status else {
-        eprintln!("anycastd: {}", resp.error.unwrap_or_else(|| "no status in the answer".into()));
-        return ExitCode::from(2);
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-    } else {
-        print!("{}", anycastd::cli::status::render(&s, verbose));
-    }
-    ExitCode::from(anycastd::cli::status::exit_code(&s))
-}
-
-/// A control command whose answer is a message: print it; exit 0 on success, 1 on an error
-/// answer, 2 when the daemon cannot be reached.
-fn simple(target: &Target, req: anycastd::control::Request) -> ExitCode {
-    match control_request(target, req) {
-        Ok(r) if r.ok => {
-            if let Some(m) = r.message {
-                println!("{m}");
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            eprintln!("anycastd: {}", r.error.unwrap_or_default());
-            ExitCode::from(1)
-        }
-        Err(code) => code,
-    }
-}
-
-/// `notify`: through the daemon when it runs; otherwise saved for its next start (keepalived
-/// must never be blocked or failed by us).
-fn notify(target: &Target, state: String) -> ExitCode {
-    let path = match target.socket() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("anycastd: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let req = anycastd::control::Request::Notify { state: state.clone() };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("anycastd: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(anycastd::control::request(&path, &req, std::time::Duration::from_secs(5))) {
-        Ok(r) if r.ok => {
-            println!("{}", r.message.unwrap_or_default());
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            eprintln!("anycastd: {}", r.error.unwrap_or_default());
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            // Daemon down: save the state where the keepalived role source reads it at start.
-            let cfg_path = target.config.clone().unwrap_or_else(|| PathBuf::from("/etc/anycastd/anycastd.toml"));
-            match anycastd::config::Config::load(&cfg_path).map(|c| c.role) {
-                Ok(anycastd::config::RoleSource::Keepalived { path }) => {
-                    match anycastd::ha::role::persist_role(&path, &state) {
-                        Ok(()) => {
-                            eprintln!("anycastd: {e}; saved {state} to {} for the next start", path.display());
-                            ExitCode::SUCCESS
-                        }
-                        Err(e2) => {
-                            eprintln!("anycastd: {e}; and cannot save the state: {e2}");
-                            ExitCode::from(2)
-                        }
-                    }
-                }
-                _ => {
-                    eprintln!("anycastd: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-    }
+/// Prints an outcome and turns its status into the process exit code.
+fn finish(o: anycastd::cli::Outcome) -> ExitCode {
+    print!("{}", o.stdout);
+    eprint!("{}", o.stderr);
+    ExitCode::from(o.code)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -377,59 +275,6 @@ enum Md5Command {
     },
 }
 
-fn md5_verify(pcap: &PathBuf, key: Option<String>, key_file: Option<PathBuf>, json: bool) -> ExitCode {
-    let key = match (key, key_file) {
-        (Some(k), _) => k.into_bytes(),
-        (None, Some(f)) => match std::fs::read(&f) {
-            Ok(mut k) => {
-                if k.last() == Some(&b'\n') {
-                    k.pop();
-                }
-                k
-            }
-            Err(e) => {
-                eprintln!("anycastd md5 verify: cannot read key file {}: {e}", f.display());
-                return ExitCode::from(2);
-            }
-        },
-        (None, None) => {
-            eprintln!("anycastd md5 verify: give the key with --key KEY or --key-file PATH");
-            return ExitCode::from(2);
-        }
-    };
-    let data = match std::fs::read(pcap) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("anycastd md5 verify: cannot read {}: {e}", pcap.display());
-            return ExitCode::from(2);
-        }
-    };
-    match anycastd::md5verify::verify_pcap(&data, &key) {
-        Ok(report) => {
-            if json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("anycastd md5 verify: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            } else {
-                println!("{}", report.to_string().trim_end());
-            }
-            if report.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => {
-            eprintln!("anycastd md5 verify: {}: {e}", pcap.display());
-            ExitCode::from(2)
-        }
-    }
-}
-
 fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
     if file.as_os_str() == "-" {
         let mut v = Vec::new();
@@ -444,8 +289,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
-        Command::Status { verbose, json, target } => status(&target, verbose, json),
-        Command::Notify { state, target } => notify(&target, state),
+        Command::Status { verbose, json, target } => finish(client::status(target.socket(), verbose, json)),
+        Command::Notify { state, target } => finish(client::notify(target.socket(), target.config.as_deref(), &state)),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "anycastd", &mut std::io::stdout());
@@ -463,11 +308,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Drain { seconds, target } => {
-            simple(&target, anycastd::control::Request::Drain { seconds: Some(seconds) })
+            finish(client::simple(target.socket(), Request::Drain { seconds: Some(seconds) }))
         }
-        Command::Undrain { target } => simple(&target, anycastd::control::Request::Undrain),
-        Command::Check { target } => simple(&target, anycastd::control::Request::Check),
-        Command::Reload { target } => simple(&target, anycastd::control::Request::Reload),
+        Command::Undrain { target } => finish(client::simple(target.socket(), Request::Undrain)),
+        Command::Check { target } => finish(client::simple(target.socket(), Request::Check)),
+        Command::Reload { target } => finish(client::simple(target.socket(), Request::Reload)),
         Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
         Command::Bgp { command } => match command {
             BgpCommand::Set {
@@ -497,7 +342,7 @@ fn main() -> ExitCode {
             BgpCommand::Unset { config } => print_result(anycastd::cli::bgp::unset(&config)),
         },
         Command::Md5 { command: Md5Command::Verify { pcap, key, key_file, json } } => {
-            md5_verify(&pcap, key, key_file, json)
+            finish(anycastd::cli::md5::verify(&pcap, key, key_file.as_deref(), json))
         }
         Command::Decode { file, hex, four_octet_as, add_path, extended_message } => {
             let p = SessionParams { four_octet_as, extended_message, add_path_v4: add_path, add_path_v6: add_path };
