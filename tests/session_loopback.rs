@@ -56,6 +56,19 @@ async fn md5_session_over_loopback_exchanges_routes_and_withdraws() {
     })
     .await;
     assert!(up, "a: {:?}\nb: {:?}", a.status(), b.status());
+    // A connection from an address that is not a configured neighbor is closed at once and
+    // changes nothing (RFC 4271 §8.2.1.1).
+    {
+        use tokio::io::AsyncReadExt;
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.9:0".parse().unwrap()).unwrap();
+        let mut s = sock.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap();
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await.expect("not closed").unwrap_or(0);
+        assert_eq!(n, 0, "an unconfigured peer got data");
+        assert_eq!(a.status()[0].established_count, 1);
+        assert_eq!(a.status()[0].state, "Established");
+    }
     // Routes exchanged: each side received the other's one prefix.
     assert!(
         wait_for("routes", Duration::from_secs(5), || a.status()[0].prefixes_received_v4 == 1

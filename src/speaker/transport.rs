@@ -214,12 +214,16 @@ pub fn prepare_accepted(stream: &TcpStream, opts: &TransportOpts) -> Result<(), 
 
 /// GTSM on a listener must be set before the SYN arrives, so it is set on the listening
 /// socket when any neighbor asks for it.
+/// The listener also sends with TTL 255: its SYN-ACK must pass the peer's GTSM check too.
 pub fn listener_gtsm(listener: &TcpListener) -> Result<(), TransportError> {
     let v6 = listener.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
     let fd = listener.as_raw_fd();
+    let sock = socket2::SockRef::from(listener);
     if v6 {
+        sock.set_unicast_hops_v6(255).map_err(so("IPV6_UNICAST_HOPS"))?;
         set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 255).map_err(so("IPV6_MINHOPCOUNT"))
     } else {
+        sock.set_ttl_v4(255).map_err(so("IP_TTL"))?;
         set_int_opt(fd, libc::IPPROTO_IP, libc::IP_MINTTL, 255).map_err(so("IP_MINTTL"))
     }
 }
@@ -240,6 +244,26 @@ mod tests {
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
         let e = set_md5(s.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(&[b'k'; 81])).unwrap_err();
         assert!(matches!(e, TransportError::Md5KeyLength { len: 81, .. }));
+    }
+
+    /// GTSM (RFC 5082): a listener with IP_MINTTL 255 accepts a peer sending TTL 255 and never
+    /// sees the SYN of one sending the default TTL.
+    #[tokio::test]
+    async fn gtsm_drops_packets_below_ttl_255() {
+        let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        listener_gtsm(&l).unwrap();
+        let peer = l.local_addr().unwrap();
+        let gtsm = TransportOpts { ttl_security: true, ..Default::default() };
+        let accept = tokio::spawn(async move {
+            let r = l.accept().await.map(|_| ());
+            (r, l)
+        });
+        connect(peer, &gtsm, Duration::from_secs(2)).await.unwrap();
+        let (r, _l) = accept.await.unwrap();
+        r.unwrap();
+        let plain = TransportOpts::default();
+        let r = connect(peer, &plain, Duration::from_millis(700)).await;
+        assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
     }
 
     /// Over loopback: matching keys connect and carry data; a missing key on the connecting
