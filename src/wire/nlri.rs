@@ -126,16 +126,24 @@ impl Iterator for NlriIter<'_> {
         let (&len, rest) = b.split_first()?;
         let octets = usize::from(len).div_ceil(8);
         let (addr, rest) = (rest.get(..octets)?, rest.get(octets..)?);
+        // Host bits past the length can only sit in the last octet: mask them there.
+        let keep = if len % 8 == 0 { 0xff } else { 0xffu8 << (8 - len % 8) };
         let net = match self.family {
             Family::V4 => {
                 let mut a = [0u8; 4];
                 a.get_mut(..octets)?.copy_from_slice(addr);
-                IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), len).ok()?.trunc())
+                if let Some(last) = octets.checked_sub(1).and_then(|i| a.get_mut(i)) {
+                    *last &= keep;
+                }
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), len).ok()?)
             }
             Family::V6 => {
                 let mut a = [0u8; 16];
                 a.get_mut(..octets)?.copy_from_slice(addr);
-                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), len).ok()?.trunc())
+                if let Some(last) = octets.checked_sub(1).and_then(|i| a.get_mut(i)) {
+                    *last &= keep;
+                }
+                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), len).ok()?)
             }
         };
         self.b = rest;
