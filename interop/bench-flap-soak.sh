@@ -29,7 +29,8 @@
 # Usage: sudo interop/bench-flap-soak.sh [--flaps N] [--kinds "restart link notify rst"]
 #            [--hold N] [--max-recovery S] [--budget S]
 #   --flaps N         resets to perform (default 1000)
-#   --kinds LIST      rotation (default "restart link notify rst")
+#   --kinds LIST      rotation (default "restart link notify rst"; repeats allowed, e.g.
+#                     scenario-flap-short.sh's 20-long rotation with one link outage)
 #   --hold N          hold time of both sides (default 3; keepalive = hold / 3)
 #   --max-recovery S  bound of each wait for the session and route (default 75)
 #   --budget S        stop starting new flaps after S seconds (default 2400)
@@ -52,17 +53,17 @@ BUDGET_S=2400
 while [ $# -gt 0 ]; do
     case $1 in
         --flaps)
-            [[ ${2:-} =~ ^[0-9]{1,5}$ ]] && [ "$2" -ge 1 ] || lab_die "--flaps needs 1..99999, got '${2:-}'"
+            if ! [[ ${2:-} =~ ^[0-9]{1,5}$ ]] || [ "$2" -lt 1 ]; then lab_die "--flaps needs 1..99999, got '${2:-}'"; fi
             FLAPS=$2; shift 2 ;;
         --kinds) KINDS=$2; shift 2 ;;
         --hold)
-            [[ ${2:-} =~ ^[0-9]{1,3}$ ]] && [ "$2" -ge 3 ] || lab_die "--hold needs 3..999, got '${2:-}'"
+            if ! [[ ${2:-} =~ ^[0-9]{1,3}$ ]] || [ "$2" -lt 3 ]; then lab_die "--hold needs 3..999, got '${2:-}'"; fi
             HOLD=$2; shift 2 ;;
         --max-recovery)
-            [[ ${2:-} =~ ^[0-9]{1,3}$ ]] && [ "$2" -ge 1 ] || lab_die "--max-recovery needs 1..999 s, got '${2:-}'"
+            if ! [[ ${2:-} =~ ^[0-9]{1,3}$ ]] || [ "$2" -lt 1 ]; then lab_die "--max-recovery needs 1..999 s, got '${2:-}'"; fi
             MAX_REC=$2; shift 2 ;;
         --budget)
-            [[ ${2:-} =~ ^[0-9]{1,5}$ ]] && [ "$2" -ge 1 ] || lab_die "--budget needs seconds, got '${2:-}'"
+            if ! [[ ${2:-} =~ ^[0-9]{1,5}$ ]] || [ "$2" -lt 1 ]; then lab_die "--budget needs seconds, got '${2:-}'"; fi
             BUDGET_S=$2; shift 2 ;;
         -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) lab_die "unknown option '$1' (try --help)" ;;
@@ -88,8 +89,9 @@ A4=$LAB_ANYCAST4
 lab_bird_conf --md5 "$LAB_MD5_KEY" --hold "$HOLD" --keepalive "$KEEPALIVE" --neighbors nodea |
     sed -e 's/connect retry time 2;/connect retry time 1;/' -e 's/error wait time 1, 4;/error wait time 1, 2;/' \
         >"$LAB_DIR/bird.conf"
-grep -q 'connect retry time 1;' "$LAB_DIR/bird.conf" && grep -q 'error wait time 1, 2;' "$LAB_DIR/bird.conf" ||
+if ! grep -q 'connect retry time 1;' "$LAB_DIR/bird.conf" || ! grep -q 'error wait time 1, 2;' "$LAB_DIR/bird.conf"; then
     lab_die "could not set BIRD's short timers in $LAB_DIR/bird.conf (lab_bird_conf changed?)"
+fi
 lab_bird_start rtr "$LAB_DIR/bird.conf"
 BIRD_PID=$LAB_LAST_PID
 

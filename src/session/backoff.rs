@@ -3,8 +3,9 @@
 //!
 //! The wait starts at `initial`, doubles per consecutive failure up to `max`, and is spread by
 //! ±25 % from a tiny seeded PRNG (SplitMix64) so two nodes restarted together do not hit the
-//! router in lockstep, while tests stay deterministic. The count resets on ManualStart and
-//! after the session stayed Established for [`STABLE_TIME`]. No clock and no OS randomness
+//! router in lockstep, while tests stay deterministic. The count resets on ManualStart,
+//! after the session stayed Established for [`STABLE_TIME`], and when the peer (or the
+//! transport) ended an Established session: only errors this side detects are damped. No clock and no OS randomness
 //! are read here.
 
 use std::time::Duration;

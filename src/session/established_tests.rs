@@ -289,7 +289,7 @@ fn collision_loser_ceases_without_restart() {
 }
 
 #[test]
-fn idle_hold_backs_off_and_resets_after_a_stable_session() {
+fn idle_hold_backs_off_on_our_errors_and_resets_when_the_peer_ends_the_session() {
     let t = Instant::now();
     let mut s = Session::new(cfg(), routes());
     s.handle(t, Event::ManualStart);
@@ -301,14 +301,42 @@ fn idle_hold_backs_off_and_resets_after_a_stable_session() {
         s.handle(now, Event::Timer);
         assert_eq!(s.state(), State::Connect);
     }
-    // A short Established period keeps doubling.
+    // A short Established period that the transport ended (a router restarting, a link
+    // flap) starts over at the initial value: the route must come back with the router.
     s.handle(now, Event::TcpCrAcked);
     s.handle(now, Event::Bytes(&peer_open()));
     s.handle(now, Event::Bytes(&ka()));
     now += secs(10);
     s.handle(now, Event::Bytes(&ka()));
     s.handle(now, Event::TcpConnectionFails);
-    assert_restart_in(&s, now, secs(16));
+    assert_restart_in(&s, now, secs(1));
+    // One ended by an error we detected keeps doubling (DampPeerOscillations).
+    now = s.next_deadline().unwrap();
+    s.handle(now, Event::Timer);
+    s.handle(now, Event::TcpCrAcked);
+    s.handle(now, Event::Bytes(&peer_open()));
+    s.handle(now, Event::Bytes(&ka()));
+    assert_eq!(s.state(), State::Established);
+    let acts = s.handle(now, Event::Bytes(&[0u8; 19]));
+    assert!(acts.iter().any(|a| matches!(a, Action::NotificationSent(n) if n.code == 1 && n.subcode == 1)));
+    assert_restart_in(&s, now, secs(2));
+    now = s.next_deadline().unwrap();
+    s.handle(now, Event::Timer);
+    s.handle(now, Event::TcpCrAcked);
+    s.handle(now, Event::Bytes(&peer_open()));
+    s.handle(now, Event::Bytes(&ka()));
+    s.handle(now, Event::Bytes(&[0u8; 19]));
+    assert_restart_in(&s, now, secs(4));
+    // A NOTIFICATION from the peer (it ended the session) starts over too.
+    now = s.next_deadline().unwrap();
+    s.handle(now, Event::Timer);
+    s.handle(now, Event::TcpCrAcked);
+    s.handle(now, Event::Bytes(&peer_open()));
+    s.handle(now, Event::Bytes(&ka()));
+    let mut cease = Vec::new();
+    crate::wire::Notification::cease_with_message(2, "router maintenance").encode(&mut cease);
+    s.handle(now, Event::Bytes(&cease));
+    assert_restart_in(&s, now, secs(1));
     // A session up for STABLE_TIME starts over at the initial value.
     now = s.next_deadline().unwrap();
     s.handle(now, Event::Timer);

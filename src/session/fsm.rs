@@ -39,6 +39,8 @@ pub struct Session {
     pub(super) neg: Option<Negotiated>,
     pub(super) timers: Timers,
     pub(super) backoff: Backoff,
+    /// Set just before `go_idle` when the peer (or the transport) ended the session.
+    pub(super) peer_ended: bool,
     /// Received octets not yet forming a whole message (at most one message long).
     pub(super) rx: Vec<u8>,
     /// Prefixes the peer holds announced on this connection (IPv4, IPv6), kept only when a
@@ -60,6 +62,7 @@ impl Session {
         Session {
             our_open: negotiate::our_open(&cfg),
             backoff: Backoff::new(cfg.idle_hold_initial, cfg.idle_hold_max, cfg.jitter_seed),
+            peer_ended: false,
             cfg,
             state: State::Idle,
             desired: routes,
@@ -315,6 +318,7 @@ impl Session {
             s => {
                 out.push(Action::Close);
                 self.stats.last_error = Some(format!("connection failed in {s}"));
+                self.peer_ended = true;
                 self.go_idle(now, format!("connection failed in {s}"), Restart::Auto, out);
             }
         }
@@ -401,6 +405,9 @@ impl Session {
     /// (ConnectRetryCounter + 1, DampPeerOscillations: RFC 4271 §8.1.1).
     pub(super) fn fail(&mut self, now: Instant, n: Option<Notification>, why: String, out: &mut Vec<Action>) {
         self.stats.last_error = Some(why.clone());
+        // Damping is for errors we detect (a misconfiguration or a broken peer would loop);
+        // a session the peer ended, or whose transport died (hold timer), restarts at once.
+        self.peer_ended = n.as_ref().is_none_or(|n| n.code == code::HOLD_TIMER_EXPIRED);
         if let Some(n) = n {
             self.send_notification(n, out);
         }
@@ -420,12 +427,16 @@ impl Session {
     fn go_idle(&mut self, now: Instant, why: impl Into<String>, restart: Restart, out: &mut Vec<Action>) {
         if self.state == State::Established {
             self.stats.flaps = self.stats.flaps.saturating_add(1);
-            // DampPeerOscillations: a session that stayed up long enough starts over.
+            // DampPeerOscillations: a session that stayed up long enough starts over, and so
+            // does one the peer ended or whose transport failed (a router restarting, a link
+            // flap): the route must come back as soon as the router does. Only errors we
+            // detected keep growing the wait.
             let stable = self.stats.established_at.is_some_and(|t| now.saturating_duration_since(t) >= STABLE_TIME);
-            if stable {
+            if stable || self.peer_ended {
                 self.backoff.reset();
             }
         }
+        self.peer_ended = false;
         self.stats.established_at = None;
         self.reset_connection();
         self.timers.clear();
