@@ -290,6 +290,7 @@ impl DecodeError {
     }
 
     /// A session-reset error with the given code and subcode.
+    #[cold]
     pub fn reset(code: u8, subcode: u8, data: impl Into<Vec<u8>>, reason: impl Into<String>) -> Self {
         Self::new(code, subcode, data, ErrorAction::SessionReset, reason)
     }

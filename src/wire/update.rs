@@ -142,6 +142,8 @@ pub struct Update<'a> {
     pub discard_errors: Vec<DecodeError>,
 }
 
+#[cold]
+#[inline(never)]
 fn attr_error(subcode: u8, a: &RawAttr<'_>, action: ErrorAction, why: String) -> DecodeError {
     let data = match subcode {
         // RFC 4271 §6.3: Malformed AS_PATH carries no data.
