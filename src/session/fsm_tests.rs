@@ -3,12 +3,11 @@
 //! that applies to anycastd.
 
 use super::*;
-use crate::wire::attr::Origin;
-use crate::wire::build::{self, RouteAttrs};
+use crate::wire::build;
 use crate::wire::Capability;
 use bytes::Bytes;
 use ipnet::IpNet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 pub(super) const OUR_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -20,18 +19,7 @@ pub(super) fn cfg() -> SessionConfig {
     c
 }
 
-pub(super) fn attrs() -> RouteAttrs {
-    RouteAttrs {
-        origin: Origin::Igp,
-        as_path: vec![65001],
-        med: None,
-        local_pref: None,
-        communities: vec![],
-        large_communities: vec![],
-        next_hop_v4: Some(Ipv4Addr::new(192, 0, 2, 1)),
-        next_hop_v6: Some((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), None)),
-    }
-}
+pub(super) use super::fuzz::attrs;
 
 pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()

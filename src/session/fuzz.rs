@@ -13,7 +13,8 @@ use ipnet::IpNet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-fn attrs() -> RouteAttrs {
+/// The attributes of the routes every session test and the fuzz target announce.
+pub(super) fn attrs() -> RouteAttrs {
     RouteAttrs {
         origin: Origin::Igp,
         as_path: vec![65001],

@@ -156,22 +156,10 @@ pub fn encode_end_of_rib(families: &[AfiSafi], out: &mut Encoded) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::attr::Origin;
     use crate::wire::{decode_message, Message};
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::Ipv4Addr;
 
-    fn attrs() -> RouteAttrs {
-        RouteAttrs {
-            origin: Origin::Igp,
-            as_path: vec![65001],
-            med: None,
-            local_pref: None,
-            communities: vec![],
-            large_communities: vec![],
-            next_hop_v4: Some(Ipv4Addr::new(192, 0, 2, 1)),
-            next_hop_v6: Some((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), None)),
-        }
-    }
+    use crate::session::fuzz::attrs;
 
     fn neg(families: Vec<AfiSafi>) -> Negotiated {
         Negotiated {
