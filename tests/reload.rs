@@ -38,11 +38,11 @@ async fn reload_keeps_sessions_announces_diffs_and_rejects_bad_configs() {
     let a_text = text("127.0.0.1", "127.0.0.2", port, 65124, 65000, &["203.0.113.124/32"], 9);
     std::fs::write(&path, &a_text).unwrap();
     let a_cfg = Config::load(&path).unwrap();
-    let b_cfg = Config::from_str(
-        &text("127.0.0.2", "127.0.0.1", port, 65000, 65124, &["198.51.100.0/24"], 9),
-        Path::new("b.toml"),
-    )
-    .unwrap();
+    // B only waits for A's connection: no collision race, so exactly one Established.
+    let b_text = text("127.0.0.2", "127.0.0.1", port, 65000, 65124, &["198.51.100.0/24"], 9)
+        .replace(&format!("port = {port}\n[anycast]"), &format!("port = {port}\npassive = true\n[anycast]"));
+    assert!(b_text.contains("passive = true"), "{b_text}");
+    let b_cfg = Config::from_str(&b_text, Path::new("b.toml")).unwrap();
     let a = Daemon::start(a_cfg, path.clone()).await.unwrap();
     let b = Speaker::start(&b_cfg, Advert::nothing()).await.unwrap();
     assert!(

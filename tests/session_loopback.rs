@@ -9,6 +9,20 @@ use std::path::Path;
 use std::time::Duration;
 
 fn cfg(local: &str, remote: &str, port: u16, asn: u32, peer_as: u32, key: &str, prefixes: &[&str]) -> Config {
+    cfg_p(local, remote, port, asn, peer_as, key, prefixes, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cfg_p(
+    local: &str,
+    remote: &str,
+    port: u16,
+    asn: u32,
+    peer_as: u32,
+    key: &str,
+    prefixes: &[&str],
+    passive: bool,
+) -> Config {
     let p: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
     let text = format!(
         r#"
@@ -24,6 +38,7 @@ remote_ip = "{remote}"
 remote_as = {peer_as}
 port = {port}
 md5 = "{key}"
+passive = {passive}
 [anycast]
 prefixes = [{}]
 "#,
@@ -48,7 +63,8 @@ async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> b
 async fn md5_session_over_loopback_exchanges_routes_and_withdraws() {
     let port = 17901;
     let a_cfg = cfg("127.0.0.1", "127.0.0.2", port, 65124, 65000, "anycast-lab-key", &["203.0.113.124/32"]);
-    let b_cfg = cfg("127.0.0.2", "127.0.0.1", port, 65000, 65124, "anycast-lab-key", &["198.51.100.0/24"]);
+    // B waits for A to connect: no connection collision, so exactly one Established.
+    let b_cfg = cfg_p("127.0.0.2", "127.0.0.1", port, 65000, 65124, "anycast-lab-key", &["198.51.100.0/24"], true);
     let a = Speaker::start(&a_cfg, Advert::announce(a_cfg.anycast.prefixes.clone())).await.unwrap();
     let b = Speaker::start(&b_cfg, Advert::announce(b_cfg.anycast.prefixes.clone())).await.unwrap();
     let up = wait_for("Established", Duration::from_secs(10), || {
@@ -60,13 +76,15 @@ async fn md5_session_over_loopback_exchanges_routes_and_withdraws() {
     // changes nothing (RFC 4271 §8.2.1.1).
     {
         use tokio::io::AsyncReadExt;
+        let before = a.status()[0].established_count;
+        assert_eq!(before, 1);
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.bind("127.0.0.9:0".parse().unwrap()).unwrap();
         let mut s = sock.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap();
         let mut b = [0u8; 64];
         let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await.expect("not closed").unwrap_or(0);
         assert_eq!(n, 0, "an unconfigured peer got data");
-        assert_eq!(a.status()[0].established_count, 1);
+        assert_eq!(a.status()[0].established_count, before);
         assert_eq!(a.status()[0].state, "Established");
     }
     // Routes exchanged: each side received the other's one prefix.
