@@ -76,9 +76,11 @@ acd_log nodea | grep -E ' (WARN|ERROR) ' | sed 's/^/    /' >&2
 lab_check "wrong key: anycastd log: 'connect to $LAB_RTR_LAN4:179 timed out after 2 s'" \
     acd_log_has nodea "neighbor error error=connect to $LAB_RTR_LAN4:179 timed out after 2 s"
 lab_check "wrong key: anycastd (pid $wrong_pid) still running, retrying" lab__alive "$wrong_pid"
-# Attempts are spaced by the IdleHold backoff (1 s, 2 s, 4 s ... with jitter): 3 in 10 s.
-lab_check "wrong key: anycastd retried (>= 2 Idle -> Connect after a failure in ${WAIT_S} s, got $(acd_log_count nodea 'to=Connect reason=AutomaticStart'))" \
-    [ "$(acd_log_count nodea 'to=Connect reason=AutomaticStart')" -ge 2 ]
+# Attempts are spaced by the connect timeout (2 s, restarted once by ConnectRetry) and the
+# IdleHold backoff (1 s, 2 s, 4 s ... with jitter): one or two automatic restarts fit in 10 s,
+# depending on jitter; at least one proves it keeps retrying after a failure.
+lab_check "wrong key: anycastd retried (>= 1 Idle -> Connect after a failure in ${WAIT_S} s, got $(acd_log_count nodea 'to=Connect reason=AutomaticStart'))" \
+    [ "$(acd_log_count nodea 'to=Connect reason=AutomaticStart')" -ge 1 ]
 
 # ---- 5. right key: the same lab comes up --------------------------------------------------
 acd_stop nodea
