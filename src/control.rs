@@ -12,6 +12,7 @@
 //! ```
 //! Requests are bounded (4 KiB) and time out, so a stuck client cannot hold the daemon.
 
+use crate::status::StatusDoc;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,7 +42,7 @@ pub struct Response {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub status: Option<serde_json::Value>,
+    pub status: Option<Box<StatusDoc>>,
 }
 
 impl Response {
@@ -51,8 +52,8 @@ impl Response {
     pub fn err(error: impl Into<String>) -> Self {
         Response { ok: false, message: None, error: Some(error.into()), status: None }
     }
-    pub fn status(v: serde_json::Value) -> Self {
-        Response { ok: true, message: None, error: None, status: Some(v) }
+    pub fn status(doc: StatusDoc) -> Self {
+        Response { ok: true, message: None, error: None, status: Some(Box::new(doc)) }
     }
 }
 

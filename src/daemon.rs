@@ -7,9 +7,10 @@
 use crate::config::Config;
 use crate::control::{self, Request, Response};
 use crate::ha::loopback::Loopback;
+use crate::ha::Advert;
 use crate::ha::{DecisionHook, HaConfig, HaController};
-use crate::speaker::{Advert, Speaker};
-use serde_json::{json, Value};
+use crate::speaker::Speaker;
+use crate::status::StatusDoc;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::{Mutex, RwLock};
@@ -121,10 +122,9 @@ impl Daemon {
             lo.add(&added).await?;
         }
         let report = self.speaker.reload(&new).await.map_err(|e| format!("reload failed: {e}"))?;
-        let ha_same = old.role == new.role
-            && old.health == new.health
-            && old.anycast.standby == new.anycast.standby
-            && old.control.state_dir == new.control.state_dir;
+        // The prefixes are the controller's only input a reload changes in place.
+        let ha_same = HaConfig { prefixes: Vec::new(), ..HaConfig::from(&old) }
+            == HaConfig { prefixes: Vec::new(), ..HaConfig::from(&new) };
         let ha_note = if ha_same {
             if !added.is_empty() || !gone.is_empty() {
                 self.ha().set_prefixes(new.anycast.prefixes.clone());
@@ -170,44 +170,13 @@ impl Daemon {
         }
     }
 
-    pub fn status(&self) -> Value {
-        let h = self.ha().status();
-        let checks: Vec<Value> = h
-            .checks
-            .iter()
-            .map(|c| {
-                json!({
-                    "name": c.name,
-                    "healthy": c.healthy,
-                    "stalled": c.stalled,
-                    "consecutive_ok": c.consecutive_ok,
-                    "consecutive_fail": c.consecutive_fail,
-                    "rise": c.rise,
-                    "fall": c.fall,
-                    "interval_ms": c.interval_ms,
-                    "ok": c.last.as_ref().map(|l| l.ok),
-                    "detail": c.last.as_ref().map(|l| l.detail.clone()),
-                    "duration_ms": c.last.as_ref().map(|l| l.duration_ms),
-                    "age_ms": c.last.as_ref().map(|l| l.age_ms),
-                })
-            })
-            .collect();
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "role": h.role,
-            "role_detail": h.role_detail,
-            "healthy": h.healthy,
-            "drained": h.drain.state != "none",
-            "drain": h.drain,
-            "advertising": h.decision.advertised,
-            "advert_state": h.decision.state,
-            "prepend": h.decision.prepend,
-            "med": h.decision.med,
-            "communities": h.decision.communities,
-            "reason": h.decision.reason,
-            "checks": checks,
-            "neighbors": self.speaker.status(),
-        })
+    /// The status document (`anycastd status`, `/metrics`).
+    pub fn status(&self) -> StatusDoc {
+        StatusDoc {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ha: self.ha().status(),
+            neighbors: self.speaker.status(),
+        }
     }
 
     pub async fn handle(&self, req: Request) -> Response {

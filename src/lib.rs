@@ -2,11 +2,14 @@
 //! the healthy primary of an HA pair, and withdraws it the moment that stops being true.
 //!
 //! Module map (dependencies point down):
+//! - [`types`]: the validated BGP values every layer shares (AS, hold time, router ID, MD5 key).
 //! - [`wire`]: pure BGP message codec (bytes ⇄ messages, errors = NOTIFICATIONs).
 //! - [`session`]: pure sans-IO BGP session FSM (RFC 4271 §8): events in, actions out.
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
+//! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
+//! - [`status`]: the typed status document the daemon serves and `status`/`/metrics` read.
 //! - [`control`]: the root-only Unix socket and its JSON protocol (status, notify, drain…).
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
 //! - [`systemd`]: sd_notify READY/STATUS/WATCHDOG without a library.
@@ -23,5 +26,7 @@ pub mod md5verify;
 pub mod metrics;
 pub mod session;
 pub mod speaker;
+pub mod status;
 pub mod systemd;
+pub mod types;
 pub mod wire;

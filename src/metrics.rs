@@ -3,12 +3,14 @@
 //! reference client) in the OpenMetrics text format. The HTTP side is the least a scraper
 //! needs: `GET /metrics`, bounded request, one response, close.
 
+use crate::ha::status::CheckStatus;
+use crate::ha::HaStatus;
+use crate::status::{NeighborState, NeighborStatus, StatusDoc};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,8 +26,6 @@ pub struct Counters {
     /// Every change of the advertisement decision.
     pub decisions: AtomicU64,
 }
-
-const STATES: [&str; 6] = ["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"];
 
 fn family_gauge(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge<f64, AtomicU64>> {
     let f = Family::<Labels, Gauge<f64, AtomicU64>>::default();
@@ -55,19 +55,30 @@ fn l(k: &str, v: impl Into<String>) -> Labels {
     vec![(k.to_string(), v.into())]
 }
 
-/// Encodes the status document (as served by the control socket) and the counters.
-pub fn render(status: &Value, counters: &Counters) -> String {
+/// Encodes the status document (as served by the control socket) and the counters. The
+/// document is destructured without `..`: a field renamed or added there does not compile here
+/// until this exporter has decided what to make of it.
+pub fn render(status: &StatusDoc, counters: &Counters) -> String {
+    let StatusDoc { version: _, ha, neighbors } = status;
+    let HaStatus {
+        role,
+        role_detail: _,
+        healthy,
+        drained,
+        drain: _,
+        advertising,
+        advert_state: _,
+        prepend: _,
+        med: _,
+        communities: _,
+        reason: _,
+        checks,
+    } = ha;
     let mut reg = Registry::with_prefix("anycastd");
-    let b = |v: &Value| if v.as_bool().unwrap_or(false) { 1.0 } else { 0.0 };
-    let advertising = status["advertising"].as_array().is_some_and(|a| !a.is_empty());
-    plain_gauge(
-        &mut reg,
-        "advertising",
-        "1 while the anycast prefixes are advertised",
-        if advertising { 1.0 } else { 0.0 },
-    );
-    plain_gauge(&mut reg, "healthy", "1 while every health check is healthy", b(&status["healthy"]));
-    plain_gauge(&mut reg, "drained", "1 while drained or draining", b(&status["drained"]));
+    let b = |v: bool| if v { 1.0 } else { 0.0 };
+    plain_gauge(&mut reg, "advertising", "1 while the anycast prefixes are advertised", b(!advertising.is_empty()));
+    plain_gauge(&mut reg, "healthy", "1 while every health check is healthy", b(*healthy));
+    plain_gauge(&mut reg, "drained", "1 while drained or draining", b(*drained));
     plain_counter(
         &mut reg,
         "failovers",
@@ -80,7 +91,7 @@ pub fn render(status: &Value, counters: &Counters) -> String {
         "changes of the advertisement decision",
         counters.decisions.load(Ordering::Relaxed),
     );
-    let role = family_gauge(&mut reg, "role", "1 for the current role");
+    let role_g = family_gauge(&mut reg, "role", "1 for the current role");
     let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");
     let check_dur = family_gauge(&mut reg, "check_duration_seconds", "duration of the check's last run");
     let state = family_gauge(&mut reg, "neighbor_state", "1 for the neighbor's current BGP state");
@@ -95,33 +106,66 @@ pub fn render(status: &Value, counters: &Counters) -> String {
     let flaps = family_counter(&mut reg, "neighbor_flaps", "times the session left Established");
     let msgs_in = family_counter(&mut reg, "neighbor_messages_received", "BGP messages received");
     let msgs_out = family_counter(&mut reg, "neighbor_messages_sent", "BGP messages sent");
-    role.get_or_create(&l("role", status["role"].as_str().unwrap_or("unknown").to_lowercase())).set(1.0);
-    for c in status["checks"].as_array().into_iter().flatten() {
-        let name = c["name"].as_str().unwrap_or("?");
-        check_ok.get_or_create(&l("check", name)).set(b(&c["healthy"]));
-        if let Some(ms) = c["duration_ms"].as_u64() {
-            check_dur.get_or_create(&l("check", name)).set(ms as f64 / 1000.0);
+    role_g.get_or_create(&l("role", role.name())).set(1.0);
+    for c in checks {
+        let CheckStatus {
+            name,
+            healthy,
+            stalled: _,
+            consecutive_ok: _,
+            consecutive_fail: _,
+            rise: _,
+            fall: _,
+            interval_ms: _,
+            ok: _,
+            detail: _,
+            duration_ms,
+            age_ms: _,
+        } = c;
+        check_ok.get_or_create(&l("check", name.as_str())).set(b(*healthy));
+        if let Some(ms) = duration_ms {
+            check_dur.get_or_create(&l("check", name.as_str())).set(*ms as f64 / 1000.0);
         }
     }
-    for n in status["neighbors"].as_array().into_iter().flatten() {
-        let peer = n["remote_ip"].as_str().unwrap_or("?").to_string();
-        let cur = n["state"].as_str().unwrap_or("");
-        for s in STATES {
-            let labels = vec![("neighbor".to_string(), peer.clone()), ("state".to_string(), s.to_string())];
-            state.get_or_create(&labels).set(if s == cur { 1.0 } else { 0.0 });
+    for n in neighbors {
+        let NeighborStatus {
+            remote_ip,
+            remote_as: _,
+            state: cur,
+            established_secs: _,
+            md5: _,
+            last_error: _,
+            last_notification_sent: _,
+            last_notification_received: _,
+            msgs_in: m_in,
+            msgs_out: m_out,
+            updates_in: _,
+            updates_out: _,
+            prefixes_received_v4,
+            prefixes_received_v6,
+            update_errors: _,
+            advertised: _,
+            last_update_latency_us,
+            established_count,
+            flaps: n_flaps,
+        } = n;
+        let peer = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
+        for s in NeighborState::BGP {
+            let labels = vec![("neighbor".to_string(), peer.clone()), ("state".to_string(), s.name().to_string())];
+            state.get_or_create(&labels).set(b(s == *cur));
         }
-        up.get_or_create(&l("neighbor", &peer)).set(if cur == "Established" { 1.0 } else { 0.0 });
-        if let Some(us) = n["last_update_latency_us"].as_u64() {
-            latency.get_or_create(&l("neighbor", &peer)).set(us as f64 / 1e6);
+        up.get_or_create(&l("neighbor", &peer)).set(b(*cur == NeighborState::Established));
+        if let Some(us) = last_update_latency_us {
+            latency.get_or_create(&l("neighbor", &peer)).set(*us as f64 / 1e6);
         }
-        for (fam, key) in [("ipv4", "prefixes_received_v4"), ("ipv6", "prefixes_received_v6")] {
+        for (fam, v) in [("ipv4", prefixes_received_v4), ("ipv6", prefixes_received_v6)] {
             let labels = vec![("neighbor".to_string(), peer.clone()), ("family".to_string(), fam.to_string())];
-            rx.get_or_create(&labels).set(n[key].as_u64().unwrap_or(0) as f64);
+            rx.get_or_create(&labels).set(*v as f64);
         }
-        established.get_or_create(&l("neighbor", &peer)).inc_by(n["established_count"].as_u64().unwrap_or(0));
-        flaps.get_or_create(&l("neighbor", &peer)).inc_by(n["flaps"].as_u64().unwrap_or(0));
-        msgs_in.get_or_create(&l("neighbor", &peer)).inc_by(n["msgs_in"].as_u64().unwrap_or(0));
-        msgs_out.get_or_create(&l("neighbor", &peer)).inc_by(n["msgs_out"].as_u64().unwrap_or(0));
+        established.get_or_create(&l("neighbor", &peer)).inc_by(*established_count);
+        flaps.get_or_create(&l("neighbor", &peer)).inc_by(*n_flaps);
+        msgs_in.get_or_create(&l("neighbor", &peer)).inc_by(*m_in);
+        msgs_out.get_or_create(&l("neighbor", &peer)).inc_by(*m_out);
     }
     let mut out = String::new();
     if encode(&mut out, &reg).is_err() {
@@ -177,13 +221,14 @@ mod tests {
 
     #[test]
     fn renders_openmetrics_from_status() {
-        let s = json!({
+        let s: StatusDoc = serde_json::from_value(json!({
             "role": "primary", "healthy": true, "drained": false, "advertising": ["203.0.113.124/32"],
             "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
             "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
                            "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
                            "last_update_latency_us": 85}]
-        });
+        }))
+        .unwrap();
         let c = Counters::default();
         c.failovers.store(3, Ordering::Relaxed);
         let t = render(&s, &c);

@@ -31,8 +31,9 @@
 //! the last line is "hostile peer: N cases passed, M failed".
 
 use anycastd::config::Config;
-use anycastd::speaker::neighbor::NeighborStatus;
-use anycastd::speaker::{Advert, Speaker};
+use anycastd::ha::Advert;
+use anycastd::speaker::Speaker;
+use anycastd::status::{NeighborState, NeighborStatus};
 use common::bgp_bytes::*;
 use common::raw_peer::{describe, run_good_peer, Next, Peer, R, STEP};
 use std::net::{IpAddr, Ipv4Addr};
@@ -615,11 +616,11 @@ async fn run_case(n: u8, c: Case) -> R<()> {
         let mut good = Peer::accept(&good_l, STEP, "good").await?;
         good.establish(&peer_open(GOOD_AS, HOLD, GOOD_ID)).await?;
         good_task = Some(run_good_peer(good, events.clone()));
-        wait_status(&sp, good_ip, STEP, "good neighbor Established", |s| s.state == "Established").await?;
+        wait_status(&sp, good_ip, STEP, "good neighbor Established", |s| s.state == NeighborState::Established).await?;
         drive(&sp, &c, hostile_ip, &hostile_l).await?;
         let g = status_of(&sp, good_ip)?;
         let seen = events.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if g.state != "Established" || g.established_count != 1 || g.flaps != 0 {
+        if g.state != NeighborState::Established || g.established_count != 1 || g.flaps != 0 {
             return Err(format!("second neighbor disturbed: {g:?}"));
         }
         if g.last_notification_sent.is_some() || g.last_notification_received.is_some() || !seen.is_empty() {
@@ -646,7 +647,7 @@ async fn drive(sp: &Speaker, c: &Case, ip: Ipv4Addr, l: &TcpListener) -> R<()> {
         Phase::OpenConfirm => p.reach_open_confirm(&open).await?,
         Phase::Established => {
             p.establish(&open).await?;
-            wait_status(sp, ip, STEP, "Established", |s| s.state == "Established").await?;
+            wait_status(sp, ip, STEP, "Established", |s| s.state == NeighborState::Established).await?;
         }
     }
     let before = status_of(sp, ip)?;
@@ -732,14 +733,14 @@ async fn drive(sp: &Speaker, c: &Case, ip: Ipv4Addr, l: &TcpListener) -> R<()> {
             }
             p.r.quiet(QUIET).await?;
             let s = status_of(sp, ip)?;
-            if s.state != "Established" || s.established_count != before.established_count || !want(&s) {
+            if s.state != NeighborState::Established || s.established_count != before.established_count || !want(&s) {
                 return Err(format!("session not kept as it was: before {before:?}, after {s:?}"));
             }
             false
         }
         Expect::Establishes => {
             p.r.expect_type(4, "anycastd's KEEPALIVE").await?;
-            wait_status(sp, ip, STEP, "Established", |s| s.state == "Established").await?;
+            wait_status(sp, ip, STEP, "Established", |s| s.state == NeighborState::Established).await?;
             p.r.quiet(QUIET).await?;
             false
         }
@@ -753,8 +754,10 @@ async fn drive(sp: &Speaker, c: &Case, ip: Ipv4Addr, l: &TcpListener) -> R<()> {
         p = Peer::accept(l, RECONNECT, "hostile (reconnect)").await?;
         p.establish(&hostile_open()).await?;
         let want = before.established_count + 1;
-        wait_status(sp, ip, STEP, "Established again", |s| s.state == "Established" && s.established_count == want)
-            .await?;
+        wait_status(sp, ip, STEP, "Established again", |s| {
+            s.state == NeighborState::Established && s.established_count == want
+        })
+        .await?;
     }
     // (b) the neighbor task still works: one more KEEPALIVE is counted.
     let s = status_of(sp, ip)?;

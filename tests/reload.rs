@@ -4,7 +4,9 @@
 
 use anycastd::config::Config;
 use anycastd::daemon::Daemon;
-use anycastd::speaker::{Advert, Speaker};
+use anycastd::ha::Advert;
+use anycastd::speaker::Speaker;
+use anycastd::status::NeighborState;
 use std::path::Path;
 use std::time::Duration;
 
@@ -46,7 +48,7 @@ async fn reload_keeps_sessions_announces_diffs_and_rejects_bad_configs() {
     let a = Daemon::start(a_cfg, path.clone()).await.unwrap();
     let b = Speaker::start(&b_cfg, Advert::nothing()).await.unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || b.status()[0].state == "Established"
+        wait_for(Duration::from_secs(10), || b.status()[0].state == NeighborState::Established
             && b.status()[0].prefixes_received_v4 == 1)
         .await,
         "{:?}",
@@ -76,8 +78,8 @@ async fn reload_keeps_sessions_announces_diffs_and_rejects_bad_configs() {
     let e = a.reload().await.unwrap_err();
     assert!(e.contains("still running the previous one") && e.contains("hold_time"), "{e}");
     let s = a.status();
-    assert_eq!(s["advertising"].as_array().unwrap().len(), 2, "{s}");
-    assert_eq!(s["neighbors"][0]["state"], "Established");
+    assert_eq!(s.ha.advertising.len(), 2, "{s:?}");
+    assert_eq!(s.neighbors[0].state, NeighborState::Established);
 
     // Removing the prefix again withdraws it, still on the same session.
     std::fs::write(&path, &a_text).unwrap();

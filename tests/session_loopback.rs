@@ -4,7 +4,9 @@
 //! collision handling of RFC 4271 §6.8 runs too. Waits are bounded polls, not sleeps.
 
 use anycastd::config::Config;
-use anycastd::speaker::{Advert, Speaker};
+use anycastd::ha::Advert;
+use anycastd::speaker::Speaker;
+use anycastd::status::NeighborState;
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,7 +70,7 @@ async fn md5_session_over_loopback_exchanges_routes_and_withdraws() {
     let a = Speaker::start(&a_cfg, Advert::announce(a_cfg.anycast.prefixes.clone())).await.unwrap();
     let b = Speaker::start(&b_cfg, Advert::announce(b_cfg.anycast.prefixes.clone())).await.unwrap();
     let up = wait_for("Established", Duration::from_secs(10), || {
-        a.status()[0].state == "Established" && b.status()[0].state == "Established"
+        a.status()[0].state == NeighborState::Established && b.status()[0].state == NeighborState::Established
     })
     .await;
     assert!(up, "a: {:?}\nb: {:?}", a.status(), b.status());
@@ -85,7 +87,7 @@ async fn md5_session_over_loopback_exchanges_routes_and_withdraws() {
         let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await.expect("not closed").unwrap_or(0);
         assert_eq!(n, 0, "an unconfigured peer got data");
         assert_eq!(a.status()[0].established_count, before);
-        assert_eq!(a.status()[0].state, "Established");
+        assert_eq!(a.status()[0].state, NeighborState::Established);
     }
     // Routes exchanged: each side received the other's one prefix.
     assert!(
@@ -121,7 +123,7 @@ async fn mismatched_md5_keys_never_establish() {
     let b = Speaker::start(&b_cfg, Advert::announce(b_cfg.anycast.prefixes.clone())).await.unwrap();
     // Long enough for several connect attempts each way (ConnectRetry 1 s).
     let up = wait_for("Established (must not happen)", Duration::from_secs(4), || {
-        a.status()[0].state == "Established" || b.status()[0].state == "Established"
+        a.status()[0].state == NeighborState::Established || b.status()[0].state == NeighborState::Established
     })
     .await;
     assert!(!up, "a session came up with mismatched keys");

@@ -1,15 +1,18 @@
 //! `anycastd status [-v] [--json]`: the daemon's state at a glance, read like `escadm status -v`
 //! ("anycastd PRIMARY — advertising 203.0.113.124/32 to 2/2 neighbors"). Exit status: 0 healthy
 //! and every neighbor Established, 1 unhealthy or a neighbor down, 2 daemon unreachable.
+//!
+//! It reads the typed [`StatusDoc`], destructured without `..`: a field renamed or added in the
+//! document does not compile here until this view has decided what to show of it.
 
-use serde_json::Value;
+use crate::ha::status::{CheckStatus, DrainStatus};
+use crate::ha::HaStatus;
+use crate::status::{NeighborState, NeighborStatus, StatusDoc};
 use std::fmt::Write as _;
 
 /// Exit status for a status document.
-pub fn exit_code(s: &Value) -> u8 {
-    let healthy = s["healthy"].as_bool().unwrap_or(false);
-    let all_up = s["neighbors"].as_array().is_some_and(|n| n.iter().all(|n| n["state"] == "Established"));
-    if healthy && all_up {
+pub fn exit_code(s: &StatusDoc) -> u8 {
+    if s.ha.healthy && s.all_established() {
         0
     } else {
         1
@@ -21,79 +24,127 @@ fn secs(s: u64) -> String {
 }
 
 /// Human-readable rendering; `verbose` adds checks, counters and last errors.
-pub fn render(s: &Value, verbose: bool) -> String {
+pub fn render(s: &StatusDoc, verbose: bool) -> String {
+    let StatusDoc { version: _, ha, neighbors } = s;
+    let HaStatus {
+        role,
+        role_detail,
+        healthy,
+        drained,
+        drain: DrainStatus { state: _, remaining_ms: _ },
+        advertising,
+        advert_state: _,
+        prepend: _,
+        med: _,
+        communities: _,
+        reason,
+        checks,
+    } = ha;
     let mut out = String::new();
-    let role = s["role"].as_str().unwrap_or("unknown").to_uppercase();
-    let adv: Vec<&str> =
-        s["advertising"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let ns = s["neighbors"].as_array().cloned().unwrap_or_default();
-    let up = ns.iter().filter(|n| n["state"] == "Established").count();
-    let what =
-        if adv.is_empty() { "advertising nothing".to_string() } else { format!("advertising {}", adv.join(", ")) };
-    let _ = writeln!(out, "anycastd {role} — {what} to {up}/{} neighbors", ns.len());
-    if let Some(r) = s["reason"].as_str() {
-        let _ = writeln!(out, "  decision: {r}");
+    let role = role.name().to_uppercase();
+    let up = neighbors.iter().filter(|n| n.state == NeighborState::Established).count();
+    let what = if advertising.is_empty() {
+        "advertising nothing".to_string()
+    } else {
+        format!("advertising {}", advertising.join(", "))
+    };
+    let _ = writeln!(out, "anycastd {role} — {what} to {up}/{} neighbors", neighbors.len());
+    if !reason.is_empty() {
+        let _ = writeln!(out, "  decision: {reason}");
     }
-    let health = if s["healthy"].as_bool().unwrap_or(false) { "healthy" } else { "UNHEALTHY" };
-    let drained = if s["drained"].as_bool().unwrap_or(false) { ", DRAINED" } else { "" };
-    let _ = writeln!(out, "  health: {health}{drained}; role source: {}", s["role_detail"].as_str().unwrap_or("-"));
-    for c in s["checks"].as_array().into_iter().flatten() {
-        let state = if c["healthy"].as_bool().unwrap_or(false) { "ok  " } else { "FAIL" };
-        let _ = write!(out, "  check {state} {}", c["name"].as_str().unwrap_or("?"));
-        if verbose {
-            let _ = write!(
-                out,
-                "  last: {} ({} ms)  ok {} / fail {} in a row",
-                c["detail"].as_str().unwrap_or("-"),
-                c["duration_ms"].as_u64().unwrap_or(0),
-                c["consecutive_ok"].as_u64().unwrap_or(0),
-                c["consecutive_fail"].as_u64().unwrap_or(0)
-            );
-        }
-        out.push('\n');
+    let health = if *healthy { "healthy" } else { "UNHEALTHY" };
+    let drained = if *drained { ", DRAINED" } else { "" };
+    let detail = if role_detail.is_empty() { "-" } else { role_detail };
+    let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}");
+    for c in checks {
+        check_line(&mut out, c, verbose);
     }
-    for n in &ns {
-        let state = n["state"].as_str().unwrap_or("?");
-        let up = n["established_secs"].as_u64().map(|s| format!(" {}", secs(s))).unwrap_or_default();
-        let md5 = if n["md5"].as_bool().unwrap_or(false) { " md5" } else { "" };
+    for n in neighbors {
+        neighbor_lines(&mut out, n, verbose);
+    }
+    out
+}
+
+fn check_line(out: &mut String, c: &CheckStatus, verbose: bool) {
+    let CheckStatus {
+        name,
+        healthy,
+        stalled: _,
+        consecutive_ok,
+        consecutive_fail,
+        rise: _,
+        fall: _,
+        interval_ms: _,
+        ok: _,
+        detail,
+        duration_ms,
+        age_ms: _,
+    } = c;
+    let state = if *healthy { "ok  " } else { "FAIL" };
+    let _ = write!(out, "  check {state} {name}");
+    if verbose {
         let _ = write!(
             out,
-            "  neighbor {} AS{} {state}{up}{md5}",
-            n["remote_ip"].as_str().unwrap_or("?"),
-            n["remote_as"].as_u64().unwrap_or(0)
+            "  last: {} ({} ms)  ok {consecutive_ok} / fail {consecutive_fail} in a row",
+            detail.as_deref().unwrap_or("-"),
+            duration_ms.unwrap_or(0),
         );
-        if verbose {
-            let _ = write!(
-                out,
-                "  msgs in {} out {}  updates in {} out {}  prefixes received v4 {} v6 {}",
-                n["msgs_in"],
-                n["msgs_out"],
-                n["updates_in"],
-                n["updates_out"],
-                n["prefixes_received_v4"],
-                n["prefixes_received_v6"]
-            );
-        }
-        out.push('\n');
-        for k in ["last_error", "last_notification_sent", "last_notification_received"] {
-            if let Some(e) = n[k].as_str() {
-                if verbose || state != "Established" {
-                    let _ = writeln!(out, "    {}: {e}", k.replace('_', " "));
-                }
+    }
+    out.push('\n');
+}
+
+fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
+    let NeighborStatus {
+        remote_ip,
+        remote_as,
+        state,
+        established_secs,
+        md5,
+        last_error,
+        last_notification_sent,
+        last_notification_received,
+        msgs_in,
+        msgs_out,
+        updates_in,
+        updates_out,
+        prefixes_received_v4,
+        prefixes_received_v6,
+        update_errors: _,
+        advertised: _,
+        last_update_latency_us: _,
+        established_count: _,
+        flaps: _,
+    } = n;
+    let ip = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
+    let up = established_secs.map(|s| format!(" {}", secs(s))).unwrap_or_default();
+    let md5 = if *md5 { " md5" } else { "" };
+    let _ = write!(out, "  neighbor {ip} AS{remote_as} {state}{up}{md5}");
+    if verbose {
+        let _ = write!(
+            out,
+            "  msgs in {msgs_in} out {msgs_out}  updates in {updates_in} out {updates_out}  prefixes received v4 {prefixes_received_v4} v6 {prefixes_received_v6}",
+        );
+    }
+    out.push('\n');
+    for (k, v) in [
+        ("last error", last_error),
+        ("last notification sent", last_notification_sent),
+        ("last notification received", last_notification_received),
+    ] {
+        if let Some(e) = v {
+            if verbose || *state != NeighborState::Established {
+                let _ = writeln!(out, "    {k}: {e}");
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn reads_like_escadm() {
-        let s = json!({
+    fn doc() -> StatusDoc {
+        serde_json::from_value(serde_json::json!({
             "role": "primary", "role_detail": "static", "healthy": true, "drained": false,
             "advertising": ["203.0.113.124/32"],
             "checks": [],
@@ -101,16 +152,39 @@ mod tests {
                 {"remote_ip": "192.0.2.1", "remote_as": 65000, "state": "Established", "established_secs": 3725, "md5": true},
                 {"remote_ip": "192.0.2.2", "remote_as": 65000, "state": "Active", "md5": true, "last_error": "connect to 192.0.2.2:179 timed out after 5 s"}
             ]
-        });
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_like_escadm() {
+        let s = doc();
         let t = render(&s, false);
         assert!(t.starts_with("anycastd PRIMARY — advertising 203.0.113.124/32 to 1/2 neighbors\n"), "{t}");
         assert!(t.contains("neighbor 192.0.2.1 AS65000 Established 01:02:05 md5"), "{t}");
         assert!(t.contains("last error: connect to 192.0.2.2:179 timed out"), "{t}");
         assert_eq!(exit_code(&s), 1);
         let mut ok = s.clone();
-        ok["neighbors"].as_array_mut().unwrap().pop();
+        ok.neighbors.pop();
         assert_eq!(exit_code(&ok), 0);
-        ok["healthy"] = json!(false);
+        ok.ha.healthy = false;
         assert_eq!(exit_code(&ok), 1);
+    }
+
+    #[test]
+    fn verbose_shows_checks_and_counters() {
+        let mut s = doc();
+        s.ha.checks.push(CheckStatus {
+            name: "dns".into(),
+            healthy: false,
+            consecutive_fail: 2,
+            detail: Some("exit status 1".into()),
+            duration_ms: Some(12),
+            ..Default::default()
+        });
+        s.neighbors[0].msgs_in = 7;
+        let t = render(&s, true);
+        assert!(t.contains("  check FAIL dns  last: exit status 1 (12 ms)  ok 0 / fail 2 in a row\n"), "{t}");
+        assert!(t.contains("msgs in 7 out 0"), "{t}");
     }
 }

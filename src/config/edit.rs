@@ -21,8 +21,8 @@ use ipnet::IpNet;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
 use super::error::{ConfigError, Diagnostic, DiagnosticKind};
-use super::types::{Asn, RouterId};
 use super::{spans, Config};
+use crate::types::{Asn, RouterId};
 
 /// The flags of `anycastd bgp set`. `Debug` redacts `md5`.
 #[derive(Clone, Default, PartialEq, Eq)]

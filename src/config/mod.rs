@@ -1,16 +1,16 @@
 //! anycastd's configuration: the typed `Config` the daemon runs on and the one way to get it,
 //! `Config::from_str` / `Config::load`, which parse the TOML file into raw serde structs
 //! (`raw`), then check and convert every value into a type that cannot hold an illegal value
-//! (`validate`, `checks`, `types`). Every problem is reported as `file:line:col: key = value:
-//! what is wrong; example: right value`, all of them where practical. Editing the file for
-//! `anycastd bgp set` lives in `edit`. The only I/O here is reading the file and key files.
+//! (`validate`, `checks`, and the value types of `crate::types`). Every problem is reported as
+//! `file:line:col: key = value: what is wrong; example: right value`, all of them where
+//! practical. Editing the file for `anycastd bgp set` lives in `edit`. The only I/O here is
+//! reading the file and key files.
 
 mod checks;
 pub mod edit;
 mod error;
 mod raw;
 mod spans;
-pub mod types;
 mod validate;
 
 #[cfg(test)]
@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use crate::types::{Asn, HoldTime, Md5Key, RouterId, ValueError};
+pub use crate::wire::community::{Community, LargeCommunity};
 pub use error::{ConfigError, Diagnostic, DiagnosticKind};
-pub use types::{Asn, Community, HoldTime, LargeCommunity, Md5Key, RouterId, ValueError};
 
 use error::Reporter;
 use spans::SpanIndex;

@@ -15,8 +15,9 @@ use ipnet::IpNet;
 
 use super::error::{suggest, DiagnosticKind as K, Reporter};
 use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor};
-use super::types::{Asn, Community, HoldTime, LargeCommunity, Md5Key, RouterId};
 use super::{checks, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
+use crate::types::{Asn, HoldTime, Md5Key, RouterId};
+use crate::wire::community::{Community, LargeCommunity};
 
 /// The whole conversion; `None` if anything was wrong (see `r.errors`).
 pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {

@@ -63,7 +63,7 @@ async fn file_check_drives_the_decision_and_the_hook_sees_it_first() {
     let d = wait_for(&mut rx, AdvertState::Withdrawn).await;
     let down = t.elapsed();
     // The result that caused it is still fresh when the subscriber wakes.
-    let age = ha.status().checks[0].last.as_ref().unwrap().age_ms;
+    let age = ha.status().checks[0].age_ms.unwrap();
     assert_eq!(d.reason, format!("withdrawing 203.0.113.124/32: check `up` failed 1/1: {} is missing", flag.display()));
     assert!(up < Duration::from_millis(300) && down < Duration::from_millis(300), "up {up:?} down {down:?}");
     assert!(age < 20, "result → subscriber {age} ms");
@@ -129,7 +129,7 @@ async fn drain_is_saved_and_resumed_after_restart() {
     let ha = HaController::start(c, None);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(ha.current().state, AdvertState::Withdrawn);
-    assert_eq!(ha.status().drain.state, "drained");
+    assert_eq!(ha.status().drain.state, super::status::DrainState::Drained);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -162,8 +162,8 @@ async fn check_now_runs_every_check_and_counts_the_results() {
     let st = ha.status();
     assert!(st.checks[0].consecutive_ok >= 1);
     assert!(st.checks[1].consecutive_fail >= 1);
-    assert_eq!(st.checks[1].last.as_ref().unwrap().detail, "exit 4: no");
-    assert_eq!(st.decision.state, AdvertState::Withdrawn);
-    assert!(st.decision.reason.contains("check `bad`"), "{}", st.decision.reason);
+    assert_eq!(st.checks[1].detail.as_deref(), Some("exit 4: no"));
+    assert_eq!(st.advert_state, AdvertState::Withdrawn);
+    assert!(st.reason.contains("check `bad`"), "{}", st.reason);
     std::fs::remove_dir_all(&dir).unwrap();
 }

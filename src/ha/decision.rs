@@ -9,20 +9,32 @@
 
 use super::health::{CheckResult, CheckState};
 use crate::config::Standby;
-use crate::speaker::Advert;
+use crate::session::policy::Announce;
 use crate::wire::community::Community;
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// This node's place in its HA pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Primary,
     Standby,
     /// Not reported yet, unreadable, or a state that is neither (keepalived FAULT/STOP).
+    #[default]
     Unknown,
+}
+
+impl Role {
+    /// The name in the status document and metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+            Role::Unknown => "unknown",
+        }
+    }
 }
 
 /// A role as reported by a role source, with where it came from ("keepalived MASTER").
@@ -71,7 +83,7 @@ pub enum Input {
 }
 
 /// What is being advertised, in one word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdvertState {
     Advertising,
@@ -79,7 +91,36 @@ pub enum AdvertState {
     Standby(u8),
     /// Advertised with GRACEFUL_SHUTDOWN until the drain ends.
     Draining,
+    #[default]
     Withdrawn,
+}
+
+/// What every neighbor is to advertise right now: the decision's output, which the speaker
+/// carries out through each neighbor's export policy (`session::policy`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Advert {
+    pub prefixes: Vec<IpNet>,
+    /// Extra copies of our AS on the path (standby policy `prepend`).
+    pub prepend: u8,
+    /// MED override (standby policy `prepend`).
+    pub med: Option<u32>,
+    /// Communities added to the neighbor's own (GRACEFUL_SHUTDOWN while draining).
+    pub communities: Vec<Community>,
+}
+
+impl Advert {
+    pub fn announce(prefixes: Vec<IpNet>) -> Self {
+        Advert { prefixes, ..Default::default() }
+    }
+
+    pub fn nothing() -> Self {
+        Advert::default()
+    }
+
+    /// The view a neighbor's export policy turns into routes.
+    pub fn as_announce(&self) -> Announce<'_> {
+        Announce { prefixes: &self.prefixes, prepend: self.prepend, med: self.med, communities: &self.communities }
+    }
 }
 
 /// The advertisement the speaker is to follow, and why.

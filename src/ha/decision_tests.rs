@@ -5,7 +5,6 @@
 use super::decision::*;
 use super::health::CheckResult;
 use crate::config::Standby;
-use crate::speaker::Advert;
 use crate::wire::community::Community;
 use ipnet::IpNet;
 use std::time::{Duration, Instant};

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use decision::{AdvertState, Decision, Role};
+pub use decision::{Advert, AdvertState, Decision, Role};
 pub use status::{DecisionView, HaStatus};
 
 /// Shortest health-check interval honoured.

@@ -1,14 +1,16 @@
-//! The HA part of `anycastd status --json`, pure: a serde view of the [`Decider`]'s inputs and
-//! decision at a given `now` (ages instead of `Instant`s, milliseconds instead of
-//! `Duration`s). Read-only; nothing here changes what is advertised.
+//! The HA part of the status document (`crate::status`), pure: a serde view of the
+//! [`Decider`]'s inputs and decision at a given `now` (ages instead of `Instant`s, milliseconds
+//! instead of `Duration`s), with the JSON keys of `anycastd status --json`. Read-only; nothing
+//! here changes what is advertised.
 
 use super::decision::{AdvertState, Decider, Decision, Drain, Role};
 use super::health::CheckState;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// Everything an operator wants to know about the advertise decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HaStatus {
     /// The role after the staleness rule.
     pub role: Role,
@@ -16,13 +18,26 @@ pub struct HaStatus {
     pub role_detail: String,
     /// Every check healthy.
     pub healthy: bool,
-    pub checks: Vec<CheckStatus>,
+    /// Draining or drained by the operator.
+    pub drained: bool,
     pub drain: DrainStatus,
-    pub decision: DecisionView,
+    /// Prefixes advertised (empty when withdrawn).
+    pub advertising: Vec<String>,
+    pub advert_state: AdvertState,
+    /// Extra AS prepends on what is advertised.
+    pub prepend: u8,
+    pub med: Option<u32>,
+    /// Communities added to every neighbor's (GRACEFUL_SHUTDOWN while draining).
+    pub communities: Vec<String>,
+    /// Why the decision is what it is, in one sentence.
+    pub reason: String,
+    pub checks: Vec<CheckStatus>,
 }
 
-/// One health check.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One health check; `ok`, `detail`, `duration_ms`, `age_ms` describe its last probe run
+/// (null before the first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckStatus {
     pub name: String,
     pub healthy: bool,
@@ -32,26 +47,29 @@ pub struct CheckStatus {
     pub rise: u32,
     pub fall: u32,
     pub interval_ms: u64,
-    pub last: Option<LastResult>,
-}
-
-/// A check's last probe run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LastResult {
-    pub ok: bool,
+    pub ok: Option<bool>,
     /// First output line or what went wrong.
-    pub detail: String,
-    pub duration_ms: u64,
-    /// How long ago it came in.
-    pub age_ms: u64,
+    pub detail: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// How long ago the last result came in.
+    pub age_ms: Option<u64>,
 }
 
 /// The operator's drain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrainState {
+    #[default]
+    None,
+    Draining,
+    Drained,
+}
+
+/// The operator's drain and, while draining, the time until withdrawal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DrainStatus {
-    /// "none", "draining" or "drained".
-    pub state: &'static str,
-    /// While draining: time until withdrawal.
+    pub state: DrainState,
     pub remaining_ms: Option<u64>,
 }
 
@@ -85,6 +103,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 fn check_status(name: &str, c: &CheckState, now: Instant) -> CheckStatus {
+    let last = c.last_result.as_ref();
     CheckStatus {
         name: name.to_string(),
         healthy: c.is_healthy(now),
@@ -94,31 +113,36 @@ fn check_status(name: &str, c: &CheckState, now: Instant) -> CheckStatus {
         rise: c.rise,
         fall: c.fall,
         interval_ms: ms(c.interval),
-        last: c.last_result.as_ref().map(|r| LastResult {
-            ok: r.ok,
-            detail: r.detail.clone(),
-            duration_ms: ms(r.duration),
-            age_ms: ms(now.saturating_duration_since(r.at)),
-        }),
+        ok: last.map(|r| r.ok),
+        detail: last.map(|r| r.detail.clone()),
+        duration_ms: last.map(|r| ms(r.duration)),
+        age_ms: last.map(|r| ms(now.saturating_duration_since(r.at))),
     }
 }
 
 /// The status of `d` at `now`.
 pub fn status_of(d: &Decider, now: Instant) -> HaStatus {
     let drain = match d.drain() {
-        Drain::None => DrainStatus { state: "none", remaining_ms: None },
+        Drain::None => DrainStatus { state: DrainState::None, remaining_ms: None },
         Drain::Draining { until } => {
-            DrainStatus { state: "draining", remaining_ms: Some(ms(until.saturating_duration_since(now))) }
+            DrainStatus { state: DrainState::Draining, remaining_ms: Some(ms(until.saturating_duration_since(now))) }
         }
-        Drain::Drained => DrainStatus { state: "drained", remaining_ms: None },
+        Drain::Drained => DrainStatus { state: DrainState::Drained, remaining_ms: None },
     };
+    let DecisionView { state, advertised, prepend, med, communities, reason } = DecisionView::from(d.current());
     HaStatus {
         role: d.effective_role(now),
         role_detail: d.role().detail.clone(),
         healthy: d.healthy(now),
-        checks: d.checks().iter().map(|(n, c)| check_status(n, c, now)).collect(),
+        drained: drain.state != DrainState::None,
         drain,
-        decision: DecisionView::from(d.current()),
+        advertising: advertised,
+        advert_state: state,
+        prepend,
+        med,
+        communities,
+        reason,
+        checks: d.checks().iter().map(|(n, c)| check_status(n, c, now)).collect(),
     }
 }
 
@@ -142,14 +166,17 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["role"], "primary");
         assert_eq!(json["healthy"], true);
-        assert_eq!(json["checks"][0]["last"]["duration_ms"], 7);
-        assert_eq!(json["checks"][0]["last"]["age_ms"], 250);
+        assert_eq!(json["checks"][0]["duration_ms"], 7);
+        assert_eq!(json["checks"][0]["age_ms"], 250);
+        assert_eq!(json["checks"][0]["ok"], true);
         assert_eq!(json["checks"][0]["consecutive_ok"], 1);
+        assert_eq!(json["drained"], true);
         assert_eq!(json["drain"]["state"], "draining");
         assert_eq!(json["drain"]["remaining_ms"], 9750);
-        assert_eq!(json["decision"]["state"], "draining");
-        assert_eq!(json["decision"]["advertised"][0], "203.0.113.124/32");
-        assert_eq!(json["decision"]["communities"].as_array().unwrap().len(), 1);
+        assert_eq!(json["advert_state"], "draining");
+        assert_eq!(json["advertising"][0], "203.0.113.124/32");
+        assert_eq!(json["communities"].as_array().unwrap().len(), 1);
+        assert_eq!(serde_json::from_value::<HaStatus>(json).unwrap(), s, "reads back as it was written");
         let standby = serde_json::to_value(AdvertState::Standby(3)).unwrap();
         assert_eq!(standby, serde_json::json!({"standby": 3}));
     }

@@ -204,7 +204,7 @@ fn ipv6_without_next_hop_is_not_sent_and_warns() {
 
 #[test]
 fn two_octet_peer_gets_as_trans_and_as4_path() {
-    let mut c = SessionConfig::new(4_200_000_001, 65002, OUR_ID);
+    let mut c = config(4_200_000_001, 65002, OUR_ID);
     c.jitter_seed = 1;
     let mut a4 = attrs();
     a4.as_path = vec![4_200_000_001];

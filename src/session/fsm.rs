@@ -6,7 +6,7 @@
 use super::backoff::{Backoff, STABLE_TIME};
 use super::negotiate::{self, Negotiated};
 use super::routes::Routes;
-use super::timers::{self, after, expired, Timers, LARGE_HOLD_TIME};
+use super::timers::{after, expired, Timers, LARGE_HOLD_TIME};
 use super::{Action, Event, SessionConfig, State, Stats};
 use crate::wire::header::HEADER_LEN;
 use crate::wire::nlri::Prefix;
@@ -53,12 +53,6 @@ pub struct Session {
 
 impl Session {
     pub fn new(cfg: SessionConfig, routes: Routes) -> Self {
-        let mut cfg = cfg;
-        if cfg.hold_time == 1 || cfg.hold_time == 2 {
-            // RFC 4271 §4.2 forbids 1 and 2; the config layer rejects them (`check`), this is
-            // the last line of defence.
-            cfg.hold_time = 3;
-        }
         Session {
             our_open: negotiate::our_open(&cfg),
             backoff: Backoff::new(cfg.idle_hold_initial, cfg.idle_hold_max, cfg.jitter_seed),
@@ -197,7 +191,7 @@ impl Session {
     }
 
     pub(super) fn restart_hold(&mut self, now: Instant) {
-        let hold = self.neg.as_ref().and_then(|n| timers::hold_duration(n.hold_time));
+        let hold = self.neg.as_ref().and_then(|n| n.hold_time.duration());
         self.timers.hold = hold.and_then(|h| after(now, h));
     }
 

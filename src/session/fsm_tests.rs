@@ -14,12 +14,12 @@ pub(super) const OUR_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub(super) const PEER_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
 pub(super) fn cfg() -> SessionConfig {
-    let mut c = SessionConfig::new(65001, 65002, OUR_ID);
+    let mut c = config(65001, 65002, OUR_ID);
     c.jitter_seed = 1;
     c
 }
 
-pub(super) use super::fuzz::attrs;
+pub(super) use super::testkit::{attrs, config};
 
 pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
@@ -235,7 +235,7 @@ fn open_in_opensent_sends_keepalive_and_goes_openconfirm() {
     let a = strip(s.handle(t + secs(2), Event::Bytes(&peer_open_msg(65002, 30, PEER_ID, full_caps(65002)))));
     assert_eq!(a, vec![send(ka()), sc(State::OpenSent, State::OpenConfirm)]);
     let n = s.negotiated().unwrap();
-    assert_eq!(n.hold_time, 30);
+    assert_eq!(n.hold_time.seconds(), 30);
     // Keepalive at hold/3, hold at 30 s.
     assert_eq!(s.next_deadline(), Some(t + secs(2) + secs(10)));
     assert!(s.handle(t + secs(11), Event::Timer).is_empty());
@@ -256,7 +256,7 @@ fn bad_opens_get_the_exact_notification() {
         (peer_open_msg(65003, 90, PEER_ID, full_caps(65003)), cfg(), (2, 2, vec![])),
         (wrong_version, cfg(), (2, 1, vec![0, 4])),
         (peer_open_msg(65002, 2, PEER_ID, full_caps(65002)), cfg(), (2, 6, vec![])),
-        (peer_open_msg(65001, 90, OUR_ID, full_caps(65001)), SessionConfig::new(65001, 65001, OUR_ID), (2, 3, vec![])),
+        (peer_open_msg(65001, 90, OUR_ID, full_caps(65001)), config(65001, 65001, OUR_ID), (2, 3, vec![])),
         (peer_open_msg(65002, 90, Ipv4Addr::new(0, 0, 0, 0), full_caps(65002)), cfg(), (2, 3, vec![])),
         (bad_param, cfg(), (2, 4, vec![])),
     ];

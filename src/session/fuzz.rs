@@ -4,28 +4,15 @@
 //! step. Used by `cargo fuzz` and by a plain unit test; it panics only when an invariant
 //! breaks.
 
-use super::{Action, Event, Routes, Session, SessionConfig, State};
-use crate::wire::attr::Origin;
-use crate::wire::build::{self, RouteAttrs};
+use super::testkit::{attrs, config};
+use super::{Action, Event, Routes, Session, State};
+use crate::types::HoldTime;
+use crate::wire::build;
 use crate::wire::notification::cease;
 use crate::wire::{AfiSafi, Capability, Notification, Open, RouteRefresh, SessionParams};
 use ipnet::IpNet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-/// The attributes of the routes every session test and the fuzz target announce.
-pub(super) fn attrs() -> RouteAttrs {
-    RouteAttrs {
-        origin: Origin::Igp,
-        as_path: vec![65001],
-        med: None,
-        local_pref: None,
-        communities: vec![],
-        large_communities: vec![],
-        next_hop_v4: Some(Ipv4Addr::new(192, 0, 2, 1)),
-        next_hop_v6: Some((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), None)),
-    }
-}
 
 fn routes(n: u8) -> Routes {
     let nets = (0..n % 4).map(|i| IpNet::from(ipnet::Ipv4Net::from(Ipv4Addr::new(203, 0, 113, i))));
@@ -82,12 +69,12 @@ fn take<'a>(d: &mut &'a [u8]) -> &'a [u8] {
 /// Drives a session through the events encoded in `data` and checks its invariants.
 pub fn fuzz_one(data: &[u8]) {
     let Some((&seed, mut d)) = data.split_first() else { return };
-    let mut cfg = SessionConfig::new(65001, 65002, Ipv4Addr::new(192, 0, 2, 1));
+    let mut cfg = config(65001, 65002, Ipv4Addr::new(192, 0, 2, 1));
     cfg.jitter_seed = u64::from(seed);
     cfg.passive = seed & 1 != 0;
     cfg.extended_message = seed & 2 != 0;
     cfg.max_prefixes = (seed & 4 != 0).then_some(5);
-    cfg.hold_time = if seed & 8 != 0 { 0 } else { 9 };
+    cfg.hold_time = if seed & 8 != 0 { HoldTime::DISABLED } else { HoldTime::new(9).unwrap_or(HoldTime::DEFAULT) };
     let mut s = Session::new(cfg, routes(seed >> 4));
     let c = canned();
     let mut now = Instant::now();
@@ -171,7 +158,7 @@ fn check(s: &Session, before: State, acts: &[Action]) {
         assert!(s.next_deadline().is_some(), "Connect without a ConnectRetry deadline");
     }
     if s.state().has_connection() {
-        assert!(s.next_deadline().is_some() || s.negotiated().is_some_and(|n| n.hold_time == 0));
+        assert!(s.next_deadline().is_some() || s.negotiated().is_some_and(|n| !n.hold_time.is_enabled()));
     }
 }
 

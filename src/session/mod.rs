@@ -10,53 +10,68 @@
 //! anycastd only advertises: it sends its few prefixes, counts what the peer sends and never
 //! installs routes. The only per-prefix state is the set of prefixes the peer holds announced,
 //! kept when a prefix limit is configured and bounded by that limit, so memory stays bounded
-//! whatever the peer does. One `Session` models one transport connection at a time; a second connection during
-//! OpenSent/OpenConfirm is run in a second `Session` by the caller and settled with
-//! [`collision::resolve`] (RFC 4271 §6.8), the loser getting [`Event::OpenCollisionDump`].
+//! whatever the peer does.
 //!
-//! Driving it: `Connect` → start an outbound connection, then feed `TcpCrAcked` or
+//! One [`Session`] models one transport connection at a time. A neighbor is a [`Peer`]
+//! (`peer.rs`): the main session plus, while both speakers connect to each other, a second one,
+//! with RFC 4271 §6.8 collision resolution ([`collision::resolve`]) deciding which survives and
+//! the loser fed [`Event::OpenCollisionDump`]. The routes a neighbor is sent come from its
+//! export policy (`policy.rs`).
+//!
+//! Driving a session: `Connect` → start an outbound connection, then feed `TcpCrAcked` or
 //! `TcpConnectionFails`; an accepted inbound connection is fed as `TcpConnectionConfirmed`
 //! while the session is in Connect/Active (abandon the outbound attempt then); `Close` → drop
 //! the socket or the attempt; `Send` → write; after every call sleep until
 //! [`Session::next_deadline`] and feed `Timer`. Route changes go through
-//! [`Session::set_routes`], which sends at once when Established.
+//! [`Session::set_routes`], which sends at once when Established. A [`Peer`] is driven the
+//! same way, with each event and action tagged by its connection's [`ConnId`].
 
 mod backoff;
 pub mod collision;
 mod fsm;
+#[cfg(any(test, feature = "fuzzing"))]
 mod fuzz;
 pub mod negotiate;
+pub mod peer;
+pub mod policy;
 mod receive;
 pub mod routes;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod testkit;
 mod timers;
 
 #[cfg(test)]
 mod established_tests;
 #[cfg(test)]
 mod fsm_tests;
+#[cfg(test)]
+mod peer_tests;
 
 pub use backoff::{Backoff, STABLE_TIME};
 pub use collision::{resolve, Initiator, Survivor};
 pub use fsm::Session;
+#[cfg(any(test, feature = "fuzzing"))]
 pub use fuzz::fuzz_one;
 pub use negotiate::Negotiated;
+pub use peer::{ConnId, Peer, PeerAction, PeerEvent};
 pub use routes::Routes;
 pub use timers::LARGE_HOLD_TIME;
 
+use crate::types::{Asn, HoldTime, RouterId};
 use crate::wire::{DecodeError, MessageType, Notification, Open, SessionParams};
 use std::fmt;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// What the operator configured for one neighbour (already validated by the config layer).
+/// What the operator configured for one neighbour. The AS numbers, identifier and hold time
+/// are the validated types of [`crate::types`]: nothing here is checked again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
-    pub local_as: u32,
-    pub remote_as: u32,
+    pub local_as: Asn,
+    pub remote_as: Asn,
     /// Our BGP Identifier.
-    pub router_id: Ipv4Addr,
-    /// The Hold Time we offer in our OPEN, seconds (0, or at least 3: RFC 4271 §4.2).
-    pub hold_time: u16,
+    pub router_id: RouterId,
+    /// The Hold Time we offer in our OPEN.
+    pub hold_time: HoldTime,
     /// ConnectRetryTime (RFC 4271 §8.1.1).
     pub connect_retry: Duration,
     /// PassiveTcpEstablishment (RFC 4271 §8.1.1): never connect, only accept.
@@ -79,20 +94,20 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A config with the usual defaults: hold 90 s, ConnectRetry 30 s, active, no graceful
-    /// restart, no extended message, no prefix limit, IdleHold 1 s doubling up to 120 s.
-    pub fn new(local_as: u32, remote_as: u32, router_id: Ipv4Addr) -> Self {
+    /// restart, no extended message, no prefix limit, IdleHold 1 s doubling up to 60 s.
+    pub fn new(local_as: Asn, remote_as: Asn, router_id: RouterId) -> Self {
         SessionConfig {
             local_as,
             remote_as,
             router_id,
-            hold_time: 90,
+            hold_time: HoldTime::DEFAULT,
             connect_retry: Duration::from_secs(30),
             passive: false,
             graceful_restart: None,
             extended_message: false,
             max_prefixes: None,
-            idle_hold_initial: Duration::from_secs(1),
-            idle_hold_max: Duration::from_secs(120),
+            idle_hold_initial: IDLE_HOLD_INITIAL,
+            idle_hold_max: IDLE_HOLD_MAX,
             jitter_seed: 0,
         }
     }
@@ -101,24 +116,14 @@ impl SessionConfig {
     pub fn ibgp(&self) -> bool {
         self.local_as == self.remote_as
     }
-
-    /// What is wrong with this config, for the config layer to report before a session exists.
-    pub fn check(&self) -> Result<(), String> {
-        if self.hold_time == 1 || self.hold_time == 2 {
-            return Err(format!("hold time {} s: must be 0 or at least 3 (RFC 4271 §4.2)", self.hold_time));
-        }
-        if self.local_as == 0 || self.remote_as == 0 {
-            return Err("AS 0 is reserved (RFC 7607): set local_as and remote_as".into());
-        }
-        if self.router_id.is_unspecified() || self.router_id.is_multicast() || self.router_id.is_broadcast() {
-            return Err(format!("router id {} is not a valid unicast address", self.router_id));
-        }
-        if self.graceful_restart.is_some_and(|t| t > 0x0fff) {
-            return Err("graceful restart time must fit 12 bits (at most 4095 s, RFC 4724 §3)".into());
-        }
-        Ok(())
-    }
 }
+
+/// First IdleHoldTime after an error (RFC 4271 §8.1.1).
+pub const IDLE_HOLD_INITIAL: Duration = Duration::from_secs(1);
+/// Largest IdleHoldTime: a router that keeps refusing us is retried at least once a minute.
+pub const IDLE_HOLD_MAX: Duration = Duration::from_secs(60);
+/// Restart Time we advertise when graceful restart is configured (RFC 4724 §3).
+pub const GRACEFUL_RESTART_TIME: u16 = 120;
 
 /// The six states of RFC 4271 §8.2.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -236,6 +241,18 @@ impl MsgCounts {
             .iter()
             .fold(0u64, |a, b| a.saturating_add(*b))
     }
+
+    fn absorb(&mut self, o: &MsgCounts) {
+        for (c, n) in [
+            (&mut self.open, o.open),
+            (&mut self.update, o.update),
+            (&mut self.notification, o.notification),
+            (&mut self.keepalive, o.keepalive),
+            (&mut self.route_refresh, o.route_refresh),
+        ] {
+            *c = c.saturating_add(n);
+        }
+    }
 }
 
 /// Prefix counters per family.
@@ -249,6 +266,11 @@ impl FamilyCounts {
     pub(crate) fn add(&mut self, v6: bool, n: u64) {
         let c = if v6 { &mut self.ipv6 } else { &mut self.ipv4 };
         *c = c.saturating_add(n);
+    }
+
+    fn absorb(&mut self, o: &FamilyCounts) {
+        self.add(false, o.ipv4);
+        self.add(true, o.ipv6);
     }
 }
 
@@ -276,4 +298,31 @@ pub struct Stats {
     pub flaps: u64,
     /// ConnectRetryCounter (RFC 4271 §8.1.1).
     pub connect_retry_counter: u32,
+}
+
+impl Stats {
+    /// Adds the counters of another connection to the same neighbor that is going away (a
+    /// collision's loser, or the connection a promoted one replaces), so `status` counts every
+    /// message exchanged with the neighbor. Its last events fill the gaps of ours, or replace
+    /// them when they are `newer`. The current Established period stays ours.
+    pub(super) fn absorb(&mut self, other: &Stats, newer: bool) {
+        self.msgs_in.absorb(&other.msgs_in);
+        self.msgs_out.absorb(&other.msgs_out);
+        self.prefixes_announced_rx.absorb(&other.prefixes_announced_rx);
+        self.prefixes_withdrawn_rx.absorb(&other.prefixes_withdrawn_rx);
+        self.prefixes_announced_tx.absorb(&other.prefixes_announced_tx);
+        self.prefixes_withdrawn_tx.absorb(&other.prefixes_withdrawn_tx);
+        self.update_errors = self.update_errors.saturating_add(other.update_errors);
+        self.established_count = self.established_count.saturating_add(other.established_count);
+        self.flaps = self.flaps.saturating_add(other.flaps);
+        self.connect_retry_counter = self.connect_retry_counter.max(other.connect_retry_counter);
+        fn pick<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>, newer: bool) {
+            if theirs.is_some() && (newer || mine.is_none()) {
+                mine.clone_from(theirs);
+            }
+        }
+        pick(&mut self.last_notification_sent, &other.last_notification_sent, newer);
+        pick(&mut self.last_notification_received, &other.last_notification_received, newer);
+        pick(&mut self.last_error, &other.last_error, newer);
+    }
 }

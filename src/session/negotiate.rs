@@ -4,6 +4,7 @@
 //! configuration (peer AS, BGP Identifier), which the wire codec cannot do. Pure functions.
 
 use super::SessionConfig;
+use crate::types::HoldTime;
 use crate::wire::capability::{cap_code, GracefulRestart};
 use crate::wire::notification::{code, open as sub};
 use crate::wire::{AfiSafi, Capability, DecodeError, Open, SessionParams};
@@ -22,7 +23,7 @@ pub fn our_open(cfg: &SessionConfig) -> Open {
     let mut caps: Vec<Capability> = OUR_FAMILIES.iter().map(|af| Capability::Multiprotocol(*af)).collect();
     caps.push(Capability::RouteRefresh);
     caps.push(Capability::EnhancedRouteRefresh);
-    caps.push(Capability::FourOctetAs(cfg.local_as));
+    caps.push(Capability::FourOctetAs(cfg.local_as.get()));
     if cfg.extended_message {
         caps.push(Capability::ExtendedMessage);
     }
@@ -36,7 +37,7 @@ pub fn our_open(cfg: &SessionConfig) -> Open {
             families: OUR_FAMILIES.iter().map(|af| (*af, false)).collect(),
         }));
     }
-    Open::new(cfg.local_as, cfg.hold_time, cfg.router_id, caps)
+    Open::new(cfg.local_as.get(), cfg.hold_time.seconds(), cfg.router_id.addr(), caps)
 }
 
 /// What a pair of OPENs negotiated.
@@ -44,9 +45,8 @@ pub fn our_open(cfg: &SessionConfig) -> Open {
 pub struct Negotiated {
     /// What the codec needs (4-octet AS, extended message; add-path is never negotiated).
     pub params: SessionParams,
-    /// The smaller of both Hold Times, seconds (RFC 4271 §4.2); 0 = no hold timer, no
-    /// KEEPALIVEs.
-    pub hold_time: u16,
+    /// The smaller of both Hold Times (RFC 4271 §4.2); 0 = no hold timer, no KEEPALIVEs.
+    pub hold_time: HoldTime,
     pub peer_as: u32,
     pub peer_id: Ipv4Addr,
     /// Families both sides offered, in our order.
@@ -65,7 +65,7 @@ impl Negotiated {
 
     /// KeepaliveTime: a third of the Hold Time (RFC 4271 §10); `None` when it is zero.
     pub fn keepalive(&self) -> Option<Duration> {
-        super::timers::keepalive_duration(self.hold_time)
+        self.hold_time.keepalive()
     }
 }
 
@@ -77,7 +77,7 @@ pub fn negotiate(cfg: &SessionConfig, peer: &Open) -> Result<Negotiated, DecodeE
     // RFC 4271 §6.2: "If the Autonomous System field of the OPEN message is unacceptable, then
     // the Error Subcode MUST be set to Bad Peer AS." RFC 6793 §4.1: the 4-octet capability
     // carries the real AS.
-    if peer_as != cfg.remote_as {
+    if peer_as != cfg.remote_as.get() {
         return Err(DecodeError::reset(
             code::OPEN_MESSAGE,
             sub::BAD_PEER_AS,
@@ -87,7 +87,7 @@ pub fn negotiate(cfg: &SessionConfig, peer: &Open) -> Result<Negotiated, DecodeE
     }
     // RFC 6286 §2.2: identical identifiers are allowed only between different ASes; within one
     // AS it is an error, reported as Bad BGP Identifier (RFC 4271 §6.2).
-    if peer.bgp_id == cfg.router_id && cfg.ibgp() {
+    if peer.bgp_id == cfg.router_id.addr() && cfg.ibgp() {
         return Err(DecodeError::reset(
             code::OPEN_MESSAGE,
             sub::BAD_BGP_IDENTIFIER,
@@ -95,6 +95,9 @@ pub fn negotiate(cfg: &SessionConfig, peer: &Open) -> Result<Negotiated, DecodeE
             format!("peer BGP identifier {} equals ours on an iBGP session", peer.bgp_id),
         ));
     }
+    // RFC 4271 §6.2: Hold Time 1 and 2 are unacceptable (`Open::decode` refuses them too).
+    let peer_hold = HoldTime::new(peer.hold_time)
+        .map_err(|e| DecodeError::reset(code::OPEN_MESSAGE, sub::UNACCEPTABLE_HOLD_TIME, Vec::new(), e.to_string()))?;
     let theirs = peer.families();
     let families: Vec<AfiSafi> = OUR_FAMILIES.iter().copied().filter(|af| theirs.contains(af)).collect();
     let four_octet_as = peer.four_octet_as().is_some();
@@ -108,7 +111,7 @@ pub fn negotiate(cfg: &SessionConfig, peer: &Open) -> Result<Negotiated, DecodeE
     Ok(Negotiated {
         params,
         // RFC 4271 §4.2: "the smaller of its configured Hold Time and the Hold Time received".
-        hold_time: cfg.hold_time.min(peer.hold_time),
+        hold_time: cfg.hold_time.min(peer_hold),
         peer_as,
         peer_id: peer.bgp_id,
         families,
@@ -121,6 +124,7 @@ pub fn negotiate(cfg: &SessionConfig, peer: &Open) -> Result<Negotiated, DecodeE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::testkit::config;
 
     const OURS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const THEIRS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -148,7 +152,7 @@ mod tests {
 
     #[test]
     fn our_open_capabilities_follow_config() {
-        let mut cfg = SessionConfig::new(65001, 65002, OURS);
+        let mut cfg = config(65001, 65002, OURS);
         let o = our_open(&cfg);
         assert_eq!(o.my_as, 65001);
         assert_eq!(o.hold_time, 90);
@@ -159,7 +163,7 @@ mod tests {
         assert_eq!(o.families(), OUR_FAMILIES.to_vec());
         cfg.graceful_restart = Some(120);
         cfg.extended_message = true;
-        cfg.local_as = 4_200_000_001;
+        cfg.local_as = crate::types::Asn::new(4_200_000_001).unwrap();
         let o = our_open(&cfg);
         assert!(o.has(cap_code::GRACEFUL_RESTART) && o.has(cap_code::EXTENDED_MESSAGE));
         assert_eq!(o.my_as, crate::wire::open::AS_TRANS);
@@ -168,18 +172,18 @@ mod tests {
 
     #[test]
     fn hold_time_is_the_minimum_and_zero_disables_keepalives() {
-        let cfg = SessionConfig::new(65001, 65002, OURS);
+        let cfg = config(65001, 65002, OURS);
         let n = negotiate(&cfg, &peer(65002, 30, THEIRS, full(65002))).unwrap();
-        assert_eq!((n.hold_time, n.keepalive()), (30, Some(Duration::from_secs(10))));
+        assert_eq!((n.hold_time.seconds(), n.keepalive()), (30, Some(Duration::from_secs(10))));
         let n = negotiate(&cfg, &peer(65002, 0, THEIRS, full(65002))).unwrap();
-        assert_eq!((n.hold_time, n.keepalive()), (0, None));
+        assert_eq!((n.hold_time.seconds(), n.keepalive()), (0, None));
         let n = negotiate(&cfg, &peer(65002, 180, THEIRS, full(65002))).unwrap();
-        assert_eq!(n.hold_time, 90);
+        assert_eq!(n.hold_time, HoldTime::DEFAULT);
     }
 
     #[test]
     fn optional_features_need_both_sides() {
-        let mut cfg = SessionConfig::new(65001, 65002, OURS);
+        let mut cfg = config(65001, 65002, OURS);
         let n = negotiate(&cfg, &peer(65002, 90, THEIRS, full(65002))).unwrap();
         assert!(!n.params.extended_message && !n.graceful_restart);
         assert!(n.params.four_octet_as && n.route_refresh && n.enhanced_route_refresh);
@@ -196,18 +200,18 @@ mod tests {
 
     #[test]
     fn bad_peer_as_and_identifier() {
-        let cfg = SessionConfig::new(65001, 65002, OURS);
+        let cfg = config(65001, 65002, OURS);
         let e = negotiate(&cfg, &peer(65003, 90, THEIRS, full(65003))).unwrap_err();
         assert_eq!((e.code(), e.subcode(), e.notification.data.clone()), (2, 2, vec![]));
         // AS_TRANS in My AS but the real AS in the capability: accepted by the capability.
-        let cfg4 = SessionConfig::new(65001, 4_200_000_002, OURS);
+        let cfg4 = config(65001, 4_200_000_002, OURS);
         let n = negotiate(&cfg4, &peer(4_200_000_002, 90, THEIRS, full(4_200_000_002))).unwrap();
         assert_eq!(n.peer_as, 4_200_000_002);
         // Without the capability, AS_TRANS is all we see: wrong AS.
         assert_eq!(negotiate(&cfg4, &peer(4_200_000_002, 90, THEIRS, vec![])).unwrap_err().subcode(), 2);
         // Same identifier: fine on eBGP (RFC 6286 §2.2), Bad BGP Identifier on iBGP.
         assert!(negotiate(&cfg, &peer(65002, 90, OURS, full(65002))).is_ok());
-        let ibgp = SessionConfig::new(65001, 65001, OURS);
+        let ibgp = config(65001, 65001, OURS);
         let e = negotiate(&ibgp, &peer(65001, 90, OURS, full(65001))).unwrap_err();
         assert_eq!((e.code(), e.subcode()), (2, 3));
         assert!(negotiate(&ibgp, &peer(65001, 90, THEIRS, full(65001))).is_ok());

@@ -161,7 +161,7 @@ impl Session {
             }
         };
         let reason = format!(
-            "OPEN received from AS {} id {}, hold time {} s{}",
+            "OPEN received from AS {} id {}, hold time {}{}",
             neg.peer_as,
             neg.peer_id,
             neg.hold_time,

@@ -159,12 +159,12 @@ mod tests {
     use crate::wire::{decode_message, Message};
     use std::net::Ipv4Addr;
 
-    use crate::session::fuzz::attrs;
+    use crate::session::testkit::attrs;
 
     fn neg(families: Vec<AfiSafi>) -> Negotiated {
         Negotiated {
             params: SessionParams::default(),
-            hold_time: 90,
+            hold_time: crate::types::HoldTime::DEFAULT,
             peer_as: 65002,
             peer_id: Ipv4Addr::new(192, 0, 2, 2),
             families,

@@ -40,17 +40,6 @@ pub fn expired(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|d| d <= now)
 }
 
-/// The negotiated Hold Time as a duration; `None` when it is zero (RFC 4271 §4.2: no hold
-/// timer, no KEEPALIVEs).
-pub fn hold_duration(hold_time: u16) -> Option<Duration> {
-    (hold_time != 0).then(|| Duration::from_secs(u64::from(hold_time)))
-}
-
-/// KeepaliveTime: one third of the Hold Time (RFC 4271 §10), `None` when the Hold Time is zero.
-pub fn keepalive_duration(hold_time: u16) -> Option<Duration> {
-    hold_duration(hold_time).map(|h| h / 3)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,11 +60,7 @@ mod tests {
     }
 
     #[test]
-    fn keepalive_is_a_third_and_zero_means_none() {
-        assert_eq!(keepalive_duration(90), Some(Duration::from_secs(30)));
-        assert_eq!(keepalive_duration(10), Some(Duration::from_secs(10) / 3));
-        assert_eq!(keepalive_duration(0), None);
-        assert_eq!(hold_duration(0), None);
+    fn unrepresentable_deadline_is_never() {
         assert_eq!(after(Instant::now(), Duration::MAX), None);
     }
 }

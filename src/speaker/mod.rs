@@ -1,16 +1,18 @@
 //! The tokio edge of the BGP speaker: sockets and timers around the pure session state
-//! machine. One task per neighbor owns its socket and its `session::Session`; a listener
+//! machine. One task per neighbor owns its sockets and its `session::Peer`; a listener
 //! accepts configured neighbors only. Nothing here decides what to advertise (`ha/` does):
-//! the speaker is told an [`Advert`] and every neighbor converges to it at once.
+//! the speaker is told an [`Advert`] and every neighbor converges to it at once, through its
+//! export policy (`session::policy`).
 
 pub mod neighbor;
 pub mod transport;
 
 use crate::config::{self, Config, TtlMode};
+use crate::ha::Advert;
+use crate::session::policy::ExportPolicy;
 use crate::session::SessionConfig;
-use crate::wire::community::Community;
-use ipnet::IpNet;
-use neighbor::{Cmd, NeighborSpec, NeighborStatus};
+use crate::status::{NeighborState, NeighborStatus};
+use neighbor::{Cmd, NeighborReport, NeighborSpec};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -21,31 +23,10 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn, Instrument};
 use transport::TransportOpts;
 
-/// What every neighbor is to advertise right now.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Advert {
-    pub prefixes: Vec<IpNet>,
-    /// Extra copies of our AS on the path (standby policy `prepend`).
-    pub prepend: u8,
-    /// MED override (standby policy `prepend`).
-    pub med: Option<u32>,
-    /// Communities added to the neighbor's own (GRACEFUL_SHUTDOWN while draining).
-    pub communities: Vec<Community>,
-}
-
-impl Advert {
-    pub fn announce(prefixes: Vec<IpNet>) -> Self {
-        Advert { prefixes, ..Default::default() }
-    }
-    pub fn nothing() -> Self {
-        Advert::default()
-    }
-}
-
 struct NeighborHandle {
     spec: NeighborSpec,
     cmds: mpsc::Sender<Cmd>,
-    status: watch::Receiver<NeighborStatus>,
+    status: watch::Receiver<NeighborReport>,
     task: JoinHandle<()>,
 }
 
@@ -57,7 +38,7 @@ struct ListenerHandle {
 }
 
 /// Where the listeners send an accepted connection: the neighbor task of its source address.
-type Routes = Arc<std::sync::Mutex<HashMap<IpAddr, mpsc::Sender<Cmd>>>>;
+type AcceptTable = Arc<std::sync::Mutex<HashMap<IpAddr, mpsc::Sender<Cmd>>>>;
 
 #[derive(Default)]
 struct Inner {
@@ -78,7 +59,7 @@ pub struct Stamped {
 /// A running speaker: neighbors, listeners and the advertisement they follow.
 pub struct Speaker {
     inner: std::sync::Mutex<Inner>,
-    routes: Routes,
+    accept_table: AcceptTable,
     advert: watch::Sender<Arc<Stamped>>,
 }
 
@@ -100,20 +81,24 @@ pub enum SpeakerError {
 /// The session and socket settings of one configured neighbor.
 pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> NeighborSpec {
     let (v4, v6) = bgp.next_hops(n);
-    let mut s = SessionConfig::new(bgp.local_as.get(), n.remote_as.get(), bgp.router_id.addr());
-    s.hold_time = n.hold_time.seconds();
+    let mut s = SessionConfig::new(bgp.local_as, n.remote_as, bgp.router_id);
+    s.hold_time = n.hold_time;
     s.connect_retry = bgp.connect_retry;
     s.passive = n.passive;
-    s.graceful_restart = bgp.graceful_restart.then_some(120);
+    s.graceful_restart = bgp.graceful_restart.then_some(crate::session::GRACEFUL_RESTART_TIME);
     s.max_prefixes = n.max_prefixes.map(u64::from);
-    s.idle_hold_initial = Duration::from_secs(1);
-    s.idle_hold_max = Duration::from_secs(60);
     s.jitter_seed = seed;
+    let mut policy = ExportPolicy::new(&s);
+    policy.next_hop_v4 = v4;
+    policy.next_hop_v6 = v6;
+    policy.med = n.med;
+    policy.communities = n.communities.clone();
+    policy.large_communities = n.large_communities.clone();
     NeighborSpec {
         remote: SocketAddr::new(n.remote_ip, n.port),
         transport: TransportOpts {
             local: Some(n.local_ip),
-            md5_key: n.md5.as_ref().map(|k| k.as_bytes().to_vec()),
+            md5_key: n.md5.clone(),
             ttl_security: n.ttl == TtlMode::Security,
             multihop: match n.ttl {
                 TtlMode::Multihop(t) => Some(t.get()),
@@ -121,11 +106,7 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
             },
         },
         session: s,
-        next_hop_v4: v4,
-        next_hop_v6: v6,
-        med: n.med,
-        communities: n.communities.clone(),
-        large_communities: n.large_communities.clone(),
+        policy,
     }
 }
 
@@ -134,7 +115,7 @@ impl Speaker {
     /// neighbor. A neighbor whose key the kernel refuses does not start (shown in status).
     pub async fn start(cfg: &Config, advert: Advert) -> Result<Speaker, SpeakerError> {
         let (advert_tx, _) = watch::channel(Arc::new(Stamped { advert, at: tokio::time::Instant::now().into_std() }));
-        let sp = Speaker { inner: Default::default(), routes: Default::default(), advert: advert_tx };
+        let sp = Speaker { inner: Default::default(), accept_table: Default::default(), advert: advert_tx };
         sp.apply(cfg, true).await?;
         Ok(sp)
     }
@@ -206,7 +187,7 @@ impl Speaker {
             }
         }
         for (h, why) in stops {
-            self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&h.spec.remote.ip());
+            self.accept_table.lock().unwrap_or_else(|p| p.into_inner()).remove(&h.spec.remote.ip());
             stop_one(&h, why, Duration::from_secs(1)).await;
             h.task.abort();
         }
@@ -215,8 +196,7 @@ impl Speaker {
         {
             let mut inner = self.lock();
             for (addr, l) in fresh {
-                let routes = self.routes.clone();
-                let task = tokio::spawn(accept_loop(l.clone(), routes));
+                let task = tokio::spawn(accept_loop(l.clone(), self.accept_table.clone()));
                 info!(%addr, "listening for BGP");
                 inner.listeners.insert(addr, ListenerHandle { listener: l, task, keyed: Vec::new() });
             }
@@ -235,7 +215,7 @@ impl Speaker {
                 }
                 for n in ns {
                     if let Some(k) = &n.md5 {
-                        match transport::set_md5(fd, n.remote_ip, Some(k.as_bytes())) {
+                        match transport::set_md5(fd, n.remote_ip, Some(k)) {
                             Ok(()) => h.keyed.push(n.remote_ip),
                             Err(e) => {
                                 refused.insert(n.remote_ip, e.to_string());
@@ -258,8 +238,8 @@ impl Speaker {
                 error!(neighbor = %ip, "{why}");
                 inner.failed.push(NeighborStatus {
                     remote_ip: Some(ip),
-                    remote_as: spec.session.remote_as,
-                    state: "Disabled".into(),
+                    remote_as: spec.session.remote_as.get(),
+                    state: NeighborState::Disabled,
                     md5: spec.transport.md5_key.is_some(),
                     last_error: Some(why.clone()),
                     ..Default::default()
@@ -267,11 +247,11 @@ impl Speaker {
                 continue;
             }
             let (cmd_tx, cmd_rx) = mpsc::channel(8);
-            let (st_tx, st_rx) = watch::channel(NeighborStatus::default());
+            let (st_tx, st_rx) = watch::channel(NeighborReport::default());
             let span = tracing::info_span!("neighbor", peer = %ip);
             let task =
                 tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx).instrument(span));
-            self.routes.lock().unwrap_or_else(|p| p.into_inner()).insert(ip, cmd_tx.clone());
+            self.accept_table.lock().unwrap_or_else(|p| p.into_inner()).insert(ip, cmd_tx.clone());
             inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task });
         }
         Ok(report)
@@ -296,7 +276,8 @@ impl Speaker {
 
     pub fn status(&self) -> Vec<NeighborStatus> {
         let inner = self.lock();
-        inner.neighbors.iter().map(|n| n.status.borrow().clone()).chain(inner.failed.iter().cloned()).collect()
+        let now = tokio::time::Instant::now().into_std();
+        inner.neighbors.iter().map(|n| n.status.borrow().at(now)).chain(inner.failed.iter().cloned()).collect()
     }
 
     /// Sends Cease / Administrative Shutdown with `reason` to every neighbor and waits (at most
@@ -319,18 +300,13 @@ impl Speaker {
     }
 }
 
-/// Same sessions settings: a reload keeps the session of such a neighbor untouched.
+/// Same settings: a reload keeps the session of such a neighbor untouched. Every field of the
+/// spec counts (a field added later counts too); only the jitter seed, drawn anew for each
+/// spec, does not.
 fn same_settings(a: &NeighborSpec, b: &NeighborSpec) -> bool {
     let mut b = b.clone();
     b.session.jitter_seed = a.session.jitter_seed;
-    a.remote == b.remote
-        && a.transport == b.transport
-        && a.session == b.session
-        && a.next_hop_v4 == b.next_hop_v4
-        && a.next_hop_v6 == b.next_hop_v6
-        && a.med == b.med
-        && a.communities == b.communities
-        && a.large_communities == b.large_communities
+    *a == b
 }
 
 /// Stops one neighbor with Cease / Administrative Shutdown and waits until it is written.
@@ -344,13 +320,13 @@ async fn stop_one(n: &NeighborHandle, reason: &str, limit: Duration) {
     }
 }
 
-async fn accept_loop(l: Arc<tokio::net::TcpListener>, routes: Routes) {
+async fn accept_loop(l: Arc<tokio::net::TcpListener>, accept_table: AcceptTable) {
     loop {
         let Ok((stream, peer)) = l.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let tx = routes.lock().unwrap_or_else(|p| p.into_inner()).get(&peer.ip()).cloned();
+        let tx = accept_table.lock().unwrap_or_else(|p| p.into_inner()).get(&peer.ip()).cloned();
         match tx {
             Some(tx) => {
                 let _ = tx.send(Cmd::Accepted(stream)).await;

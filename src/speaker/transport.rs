@@ -7,6 +7,7 @@
 //! error naming the peer and the errno, and the neighbor does not start.
 #![allow(unsafe_code)]
 
+use crate::types::Md5Key;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,8 +15,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-/// Longest key the kernel accepts (`TCP_MD5SIG_MAXKEYLEN`).
-pub const MD5_MAX_KEY_LEN: usize = 80;
 /// DSCP CS6 (network control) in the IP TOS / traffic class octet.
 pub const TOS_CS6: u32 = 0xc0;
 
@@ -24,8 +23,8 @@ pub const TOS_CS6: u32 = 0xc0;
 pub struct TransportOpts {
     /// Source address to bind before connecting.
     pub local: Option<IpAddr>,
-    /// TCP-MD5 key (RFC 2385).
-    pub md5_key: Option<Vec<u8>>,
+    /// TCP-MD5 key (RFC 2385); its `Debug` is redacted.
+    pub md5_key: Option<Md5Key>,
     /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (one hop).
     pub ttl_security: bool,
     /// TTL for eBGP multihop (default 1 for eBGP is the kernel's 64 here; routers check nothing).
@@ -60,16 +59,13 @@ struct TcpMd5Sig {
     prefixlen: u8,
     keylen: u16,
     ifindex: libc::c_int,
-    key: [u8; MD5_MAX_KEY_LEN],
+    key: [u8; Md5Key::MAX_LEN],
 }
 
 /// Installs (`Some(key)`) or removes (`None`) the TCP-MD5 key for `peer` on a socket. On a
 /// listening socket this is per peer address, so one listener serves every neighbor.
-pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&[u8]>) -> Result<(), TransportError> {
-    let key = key.unwrap_or_default();
-    if key.len() > MD5_MAX_KEY_LEN {
-        return Err(TransportError::Md5KeyLength { peer, len: key.len() });
-    }
+pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&Md5Key>) -> Result<(), TransportError> {
+    let key = key.map(Md5Key::as_bytes).unwrap_or_default();
     let sa = SockAddr::from(SocketAddr::new(peer, 0));
     // SAFETY: sockaddr_storage and the rest of TcpMd5Sig are plain integers and arrays, for
     // which all-zero bytes are a valid value.
@@ -83,8 +79,12 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&[u8]>) -> Result<(), Transp
             (sa.len() as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
         );
     }
-    sig.keylen = key.len() as u16; // ≤ 80, checked above
-    sig.key[..key.len()].copy_from_slice(key);
+    // An `Md5Key` is at most `Md5Key::MAX_LEN` bytes, so both always fit.
+    let (Some(dst), Ok(len)) = (sig.key.get_mut(..key.len()), u16::try_from(key.len())) else {
+        return Err(TransportError::Md5KeyLength { peer, len: key.len() });
+    };
+    dst.copy_from_slice(key);
+    sig.keylen = len;
     // SAFETY: `sig` is a live, initialised tcp_md5sig and we pass its exact size; the kernel
     // only reads it.
     let rc = unsafe {
@@ -240,10 +240,12 @@ mod tests {
     }
 
     #[test]
-    fn key_longer_than_80_is_refused() {
+    fn the_longest_key_the_type_allows_fits_the_kernel() {
+        // An 81-byte key cannot be built (`Md5Key::new` refuses it); 80 is installed as is.
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        let e = set_md5(s.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(&[b'k'; 81])).unwrap_err();
-        assert!(matches!(e, TransportError::Md5KeyLength { len: 81, .. }));
+        let longest = Md5Key::new(vec![b'k'; Md5Key::MAX_LEN]).unwrap();
+        set_md5(s.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(&longest)).unwrap();
+        set_md5(s.as_raw_fd(), "127.0.0.1".parse().unwrap(), None).unwrap();
     }
 
     /// GTSM (RFC 5082): a listener with IP_MINTTL 255 accepts a peer sending TTL 255 and never
@@ -272,9 +274,9 @@ mod tests {
     async fn md5_keys_gate_the_handshake() {
         let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = l.local_addr().unwrap().port();
-        set_md5(l.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(b"anycast-lab-key")).unwrap();
+        set_md5(l.as_raw_fd(), "127.0.0.1".parse().unwrap(), Some(&Md5Key::new("anycast-lab-key").unwrap())).unwrap();
         let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let opts = TransportOpts { md5_key: Some(b"anycast-lab-key".to_vec()), ..Default::default() };
+        let opts = TransportOpts { md5_key: Some(Md5Key::new("anycast-lab-key").unwrap()), ..Default::default() };
         let accept = tokio::spawn(async move {
             let (mut s, _) = l.accept().await.unwrap();
             let mut b = [0u8; 5];
@@ -289,7 +291,7 @@ mod tests {
         let r = connect(peer, &TransportOpts::default(), Duration::from_millis(700)).await;
         assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
         // Wrong key: no handshake either.
-        let wrong = TransportOpts { md5_key: Some(b"wrong-key".to_vec()), ..Default::default() };
+        let wrong = TransportOpts { md5_key: Some(Md5Key::new("wrong-key").unwrap()), ..Default::default() };
         let r = connect(peer, &wrong, Duration::from_millis(700)).await;
         assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
         drop(l);

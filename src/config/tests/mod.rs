@@ -203,3 +203,21 @@ fn load_reads_file_and_warns_on_open_inline_key() {
     let e = Config::load(&path).expect_err("not UTF-8");
     assert_eq!(e.to_string(), format!("{}:2:12: the file is not valid UTF-8", path.display()));
 }
+
+#[test]
+fn communities_parse_and_print() {
+    assert_eq!("65124:100".parse(), Ok(Community(0xFE64_0064)));
+    assert_eq!("no_export".parse(), Ok(Community(0xFFFF_FF01)));
+    assert_eq!(Community(0xFFFF_FF01).to_string(), "65535:65281");
+    assert_eq!("NO_PEER".parse(), Ok(Community::NOPEER));
+    assert_eq!(Community(0x0001_0002).to_string(), "1:2");
+    for bad in ["65536:1", "1", "1:2:3", "a:b", ""] {
+        assert!(bad.parse::<Community>().is_err(), "{bad}");
+    }
+    let lc: LargeCommunity = "65124:1:2".parse().expect("valid");
+    assert_eq!((lc.global, lc.local1, lc.local2), (65124, 1, 2));
+    assert_eq!(lc.to_string(), "65124:1:2");
+    for bad in ["1:2", "1:2:3:4", "1:2:x", "4294967296:1:1"] {
+        assert!(bad.parse::<LargeCommunity>().is_err(), "{bad}");
+    }
+}

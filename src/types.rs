@@ -1,11 +1,13 @@
-//! Validated value types used by the typed configuration: AS numbers, hold time, router ID,
-//! TCP-MD5 keys and BGP communities. Each constructor enforces the RFC rule for its value so
-//! that an illegal value cannot exist in a `Config`; the rejection reason is a plain sentence
+//! The validated BGP values every layer shares: AS numbers, hold time, router ID (BGP
+//! Identifier) and TCP-MD5 keys. Each constructor enforces the RFC rule for its value once, so
+//! an illegal value cannot exist anywhere past the config boundary: the session, the transport
+//! and the CLI take these types and never check again. The rejection reason is a plain sentence
 //! (`ValueError`) that the config layer wraps with file, line, key and example. No I/O here.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Why a value was rejected: one sentence saying what is wrong (no location, no example).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,13 +74,16 @@ impl FromStr for Asn {
     }
 }
 
-/// The BGP hold time in seconds: 0 (no keepalives) or at least 3 (RFC 4271 §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The BGP hold time in seconds: 0 (no keepalives) or at least 3 (RFC 4271 §4.2). Ordered by
+/// seconds, so the negotiated value is `ours.min(theirs)` and stays valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HoldTime(u16);
 
 impl HoldTime {
     /// The RFC 4271 §10 suggested value, 90 seconds.
     pub const DEFAULT: HoldTime = HoldTime(90);
+    /// No hold timer and no KEEPALIVEs (RFC 4271 §4.4).
+    pub const DISABLED: HoldTime = HoldTime(0);
 
     /// Refuses 1 and 2 seconds (RFC 4271 §4.2).
     pub fn new(seconds: u16) -> Result<Self, ValueError> {
@@ -96,6 +101,16 @@ impl HoldTime {
     /// False when the hold time is 0: no keepalives and no hold timer (RFC 4271 §4.4).
     pub fn is_enabled(self) -> bool {
         self.0 != 0
+    }
+
+    /// The HoldTimer's duration; `None` when the hold time is 0.
+    pub fn duration(self) -> Option<Duration> {
+        self.is_enabled().then(|| Duration::from_secs(u64::from(self.0)))
+    }
+
+    /// KeepaliveTime: a third of the hold time (RFC 4271 §10); `None` when the hold time is 0.
+    pub fn keepalive(self) -> Option<Duration> {
+        self.duration().map(|h| h / 3)
     }
 }
 
@@ -183,9 +198,6 @@ impl fmt::Display for Md5Key {
     }
 }
 
-/// Communities are the wire codec's types: one parser and one set of well-known names.
-pub use crate::wire::community::{Community, LargeCommunity};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +222,10 @@ mod tests {
         assert!(HoldTime::new(1).is_err());
         assert!(HoldTime::new(2).is_err());
         assert!(!HoldTime::new(0).is_ok_and(HoldTime::is_enabled));
+        let h = HoldTime::new(9).expect("valid");
+        assert_eq!((h.duration(), h.keepalive()), (Some(Duration::from_secs(9)), Some(Duration::from_secs(3))));
+        assert_eq!((HoldTime::DISABLED.duration(), HoldTime::DISABLED.keepalive()), (None, None));
+        assert_eq!(HoldTime::DEFAULT.min(h), h);
     }
 
     #[test]
@@ -231,23 +247,5 @@ mod tests {
         let k = Md5Key::new("hunter2").expect("valid key");
         assert!(!format!("{k:?}").contains("hunter2"));
         assert!(!k.to_string().contains("hunter2"));
-    }
-
-    #[test]
-    fn communities() {
-        assert_eq!("65124:100".parse(), Ok(Community(0xFE64_0064)));
-        assert_eq!("no_export".parse(), Ok(Community(0xFFFF_FF01)));
-        assert_eq!(Community(0xFFFF_FF01).to_string(), "65535:65281");
-        assert_eq!("NO_PEER".parse(), Ok(Community::NOPEER));
-        assert_eq!(Community(0x0001_0002).to_string(), "1:2");
-        for bad in ["65536:1", "1", "1:2:3", "a:b", ""] {
-            assert!(bad.parse::<Community>().is_err(), "{bad}");
-        }
-        let lc: LargeCommunity = "65124:1:2".parse().expect("valid");
-        assert_eq!((lc.global, lc.local1, lc.local2), (65124, 1, 2));
-        assert_eq!(lc.to_string(), "65124:1:2");
-        for bad in ["1:2", "1:2:3:4", "1:2:x", "4294967296:1:1"] {
-            assert!(bad.parse::<LargeCommunity>().is_err(), "{bad}");
-        }
     }
 }

@@ -1,0 +1,265 @@
+//! The status document: what the control socket answers to `status`, what
+//! `anycastd status --json` prints, and what `anycastd status` (text) and `/metrics` read.
+//! One typed serde document for all of them, so a renamed or retyped field is a compile error
+//! in every reader instead of a silent "unknown" or 0; the readers destructure it without `..`,
+//! so a new field makes each of them decide what to do with it. The JSON keys are the API
+//! (README, "control protocol"): fields are only ever added, never renamed. Reading is
+//! tolerant: a key a daemon does not send takes its default. No I/O here.
+
+use crate::ha::HaStatus;
+use crate::session::State;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+/// The daemon's state: the HA decision and every neighbor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusDoc {
+    /// anycastd's version.
+    pub version: String,
+    /// Role, health, drain and what is advertised (keys at the top level of the document).
+    #[serde(flatten)]
+    pub ha: HaStatus,
+    pub neighbors: Vec<NeighborStatus>,
+}
+
+/// A neighbor's state: one of the six of RFC 4271 §8.2.2, or `Disabled` for a neighbor that
+/// could not start (the kernel refused its MD5 key, …; `last_error` says why).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NeighborState {
+    #[default]
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+    Disabled,
+}
+
+impl NeighborState {
+    /// The BGP states, in RFC order (what `/metrics` labels).
+    pub const BGP: [NeighborState; 6] = [
+        NeighborState::Idle,
+        NeighborState::Connect,
+        NeighborState::Active,
+        NeighborState::OpenSent,
+        NeighborState::OpenConfirm,
+        NeighborState::Established,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NeighborState::Idle => "Idle",
+            NeighborState::Connect => "Connect",
+            NeighborState::Active => "Active",
+            NeighborState::OpenSent => "OpenSent",
+            NeighborState::OpenConfirm => "OpenConfirm",
+            NeighborState::Established => "Established",
+            NeighborState::Disabled => "Disabled",
+        }
+    }
+}
+
+impl From<State> for NeighborState {
+    fn from(s: State) -> Self {
+        match s {
+            State::Idle => NeighborState::Idle,
+            State::Connect => NeighborState::Connect,
+            State::Active => NeighborState::Active,
+            State::OpenSent => NeighborState::OpenSent,
+            State::OpenConfirm => NeighborState::OpenConfirm,
+            State::Established => NeighborState::Established,
+        }
+    }
+}
+
+impl fmt::Display for NeighborState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What `status` shows for one neighbor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NeighborStatus {
+    pub remote_ip: Option<IpAddr>,
+    pub remote_as: u32,
+    pub state: NeighborState,
+    /// How long the session has been Established.
+    pub established_secs: Option<u64>,
+    pub md5: bool,
+    pub last_error: Option<String>,
+    pub last_notification_sent: Option<String>,
+    pub last_notification_received: Option<String>,
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+    pub updates_in: u64,
+    pub updates_out: u64,
+    /// Exact when `max_prefixes` keeps the set; otherwise announcements minus withdrawals.
+    pub prefixes_received_v4: u64,
+    pub prefixes_received_v6: u64,
+    pub update_errors: u64,
+    /// Prefixes the neighbor has from us.
+    pub advertised: Vec<String>,
+    /// Decision → UPDATE written to the socket, for the latest advertisement change (µs).
+    pub last_update_latency_us: Option<u64>,
+    pub established_count: u64,
+    pub flaps: u64,
+}
+
+impl StatusDoc {
+    /// Every neighbor Established.
+    pub fn all_established(&self) -> bool {
+        self.neighbors.iter().all(|n| n.state == NeighborState::Established)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::decision::{AdvertState, Role};
+    use crate::ha::status::{CheckStatus, DrainState, DrainStatus};
+
+    /// A document with every field set, as a daemon with one check and one neighbor sends it.
+    fn full() -> StatusDoc {
+        StatusDoc {
+            version: "0.1.0".into(),
+            ha: HaStatus {
+                role: Role::Primary,
+                role_detail: "static".into(),
+                healthy: true,
+                drained: false,
+                drain: DrainStatus { state: DrainState::None, remaining_ms: None },
+                advertising: vec!["203.0.113.124/32".into()],
+                advert_state: AdvertState::Standby(3),
+                prepend: 3,
+                med: Some(50),
+                communities: vec![],
+                reason: "advertising".into(),
+                checks: vec![CheckStatus {
+                    name: "svc".into(),
+                    healthy: true,
+                    ok: Some(true),
+                    detail: Some("ok".into()),
+                    duration_ms: Some(3),
+                    age_ms: Some(40),
+                    ..Default::default()
+                }],
+            },
+            neighbors: vec![NeighborStatus {
+                remote_ip: Some("192.0.2.1".parse().unwrap()),
+                remote_as: 65000,
+                state: NeighborState::Established,
+                established_secs: Some(12),
+                md5: true,
+                advertised: vec!["203.0.113.124/32".into()],
+                ..Default::default()
+            }],
+        }
+    }
+
+    /// The keys of the document before it was typed (main at 9943d7c, `Daemon::status`'s
+    /// `json!`): every one is still there, at the same place, with the same JSON type.
+    #[test]
+    fn json_keys_are_those_of_the_untyped_document() {
+        let v = serde_json::to_value(full()).unwrap();
+        let top = [
+            "version",
+            "role",
+            "role_detail",
+            "healthy",
+            "drained",
+            "drain",
+            "advertising",
+            "advert_state",
+            "prepend",
+            "med",
+            "communities",
+            "reason",
+            "checks",
+            "neighbors",
+        ];
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut want = top.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        let check = &v["checks"][0];
+        for k in [
+            "name",
+            "healthy",
+            "stalled",
+            "consecutive_ok",
+            "consecutive_fail",
+            "rise",
+            "fall",
+            "interval_ms",
+            "ok",
+            "detail",
+            "duration_ms",
+            "age_ms",
+        ] {
+            assert!(check.get(k).is_some(), "check key {k} missing in {check}");
+        }
+        let n = &v["neighbors"][0];
+        for k in [
+            "remote_ip",
+            "remote_as",
+            "state",
+            "established_secs",
+            "md5",
+            "last_error",
+            "last_notification_sent",
+            "last_notification_received",
+            "msgs_in",
+            "msgs_out",
+            "updates_in",
+            "updates_out",
+            "prefixes_received_v4",
+            "prefixes_received_v6",
+            "update_errors",
+            "advertised",
+            "last_update_latency_us",
+            "established_count",
+            "flaps",
+        ] {
+            assert!(n.get(k).is_some(), "neighbor key {k} missing in {n}");
+        }
+        assert_eq!(v["role"], "primary");
+        assert_eq!(v["drain"], serde_json::json!({"state": "none", "remaining_ms": null}));
+        assert_eq!(v["advert_state"], serde_json::json!({"standby": 3}));
+        assert_eq!(n["state"], "Established");
+        assert_eq!(n["remote_ip"], "192.0.2.1");
+    }
+
+    #[test]
+    fn round_trips_and_reads_documents_with_missing_or_extra_keys() {
+        let d = full();
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<StatusDoc>(&text).unwrap(), d);
+        // An older daemon's document without some keys, a newer one's with extra keys.
+        let old: StatusDoc = serde_json::from_str(
+            r#"{"role":"standby","healthy":true,"neighbors":[{"state":"Disabled","future":1}],"later":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.ha.role, Role::Standby);
+        assert!(old.ha.advertising.is_empty());
+        assert_eq!(old.neighbors[0].state, NeighborState::Disabled);
+        assert!(!old.all_established());
+    }
+
+    #[test]
+    fn bgp_states_match_the_session_states() {
+        for (s, n) in
+            [State::Idle, State::Connect, State::Active, State::OpenSent, State::OpenConfirm, State::Established]
+                .into_iter()
+                .zip(NeighborState::BGP)
+        {
+            assert_eq!(NeighborState::from(s), n);
+            assert_eq!(n.name(), s.name());
+        }
+    }
+}
