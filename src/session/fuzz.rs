@@ -1,8 +1,8 @@
 //! A fuzz entry point for the session: arbitrary octets become a script of events (operator
 //! starts/stops, TCP outcomes, raw octets, canned valid peer messages, clock jumps, route
 //! changes) driven through one [`Session`] with a fake clock, checking invariants after every
-//! step. Used by `cargo fuzz` and by a plain unit test; it panics only when an invariant
-//! breaks.
+//! step. Used by `cargo fuzz` (feature `fuzzing`) and by unit tests; it panics only when an
+//! invariant breaks, and says how deep the script got.
 
 use super::testkit::{attrs, config};
 use super::{Action, Event, Routes, Session, State};
@@ -66,9 +66,19 @@ fn take<'a>(d: &mut &'a [u8]) -> &'a [u8] {
     a
 }
 
+/// How far a script got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FuzzRun {
+    /// The session was Established at some step.
+    pub reached_established: bool,
+    /// Steps (events) run.
+    pub steps: usize,
+}
+
 /// Drives a session through the events encoded in `data` and checks its invariants.
-pub fn fuzz_one(data: &[u8]) {
-    let Some((&seed, mut d)) = data.split_first() else { return };
+pub fn fuzz_one(data: &[u8]) -> FuzzRun {
+    let mut run = FuzzRun::default();
+    let Some((&seed, mut d)) = data.split_first() else { return run };
     let mut cfg = config(65001, 65002, Ipv4Addr::new(192, 0, 2, 1));
     cfg.jitter_seed = u64::from(seed);
     cfg.passive = seed & 1 != 0;
@@ -115,6 +125,8 @@ pub fn fuzz_one(data: &[u8]) {
             _ => s.handle(now, Event::OpenCollisionDump),
         };
         check(&s, before, &acts);
+        run.steps += 1;
+        run.reached_established |= s.state() == State::Established;
         let m = s.stats().msgs_in;
         if m.open > msgs_in.open {
             saw_open_and_keepalive = false;
@@ -126,6 +138,7 @@ pub fn fuzz_one(data: &[u8]) {
             assert!(saw_open_and_keepalive, "Established without OPEN then KEEPALIVE");
         }
     }
+    run
 }
 
 fn check(s: &Session, before: State, acts: &[Action]) {
@@ -168,11 +181,18 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn scripted_path_reaches_established() {
-        // seed 0 (active, hold 9), start, connect, OPEN, KEEPALIVE, UPDATE, refresh, timers.
-        fuzz_one(&[0, 0, 4, 9, 10, 11, 12, 7, 7, 7, 14, 3, 1]);
-        fuzz_one(&[1, 0, 3, 9, 10, 13, 7, 7, 0x55, 8, 3, 1, 2, 3]);
-        fuzz_one(&[4, 0, 4, 9, 10, 11, 11, 11, 5, 7, 7, 9]);
+    fn scripted_paths_reach_established() {
+        // seed 0 (active, hold 9): start, connect, OPEN, KEEPALIVE, UPDATE, refresh, timers.
+        let r = fuzz_one(&[0, 0, 4, 9, 10, 11, 12, 7, 7, 7, 14, 3, 1]);
+        assert!(r.reached_established && r.steps >= 10, "{r:?}");
+        // seed 1 (passive): an accepted connection, OPEN, KEEPALIVE, then a NOTIFICATION.
+        let r = fuzz_one(&[1, 0, 3, 9, 10, 13, 7, 7, 0x55, 8, 3, 1, 2, 3]);
+        assert!(r.reached_established, "{r:?}");
+        // seed 4 (prefix limit 5): the peer's UPDATEs of 3 prefixes exceed it on the second.
+        let r = fuzz_one(&[4, 0, 4, 9, 10, 11, 11, 11, 5, 7, 7, 9]);
+        assert!(r.reached_established, "{r:?}");
+        // Without the peer's KEEPALIVE there is no Established.
+        assert!(!fuzz_one(&[0, 0, 4, 9, 7, 11, 12]).reached_established);
     }
 
     proptest! {

@@ -36,6 +36,7 @@ pub mod peer;
 pub mod policy;
 mod receive;
 pub mod routes;
+mod send;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod testkit;
 mod timers;
@@ -51,7 +52,7 @@ pub use backoff::{Backoff, STABLE_TIME};
 pub use collision::{resolve, Initiator, Survivor};
 pub use fsm::Session;
 #[cfg(any(test, feature = "fuzzing"))]
-pub use fuzz::fuzz_one;
+pub use fuzz::{fuzz_one, FuzzRun};
 pub use negotiate::Negotiated;
 pub use peer::{ConnId, Peer, PeerAction, PeerEvent};
 pub use routes::Routes;

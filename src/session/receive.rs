@@ -1,21 +1,17 @@
 //! The receive path of a [`Session`]: cutting the byte stream into messages (keeping at most
 //! one incomplete message), and what each message does in each state (RFC 4271 §8.2.2 message
 //! events, RFC 6608 FSM errors, RFC 7606 UPDATE errors, RFC 2918/7313 route refresh, RFC 4486
-//! prefix limit). Received routes are counted, never installed; with a prefix limit the set of
-//! prefixes held is kept to enforce it. Also the sending of our routes once Established. No
-//! I/O, no clock.
+//! prefix limit). Each message is decoded once, by the decoder of the type its header names.
+//! Received routes are counted, never installed; with a prefix limit the set of prefixes held
+//! is kept to enforce it. What we send in answer lives in `send.rs`. No I/O, no clock.
 
 use super::fsm::Session;
 use super::negotiate;
-use super::routes::{self, Encoded, Routes};
 use super::{Action, State};
 use crate::wire::header::HEADER_LEN;
 use crate::wire::notification::{cease, code, fsm as fsm_sub};
-use crate::wire::route_refresh::{SUBTYPE_BORR, SUBTYPE_EORR, SUBTYPE_NORMAL};
-use crate::wire::{
-    decode_frame, frame, AfiSafi, Frame, Message, MessageType, Notification, RouteRefresh, SessionParams,
-};
-use bytes::BytesMut;
+use crate::wire::route_refresh::SUBTYPE_NORMAL;
+use crate::wire::{frame, AfiSafi, Frame, MessageType, Notification, Open, RouteRefresh, SessionParams, Update};
 use std::time::Instant;
 
 impl Session {
@@ -100,23 +96,20 @@ impl Session {
 
     fn message(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
         self.stats.msgs_in.bump(f.msg_type);
-        let p = self.params().unwrap_or_else(SessionParams::before_open);
+        let body = whole.get(HEADER_LEN..).unwrap_or_default();
         match (self.state, f.msg_type) {
-            (_, MessageType::Notification) => {
-                let n = match decode_frame(f, whole, &p) {
-                    Ok(Message::Notification(n)) => n,
-                    _ => Notification::new(0, 0, Vec::new()), // the frame guarantees 2 octets
-                };
-                self.notification_received(now, n, out);
-            }
-            (State::OpenSent, MessageType::Open) => self.open_received(now, f, whole, out),
+            (_, MessageType::Notification) => match Notification::decode(body) {
+                Ok(n) => self.notification_received(now, n, out),
+                Err(e) => self.fail(now, Some(e.notification), format!("bad NOTIFICATION: {}", e.reason), out),
+            },
+            (State::OpenSent, MessageType::Open) => self.open_received(now, body, out),
             (State::OpenConfirm, MessageType::Keepalive) => self.establish(now, out),
             // Established: "If the local system receives a KEEPALIVE message (Event 26), the
             // local system: restarts its HoldTimer, if the negotiated HoldTime value is
             // non-zero, and remains in the Established state."
             (State::Established, MessageType::Keepalive) => self.restart_hold(now),
-            (State::Established, MessageType::Update) => self.update_received(now, f, whole, out),
-            (State::Established, MessageType::RouteRefresh) => self.refresh_received(now, f, whole, out),
+            (State::Established, MessageType::Update) => self.update_received(now, body, out),
+            (State::Established, MessageType::RouteRefresh) => self.refresh_received(now, body, whole, out),
             // OpenSent: "If a … KeepAliveMsg (Event 26), UpdateMsg (Event 27) … the local
             // system: sends the NOTIFICATION with the Error Code Finite State Machine Error"
             // — and likewise in OpenConfirm, and for an OPEN on an Established connection.
@@ -142,10 +135,9 @@ impl Session {
     /// "resets the DelayOpenTimer to zero, sets the BGP ConnectRetryTimer to zero, sends a
     /// KEEPALIVE message, and sets a KeepaliveTimer (via the text below) sets the HoldTimer
     /// according to the negotiated value (see Section 4.2), changes its state to OpenConfirm."
-    fn open_received(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
-        let open = match decode_frame(f, whole, &SessionParams::before_open()) {
-            Ok(Message::Open(o)) => o,
-            Ok(_) => return, // the frame said OPEN
+    fn open_received(&mut self, now: Instant, body: &[u8], out: &mut Vec<Action>) {
+        let open = match Open::decode(body) {
+            Ok(o) => o,
             Err(e) => {
                 let why = format!("bad OPEN: {}", e.reason);
                 self.fail(now, Some(e.notification), why, out);
@@ -198,51 +190,22 @@ impl Session {
         self.sync_routes(now, out, &families);
     }
 
-    /// Sends the difference between what the peer has and what we want, then End-of-RIB for
-    /// `eor` families.
-    pub(super) fn sync_routes(&mut self, now: Instant, out: &mut Vec<Action>, eor: &[AfiSafi]) {
-        let Some(neg) = self.neg.as_ref() else { return };
-        let (target, warnings) = routes::sendable(&self.desired, neg);
-        let mut enc = Encoded::default();
-        routes::encode_diff(&self.advertised, &target, &neg.params, &mut enc);
-        out.extend(warnings.into_iter().chain(enc.warnings.drain(..)).map(Action::Warning));
-        self.advertised = target;
-        self.flush(now, enc, out);
-        if !eor.is_empty() {
-            let mut enc = Encoded::default();
-            routes::encode_end_of_rib(eor, &mut enc);
-            self.flush(now, enc, out);
-        }
-    }
-
-    fn flush(&mut self, now: Instant, enc: Encoded, out: &mut Vec<Action>) {
-        if enc.bytes.is_empty() {
-            return;
-        }
-        let s = &mut self.stats;
-        s.prefixes_announced_tx.add(false, enc.announced.ipv4);
-        s.prefixes_announced_tx.add(true, enc.announced.ipv6);
-        s.prefixes_withdrawn_tx.add(false, enc.withdrawn.ipv4);
-        s.prefixes_withdrawn_tx.add(true, enc.withdrawn.ipv6);
-        self.send(enc.bytes.freeze(), MessageType::Update, enc.messages, out);
-        self.restart_keepalive(now);
-    }
-
     /// UpdateMsg (Event 27) in Established: "restarts its HoldTimer, if the negotiated
     /// HoldTime value is non-zero"; UpdateMsgErr (Event 28): "sends a NOTIFICATION message with
     /// an Update error, … and changes its state to Idle". RFC 7606 errors that keep the
     /// session are reported as `UpdateError`. Received prefixes are counted, not stored.
-    fn update_received(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
+    fn update_received(&mut self, now: Instant, body: &[u8], out: &mut Vec<Action>) {
         let p = self.params().unwrap_or_default();
-        let u = match decode_frame(f, whole, &p) {
-            Ok(Message::Update(u)) => u,
-            Ok(_) => return,
+        // Decoded in place (no move of the view, no allocation).
+        let mut u = Update::default();
+        match u.decode_into(body, &p) {
+            Ok(()) => {}
             Err(e) => {
                 let why = format!("bad UPDATE: {}", e.reason);
                 self.fail(now, Some(e.notification), why, out);
                 return;
             }
-        };
+        }
         self.restart_hold(now);
         let taw = u.treat_as_withdraw.is_some();
         if let Some(e) = &u.treat_as_withdraw {
@@ -305,14 +268,12 @@ impl Session {
     }
 
     /// ROUTE-REFRESH in Established (RFC 2918 §4, RFC 7313 §4): re-send our routes of the
-    /// family. With enhanced route refresh: BoRR, routes, EoRR; without: routes, End-of-RIB.
-    /// A family we did not advertise is ignored (RFC 2918 §4); so are BoRR/EoRR from the peer
-    /// (they frame the peer's own re-advertisement) and reserved subtypes (RFC 7313 §5).
-    fn refresh_received(&mut self, now: Instant, f: Frame, whole: &[u8], out: &mut Vec<Action>) {
-        let p = self.params().unwrap_or_default();
-        let rr = match decode_frame(f, whole, &p) {
-            Ok(Message::RouteRefresh(rr)) => rr,
-            Ok(_) => return,
+    /// family (`send.rs`). A family we did not advertise is ignored (RFC 2918 §4); so are
+    /// BoRR/EoRR from the peer (they frame the peer's own re-advertisement) and reserved
+    /// subtypes (RFC 7313 §5).
+    fn refresh_received(&mut self, now: Instant, body: &[u8], whole: &[u8], out: &mut Vec<Action>) {
+        let rr = match RouteRefresh::decode(body, whole) {
+            Ok(rr) => rr,
             Err(e) => {
                 let why = format!("bad ROUTE-REFRESH: {}", e.reason);
                 self.fail(now, Some(e.notification), why, out);
@@ -331,23 +292,7 @@ impl Session {
             )));
             return;
         }
-        let enhanced = neg.enhanced_route_refresh;
-        let params = neg.params;
-        let mut enc = Encoded::default();
-        let mut rr_out = BytesMut::new();
-        if enhanced {
-            RouteRefresh { afi: af.afi, subtype: SUBTYPE_BORR, safi: af.safi, orf: Vec::new() }.encode(&mut rr_out);
-            self.send(rr_out.split().freeze(), MessageType::RouteRefresh, 1, out);
-        }
-        routes::encode_diff(&Routes::new(), &self.advertised.family(af), &params, &mut enc);
-        if !enhanced {
-            routes::encode_end_of_rib(&[af], &mut enc);
-        }
-        self.flush(now, enc, out);
-        if enhanced {
-            RouteRefresh { afi: af.afi, subtype: SUBTYPE_EORR, safi: af.safi, orf: Vec::new() }.encode(&mut rr_out);
-            self.send(rr_out.split().freeze(), MessageType::RouteRefresh, 1, out);
-        }
+        self.resend_family(now, af, out);
     }
 }
 

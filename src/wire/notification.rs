@@ -207,6 +207,24 @@ impl Notification {
         Notification::new(code::CEASE, subcode, data)
     }
 
+    /// Decodes a NOTIFICATION body (RFC 4271 §4.5: Error code, Error subcode, Data). The
+    /// framer refuses a NOTIFICATION shorter than 21 octets; a shorter body is reported as the
+    /// same Bad Message Length all the same.
+    pub fn decode(body: &[u8]) -> Result<Notification, DecodeError> {
+        match body {
+            [c, s, data @ ..] => Ok(Notification::new(*c, *s, data)),
+            _ => {
+                let len = u16::try_from(body.len() + super::header::HEADER_LEN).unwrap_or(u16::MAX);
+                Err(DecodeError::reset(
+                    code::MESSAGE_HEADER,
+                    header::BAD_MESSAGE_LENGTH,
+                    len.to_be_bytes().to_vec(),
+                    format!("NOTIFICATION of {len} octets (at least 21)"),
+                ))
+            }
+        }
+    }
+
     pub fn code_name(&self) -> Option<&'static str> {
         code_name(self.code)
     }
