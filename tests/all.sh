@@ -23,6 +23,7 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
 step "cargo test" cargo test --locked
+step "status readers: a renamed status field breaks both at compile time" bash tests/status-readers.sh
 step "cargo build --release" cargo build --release --locked --bin anycastd
 step "fixture tools (python)" python3 interop/test-fixture-tools.py
 
