@@ -1,7 +1,7 @@
 //! Two anycastd speakers peer over loopback (127.0.0.1 ⇄ 127.0.0.2) through real sockets with
 //! TCP-MD5: Established and routes exchanged with matching keys; never Established with
-//! mismatched keys, and the reason is visible in status. Both sides connect actively, so the
-//! collision handling of RFC 4271 §6.8 runs too. Waits are bounded polls, not sleeps.
+//! mismatched keys, and the reason is visible in status; two active speakers settle on one
+//! session. Waits are bounded polls, not sleeps.
 
 use anycastd::config::Config;
 use anycastd::ha::Advert;
@@ -136,4 +136,36 @@ async fn mismatched_md5_keys_never_establish() {
     eprintln!("status shows: {err}");
     a.shutdown("bye", Duration::from_secs(1)).await;
     b.shutdown("bye", Duration::from_secs(1)).await;
+}
+
+/// Both speakers active and started together, so their connection attempts may cross (RFC 4271
+/// §6.8; the collisions themselves are driven step by step in `session/peer_tests.rs`): they
+/// must settle on one session that stays up — no side may close the connection the other
+/// kept. Several rounds, each on its own port.
+#[tokio::test(flavor = "current_thread")]
+async fn two_active_speakers_settle_on_one_session() {
+    for round in 0..3u16 {
+        let port = 17910 + round;
+        let a_cfg = cfg("127.0.0.1", "127.0.0.2", port, 65124, 65000, "anycast-lab-key", &["203.0.113.124/32"]);
+        let b_cfg = cfg("127.0.0.2", "127.0.0.1", port, 65000, 65124, "anycast-lab-key", &["198.51.100.0/24"]);
+        let (a, b) = tokio::join!(
+            Speaker::start(&a_cfg, Advert::announce(a_cfg.anycast.prefixes.clone())),
+            Speaker::start(&b_cfg, Advert::announce(b_cfg.anycast.prefixes.clone()))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let up = wait_for("both Established", Duration::from_secs(10), || {
+            a.status()[0].state == NeighborState::Established && b.status()[0].state == NeighborState::Established
+        })
+        .await;
+        assert!(up, "round {round}: a: {:?}\nb: {:?}", a.status(), b.status());
+        // Settled: still up a while later, never dropped after Established.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        for (who, s) in [("a", &a.status()[0]), ("b", &b.status()[0])] {
+            assert_eq!(s.state, NeighborState::Established, "round {round}: {who}: {s:?}");
+            assert_eq!((s.established_count, s.flaps), (1, 0), "round {round}: {who} flapped: {s:?}");
+            assert_eq!(s.prefixes_received_v4, 1, "round {round}: {who}: {s:?}");
+        }
+        a.shutdown("bye", Duration::from_secs(1)).await;
+        b.shutdown("bye", Duration::from_secs(1)).await;
+    }
 }
