@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-pub const DEFAULT_SOCKET: &str = "/run/anycastd/anycastd.sock";
+pub use crate::config::DEFAULT_SOCKET;
 const MAX_REQUEST: u64 = 4096;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -2,6 +2,7 @@
 //! the library (`anycastd::cli`, `anycastd::wire`, …).
 
 use anycastd::cli::{client, decode};
+use anycastd::config;
 use anycastd::control::Request;
 use anycastd::wire::SessionParams;
 use clap::{ArgAction, Parser, Subcommand};
@@ -41,7 +42,7 @@ enum Command {
     /// Run the speaker in the foreground (logs to stderr).
     Run {
         /// The configuration file.
-        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
         /// Log format.
         #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
@@ -103,7 +104,7 @@ enum Command {
     /// Validate a configuration file: every error with file, line, column, key and a fix.
     #[command(name = "check-config")]
     CheckConfig {
-        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to standard output.
@@ -223,17 +224,17 @@ enum BgpCommand {
         /// Read the TCP-MD5 key from this file (absolute path, mode 0600).
         #[arg(long = "md5-file", visible_alias = "md5_file", value_name = "PATH")]
         md5_file: Option<String>,
-        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
     /// Print the BGP section of the config (keys redacted).
     Show {
-        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
     /// Remove the BGP section and its neighbors.
     Unset {
-        #[arg(long, short = 'c', default_value = "/etc/anycastd/anycastd.toml")]
+        #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
 }

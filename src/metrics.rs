@@ -3,8 +3,7 @@
 //! reference client) in the OpenMetrics text format. The HTTP side is the least a scraper
 //! needs: `GET /metrics`, bounded request, one response, close.
 
-use crate::ha::status::CheckStatus;
-use crate::ha::HaStatus;
+use crate::ha::status::{CheckStatus, HaStatus};
 use crate::status::{NeighborState, NeighborStatus, StatusDoc};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;

@@ -6,7 +6,7 @@
 //! (README, "control protocol"): fields are only ever added, never renamed. Reading is
 //! tolerant: a key a daemon does not send takes its default. No I/O here.
 
-use crate::ha::HaStatus;
+use crate::ha::status::HaStatus;
 use crate::session::State;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -4,12 +4,10 @@
 //! state), 2 the daemon cannot be reached.
 
 use super::Outcome;
-use crate::config::{Config, RoleSource};
+use crate::config::{Config, RoleSource, DEFAULT_PATH};
 use crate::control::{self, ControlError, Request, Response};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-pub const DEFAULT_CONFIG: &str = "/etc/anycastd/anycastd.toml";
 
 /// The socket to talk to: `--socket`, else the one named by `--config` (or the default config
 /// file when it exists), else the default socket.
@@ -17,7 +15,7 @@ pub fn socket_path(socket: Option<&Path>, config: Option<&Path>) -> Result<PathB
     if let Some(s) = socket {
         return Ok(s.to_path_buf());
     }
-    let path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
     if config.is_none() && !path.exists() {
         return Ok(PathBuf::from(control::DEFAULT_SOCKET));
     }
@@ -78,7 +76,7 @@ pub fn notify(socket: Result<PathBuf, String>, config: Option<&Path>, state: &st
         Ok(r) => return Outcome::err(1, r.error.unwrap_or_default()),
         Err(e) => e,
     };
-    let cfg_path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let cfg_path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
     match Config::load(&cfg_path).map(|c| c.role) {
         Ok(RoleSource::Keepalived { path }) => match crate::ha::role::persist_role(&path, state) {
             Ok(()) => Outcome {

@@ -5,8 +5,7 @@
 //! It reads the typed [`StatusDoc`], destructured without `..`: a field renamed or added in the
 //! document does not compile here until this view has decided what to show of it.
 
-use crate::ha::status::{CheckStatus, DrainStatus};
-use crate::ha::HaStatus;
+use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
 use crate::status::{NeighborState, NeighborStatus, StatusDoc};
 use std::fmt::Write as _;
 

@@ -1,17 +1,20 @@
 //! anycastd's configuration: the typed `Config` the daemon runs on and the one way to get it,
 //! `Config::from_str` / `Config::load`, which parse the TOML file into raw serde structs
 //! (`raw`), then check and convert every value into a type that cannot hold an illegal value
-//! (`validate`, `checks`, and the value types of `crate::types`). Every problem is reported as
-//! `file:line:col: key = value: what is wrong; example: right value`, all of them where
-//! practical. Editing the file for `anycastd bgp set` lives in `edit`. The only I/O here is
-//! reading the file and key files.
+//! (`validate` for `[bgp]`/`[anycast]`, `ha` for `[role]`/`[[health.check]]`, `endpoints` for
+//! `[control]`/`[metrics]`, on the helpers of `values` and the value types of `crate::types`).
+//! Every problem is reported as `file:line:col: key = value: what is wrong; example: right
+//! value`, all of them where practical. Editing the file for `anycastd bgp set` lives in
+//! `edit`. The only I/O here is reading the file and key files.
 
-mod checks;
 pub mod edit;
+mod endpoints;
 mod error;
+mod ha;
 mod raw;
 mod spans;
 mod validate;
+mod values;
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +29,10 @@ use ipnet::IpNet;
 
 pub use crate::types::{Asn, HoldTime, Md5Key, RouterId, ValueError};
 pub use crate::wire::community::{Community, LargeCommunity};
+pub use endpoints::DEFAULT_SOCKET;
+
+/// The configuration file the daemon and the client commands read when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/anycastd/anycastd.toml";
 pub use error::{ConfigError, Diagnostic, DiagnosticKind};
 
 use error::Reporter;

@@ -1,21 +1,21 @@
-//! Raw → typed conversion of `[bgp]` and `[anycast]`, plus the value helpers every section
-//! uses (ranges, addresses, paths, enum names). Each rule records a located error through the
-//! `Reporter` and carries on, so one pass reports as many problems as it can. Reads the
-//! `md5_file` key files (the only I/O); never panics on any value.
+//! Raw → typed conversion of the whole file: `[bgp]` and `[anycast]` here, the HA sections in
+//! `ha.rs`, the local endpoints in `endpoints.rs`, on the value helpers of `values.rs`. Each
+//! rule records a located error through the `Reporter` and carries on, so one pass reports as
+//! many problems as it can. Reads the `md5_file` key files (the only I/O); never panics on any
+//! value.
 
 use std::collections::HashMap;
-use std::fmt::Display;
 use std::net::IpAddr;
 use std::num::NonZeroU8;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::error::{suggest, DiagnosticKind as K, Reporter};
+use super::error::{DiagnosticKind as K, Reporter};
 use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor};
-use super::{checks, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
+use super::values::{abs_path, choice, host_ip, num};
+use super::{endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
 use crate::types::{Asn, HoldTime, Md5Key, RouterId};
 use crate::wire::community::{Community, LargeCommunity};
 
@@ -35,10 +35,10 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
             None
         }
     };
-    let role = checks::role(raw.role, r);
-    let health = checks::health(raw.health, r);
-    let control = checks::control(raw.control, r);
-    let metrics = checks::metrics(raw.metrics, r);
+    let role = ha::role(raw.role, r);
+    let health = ha::health(raw.health, r);
+    let control = endpoints::control(raw.control, r);
+    let metrics = endpoints::metrics(raw.metrics, r);
     let (bgp, anycast) = (bgp?, anycast?);
     next_hop_warnings(&bgp, &anycast, r);
     Some(Config {
@@ -50,79 +50,6 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
         metrics: metrics?,
         warnings: Vec::new(),
     })
-}
-
-/// An integer in `lo..=hi`, converted to `T`.
-pub fn num<T>(r: &mut Reporter<'_>, path: &str, v: i64, lo: T, hi: T, what: &str) -> Option<T>
-where
-    T: TryFrom<i64> + Into<i64> + Display + Copy,
-{
-    match T::try_from(v) {
-        Ok(t) if (lo.into()..=hi.into()).contains(&v) => Some(t),
-        _ => {
-            r.error(path, K::InvalidValue, &format!("{what} must be {lo} to {hi}"));
-            None
-        }
-    }
-}
-
-/// Milliseconds in `lo..=hi`, `default` when absent.
-pub fn millis(r: &mut Reporter<'_>, path: &str, v: Option<i64>, default: u32, lo: u32, hi: u32) -> Option<Duration> {
-    let ms = match v {
-        Some(v) => num(r, path, v, lo, hi, "milliseconds")?,
-        None => default,
-    };
-    Some(Duration::from_millis(u64::from(ms)))
-}
-
-/// An IP address of a host (not unspecified, multicast or broadcast).
-pub fn host_ip(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<IpAddr> {
-    let Ok(ip) = s.trim().parse::<IpAddr>() else {
-        r.error(path, K::InvalidValue, "not an IPv4 or IPv6 address");
-        return None;
-    };
-    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
-    if ip.is_unspecified() || ip.is_multicast() || broadcast {
-        r.error(path, K::InvalidValue, "must be a unicast address");
-        return None;
-    }
-    Some(ip)
-}
-
-/// An absolute path.
-pub fn abs_path(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(s);
-    if s.is_empty() || !p.is_absolute() {
-        r.error(path, K::InvalidValue, "must be an absolute path");
-        return None;
-    }
-    Some(p)
-}
-
-/// One of `valid` names; the index.
-pub fn choice(r: &mut Reporter<'_>, path: &str, s: &str, valid: &[&str]) -> Option<usize> {
-    if let Some(i) = valid.iter().position(|v| *v == s) {
-        return Some(i);
-    }
-    let names: Vec<String> = valid.iter().map(|v| v.to_string()).collect();
-    let what = format!("must be one of {}", valid.join(", "));
-    match suggest(s, &names) {
-        Some(m) => {
-            let example = format!("{} = \"{m}\"", spans::last_key(path));
-            r.error_ex(path, K::InvalidValue, &what, &example);
-        }
-        None => r.error(path, K::InvalidValue, &what),
-    }
-    None
-}
-
-/// Records a key that does not apply to the selected variant (`type`/`source`).
-pub fn foreign(r: &mut Reporter<'_>, path: &str, present: bool, selector: &str, owner: &str) {
-    if present {
-        let key = spans::last_key(path);
-        let what = format!("`{key}` does not apply to {selector}; remove it");
-        r.error_ex(path, K::Conflict, &what, owner);
-    }
 }
 
 /// An anycast prefix; a bare address is a host prefix (/32 or /128). The error explains how

@@ -8,7 +8,7 @@ pub mod neighbor;
 pub mod transport;
 
 use crate::config::{self, Config, TtlMode};
-use crate::ha::Advert;
+use crate::ha::decision::Advert;
 use crate::session::policy::ExportPolicy;
 use crate::session::SessionConfig;
 use crate::status::{NeighborState, NeighborStatus};

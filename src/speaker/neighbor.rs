@@ -7,7 +7,7 @@
 
 use super::transport::{self, TransportOpts};
 use super::Stamped;
-use crate::ha::Advert;
+use crate::ha::decision::Advert;
 use crate::session::policy::ExportPolicy;
 use crate::session::{Action, ConnId, Peer, PeerAction, PeerEvent, SessionConfig, State, Stats};
 use crate::status::NeighborStatus;

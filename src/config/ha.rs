@@ -1,19 +1,17 @@
-//! Raw → typed conversion of the HA inputs and local endpoints: `[role]`,
-//! `[[health.check]]`, `[control]` and `[metrics]`. Keys that do not belong to the selected
-//! `source`/`type` are errors, as are missing per-type keys. Pure apart from the `Reporter`.
+//! Raw → typed conversion of the HA inputs: `[role]` and `[[health.check]]`. Keys that do not
+//! belong to the selected `source`/`type` are errors, as are missing per-type keys. Pure apart
+//! from the `Reporter`.
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use super::error::{DiagnosticKind as K, Reporter};
-use super::raw::{RawCheck, RawControl, RawHealth, RawMetrics, RawRole};
-use super::validate::{abs_path, choice, foreign, millis, num};
-use super::{Control, HealthCheck, HttpUrl, Metrics, Probe, RoleSource};
+use super::raw::{RawCheck, RawHealth, RawRole};
+use super::values::{abs_path, choice, foreign, millis, num};
+use super::{HealthCheck, HttpUrl, Probe, RoleSource};
 
 const DEFAULT_ROLE_PATH: &str = "/var/lib/anycastd/role";
-const DEFAULT_SOCKET: &str = "/run/anycastd/anycastd.sock";
-const DEFAULT_STATE_DIR: &str = "/var/lib/anycastd";
 /// Longest accepted interval, one day.
 const MAX_INTERVAL_MS: u32 = 86_400_000;
 
@@ -231,32 +229,6 @@ pub fn http_url(s: &str) -> Result<HttpUrl, String> {
         return Err("the path must not contain spaces".into());
     }
     Ok(HttpUrl { host: host.to_string(), port, path })
-}
-
-/// `[control]` with defaults.
-pub fn control(raw: Option<RawControl>, r: &mut Reporter<'_>) -> Option<Control> {
-    let raw = raw.unwrap_or(RawControl { socket: None, state_dir: None });
-    let socket = match raw.socket {
-        Some(s) => abs_path(r, "control.socket", &s),
-        None => Some(PathBuf::from(DEFAULT_SOCKET)),
-    };
-    let state_dir = match raw.state_dir {
-        Some(s) => abs_path(r, "control.state_dir", &s),
-        None => Some(PathBuf::from(DEFAULT_STATE_DIR)),
-    };
-    Some(Control { socket: socket?, state_dir: state_dir? })
-}
-
-/// `[metrics]`: `Some(None)` when absent.
-pub fn metrics(raw: Option<RawMetrics>, r: &mut Reporter<'_>) -> Option<Option<Metrics>> {
-    let Some(m) = raw else { return Some(None) };
-    match m.listen.trim().parse::<SocketAddr>() {
-        Ok(listen) => Some(Some(Metrics { listen })),
-        Err(_) => {
-            r.error("metrics.listen", K::InvalidValue, "not an address:port");
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,84 @@
+//! The value helpers every section's conversion uses: integer ranges, milliseconds, host
+//! addresses, absolute paths, enum names (with a did-you-mean), and keys that do not belong to
+//! the selected `type`/`source`. Each records a located error through the `Reporter`.
+
+use std::fmt::Display;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::{suggest, DiagnosticKind as K, Reporter};
+use super::spans;
+
+/// An integer in `lo..=hi`, converted to `T`.
+pub fn num<T>(r: &mut Reporter<'_>, path: &str, v: i64, lo: T, hi: T, what: &str) -> Option<T>
+where
+    T: TryFrom<i64> + Into<i64> + Display + Copy,
+{
+    match T::try_from(v) {
+        Ok(t) if (lo.into()..=hi.into()).contains(&v) => Some(t),
+        _ => {
+            r.error(path, K::InvalidValue, &format!("{what} must be {lo} to {hi}"));
+            None
+        }
+    }
+}
+
+/// Milliseconds in `lo..=hi`, `default` when absent.
+pub fn millis(r: &mut Reporter<'_>, path: &str, v: Option<i64>, default: u32, lo: u32, hi: u32) -> Option<Duration> {
+    let ms = match v {
+        Some(v) => num(r, path, v, lo, hi, "milliseconds")?,
+        None => default,
+    };
+    Some(Duration::from_millis(u64::from(ms)))
+}
+
+/// An IP address of a host (not unspecified, multicast or broadcast).
+pub fn host_ip(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<IpAddr> {
+    let Ok(ip) = s.trim().parse::<IpAddr>() else {
+        r.error(path, K::InvalidValue, "not an IPv4 or IPv6 address");
+        return None;
+    };
+    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+    if ip.is_unspecified() || ip.is_multicast() || broadcast {
+        r.error(path, K::InvalidValue, "must be a unicast address");
+        return None;
+    }
+    Some(ip)
+}
+
+/// An absolute path.
+pub fn abs_path(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(s);
+    if s.is_empty() || !p.is_absolute() {
+        r.error(path, K::InvalidValue, "must be an absolute path");
+        return None;
+    }
+    Some(p)
+}
+
+/// One of `valid` names; the index.
+pub fn choice(r: &mut Reporter<'_>, path: &str, s: &str, valid: &[&str]) -> Option<usize> {
+    if let Some(i) = valid.iter().position(|v| *v == s) {
+        return Some(i);
+    }
+    let names: Vec<String> = valid.iter().map(|v| v.to_string()).collect();
+    let what = format!("must be one of {}", valid.join(", "));
+    match suggest(s, &names) {
+        Some(m) => {
+            let example = format!("{} = \"{m}\"", spans::last_key(path));
+            r.error_ex(path, K::InvalidValue, &what, &example);
+        }
+        None => r.error(path, K::InvalidValue, &what),
+    }
+    None
+}
+
+/// Records a key that does not apply to the selected variant (`type`/`source`).
+pub fn foreign(r: &mut Reporter<'_>, path: &str, present: bool, selector: &str, owner: &str) {
+    if present {
+        let key = spans::last_key(path);
+        let what = format!("`{key}` does not apply to {selector}; remove it");
+        r.error_ex(path, K::Conflict, &what, owner);
+    }
+}
