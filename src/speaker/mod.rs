@@ -4,6 +4,7 @@
 //! the speaker is told an [`Advert`] and every neighbor converges to it at once, through its
 //! export policy (`session::policy`).
 
+mod listener;
 pub mod neighbor;
 pub mod transport;
 
@@ -12,15 +13,15 @@ use crate::ha::decision::Advert;
 use crate::session::policy::ExportPolicy;
 use crate::session::SessionConfig;
 use crate::status::{NeighborState, NeighborStatus};
+use listener::{AcceptTable, Listeners};
 use neighbor::{Cmd, NeighborReport, NeighborSpec};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn, Instrument};
+use tracing::{error, warn, Instrument};
 use transport::TransportOpts;
 
 struct NeighborHandle {
@@ -30,22 +31,12 @@ struct NeighborHandle {
     task: JoinHandle<()>,
 }
 
-struct ListenerHandle {
-    listener: Arc<tokio::net::TcpListener>,
-    task: JoinHandle<()>,
-    /// Neighbors whose MD5 key is installed on this listener.
-    keyed: Vec<IpAddr>,
-}
-
-/// Where the listeners send an accepted connection: the neighbor task of its source address.
-type AcceptTable = Arc<std::sync::Mutex<HashMap<IpAddr, mpsc::Sender<Cmd>>>>;
-
 #[derive(Default)]
 struct Inner {
     neighbors: Vec<NeighborHandle>,
     /// Neighbors that could not start (e.g. the kernel refused their MD5 key), with why.
     failed: Vec<NeighborStatus>,
-    listeners: HashMap<SocketAddr, ListenerHandle>,
+    listeners: Listeners,
     seed: u64,
 }
 
@@ -136,22 +127,8 @@ impl Speaker {
         let mut report = ReloadReport::default();
         // 1. Listeners: one per local address (and port) in use; bind the new ones first, so a
         //    bad address fails the reload before anything running is touched.
-        let mut wanted: HashMap<SocketAddr, Vec<&config::Neighbor>> = HashMap::new();
-        if bgp.listen {
-            for n in &bgp.neighbors {
-                wanted.entry(SocketAddr::new(n.local_ip, bgp.port)).or_default().push(n);
-            }
-        }
-        let mut fresh = HashMap::new();
-        {
-            let inner = self.lock();
-            for addr in wanted.keys() {
-                if !inner.listeners.contains_key(addr) {
-                    let l = transport::listen(*addr).map_err(|err| SpeakerError::Listen { addr: *addr, err })?;
-                    fresh.insert(*addr, Arc::new(l));
-                }
-            }
-        }
+        let wanted = listener::wanted(bgp);
+        let fresh = self.lock().listeners.bind_missing(&wanted)?;
         // 2. Neighbors: compare specs by remote address.
         let mut specs: Vec<NeighborSpec> = Vec::new();
         let mut stops = Vec::new();
@@ -192,44 +169,7 @@ impl Speaker {
             h.task.abort();
         }
         // 3. Listeners: start the new ones, drop the unused, (re)install MD5 keys.
-        let mut refused: HashMap<IpAddr, String> = HashMap::new();
-        {
-            let mut inner = self.lock();
-            for (addr, l) in fresh {
-                let task = tokio::spawn(accept_loop(l.clone(), self.accept_table.clone()));
-                info!(%addr, "listening for BGP");
-                inner.listeners.insert(addr, ListenerHandle { listener: l, task, keyed: Vec::new() });
-            }
-            let unused: Vec<SocketAddr> = inner.listeners.keys().filter(|a| !wanted.contains_key(a)).copied().collect();
-            for a in unused {
-                if let Some(h) = inner.listeners.remove(&a) {
-                    h.task.abort();
-                    info!(addr = %a, "stopped listening");
-                }
-            }
-            for (addr, ns) in &wanted {
-                let Some(h) = inner.listeners.get_mut(addr) else { continue };
-                let fd = h.listener.as_raw_fd();
-                for ip in std::mem::take(&mut h.keyed) {
-                    let _ = transport::set_md5(fd, ip, None);
-                }
-                for n in ns {
-                    if let Some(k) = &n.md5 {
-                        match transport::set_md5(fd, n.remote_ip, Some(k)) {
-                            Ok(()) => h.keyed.push(n.remote_ip),
-                            Err(e) => {
-                                refused.insert(n.remote_ip, e.to_string());
-                            }
-                        }
-                    }
-                    if n.ttl == TtlMode::Security {
-                        if let Err(e) = transport::listener_gtsm(&h.listener) {
-                            refused.insert(n.remote_ip, e.to_string());
-                        }
-                    }
-                }
-            }
-        }
+        let refused = self.lock().listeners.apply(fresh, &wanted, &self.accept_table);
         // 4. Start the new and changed neighbors (never one whose key the kernel refused).
         let mut inner = self.lock();
         for spec in specs {
@@ -283,13 +223,11 @@ impl Speaker {
     /// Sends Cease / Administrative Shutdown with `reason` to every neighbor and waits (at most
     /// `limit`) until the NOTIFICATIONs are written.
     pub async fn shutdown(&self, reason: &str, limit: Duration) {
-        let (neighbors, listeners) = {
+        let neighbors = {
             let mut inner = self.lock();
-            (std::mem::take(&mut inner.neighbors), std::mem::take(&mut inner.listeners))
+            inner.listeners.stop_all();
+            std::mem::take(&mut inner.neighbors)
         };
-        for l in listeners.values() {
-            l.task.abort();
-        }
         let stops = neighbors.iter().map(|n| stop_one(n, reason, limit));
         for f in stops {
             f.await;
@@ -317,22 +255,5 @@ async fn stop_one(n: &NeighborHandle, reason: &str, limit: Duration) {
     }
     if tokio::time::timeout(limit, rx).await.is_err() {
         warn!(neighbor = %n.spec.remote.ip(), "shutdown NOTIFICATION not written within {limit:?}");
-    }
-}
-
-async fn accept_loop(l: Arc<tokio::net::TcpListener>, accept_table: AcceptTable) {
-    loop {
-        let Ok((stream, peer)) = l.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let tx = accept_table.lock().unwrap_or_else(|p| p.into_inner()).get(&peer.ip()).cloned();
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(Cmd::Accepted(stream)).await;
-            }
-            // Not a configured neighbor: close without a word (RFC 4271 §8.2.1.1).
-            None => warn!(%peer, "refused BGP connection from an unconfigured address"),
-        }
     }
 }
