@@ -1,16 +1,18 @@
-//! A fuzz entry point for the session: arbitrary octets become a script of events (operator
+//! Fuzz entry points for the session: arbitrary octets become a script of events (operator
 //! starts/stops, TCP outcomes, raw octets, canned valid peer messages, clock jumps, route
-//! changes) driven through one [`Session`] with a fake clock, checking invariants after every
-//! step. Used by `cargo fuzz` (feature `fuzzing`) and by unit tests; it panics only when an
-//! invariant breaks, and says how deep the script got.
+//! changes) driven through one [`Session`] ([`fuzz_one`]) or through a two-connection
+//! [`Peer`] with accepted and outbound connections colliding ([`fuzz_peer`]), with a fake
+//! clock, checking invariants after every step. Used by `cargo fuzz` (feature `fuzzing`) and
+//! by unit tests; they panic only when an invariant breaks, and say how deep the script got.
 
 use super::testkit::{attrs, config};
-use super::{Action, Event, Routes, Session, State};
+use super::{Action, ConnId, Event, Peer, PeerAction, PeerEvent, Routes, Session, State};
 use crate::types::HoldTime;
 use crate::wire::build;
 use crate::wire::notification::cease;
 use crate::wire::{AfiSafi, Capability, Notification, Open, RouteRefresh, SessionParams};
 use ipnet::IpNet;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -141,6 +143,91 @@ pub fn fuzz_one(data: &[u8]) -> FuzzRun {
     run
 }
 
+/// Drives a [`Peer`] through the events encoded in `data` and checks its invariants: at most
+/// two connections, never both past OpenSent (a collision is resolved as soon as it can be),
+/// none beside an Established one, every connection's state changes chaining, actions only on
+/// connections that exist or just ended.
+pub fn fuzz_peer(data: &[u8]) -> FuzzRun {
+    let mut run = FuzzRun::default();
+    let Some((&seed, mut d)) = data.split_first() else { return run };
+    // Our identifier above or below the canned peer's (192.0.2.2): both resolutions.
+    let ours = if seed & 1 != 0 { Ipv4Addr::new(192, 0, 2, 200) } else { Ipv4Addr::new(192, 0, 2, 1) };
+    let mut cfg = config(65001, 65002, ours);
+    cfg.jitter_seed = u64::from(seed);
+    cfg.passive = seed & 2 != 0;
+    let mut p = Peer::new(cfg, routes(seed >> 4));
+    let c = canned();
+    let mut now = Instant::now();
+    // The state each connection id is in, as its StateChange actions tell it.
+    let mut states: HashMap<ConnId, State> = HashMap::from([(p.main_conn(), State::Idle)]);
+    while let Some((&op, rest)) = d.split_first() {
+        d = rest;
+        now += Duration::from_millis(u64::from(op >> 5) * 250);
+        let main = p.main_conn();
+        let on = if op & 16 != 0 { p.second_conn().unwrap_or(main) } else { main };
+        let acts = match op & 15 {
+            0 => p.handle(now, PeerEvent::ManualStart),
+            1 => p.handle(now, PeerEvent::ManualStop { reason: Some("fuzz".into()) }),
+            2 => p.connected(now, main).unwrap_or_default(),
+            3 => p.handle(now, PeerEvent::ConnectFailed(main)),
+            4 => match p.accept(now) {
+                Some((id, acts)) => {
+                    states.entry(id).or_insert(State::Active);
+                    acts
+                }
+                None => Vec::new(),
+            },
+            5 => p.handle(now, PeerEvent::Bytes(on, &c.open)),
+            6 => p.handle(now, PeerEvent::Bytes(on, &c.keepalive)),
+            7 => p.handle(now, PeerEvent::Bytes(on, &c.update)),
+            8 => p.handle(now, PeerEvent::Bytes(on, &c.notification)),
+            9 => {
+                let chunk = take(&mut d);
+                p.handle(now, PeerEvent::Bytes(on, chunk))
+            }
+            10 | 11 => p.handle(now, PeerEvent::Closed(on)),
+            12 => {
+                now += Duration::from_secs(u64::from(take(&mut d).first().copied().unwrap_or(1)));
+                p.handle(now, PeerEvent::Timer)
+            }
+            13 | 14 => {
+                if let Some(t) = p.next_deadline() {
+                    now = now.max(t);
+                }
+                p.handle(now, PeerEvent::Timer)
+            }
+            _ => p.set_routes(now, routes(take(&mut d).first().copied().unwrap_or(0))),
+        };
+        check_peer(&p, &mut states, &acts);
+        run.steps += 1;
+        run.reached_established |= p.state() == State::Established;
+    }
+    run
+}
+
+fn check_peer(p: &Peer, states: &mut HashMap<ConnId, State>, acts: &[PeerAction]) {
+    let (main, second) = (p.main_conn(), p.second_conn());
+    for (id, a) in acts {
+        let cur = states.get(id).copied();
+        assert!(cur.is_some(), "action on {id}, a connection that never existed: {a:?}");
+        if let Action::StateChange { from, to, .. } = a {
+            assert_eq!(Some(*from), cur, "state change chain broken on {id}");
+            states.insert(*id, *to);
+        }
+    }
+    assert_ne!(Some(main), second);
+    assert_eq!(states.get(&main).copied(), Some(p.state()), "the main connection's state");
+    if let Some(sec) = second {
+        let ss = states.get(&sec).copied().unwrap_or(State::Idle);
+        assert!(p.state().has_connection() && ss.has_connection(), "a second connection beside {:?}/{ss:?}", p.state());
+        assert_ne!(p.state(), State::Established, "a second connection beside an Established one");
+        let past = |s: State| matches!(s, State::OpenConfirm | State::Established);
+        assert!(!(past(p.state()) && past(ss)), "a collision left unresolved");
+    }
+    // Ended connections are forgotten: only the live ones may act next time.
+    states.retain(|id, _| *id == main || Some(*id) == second);
+}
+
 fn check(s: &Session, before: State, acts: &[Action]) {
     // State changes chain from the state before the event to the state after it.
     let mut cur = before;
@@ -195,11 +282,27 @@ mod tests {
         assert!(!fuzz_one(&[0, 0, 4, 9, 7, 11, 12]).reached_established);
     }
 
+    #[test]
+    fn scripted_collisions_reach_established() {
+        // Connect, accept a second connection, the peer's OPEN on the main one (resolved at
+        // once). Our identifier lower (seed 0): the peer's connection is kept, its OPEN and
+        // KEEPALIVE follow on it; higher (seed 1): ours is kept and only needs the KEEPALIVE.
+        assert!(fuzz_peer(&[0, 0, 2, 4, 5, 5, 6]).reached_established);
+        assert!(fuzz_peer(&[1, 0, 2, 4, 5, 6]).reached_established);
+        // A connection accepted while Established is closed at once.
+        assert!(fuzz_peer(&[1, 0, 2, 5, 6, 4, 6]).reached_established);
+    }
+
     proptest! {
         // PROPTEST_CASES=100000 for a longer run.
         #[test]
         fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             fuzz_one(&data);
+        }
+
+        #[test]
+        fn peer_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            fuzz_peer(&data);
         }
     }
 }

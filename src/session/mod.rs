@@ -52,7 +52,7 @@ pub use backoff::{Backoff, STABLE_TIME};
 pub use collision::{resolve, Initiator, Survivor};
 pub use fsm::Session;
 #[cfg(any(test, feature = "fuzzing"))]
-pub use fuzz::{fuzz_one, FuzzRun};
+pub use fuzz::{fuzz_one, fuzz_peer, FuzzRun};
 pub use negotiate::Negotiated;
 pub use peer::{ConnId, Peer, PeerAction, PeerEvent};
 pub use routes::Routes;

@@ -236,7 +236,9 @@ impl Peer {
     /// on when the main one is gone, and resolve a collision once it can be (RFC 4271 §6.8).
     fn settle(&mut self, now: Instant, out: &mut Vec<PeerAction>) {
         let Some(second) = self.second.as_ref() else { return };
-        if second.session.state() == State::Idle {
+        // A second connection that failed is over (its session would otherwise wait in Active
+        // to connect out, which only the main session does).
+        if !second.session.state().has_connection() {
             if let Some(gone) = self.second.take() {
                 self.main.session.stats.absorb(&gone.session.stats, true);
             }

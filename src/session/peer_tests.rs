@@ -441,3 +441,15 @@ fn two_peers_keep_the_same_connection_whichever_handshake_completes_first() {
         }
     }
 }
+
+#[test]
+fn a_failed_second_connection_is_over() {
+    // Its session would go Active and ask to connect out; only the main session does that.
+    let t = Instant::now();
+    let (mut p, out, inb) = outbound_then_inbound(HI, t);
+    let acts = p.handle(t, PeerEvent::Closed(inb));
+    assert!(!acts.contains(&(inb, Action::Connect)), "{acts:?}");
+    assert_eq!((p.main_conn(), p.second_conn(), p.state()), (out, None, State::OpenSent));
+    let later = p.handle(t + std::time::Duration::from_secs(60), PeerEvent::Timer);
+    assert!(later.iter().all(|(c, _)| *c == out), "{later:?}");
+}
