@@ -2,6 +2,7 @@
 //! concatenated messages or hex text (one message per line), and keeps going after a bad
 //! message whenever the framing allows, so one capture shows every problem at once.
 
+use crate::wire::notification::{code, header as header_err};
 use crate::wire::{self, attr, capability::Capability, header, DecodeError, Message, SessionParams, Update};
 use serde_json::{json, Map, Value};
 
@@ -24,8 +25,8 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
             }
             Ok(None) => {
                 let e = DecodeError::reset(
-                    1,
-                    2,
+                    code::MESSAGE_HEADER,
+                    header_err::BAD_MESSAGE_LENGTH,
                     Vec::new(),
                     format!("stream ends inside a message: {} octets left", data.len()),
                 );
@@ -34,7 +35,7 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
             }
             Err(e) => {
                 // Resynchronise on the length field when it is plausible, else stop.
-                let len = data.get(16..18).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))).unwrap_or(0);
+                let len = header::declared_len(data).unwrap_or(0);
                 push(&mut out, Err(e), offset);
                 if (header::HEADER_LEN..=data.len()).contains(&len) {
                     len

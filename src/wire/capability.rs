@@ -95,10 +95,6 @@ impl AddPathMode {
     pub fn sends(self) -> bool {
         matches!(self, AddPathMode::Send | AddPathMode::Both)
     }
-    /// Whether the sender of this capability can receive multiple paths.
-    pub fn receives(self) -> bool {
-        matches!(self, AddPathMode::Receive | AddPathMode::Both)
-    }
 }
 
 /// Graceful Restart capability value (RFC 4724 §3, N bit from RFC 8538).

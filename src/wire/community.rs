@@ -102,17 +102,6 @@ impl FromStr for LargeCommunity {
     }
 }
 
-/// Short name of an extended community by type/subtype (RFC 4360 §5, RFC 7153), for display.
-pub fn ext_community_name(c: &[u8; 8]) -> &'static str {
-    match (c[0] & 0x3f, c[1]) {
-        (0x00..=0x02, 0x02) => "route-target",
-        (0x00..=0x02, 0x03) => "route-origin",
-        (0x03, 0x0c) => "encapsulation",
-        (0x06, _) => "evpn",
-        _ => "other",
-    }
-}
-
 /// Iterate the communities of a validated COMMUNITIES value.
 pub fn communities(raw: &[u8]) -> impl Iterator<Item = Community> + '_ {
     raw.chunks_exact(4).map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))

@@ -72,6 +72,21 @@ impl MessageType {
     }
 }
 
+/// The Length field of the header at the start of `buf` (octets 16–17, RFC 4271 §4.1), as it
+/// stands on the wire: the Data of a Bad Message Length NOTIFICATION. `None` before 18 octets.
+#[inline]
+pub fn length_field(buf: &[u8]) -> Option<[u8; 2]> {
+    let (_marker, rest) = buf.split_first_chunk::<16>()?;
+    rest.first_chunk::<2>().copied()
+}
+
+/// The message length the header at the start of `buf` declares (header included), unchecked:
+/// [`frame`] says whether it is valid. `None` before 18 octets.
+#[inline]
+pub fn declared_len(buf: &[u8]) -> Option<usize> {
+    length_field(buf).map(|l| usize::from(u16::from_be_bytes(l)))
+}
+
 /// One complete message found at the start of a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
@@ -86,10 +101,10 @@ pub struct Frame {
 /// `max_len` is 4096, or 65535 once Extended Message is negotiated (OPEN and KEEPALIVE always
 /// stay within 4096, RFC 8654 §4).
 pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
-    let Some(hdr) = buf.get(..HEADER_LEN) else {
+    let Some((&[ref marker @ .., l0, l1, ty], _)) = buf.split_first_chunk::<HEADER_LEN>() else {
         return Ok(None);
     };
-    if hdr[..16] != MARKER {
+    if *marker != MARKER {
         // RFC 4271 §6.1: Connection Not Synchronized; the Data field is empty.
         return Err(DecodeError::reset(
             code::MESSAGE_HEADER,
@@ -98,9 +113,8 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
             "marker is not all ones",
         ));
     }
-    let len_field = [hdr[16], hdr[17]];
+    let len_field = [l0, l1];
     let len = usize::from(u16::from_be_bytes(len_field));
-    let ty = hdr[18];
     let bad_len = |why: String| {
         // RFC 4271 §6.1: Bad Message Length, the Data field holds the erroneous Length field.
         DecodeError::reset(code::MESSAGE_HEADER, sub::BAD_MESSAGE_LENGTH, len_field.to_vec(), why)
@@ -191,6 +205,16 @@ mod tests {
     fn bad_type() {
         let e = frame(&hdr(19, 9), 4096).unwrap_err();
         assert_eq!((e.code(), e.subcode(), e.notification.data.clone()), (1, 3, vec![9]));
+    }
+
+    #[test]
+    fn length_field_and_declared_len() {
+        let b = hdr(4096, 2);
+        assert_eq!(length_field(&b), Some([0x10, 0]));
+        assert_eq!(declared_len(&b), Some(4096));
+        assert_eq!(declared_len(&b[..18]), Some(4096));
+        assert_eq!(declared_len(&b[..17]), None);
+        assert_eq!(declared_len(&[]), None);
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn decode_message<'a>(buf: &'a [u8], p: &SessionParams) -> Result<(Message<'
         return Err(DecodeError::reset(
             notification::code::MESSAGE_HEADER,
             notification::header::BAD_MESSAGE_LENGTH,
-            buf.get(16..18).unwrap_or_default().to_vec(),
+            header::length_field(buf).map(Vec::from).unwrap_or_default(),
             format!("truncated: {} octets present", buf.len()),
         ));
     };
@@ -129,13 +129,14 @@ pub fn decode_frame<'a>(f: Frame, whole: &'a [u8], p: &SessionParams) -> Result<
     })
 }
 
-/// Lower-case hex of some octets (logs, NOTIFICATION data, `decode` output).
+/// Lower-case hex of some octets (logs, NOTIFICATION data, `decode` output, digests in
+/// `md5 verify`).
 pub fn hex(b: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
+    let digit = |d: u8| char::from_digit(u32::from(d), 16).unwrap_or('?');
+    let mut s = String::with_capacity(b.len().saturating_mul(2));
     for x in b {
-        s.push(char::from(D[usize::from(x >> 4)]));
-        s.push(char::from(D[usize::from(x & 15)]));
+        s.push(digit(x >> 4));
+        s.push(digit(x & 15));
     }
     s
 }

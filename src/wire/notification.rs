@@ -366,7 +366,7 @@ mod tests {
     fn display_is_readable() {
         let n = Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "bye");
         assert_eq!(n.to_string(), "Cease (6) / Administrative Shutdown (2): \"bye\"");
-        let n = Notification::new(1, 2, vec![0, 5]);
+        let n = Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_LENGTH, vec![0, 5]);
         assert_eq!(n.to_string(), "Message Header Error (1) / Bad Message Length (2), data 0005");
     }
 }
