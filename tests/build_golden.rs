@@ -217,3 +217,24 @@ fn every_packed_message_decodes_and_fits() {
         assert_eq!(count, n, "{name}");
     }
 }
+
+#[test]
+fn attributes_that_leave_no_room_are_refused_and_nothing_is_written() {
+    // 1,100 communities are 4,400 octets: no 4096-octet UPDATE can carry them. The packing
+    // used to write over-long messages here; now it refuses, all or nothing.
+    let mut a = attrs();
+    a.communities = (0..1100).map(|i| wire::community::Community::new(65124, i)).collect();
+    let mut b = Vec::new();
+    let e = build::announce(&params(true, false, false), &a, &mixed(10, 10), &mut b).unwrap_err();
+    assert!(matches!(e, wire::EncodeError::TooLong { what: "UPDATE", max: 4096, .. }), "{e}");
+    assert!(b.is_empty(), "nothing written");
+    // With Extended Message they fit.
+    assert!(build::announce(&params(true, true, false), &a, &mixed(10, 10), &mut b).unwrap() >= 2);
+    // A missing next hop names the family, and writes nothing either.
+    let mut no_v6 = attrs();
+    no_v6.next_hop_v6 = None;
+    let mut b = Vec::new();
+    let e = build::announce(&params(true, false, false), &no_v6, &mixed(10, 10), &mut b).unwrap_err();
+    assert_eq!(e.to_string(), "13 IPv6 prefixes but no IPv6 next hop");
+    assert!(b.is_empty());
+}

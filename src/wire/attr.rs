@@ -13,7 +13,7 @@
 use super::community::{Community, LargeCommunity};
 use super::nlri::{self, Family, NlriIter, Prefix};
 use super::notification::ErrorAction;
-use super::reader;
+use super::{reader, EncodeError};
 use bytes::BufMut;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -499,23 +499,8 @@ impl Attr {
     }
 
     /// Append the value octets. AS_PATH and AGGREGATOR use 4-octet ASNs when `four_octet_as`.
-    pub fn encode_value(&self, four_octet_as: bool, buf: &mut impl BufMut) {
-        let put_segments = |buf: &mut dyn BufMut, segs: &[Segment], four: bool| {
-            for s in segs {
-                // Segments over 255 ASNs are split, as RFC 4271 §5.1.2 leaves to the sender.
-                for chunk in s.asns.chunks(255) {
-                    buf.put_u8(s.kind as u8);
-                    buf.put_u8(chunk.len() as u8);
-                    for a in chunk {
-                        if four {
-                            buf.put_u32(*a);
-                        } else {
-                            buf.put_u16(u16::try_from(*a).unwrap_or(super::open::AS_TRANS));
-                        }
-                    }
-                }
-            }
-        };
+    /// Fails, writing nothing, on a raw MP_REACH_NLRI next hop over 255 octets.
+    pub fn encode_value(&self, four_octet_as: bool, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         match self {
             Attr::Origin(o) => buf.put_u8(*o as u8),
             Attr::AsPath(s) => put_segments(buf, s, four_octet_as),
@@ -544,24 +529,28 @@ impl Attr {
                 buf.put_u32(c.local2);
             }),
             Attr::MpReach { afi, safi, next_hop, nlri, raw_nlri } => {
+                let nh_len = match next_hop {
+                    MpNextHop::V4(_) => 4,
+                    MpNextHop::V6 { link_local: None, .. } => 16,
+                    MpNextHop::V6 { link_local: Some(_), .. } => 32,
+                    MpNextHop::Raw(r) => u8::try_from(r.len()).map_err(|_| EncodeError::TooLong {
+                        what: "MP_REACH_NLRI next hop",
+                        len: r.len(),
+                        max: 255,
+                    })?,
+                };
                 buf.put_u16(*afi);
                 buf.put_u8(*safi);
+                buf.put_u8(nh_len);
                 match next_hop {
-                    MpNextHop::V4(a) => {
-                        buf.put_u8(4);
-                        buf.put_slice(&a.octets());
-                    }
+                    MpNextHop::V4(a) => buf.put_slice(&a.octets()),
                     MpNextHop::V6 { global, link_local } => {
-                        buf.put_u8(if link_local.is_some() { 32 } else { 16 });
                         buf.put_slice(&global.octets());
                         if let Some(ll) = link_local {
                             buf.put_slice(&ll.octets());
                         }
                     }
-                    MpNextHop::Raw(r) => {
-                        buf.put_u8(r.len().min(255) as u8);
-                        buf.put_slice(&r[..r.len().min(255)]);
-                    }
+                    MpNextHop::Raw(r) => buf.put_slice(r),
                 }
                 buf.put_u8(0);
                 nlri.iter().for_each(|p| nlri::encode(p, buf));
@@ -575,6 +564,7 @@ impl Attr {
             }
             Attr::Unknown { value, .. } => buf.put_slice(value),
         }
+        Ok(())
     }
 
     /// The flags an attribute of this type is sent with (Extended Length added when needed).
@@ -589,22 +579,46 @@ impl PathAttribute {
     }
 
     /// Append flags, type, length and value. The Extended Length bit is kept when set, and set
-    /// when the value needs it. Values over 65535 octets are cut (callers size them first).
-    pub fn encode(&self, four_octet_as: bool, buf: &mut impl BufMut) {
+    /// when the value needs it. Fails, writing nothing, when the value cannot be expressed
+    /// (over 65535 octets, or see [`Attr::encode_value`]).
+    pub fn encode(&self, four_octet_as: bool, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let mut value = Vec::new();
-        self.attr.encode_value(four_octet_as, &mut value);
-        let value = &value[..value.len().min(usize::from(u16::MAX))];
+        self.attr.encode_value(four_octet_as, &mut value)?;
+        let len = u16::try_from(value.len()).map_err(|_| EncodeError::TooLong {
+            what: name(self.attr.type_code()),
+            len: value.len(),
+            max: usize::from(u16::MAX),
+        })?;
         let mut flags = self.flags;
-        if value.len() > 255 {
+        if len > 255 {
             flags |= flag::EXTENDED_LENGTH;
         }
         buf.put_u8(flags);
         buf.put_u8(self.attr.type_code());
-        if flags & flag::EXTENDED_LENGTH != 0 {
-            buf.put_u16(value.len() as u16);
-        } else {
-            buf.put_u8(value.len() as u8);
+        match u8::try_from(len) {
+            Ok(short) if flags & flag::EXTENDED_LENGTH == 0 => buf.put_u8(short),
+            _ => buf.put_u16(len),
         }
-        buf.put_slice(value);
+        buf.put_slice(&value);
+        Ok(())
+    }
+}
+
+/// AS_PATH / AS4_PATH segments; segments over 255 ASNs are split, as RFC 4271 §5.1.2 leaves to
+/// the sender. A 2-octet encoding writes AS_TRANS for ASNs that need 4 octets (RFC 6793 §4.2.2).
+fn put_segments(buf: &mut impl BufMut, segs: &[Segment], four: bool) {
+    for s in segs {
+        for chunk in s.asns.chunks(usize::from(u8::MAX)) {
+            buf.put_u8(s.kind as u8);
+            // `chunks(255)`: the count always fits the octet.
+            buf.put_u8(u8::try_from(chunk.len()).unwrap_or(u8::MAX));
+            for a in chunk {
+                if four {
+                    buf.put_u32(*a);
+                } else {
+                    buf.put_u16(u16::try_from(*a).unwrap_or(super::open::AS_TRANS));
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! ```
 
 use super::notification::{code, open as sub, DecodeError};
-use super::reader;
+use super::{reader, EncodeError};
 use bytes::BufMut;
 
 /// Capability codes (IANA "Capability Codes" registry).
@@ -280,11 +280,23 @@ impl Capability {
         }
     }
 
-    /// Append code, length and value. Values longer than 255 octets cannot be expressed and are
-    /// reported as an error by [`super::open::Open::encode`] before this is called.
-    pub fn encode(&self, buf: &mut impl BufMut) {
+    /// Append code, length and value. Fails, writing nothing, when the value does not fit the
+    /// one-octet Capability Length (255 octets) or an FQDN part its own length octet.
+    pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        let mut v = Vec::with_capacity(self.value_len());
+        self.encode_value(&mut v)?;
+        let len = u8::try_from(v.len()).map_err(|_| EncodeError::TooLong {
+            what: "capability value",
+            len: v.len(),
+            max: usize::from(u8::MAX),
+        })?;
         buf.put_u8(self.code());
-        buf.put_u8(self.value_len().min(255) as u8);
+        buf.put_u8(len);
+        buf.put_slice(&v);
+        Ok(())
+    }
+
+    fn encode_value(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Capability::Multiprotocol(a) => {
                 buf.put_u16(a.afi);
@@ -323,13 +335,19 @@ impl Capability {
                 }
             }
             Capability::Fqdn { hostname, domain } => {
-                buf.put_u8(hostname.len().min(255) as u8);
-                buf.put_slice(&hostname[..hostname.len().min(255)]);
-                buf.put_u8(domain.len().min(255) as u8);
-                buf.put_slice(&domain[..domain.len().min(255)]);
+                for part in [hostname, domain] {
+                    let len = u8::try_from(part.len()).map_err(|_| EncodeError::TooLong {
+                        what: "FQDN capability name",
+                        len: part.len(),
+                        max: usize::from(u8::MAX),
+                    })?;
+                    buf.put_u8(len);
+                    buf.put_slice(part);
+                }
             }
-            Capability::Unknown { value, .. } => buf.put_slice(&value[..value.len().min(255)]),
+            Capability::Unknown { value, .. } => buf.put_slice(value),
         }
+        Ok(())
     }
 }
 
@@ -362,7 +380,7 @@ mod tests {
 
     fn round_trip(c: Capability) {
         let mut b = Vec::new();
-        c.encode(&mut b);
+        c.encode(&mut b).unwrap();
         assert_eq!(usize::from(b[1]), c.value_len());
         let mut out = Vec::new();
         decode_list(&b, &mut out).unwrap();
@@ -386,6 +404,16 @@ mod tests {
         round_trip(Capability::ExtendedNextHop(vec![(1, 1, 2)]));
         round_trip(Capability::Fqdn { hostname: b"node-a".to_vec(), domain: b"example".to_vec() });
         round_trip(Capability::Unknown { code: 200, value: vec![1, 2, 3] });
+    }
+
+    #[test]
+    fn values_over_255_octets_are_refused_not_cut() {
+        let mut b = Vec::new();
+        let c = Capability::Unknown { code: 200, value: vec![7; 256] };
+        assert_eq!(c.encode(&mut b), Err(EncodeError::TooLong { what: "capability value", len: 256, max: 255 }));
+        let c = Capability::Fqdn { hostname: vec![b'a'; 300], domain: Vec::new() };
+        assert!(c.encode(&mut b).is_err());
+        assert!(b.is_empty(), "nothing written on error");
     }
 
     #[test]

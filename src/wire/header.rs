@@ -18,6 +18,7 @@
 //! peer that sends a bad length is answered at once instead of stalling the session (§6.1).
 
 use super::notification::{code, header as sub, DecodeError};
+use super::EncodeError;
 use bytes::BufMut;
 
 pub const MARKER: [u8; 16] = [0xff; 16];
@@ -147,17 +148,32 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
     Ok(Some(Frame { msg_type, len }))
 }
 
-/// Append a header for a message whose body is `body_len` octets.
-pub fn put_header(buf: &mut impl BufMut, msg_type: MessageType, body_len: usize) {
+/// Append a header for a message whose body is `body_len` octets. Fails, writing nothing, when
+/// the message would not fit the 2-octet Length field; callers check their negotiated maximum
+/// (4096 or 65535) first.
+pub fn put_header(buf: &mut impl BufMut, msg_type: MessageType, body_len: usize) -> Result<(), EncodeError> {
+    let len = HEADER_LEN.saturating_add(body_len);
+    let len = u16::try_from(len).map_err(|_| EncodeError::TooLong {
+        what: msg_type.name(),
+        len,
+        max: MAX_EXTENDED_MESSAGE_LEN,
+    })?;
     buf.put_slice(&MARKER);
-    // Callers size bodies within the negotiated maximum (≤ 65535), checked by their encoders.
-    buf.put_u16((HEADER_LEN + body_len).min(usize::from(u16::MAX)) as u16);
+    buf.put_u16(len);
     buf.put_u8(msg_type as u8);
+    Ok(())
 }
 
-/// Append a KEEPALIVE (RFC 4271 §4.4): a header alone.
+/// A whole KEEPALIVE (RFC 4271 §4.4): a header alone, 19 octets.
+#[rustfmt::skip]
+pub const KEEPALIVE: [u8; HEADER_LEN] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0, 19, MessageType::Keepalive as u8,
+];
+
+/// Append a KEEPALIVE (RFC 4271 §4.4).
 pub fn encode_keepalive(buf: &mut impl BufMut) {
-    put_header(buf, MessageType::Keepalive, 0);
+    buf.put_slice(&KEEPALIVE);
 }
 
 #[cfg(test)]
@@ -222,5 +238,19 @@ mod tests {
         let mut b = Vec::new();
         encode_keepalive(&mut b);
         assert_eq!(b, hdr(19, 4));
+        let mut h = Vec::new();
+        put_header(&mut h, MessageType::Keepalive, 0).unwrap();
+        assert_eq!(h, b);
+    }
+
+    #[test]
+    fn put_header_refuses_a_length_the_field_cannot_hold() {
+        let mut b = Vec::new();
+        put_header(&mut b, MessageType::Update, 65535 - 19).unwrap();
+        assert_eq!(b, hdr(65535, 2));
+        let mut b = Vec::new();
+        let e = put_header(&mut b, MessageType::Update, 65535 - 18).unwrap_err();
+        assert_eq!(e, EncodeError::TooLong { what: "UPDATE", len: 65536, max: 65535 });
+        assert!(b.is_empty(), "nothing written on error");
     }
 }

@@ -160,3 +160,14 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 pub fn encode_keepalive(buf: &mut impl BufMut) {
     header::encode_keepalive(buf)
 }
+
+/// Why a message or a field could not be encoded. Encoders that return it write nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// A message over the negotiated maximum, or a value longer than its length field can say.
+    #[error("{what} of {len} octets exceeds the {max}-octet maximum")]
+    TooLong { what: &'static str, len: usize, max: usize },
+    /// Prefixes of a family that was given no next hop (`build::announce`).
+    #[error("{count} {family} prefixes but no {family} next hop")]
+    MissingNextHop { family: &'static str, count: usize },
+}

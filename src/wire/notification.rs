@@ -240,14 +240,17 @@ impl Notification {
     }
 
     /// Append the NOTIFICATION, header included. Data that would not fit a 4096-octet message
-    /// is cut, as RFC 4271 §4.5 sizes the message by its header.
+    /// is cut, as RFC 4271 §4.5 sizes the message by its header (the one deliberate cut of the
+    /// codec: a NOTIFICATION must still go out).
     pub fn encode(&self, buf: &mut impl BufMut) {
         let max_data = super::header::MAX_MESSAGE_LEN - super::header::HEADER_LEN - 2;
-        let data = &self.data[..self.data.len().min(max_data)];
-        super::header::put_header(buf, super::header::MessageType::Notification, 2 + data.len());
-        buf.put_u8(self.code);
-        buf.put_u8(self.subcode);
-        buf.put_slice(data);
+        let data = self.data.get(..max_data).unwrap_or(&self.data);
+        // At most 4096 octets: the header always holds the length.
+        if super::header::put_header(buf, super::header::MessageType::Notification, 2 + data.len()).is_ok() {
+            buf.put_u8(self.code);
+            buf.put_u8(self.subcode);
+            buf.put_slice(data);
+        }
     }
 }
 

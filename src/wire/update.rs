@@ -28,7 +28,7 @@ use super::community;
 use super::header::{put_header, MessageType, HEADER_LEN};
 use super::nlri::{self, Family, NlriIter, Prefix};
 use super::notification::{code, update as sub, DecodeError, ErrorAction};
-use super::SessionParams;
+use super::{EncodeError, SessionParams};
 use bytes::BufMut;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -585,28 +585,43 @@ pub struct UpdateMsg {
 }
 
 impl UpdateMsg {
-    /// Append the UPDATE, header included; fails when it would exceed the negotiated maximum.
-    pub fn encode(&self, p: &SessionParams, buf: &mut impl BufMut) -> Result<(), String> {
+    /// Append the UPDATE, header included; fails, writing nothing, when it would exceed the
+    /// negotiated maximum or an attribute cannot be expressed.
+    pub fn encode(&self, p: &SessionParams, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let mut w = Vec::new();
         self.withdrawn.iter().for_each(|x| nlri::encode(x, &mut w));
         let mut a = Vec::new();
-        self.attrs.iter().for_each(|x| x.encode(p.four_octet_as, &mut a));
+        for x in &self.attrs {
+            x.encode(p.four_octet_as, &mut a)?;
+        }
         let mut n = Vec::new();
         self.nlri.iter().for_each(|x| nlri::encode(x, &mut n));
-        let body = 4 + w.len() + a.len() + n.len();
-        if HEADER_LEN + body > p.max_message_len() {
-            return Err(format!(
-                "UPDATE of {} octets exceeds the {}-octet maximum",
-                HEADER_LEN + body,
-                p.max_message_len()
-            ));
-        }
-        put_header(buf, MessageType::Update, body);
-        buf.put_u16(w.len() as u16);
-        buf.put_slice(&w);
-        buf.put_u16(a.len() as u16);
-        buf.put_slice(&a);
-        buf.put_slice(&n);
-        Ok(())
+        put_update(buf, &w, &a, &n, p.max_message_len())
     }
+}
+
+/// Appends an UPDATE (RFC 4271 §4.3) from its three fields, already encoded: the one writer of
+/// the UPDATE layout, for [`UpdateMsg::encode`] and our own packing (`build.rs`). Fails, writing
+/// nothing, when the message would exceed `max_len` (the negotiated maximum message size).
+pub fn put_update(
+    buf: &mut impl BufMut,
+    withdrawn: &[u8],
+    attrs: &[u8],
+    nlri: &[u8],
+    max_len: usize,
+) -> Result<(), EncodeError> {
+    let body = 4 + withdrawn.len() + attrs.len() + nlri.len();
+    let too_long = || EncodeError::TooLong { what: "UPDATE", len: HEADER_LEN + body, max: max_len };
+    if HEADER_LEN + body > max_len {
+        return Err(too_long());
+    }
+    let wl = u16::try_from(withdrawn.len()).map_err(|_| too_long())?;
+    let al = u16::try_from(attrs.len()).map_err(|_| too_long())?;
+    put_header(buf, MessageType::Update, body)?;
+    buf.put_u16(wl);
+    buf.put_slice(withdrawn);
+    buf.put_u16(al);
+    buf.put_slice(attrs);
+    buf.put_slice(nlri);
+    Ok(())
 }
