@@ -156,7 +156,7 @@ pub fn message_json(m: &Message<'_>) -> Value {
 fn capability_json(c: &Capability) -> Value {
     let mut v = Map::new();
     v.insert("code".into(), json!(c.code()));
-    v.insert("name".into(), json!(wire::capability::cap_name(c.code())));
+    v.insert("name".into(), json!(c.kind().name()));
     match c {
         Capability::Multiprotocol(a) => {
             v.insert("afi".into(), json!(a.afi));
@@ -238,7 +238,7 @@ fn update_json(u: &Update<'_>) -> Value {
         "end_of_rib": eor.is_some(),
         "path_attributes": u.raw_attrs().map(|a| json!({
             "type_code": a.type_code,
-            "name": attr::name(a.type_code),
+            "name": attr::AttrType::from_code(a.type_code).name(),
             "flags": flags_str(a.flags),
             "len": a.value.len(),
         })).collect::<Vec<_>>(),

@@ -25,74 +25,73 @@ pub mod flag {
     pub const EXTENDED_LENGTH: u8 = 0x10;
 }
 
-/// Attribute type codes (IANA "BGP Path Attributes").
-pub mod type_code {
-    pub const ORIGIN: u8 = 1;
-    pub const AS_PATH: u8 = 2;
-    pub const NEXT_HOP: u8 = 3;
-    pub const MULTI_EXIT_DISC: u8 = 4;
-    pub const LOCAL_PREF: u8 = 5;
-    pub const ATOMIC_AGGREGATE: u8 = 6;
-    pub const AGGREGATOR: u8 = 7;
-    pub const COMMUNITIES: u8 = 8;
-    pub const ORIGINATOR_ID: u8 = 9;
-    pub const CLUSTER_LIST: u8 = 10;
-    pub const MP_REACH_NLRI: u8 = 14;
-    pub const MP_UNREACH_NLRI: u8 = 15;
-    pub const EXTENDED_COMMUNITIES: u8 = 16;
-    pub const AS4_PATH: u8 = 17;
-    pub const AS4_AGGREGATOR: u8 = 18;
-    pub const LARGE_COMMUNITY: u8 = 32;
-}
-
-/// The name of an attribute type code, as tcpdump and the RFCs spell it.
-pub fn name(tc: u8) -> &'static str {
-    use type_code::*;
-    match tc {
-        ORIGIN => "ORIGIN",
-        AS_PATH => "AS_PATH",
-        NEXT_HOP => "NEXT_HOP",
-        MULTI_EXIT_DISC => "MULTI_EXIT_DISC",
-        LOCAL_PREF => "LOCAL_PREF",
-        ATOMIC_AGGREGATE => "ATOMIC_AGGREGATE",
-        AGGREGATOR => "AGGREGATOR",
-        COMMUNITIES => "COMMUNITIES",
-        ORIGINATOR_ID => "ORIGINATOR_ID",
-        CLUSTER_LIST => "CLUSTER_LIST",
-        MP_REACH_NLRI => "MP_REACH_NLRI",
-        MP_UNREACH_NLRI => "MP_UNREACH_NLRI",
-        EXTENDED_COMMUNITIES => "EXTENDED_COMMUNITIES",
-        AS4_PATH => "AS4_PATH",
-        AS4_AGGREGATOR => "AS4_AGGREGATOR",
-        LARGE_COMMUNITY => "LARGE_COMMUNITY",
-        _ => "UNKNOWN",
+code_points! {
+    /// Path attribute type codes (IANA "BGP Path Attributes"), named as tcpdump and the RFCs
+    /// spell them.
+    pub enum AttrType, consts type_code, unknown "UNKNOWN" {
+        Origin = 1, ORIGIN, "ORIGIN";
+        AsPath = 2, AS_PATH, "AS_PATH";
+        NextHop = 3, NEXT_HOP, "NEXT_HOP";
+        MultiExitDisc = 4, MULTI_EXIT_DISC, "MULTI_EXIT_DISC";
+        LocalPref = 5, LOCAL_PREF, "LOCAL_PREF";
+        AtomicAggregate = 6, ATOMIC_AGGREGATE, "ATOMIC_AGGREGATE";
+        Aggregator = 7, AGGREGATOR, "AGGREGATOR";
+        Communities = 8, COMMUNITIES, "COMMUNITIES";
+        OriginatorId = 9, ORIGINATOR_ID, "ORIGINATOR_ID";
+        ClusterList = 10, CLUSTER_LIST, "CLUSTER_LIST";
+        MpReachNlri = 14, MP_REACH_NLRI, "MP_REACH_NLRI";
+        MpUnreachNlri = 15, MP_UNREACH_NLRI, "MP_UNREACH_NLRI";
+        ExtendedCommunities = 16, EXTENDED_COMMUNITIES, "EXTENDED_COMMUNITIES";
+        As4Path = 17, AS4_PATH, "AS4_PATH";
+        As4Aggregator = 18, AS4_AGGREGATOR, "AS4_AGGREGATOR";
+        LargeCommunity = 32, LARGE_COMMUNITY, "LARGE_COMMUNITY";
     }
 }
 
-/// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5), or `None` for
-/// a type code this codec does not know.
-pub fn expected_flags(tc: u8) -> Option<u8> {
-    use type_code::*;
-    const WELL_KNOWN: u8 = flag::TRANSITIVE;
-    const OPT_NON_TRANS: u8 = flag::OPTIONAL;
-    const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
-    Some(match tc {
-        ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE => WELL_KNOWN,
-        MULTI_EXIT_DISC | ORIGINATOR_ID | CLUSTER_LIST | MP_REACH_NLRI | MP_UNREACH_NLRI => OPT_NON_TRANS,
-        AGGREGATOR | COMMUNITIES | EXTENDED_COMMUNITIES | AS4_PATH | AS4_AGGREGATOR | LARGE_COMMUNITY => OPT_TRANS,
-        _ => return None,
-    })
-}
+impl AttrType {
+    /// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5), or `None`
+    /// for a type code this codec does not know.
+    #[inline]
+    pub const fn expected_flags(self) -> Option<u8> {
+        const WELL_KNOWN: u8 = flag::TRANSITIVE;
+        const OPT_NON_TRANS: u8 = flag::OPTIONAL;
+        const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
+        Some(match self {
+            Self::Origin | Self::AsPath | Self::NextHop | Self::LocalPref | Self::AtomicAggregate => WELL_KNOWN,
+            Self::MultiExitDisc | Self::OriginatorId | Self::ClusterList | Self::MpReachNlri | Self::MpUnreachNlri => {
+                OPT_NON_TRANS
+            }
+            Self::Aggregator
+            | Self::Communities
+            | Self::ExtendedCommunities
+            | Self::As4Path
+            | Self::As4Aggregator
+            | Self::LargeCommunity => OPT_TRANS,
+            Self::Unknown(_) => return None,
+        })
+    }
 
-/// What RFC 7606 §7 prescribes when this attribute is malformed (flags, length or value).
-pub fn malformed_action(tc: u8) -> ErrorAction {
-    use type_code::*;
-    match tc {
-        // §7.7, §7.6; RFC 6793 §6 for the AS4_* attributes.
-        ATOMIC_AGGREGATE | AGGREGATOR | AS4_PATH | AS4_AGGREGATOR => ErrorAction::AttributeDiscard,
-        // §7.11 and §5.3: the NLRI can no longer be trusted.
-        MP_REACH_NLRI | MP_UNREACH_NLRI => ErrorAction::SessionReset,
-        _ => ErrorAction::TreatAsWithdraw,
+    /// What RFC 7606 §7 prescribes when this attribute is malformed (flags, length or value).
+    pub const fn malformed_action(self) -> ErrorAction {
+        match self {
+            // §7.7, §7.6; RFC 6793 §6 for the AS4_* attributes.
+            Self::AtomicAggregate | Self::Aggregator | Self::As4Path | Self::As4Aggregator => {
+                ErrorAction::AttributeDiscard
+            }
+            // §7.11 and §5.3: the NLRI can no longer be trusted.
+            Self::MpReachNlri | Self::MpUnreachNlri => ErrorAction::SessionReset,
+            Self::Origin
+            | Self::AsPath
+            | Self::NextHop
+            | Self::MultiExitDisc
+            | Self::LocalPref
+            | Self::Communities
+            | Self::OriginatorId
+            | Self::ClusterList
+            | Self::ExtendedCommunities
+            | Self::LargeCommunity
+            | Self::Unknown(_) => ErrorAction::TreatAsWithdraw,
+        }
     }
 }
 
@@ -569,7 +568,7 @@ impl Attr {
 
     /// The flags an attribute of this type is sent with (Extended Length added when needed).
     pub fn default_flags(&self) -> u8 {
-        expected_flags(self.type_code()).unwrap_or(flag::OPTIONAL | flag::TRANSITIVE)
+        AttrType::from_code(self.type_code()).expected_flags().unwrap_or(flag::OPTIONAL | flag::TRANSITIVE)
     }
 }
 
@@ -585,7 +584,7 @@ impl PathAttribute {
         let mut value = Vec::new();
         self.attr.encode_value(four_octet_as, &mut value)?;
         let len = u16::try_from(value.len()).map_err(|_| EncodeError::TooLong {
-            what: name(self.attr.type_code()),
+            what: AttrType::from_code(self.attr.type_code()).name(),
             len: value.len(),
             max: usize::from(u16::MAX),
         })?;
@@ -620,5 +619,33 @@ fn put_segments(buf: &mut impl BufMut, segs: &[Segment], four: bool) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_round_trips_every_code() {
+        for c in 0..=255u8 {
+            assert_eq!(AttrType::from_code(c).code(), c);
+            assert_eq!(u8::from(AttrType::from(c)), c);
+        }
+        assert_eq!(AttrType::ALL.len(), 16);
+        assert!(AttrType::ALL.iter().all(|t| t.expected_flags().is_some()));
+        assert_eq!(AttrType::from_code(type_code::LARGE_COMMUNITY), AttrType::LargeCommunity);
+        assert_eq!(AttrType::MpReachNlri.name(), "MP_REACH_NLRI");
+        assert_eq!(AttrType::from_code(99), AttrType::Unknown(99));
+        assert_eq!(AttrType::Unknown(99).name(), "UNKNOWN");
+        // RFC 4271 §5: ORIGIN is well-known, MED optional non-transitive, COMMUNITIES optional
+        // transitive (RFC 1997); RFC 7606 §7: AGGREGATOR is discarded, MP_* reset.
+        assert_eq!(AttrType::Origin.expected_flags(), Some(flag::TRANSITIVE));
+        assert_eq!(AttrType::MultiExitDisc.expected_flags(), Some(flag::OPTIONAL));
+        assert_eq!(AttrType::Communities.expected_flags(), Some(flag::OPTIONAL | flag::TRANSITIVE));
+        assert_eq!(AttrType::Unknown(99).expected_flags(), None);
+        assert_eq!(AttrType::Aggregator.malformed_action(), ErrorAction::AttributeDiscard);
+        assert_eq!(AttrType::MpUnreachNlri.malformed_action(), ErrorAction::SessionReset);
+        assert_eq!(AttrType::LocalPref.malformed_action(), ErrorAction::TreatAsWithdraw);
     }
 }

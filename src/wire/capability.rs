@@ -19,21 +19,24 @@ use super::notification::{code, open as sub, DecodeError};
 use super::{reader, EncodeError};
 use bytes::BufMut;
 
-/// Capability codes (IANA "Capability Codes" registry).
-pub mod cap_code {
-    pub const MULTIPROTOCOL: u8 = 1;
-    pub const ROUTE_REFRESH: u8 = 2;
-    pub const EXTENDED_NEXT_HOP: u8 = 5;
-    pub const EXTENDED_MESSAGE: u8 = 6;
-    pub const BGP_ROLE: u8 = 9;
-    pub const GRACEFUL_RESTART: u8 = 64;
-    pub const FOUR_OCTET_AS: u8 = 65;
-    pub const ADD_PATH: u8 = 69;
-    pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
-    pub const LONG_LIVED_GRACEFUL_RESTART: u8 = 71;
-    pub const FQDN: u8 = 73;
-    pub const SOFTWARE_VERSION: u8 = 75;
-    pub const ROUTE_REFRESH_CISCO: u8 = 128;
+code_points! {
+    /// Capability codes (IANA "Capability Codes" registry), named as `anycastd decode` shows
+    /// them.
+    pub enum CapabilityCode, consts cap_code, unknown "unknown" {
+        Multiprotocol = 1, MULTIPROTOCOL, "multiprotocol";
+        RouteRefresh = 2, ROUTE_REFRESH, "route-refresh";
+        ExtendedNextHop = 5, EXTENDED_NEXT_HOP, "extended-next-hop-encoding";
+        ExtendedMessage = 6, EXTENDED_MESSAGE, "extended-message";
+        BgpRole = 9, BGP_ROLE, "bgp-role";
+        GracefulRestart = 64, GRACEFUL_RESTART, "graceful-restart";
+        FourOctetAs = 65, FOUR_OCTET_AS, "four-octet-as";
+        AddPath = 69, ADD_PATH, "add-path";
+        EnhancedRouteRefresh = 70, ENHANCED_ROUTE_REFRESH, "enhanced-route-refresh";
+        LongLivedGracefulRestart = 71, LONG_LIVED_GRACEFUL_RESTART, "long-lived-graceful-restart";
+        Fqdn = 73, FQDN, "fqdn";
+        SoftwareVersion = 75, SOFTWARE_VERSION, "software-version";
+        RouteRefreshCisco = 128, ROUTE_REFRESH_CISCO, "route-refresh-cisco-prestandard";
+    }
 }
 
 /// Address family identifiers used by this speaker (IANA AFI/SAFI registries).
@@ -132,52 +135,35 @@ pub enum Capability {
     },
 }
 
-/// The name shown for a capability code in `decode` output and logs.
-pub fn cap_name(code: u8) -> &'static str {
-    use cap_code::*;
-    match code {
-        MULTIPROTOCOL => "multiprotocol",
-        ROUTE_REFRESH => "route-refresh",
-        EXTENDED_NEXT_HOP => "extended-next-hop-encoding",
-        EXTENDED_MESSAGE => "extended-message",
-        BGP_ROLE => "bgp-role",
-        GRACEFUL_RESTART => "graceful-restart",
-        FOUR_OCTET_AS => "four-octet-as",
-        ADD_PATH => "add-path",
-        ENHANCED_ROUTE_REFRESH => "enhanced-route-refresh",
-        LONG_LIVED_GRACEFUL_RESTART => "long-lived-graceful-restart",
-        FQDN => "fqdn",
-        SOFTWARE_VERSION => "software-version",
-        ROUTE_REFRESH_CISCO => "route-refresh-cisco-prestandard",
-        _ => "unknown",
-    }
-}
-
 fn malformed(code_: u8, why: &str) -> DecodeError {
     // RFC 4271 §6.2: a recognized but malformed optional parameter → subcode 0 (Unspecific).
     DecodeError::reset(
         code::OPEN_MESSAGE,
         sub::UNSPECIFIC,
         Vec::new(),
-        format!("malformed {} capability ({code_}): {why}", cap_name(code_)),
+        format!("malformed {} capability ({code_}): {why}", CapabilityCode::from_code(code_).name()),
     )
 }
 
 impl Capability {
-    pub fn code(&self) -> u8 {
-        use cap_code::*;
+    /// The registry entry of this capability.
+    pub fn kind(&self) -> CapabilityCode {
         match self {
-            Capability::Multiprotocol(_) => MULTIPROTOCOL,
-            Capability::RouteRefresh => ROUTE_REFRESH,
-            Capability::EnhancedRouteRefresh => ENHANCED_ROUTE_REFRESH,
-            Capability::FourOctetAs(_) => FOUR_OCTET_AS,
-            Capability::GracefulRestart(_) => GRACEFUL_RESTART,
-            Capability::ExtendedMessage => EXTENDED_MESSAGE,
-            Capability::ExtendedNextHop(_) => EXTENDED_NEXT_HOP,
-            Capability::AddPath(_) => ADD_PATH,
-            Capability::Fqdn { .. } => FQDN,
-            Capability::Unknown { code, .. } => *code,
+            Capability::Multiprotocol(_) => CapabilityCode::Multiprotocol,
+            Capability::RouteRefresh => CapabilityCode::RouteRefresh,
+            Capability::EnhancedRouteRefresh => CapabilityCode::EnhancedRouteRefresh,
+            Capability::FourOctetAs(_) => CapabilityCode::FourOctetAs,
+            Capability::GracefulRestart(_) => CapabilityCode::GracefulRestart,
+            Capability::ExtendedMessage => CapabilityCode::ExtendedMessage,
+            Capability::ExtendedNextHop(_) => CapabilityCode::ExtendedNextHop,
+            Capability::AddPath(_) => CapabilityCode::AddPath,
+            Capability::Fqdn { .. } => CapabilityCode::Fqdn,
+            Capability::Unknown { code, .. } => CapabilityCode::from_code(*code),
         }
+    }
+
+    pub fn code(&self) -> u8 {
+        self.kind().code()
     }
 
     /// Decode one capability value.
@@ -414,6 +400,18 @@ mod tests {
         let c = Capability::Fqdn { hostname: vec![b'a'; 300], domain: Vec::new() };
         assert!(c.encode(&mut b).is_err());
         assert!(b.is_empty(), "nothing written on error");
+    }
+
+    #[test]
+    fn registry_round_trips_every_code() {
+        for c in 0..=255u8 {
+            assert_eq!(CapabilityCode::from_code(c).code(), c);
+        }
+        assert_eq!(CapabilityCode::from(65), CapabilityCode::FourOctetAs);
+        assert_eq!(CapabilityCode::FourOctetAs.name(), "four-octet-as");
+        assert_eq!(CapabilityCode::from(200).name(), "unknown");
+        assert_eq!(cap_code::ROUTE_REFRESH_CISCO, 128);
+        assert_eq!(CapabilityCode::ALL.len(), 13);
     }
 
     #[test]

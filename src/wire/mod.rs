@@ -7,6 +7,9 @@
 //! validating pass, then borrowed iterators, so a full table decodes without allocating per
 //! message.
 
+#[macro_use]
+mod code_point;
+
 pub mod attr;
 pub mod build;
 pub mod capability;

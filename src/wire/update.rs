@@ -22,7 +22,8 @@
 //! the [`Update`] so the session can act on them.
 
 use super::attr::{
-    self, flag, type_code as tc, Aggregator, AsPathView, Attr, MpNextHop, MpReach, MpUnreach, Origin, PathAttribute,
+    self, flag, type_code as tc, Aggregator, AsPathView, Attr, AttrType, MpNextHop, MpReach, MpUnreach, Origin,
+    PathAttribute,
 };
 use super::community;
 use super::header::{put_header, MessageType, HEADER_LEN};
@@ -155,7 +156,7 @@ fn attr_error(subcode: u8, a: &RawAttr<'_>, action: ErrorAction, why: String) ->
         subcode,
         data,
         action,
-        format!("{} ({}): {why}", attr::name(a.type_code), a.type_code),
+        format!("{} ({}): {why}", AttrType::from_code(a.type_code).name(), a.type_code),
     )
 }
 
@@ -258,11 +259,12 @@ impl<'a> Update<'a> {
 
     fn take_attr(&mut self, a: &RawAttr<'a>, p: &SessionParams) -> Result<(), DecodeError> {
         let t = a.type_code;
-        let action = attr::malformed_action(t);
+        let kind = AttrType::from_code(t);
+        let action = kind.malformed_action();
         let discard = |u: &mut Self| {
             u.discarded.insert(t);
         };
-        let Some(expected) = attr::expected_flags(t) else {
+        let Some(expected) = kind.expected_flags() else {
             // RFC 4271 §6.3: an unrecognized well-known attribute resets the session.
             if a.flags & flag::OPTIONAL == 0 {
                 return Err(attr_error(
@@ -404,7 +406,7 @@ impl<'a> Update<'a> {
                 sub::MISSING_WELL_KNOWN_ATTRIBUTE,
                 vec![t],
                 ErrorAction::TreatAsWithdraw,
-                format!("{} ({t}) missing", attr::name(t)),
+                format!("{} ({t}) missing", AttrType::from_code(t).name()),
             )
         };
         for t in [tc::ORIGIN, tc::AS_PATH].into_iter().chain(classic.then_some(tc::NEXT_HOP)) {
