@@ -5,9 +5,14 @@
 //! depend on the code (expected flags, RFC 7606 actions) are then exhaustive `match`es on the
 //! enum next to its registry, so a new row cannot be forgotten in any of them.
 //!
+//! A `closed` registry (message types, ORIGIN values, AS_PATH segment types: a code outside it
+//! is an error, not a value to keep) gets a `#[repr(u8)]` enum without the fallback and
+//! `from_u8 -> Option<Self>` instead.
+//!
 //! Owns no wire format and no I/O; it must stay a pure `const` mapping.
 
-/// Writes an enum with an `Unknown(u8)` fallback, its conversions and a constants module.
+/// Writes an enum with an `Unknown(u8)` fallback, its conversions and a constants module, or
+/// (`closed`) a `#[repr(u8)]` enum whose `from_u8` refuses codes outside the list.
 ///
 /// ```ignore
 /// code_points! {
@@ -17,8 +22,54 @@
 ///         Foo = 1, FOO, "FOO";
 ///     }
 /// }
+/// code_points! {
+///     pub enum Closed, closed {
+///         Bar = 1, "BAR";
+///     }
+/// }
 /// ```
 macro_rules! code_points {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $Enum:ident, closed {
+            $( $(#[$vmeta:meta])* $Variant:ident = $code:literal, $name:literal; )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        $vis enum $Enum {
+            $( $(#[$vmeta])* $Variant = $code, )+
+        }
+
+        impl $Enum {
+            /// The variant of a code, `None` for a code outside the registry.
+            #[inline]
+            pub const fn from_u8(code: u8) -> Option<Self> {
+                match code {
+                    $( $code => Some($Enum::$Variant), )+
+                    _ => None,
+                }
+            }
+
+            /// The code on the wire.
+            #[inline]
+            pub const fn code(self) -> u8 {
+                self as u8
+            }
+
+            /// The name used in `anycastd decode` output and logs.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( $Enum::$Variant => $name, )+
+                }
+            }
+
+            /// Every variant, in registry order.
+            pub const ALL: &'static [$Enum] = &[$( $Enum::$Variant, )+];
+        }
+    };
+
     (
         $(#[$meta:meta])*
         $vis:vis enum $Enum:ident, consts $consts:ident, unknown $unknown:literal {

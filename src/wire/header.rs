@@ -28,39 +28,18 @@ pub const MAX_MESSAGE_LEN: usize = 4096;
 /// Largest message with the Extended Message capability (RFC 8654 §4).
 pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 
-/// Message types (RFC 4271 §4.1, RFC 2918 §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    Open = 1,
-    Update = 2,
-    Notification = 3,
-    Keepalive = 4,
-    RouteRefresh = 5,
+code_points! {
+    /// Message types (RFC 4271 §4.1, RFC 2918 §3).
+    pub enum MessageType, closed {
+        Open = 1, "OPEN";
+        Update = 2, "UPDATE";
+        Notification = 3, "NOTIFICATION";
+        Keepalive = 4, "KEEPALIVE";
+        RouteRefresh = 5, "ROUTE_REFRESH";
+    }
 }
 
 impl MessageType {
-    pub fn from_u8(t: u8) -> Option<Self> {
-        Some(match t {
-            1 => MessageType::Open,
-            2 => MessageType::Update,
-            3 => MessageType::Notification,
-            4 => MessageType::Keepalive,
-            5 => MessageType::RouteRefresh,
-            _ => return None,
-        })
-    }
-
-    /// The name used in `anycastd decode` output and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            MessageType::Open => "OPEN",
-            MessageType::Update => "UPDATE",
-            MessageType::Notification => "NOTIFICATION",
-            MessageType::Keepalive => "KEEPALIVE",
-            MessageType::RouteRefresh => "ROUTE_REFRESH",
-        }
-    }
-
     /// Smallest valid length of this message type (RFC 4271 §4.2–4.4, RFC 2918 §3).
     pub fn min_len(self) -> usize {
         match self {

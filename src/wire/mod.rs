@@ -10,6 +10,7 @@
 #[macro_use]
 mod code_point;
 
+pub mod as_path;
 pub mod attr;
 pub mod build;
 pub mod capability;

@@ -22,8 +22,8 @@
 //! the [`Update`] so the session can act on them.
 
 use super::attr::{
-    self, flag, type_code as tc, Aggregator, AsPathView, Attr, AttrType, MpNextHop, MpReach, MpUnreach, Origin,
-    PathAttribute,
+    self, flag, type_code as tc, Aggregator, AsPathView, Attr, AttrType, Malformed, MpNextHop, MpReach, MpUnreach,
+    Origin, PathAttribute,
 };
 use super::community;
 use super::header::{put_header, MessageType, HEADER_LEN};
@@ -257,14 +257,11 @@ impl<'a> Update<'a> {
         Ok(())
     }
 
+    /// Checks one attribute (the first of its type) by the rules of `attr.rs` and stores it.
+    #[inline]
     fn take_attr(&mut self, a: &RawAttr<'a>, p: &SessionParams) -> Result<(), DecodeError> {
-        let t = a.type_code;
-        let kind = AttrType::from_code(t);
-        let action = kind.malformed_action();
-        let discard = |u: &mut Self| {
-            u.discarded.insert(t);
-        };
-        let Some(expected) = kind.expected_flags() else {
+        let t = AttrType::from_code(a.type_code);
+        let Some(expected) = t.expected_flags() else {
             // RFC 4271 §6.3: an unrecognized well-known attribute resets the session.
             if a.flags & flag::OPTIONAL == 0 {
                 return Err(attr_error(
@@ -277,120 +274,51 @@ impl<'a> Update<'a> {
             self.unknown_attrs = self.unknown_attrs.saturating_add(1);
             return Ok(());
         };
-        // RFC 4271 §6.3 / RFC 7606 §3 (c): Optional and Transitive bits must match the type.
-        if a.flags & (flag::OPTIONAL | flag::TRANSITIVE) != expected {
-            if action == ErrorAction::AttributeDiscard {
-                discard(self);
-            }
-            return Err(attr_error(
-                sub::ATTRIBUTE_FLAGS_ERROR,
-                a,
-                action,
-                format!("flags {:#04x} conflict with the type", a.flags),
-            ));
+        match attr::check_flags(a.flags, expected).and_then(|()| self.store(t, a.value, p)) {
+            Ok(()) => Ok(()),
+            Err(m) => Err(self.malformed(a, t, m)),
         }
-        let v = a.value;
-        let len_err = |u: &mut Self, want: &str| {
-            if action == ErrorAction::AttributeDiscard {
-                discard(u);
-            }
-            Err(attr_error(sub::ATTRIBUTE_LENGTH_ERROR, a, action, format!("length {} is not {want}", v.len())))
-        };
-        let four = |v: &[u8]| u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+    }
+
+    /// Validates the value of a known attribute and keeps it on the view.
+    #[inline]
+    fn store(&mut self, t: AttrType, v: &'a [u8], p: &SessionParams) -> Result<(), Malformed> {
+        use AttrType as T;
         match t {
-            tc::ORIGIN => {
-                if v.len() != 1 {
-                    return len_err(self, "1");
-                }
-                // RFC 7606 §7.1: an undefined ORIGIN value → treat-as-withdraw.
-                self.origin = Some(Origin::from_u8(v[0]).ok_or_else(|| {
-                    attr_error(sub::INVALID_ORIGIN_ATTRIBUTE, a, action, format!("undefined value {}", v[0]))
-                })?);
-            }
-            tc::AS_PATH => {
-                let view = AsPathView::parse(v, p.four_octet_as)
-                    .map_err(|why| attr_error(sub::MALFORMED_AS_PATH, a, action, why))?;
-                self.as_path = Some(view);
-            }
-            tc::NEXT_HOP => {
-                if v.len() != 4 {
-                    return len_err(self, "4");
-                }
-                self.next_hop = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
-            }
-            tc::MULTI_EXIT_DISC | tc::LOCAL_PREF | tc::ORIGINATOR_ID => {
-                if v.len() != 4 {
-                    return len_err(self, "4");
-                }
-                match t {
-                    tc::MULTI_EXIT_DISC => self.med = Some(four(v)),
-                    tc::LOCAL_PREF => self.local_pref = Some(four(v)),
-                    _ => self.originator_id = Some(Ipv4Addr::from(four(v))),
-                }
-            }
-            tc::ATOMIC_AGGREGATE => {
-                if !v.is_empty() {
-                    return len_err(self, "0");
-                }
+            T::Origin => self.origin = Some(attr::origin(v)?),
+            T::AsPath => self.as_path = Some(attr::as_path(v, p.four_octet_as)?),
+            T::NextHop => self.next_hop = Some(Ipv4Addr::from(attr::four_octets(v)?)),
+            T::MultiExitDisc => self.med = Some(attr::four_octets(v)?),
+            T::LocalPref => self.local_pref = Some(attr::four_octets(v)?),
+            T::AtomicAggregate => {
+                attr::empty(v)?;
                 self.atomic_aggregate = true;
             }
-            tc::AGGREGATOR => {
-                let (want, w) = if p.four_octet_as { (8, 4) } else { (6, 2) };
-                if v.len() != want {
-                    return len_err(self, if w == 4 { "8" } else { "6" });
-                }
-                let asn = if w == 4 { four(v) } else { u32::from(u16::from_be_bytes([v[0], v[1]])) };
-                self.aggregator = Some(Aggregator { asn, address: Ipv4Addr::from(four(&v[w..])) });
-            }
-            tc::AS4_AGGREGATOR => {
-                if v.len() != 8 {
-                    return len_err(self, "8");
-                }
-                self.as4_aggregator = Some(Aggregator { asn: four(v), address: Ipv4Addr::from(four(&v[4..])) });
-            }
-            tc::AS4_PATH => match AsPathView::parse(v, true) {
-                Ok(view) => self.as4_path = Some(view),
-                Err(why) => {
-                    discard(self);
-                    return Err(attr_error(sub::MALFORMED_AS_PATH, a, action, why));
-                }
-            },
-            tc::COMMUNITIES | tc::CLUSTER_LIST | tc::EXTENDED_COMMUNITIES | tc::LARGE_COMMUNITY => {
-                let unit = match t {
-                    tc::EXTENDED_COMMUNITIES => 8,
-                    tc::LARGE_COMMUNITY => 12,
-                    _ => 4,
-                };
-                // RFC 7606 §7.8, §7.10, §7.14; RFC 8092 §6: a non-zero multiple of the unit.
-                // Constant divisors: no division instruction on the hot path.
-                let whole = match unit {
-                    4 => v.len().is_multiple_of(4),
-                    8 => v.len().is_multiple_of(8),
-                    _ => v.len().is_multiple_of(12),
-                };
-                if v.is_empty() || !whole {
-                    return len_err(self, &format!("a non-zero multiple of {unit}"));
-                }
-                match t {
-                    tc::COMMUNITIES => self.communities = Some(v),
-                    tc::CLUSTER_LIST => self.cluster_list = Some(v),
-                    tc::EXTENDED_COMMUNITIES => self.ext_communities = Some(v),
-                    _ => self.large_communities = Some(v),
-                }
-            }
-            tc::MP_REACH_NLRI => {
-                let m = MpReach::parse(v, p.add_path_v4, p.add_path_v6)
-                    .map_err(|why| attr_error(sub::OPTIONAL_ATTRIBUTE_ERROR, a, action, why))?;
-                self.mp_reach = Some(m);
-            }
-            tc::MP_UNREACH_NLRI => {
-                let m = MpUnreach::parse(v, p.add_path_v4, p.add_path_v6)
-                    .map_err(|why| attr_error(sub::OPTIONAL_ATTRIBUTE_ERROR, a, action, why))?;
-                self.mp_unreach = Some(m);
-            }
-            _ => {}
+            T::Aggregator => self.aggregator = Some(attr::aggregator(v, p.four_octet_as)?),
+            T::Communities => self.communities = Some(attr::list::<4>(v)?),
+            T::OriginatorId => self.originator_id = Some(Ipv4Addr::from(attr::four_octets(v)?)),
+            T::ClusterList => self.cluster_list = Some(attr::list::<4>(v)?),
+            T::MpReachNlri => self.mp_reach = Some(attr::mp_reach(v, p.add_path_v4, p.add_path_v6)?),
+            T::MpUnreachNlri => self.mp_unreach = Some(attr::mp_unreach(v, p.add_path_v4, p.add_path_v6)?),
+            T::ExtendedCommunities => self.ext_communities = Some(attr::list::<8>(v)?),
+            T::As4Path => self.as4_path = Some(attr::as_path(v, true)?),
+            T::As4Aggregator => self.as4_aggregator = Some(attr::aggregator(v, true)?),
+            T::LargeCommunity => self.large_communities = Some(attr::list::<12>(v)?),
+            T::Unknown(_) => {}
         }
         Ok(())
+    }
+
+    /// The error of a malformed attribute, with the RFC 7606 action of its type; an attribute
+    /// to discard is kept out of the owned form (RFC 7606 §2).
+    #[cold]
+    #[inline(never)]
+    fn malformed(&mut self, a: &RawAttr<'_>, t: AttrType, m: Malformed) -> DecodeError {
+        let action = t.malformed_action();
+        if action == ErrorAction::AttributeDiscard {
+            self.discarded.insert(a.type_code);
+        }
+        attr_error(m.subcode, a, action, m.why)
     }
 
     /// RFC 4271 §6.3 / RFC 7606 §3 (d): ORIGIN and AS_PATH must come with any NLRI, NEXT_HOP
