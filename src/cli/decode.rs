@@ -19,7 +19,8 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
     while !data.is_empty() {
         let step = match wire::frame(data, p.max_message_len()) {
             Ok(Some(f)) => {
-                let whole = &data[..f.len];
+                // The framer only returns a frame the buffer holds.
+                let whole = data.get(..f.len).unwrap_or(data);
                 push(&mut out, wire::decode_frame(f, whole, p), offset);
                 f.len
             }
@@ -44,7 +45,7 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
                 }
             }
         };
-        data = &data[step..];
+        data = data.get(step..).unwrap_or_default();
         offset += step;
     }
     out

@@ -145,6 +145,11 @@ fn malformed(code_: u8, why: &str) -> DecodeError {
     )
 }
 
+/// The value of a fixed-length capability, or the error naming the length it must have.
+fn exact<const N: usize>(code_: u8, v: &[u8]) -> Result<[u8; N], DecodeError> {
+    <[u8; N]>::try_from(v).map_err(|_| malformed(code_, &format!("length {} is not {N}", v.len())))
+}
+
 impl Capability {
     /// The registry entry of this capability.
     pub fn kind(&self) -> CapabilityCode {
@@ -168,39 +173,38 @@ impl Capability {
 
     /// Decode one capability value.
     pub fn decode(code_: u8, v: &[u8]) -> Result<Capability, DecodeError> {
-        use cap_code::*;
+        use CapabilityCode as C;
         let bad = |why: &str| malformed(code_, why);
-        let exact = |n: usize| if v.len() == n { Ok(()) } else { Err(bad(&format!("length {} is not {n}", v.len()))) };
-        Ok(match code_ {
-            MULTIPROTOCOL => {
-                exact(4)?;
+        Ok(match CapabilityCode::from_code(code_) {
+            C::Multiprotocol => {
                 // AFI (2), Reserved (1), SAFI (1) — RFC 4760 §8.
-                Capability::Multiprotocol(AfiSafi::new(u16::from_be_bytes([v[0], v[1]]), v[3]))
+                let [a0, a1, _reserved, safi] = exact::<4>(code_, v)?;
+                Capability::Multiprotocol(AfiSafi::new(u16::from_be_bytes([a0, a1]), safi))
             }
-            ROUTE_REFRESH => {
-                exact(0)?;
+            C::RouteRefresh => {
+                exact::<0>(code_, v)?;
                 Capability::RouteRefresh
             }
-            ENHANCED_ROUTE_REFRESH => {
-                exact(0)?;
+            C::EnhancedRouteRefresh => {
+                exact::<0>(code_, v)?;
                 Capability::EnhancedRouteRefresh
             }
-            EXTENDED_MESSAGE => {
-                exact(0)?;
+            C::ExtendedMessage => {
+                exact::<0>(code_, v)?;
                 Capability::ExtendedMessage
             }
-            FOUR_OCTET_AS => {
-                exact(4)?;
-                Capability::FourOctetAs(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
-            }
-            GRACEFUL_RESTART => {
-                if v.len() < 2 || !(v.len() - 2).is_multiple_of(4) {
+            C::FourOctetAs => Capability::FourOctetAs(u32::from_be_bytes(exact::<4>(code_, v)?)),
+            C::GracefulRestart => {
+                let Some((head, families)) = v.split_first_chunk::<2>().filter(|(_, f)| f.len().is_multiple_of(4))
+                else {
                     return Err(bad(&format!("length {} is not 2 + 4n", v.len())));
-                }
-                let head = u16::from_be_bytes([v[0], v[1]]);
-                let families = v[2..]
-                    .chunks_exact(4)
-                    .map(|c| (AfiSafi::new(u16::from_be_bytes([c[0], c[1]]), c[2]), c[3] & 0x80 != 0))
+                };
+                let head = u16::from_be_bytes(*head);
+                let families = families
+                    .as_chunks::<4>()
+                    .0
+                    .iter()
+                    .map(|&[a0, a1, safi, flags]| (AfiSafi::new(u16::from_be_bytes([a0, a1]), safi), flags & 0x80 != 0))
                     .collect();
                 Capability::GracefulRestart(GracefulRestart {
                     restarting: head & 0x8000 != 0,
@@ -209,33 +213,35 @@ impl Capability {
                     families,
                 })
             }
-            ADD_PATH => {
+            C::AddPath => {
                 if v.is_empty() || !v.len().is_multiple_of(4) {
                     return Err(bad(&format!("length {} is not a non-zero multiple of 4", v.len())));
                 }
                 Capability::AddPath(
-                    v.chunks_exact(4)
-                        .map(|c| (AfiSafi::new(u16::from_be_bytes([c[0], c[1]]), c[2]), AddPathMode::from_u8(c[3])))
-                        .collect(),
-                )
-            }
-            EXTENDED_NEXT_HOP => {
-                if v.is_empty() || !v.len().is_multiple_of(6) {
-                    return Err(bad(&format!("length {} is not a non-zero multiple of 6", v.len())));
-                }
-                Capability::ExtendedNextHop(
-                    v.chunks_exact(6)
-                        .map(|c| {
-                            (
-                                u16::from_be_bytes([c[0], c[1]]),
-                                u16::from_be_bytes([c[2], c[3]]),
-                                u16::from_be_bytes([c[4], c[5]]),
-                            )
+                    v.as_chunks::<4>()
+                        .0
+                        .iter()
+                        .map(|&[a0, a1, safi, mode]| {
+                            (AfiSafi::new(u16::from_be_bytes([a0, a1]), safi), AddPathMode::from_u8(mode))
                         })
                         .collect(),
                 )
             }
-            FQDN => {
+            C::ExtendedNextHop => {
+                if v.is_empty() || !v.len().is_multiple_of(6) {
+                    return Err(bad(&format!("length {} is not a non-zero multiple of 6", v.len())));
+                }
+                Capability::ExtendedNextHop(
+                    v.as_chunks::<6>()
+                        .0
+                        .iter()
+                        .map(|&[a0, a1, s0, s1, n0, n1]| {
+                            (u16::from_be_bytes([a0, a1]), u16::from_be_bytes([s0, s1]), u16::from_be_bytes([n0, n1]))
+                        })
+                        .collect(),
+                )
+            }
+            C::Fqdn => {
                 let parse = || -> Result<(Vec<u8>, Vec<u8>), reader::Short> {
                     let (i, hl) = reader::u8(v)?;
                     let (i, h) = reader::bytes(i, usize::from(hl))?;
@@ -361,6 +367,7 @@ pub fn decode_list(mut v: &[u8], out: &mut Vec<Capability>) -> Result<(), Decode
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -156,6 +156,7 @@ pub fn encode_keepalive(buf: &mut impl BufMut) {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -164,13 +164,15 @@ pub fn encode(p: &Prefix, buf: &mut impl BufMut) {
     let len = p.net.prefix_len();
     let octets = usize::from(len).div_ceil(8);
     buf.put_u8(len);
+    // `octets` ≤ 4 or 16: the prefix length is at most the family's.
     match p.net.trunc() {
-        IpNet::V4(n) => buf.put_slice(&n.addr().octets()[..octets]),
-        IpNet::V6(n) => buf.put_slice(&n.addr().octets()[..octets]),
+        IpNet::V4(n) => buf.put_slice(n.addr().octets().get(..octets).unwrap_or_default()),
+        IpNet::V6(n) => buf.put_slice(n.addr().octets().get(..octets).unwrap_or_default()),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

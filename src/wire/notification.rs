@@ -200,9 +200,11 @@ impl Notification {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let bytes = &text.as_bytes()[..end];
+        let bytes = text.as_bytes().get(..end).unwrap_or_default();
+        // `end` ≤ 255: the length octet always holds it.
+        let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
         let mut data = Vec::with_capacity(bytes.len() + 1);
-        data.push(bytes.len() as u8); // end <= 255 by construction
+        data.push(len);
         data.extend_from_slice(bytes);
         Notification::new(code::CEASE, subcode, data)
     }
@@ -316,6 +318,7 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

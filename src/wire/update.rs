@@ -42,13 +42,15 @@ impl AttrSet {
     #[inline]
     pub fn insert(&mut self, t: u8) -> bool {
         let (w, b) = (usize::from(t >> 6), 1u64 << (t & 63));
-        let fresh = self.0[w] & b == 0;
-        self.0[w] |= b;
+        // `t >> 6` is 0..=3: the word always exists.
+        let Some(word) = self.0.get_mut(w) else { return false };
+        let fresh = *word & b == 0;
+        *word |= b;
         fresh
     }
     #[inline]
     pub fn contains(&self, t: u8) -> bool {
-        self.0[usize::from(t >> 6)] & (1u64 << (t & 63)) != 0
+        self.0.get(usize::from(t >> 6)).is_some_and(|word| word & (1u64 << (t & 63)) != 0)
     }
     pub fn is_empty(&self) -> bool {
         self.0 == [0; 4]
@@ -98,11 +100,10 @@ impl<'a> Iterator for RawAttrs<'a> {
             };
             (usize::from(*l), 3, rest)
         };
-        let Some(value) = rest.get(..len) else {
+        let (Some((value, rest)), Some(whole)) = (rest.split_at_checked(len), b.get(..hdr + len)) else {
             return Some(Err((Some(*type_code), "attribute length overruns the path attributes")));
         };
-        let whole = &b[..hdr + len];
-        self.0 = &rest[len..];
+        self.0 = rest;
         Some(Ok(RawAttr { flags: *flags, type_code: *type_code, value, whole }))
     }
 }
@@ -178,11 +179,12 @@ impl<'a> Update<'a> {
         // RFC 4271 §6.3: lengths that run past the message → Malformed Attribute List.
         let (wl, rest) = body.split_first_chunk::<2>().ok_or_else(|| mal("no Withdrawn Routes Length"))?;
         let wl = usize::from(u16::from_be_bytes(*wl));
-        let withdrawn_raw = rest.get(..wl).ok_or_else(|| mal("Withdrawn Routes Length runs past the message"))?;
-        let (al, rest) = rest[wl..].split_first_chunk::<2>().ok_or_else(|| mal("no Total Path Attribute Length"))?;
+        let (withdrawn_raw, rest) =
+            rest.split_at_checked(wl).ok_or_else(|| mal("Withdrawn Routes Length runs past the message"))?;
+        let (al, rest) = rest.split_first_chunk::<2>().ok_or_else(|| mal("no Total Path Attribute Length"))?;
         let al = usize::from(u16::from_be_bytes(*al));
-        let attrs_raw = rest.get(..al).ok_or_else(|| mal("Total Path Attribute Length runs past the message"))?;
-        let nlri_raw = &rest[al..];
+        let (attrs_raw, nlri_raw) =
+            rest.split_at_checked(al).ok_or_else(|| mal("Total Path Attribute Length runs past the message"))?;
         // RFC 7606 §5.3: a syntax error in Withdrawn Routes or NLRI resets the session.
         let net = |what: &str, e: nlri::NlriError| {
             DecodeError::reset(code::UPDATE_MESSAGE, sub::INVALID_NETWORK_FIELD, Vec::new(), format!("{what}: {e}"))
@@ -461,9 +463,9 @@ impl<'a> Update<'a> {
             tc::AGGREGATOR => Attr::Aggregator(self.aggregator?),
             tc::COMMUNITIES => Attr::Communities(community::communities(self.communities?).collect()),
             tc::ORIGINATOR_ID => Attr::OriginatorId(self.originator_id?),
-            tc::CLUSTER_LIST => Attr::ClusterList(
-                self.cluster_list?.chunks_exact(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect(),
-            ),
+            tc::CLUSTER_LIST => {
+                Attr::ClusterList(self.cluster_list?.as_chunks::<4>().0.iter().map(|c| Ipv4Addr::from(*c)).collect())
+            }
             tc::EXTENDED_COMMUNITIES => {
                 Attr::ExtCommunities(community::ext_communities(self.ext_communities?).collect())
             }
