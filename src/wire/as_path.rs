@@ -56,7 +56,9 @@ impl<'a> AsPathView<'a> {
             if *n == 0 {
                 return Err("zero-length AS_PATH segment".into());
             }
-            b = rest.get(usize::from(*n) * w..).ok_or_else(|| "AS_PATH segment overruns the attribute".to_string())?;
+            // At most 255 × 4 octets: the product cannot overflow (the check folds away).
+            let len = usize::from(*n).saturating_mul(w);
+            b = rest.get(len..).ok_or_else(|| "AS_PATH segment overruns the attribute".to_string())?;
         }
         Ok(AsPathView { raw, four_octet })
     }
@@ -76,7 +78,7 @@ impl<'a> AsPathView<'a> {
         std::iter::from_fn(move || {
             let [t, n, rest @ ..] = b else { return None };
             let kind = SegmentType::from_u8(*t)?;
-            let len = usize::from(*n) * w;
+            let len = usize::from(*n).saturating_mul(w);
             let asns = rest.get(..len)?;
             b = rest.get(len..)?;
             Some((kind, AsnIter { b: asns, w }))
@@ -150,12 +152,11 @@ pub fn merge_as4_path(
     if as4.has_confed() {
         return plain;
     }
-    let (n, m) = (as_path.path_len(), as4.path_len());
-    if n < m {
+    // Keep the leading n - m ASes (counted the same way) of AS_PATH, then append AS4_PATH;
+    // an AS4_PATH longer than AS_PATH is ignored.
+    let Some(mut keep) = as_path.path_len().checked_sub(as4.path_len()) else {
         return plain;
-    }
-    // Keep the leading n - m ASes (counted the same way) of AS_PATH, then append AS4_PATH.
-    let mut keep = n - m;
+    };
     let mut out = Vec::new();
     for seg in plain {
         if keep == 0 && !seg.kind.is_confed() {
@@ -164,13 +165,13 @@ pub fn merge_as4_path(
         match seg.kind {
             SegmentType::AsSequence => {
                 let take = keep.min(seg.asns.len());
-                keep -= take;
+                keep = keep.saturating_sub(take);
                 let mut asns = seg.asns;
                 asns.truncate(take);
                 out.push(Segment { kind: seg.kind, asns });
             }
             SegmentType::AsSet => {
-                keep -= 1;
+                keep = keep.saturating_sub(1);
                 out.push(seg);
             }
             _ => out.push(seg),

@@ -72,14 +72,15 @@ fn runs(prefixes: &[Prefix], room: usize) -> impl Iterator<Item = &[Prefix]> {
         if rest.is_empty() {
             return None;
         }
-        let (mut n, mut used) = (0, 0);
+        let (mut n, mut used) = (0usize, 0usize);
         for p in rest {
             let l = nlri::encoded_len(p);
-            if n > 0 && used + l > room {
+            // Bounded by the message size: saturating only to state it.
+            if n > 0 && used.saturating_add(l) > room {
                 break;
             }
-            used += l;
-            n += 1;
+            used = used.saturating_add(l);
+            n = n.saturating_add(1);
         }
         let (run, tail) = rest.split_at_checked(n)?;
         rest = tail;
@@ -117,14 +118,14 @@ pub fn announce(
         nh => nh.filter(|_| !v6.is_empty()),
     };
     let mut out = Vec::new();
-    let mut count = 0;
+    let mut count = 0usize;
     if !v4.is_empty() {
         let mut a = Vec::new();
         attrs.common(p.four_octet_as, true, &mut a)?;
-        let room = max.saturating_sub(HEADER_LEN + 4 + a.len());
+        let room = max.saturating_sub(a.len()).saturating_sub(HEADER_LEN + 4);
         for run in runs(&v4, room) {
             put_update(&mut out, &[], &a, &encode_run(run), max)?;
-            count += 1;
+            count = count.saturating_add(1);
         }
     }
     if let Some((global, link_local)) = v6_next_hop {
@@ -133,7 +134,7 @@ pub fn announce(
         let nh_len = if link_local.is_some() { 32 } else { 16 };
         // MP_REACH_NLRI first (RFC 7606 §5.1). Room: its header (4, counted as extended) +
         // AFI/SAFI/next-hop length (4) + next hop + reserved (1).
-        let room = max.saturating_sub(HEADER_LEN + 4 + a.len() + 4 + 4 + nh_len + 1);
+        let room = max.saturating_sub(a.len()).saturating_sub(nh_len).saturating_sub(HEADER_LEN + 4 + 4 + 4 + 1);
         for run in runs(&v6, room) {
             let mp = Attr::MpReach {
                 afi: AfiSafi::IPV6_UNICAST.afi,
@@ -146,7 +147,7 @@ pub fn announce(
             PathAttribute::new(mp).encode(p.four_octet_as, &mut m)?;
             m.extend_from_slice(&a);
             put_update(&mut out, &[], &m, &[], max)?;
-            count += 1;
+            count = count.saturating_add(1);
         }
     }
     buf.put_slice(&out);
@@ -159,16 +160,16 @@ pub fn withdraw(p: &SessionParams, prefixes: &[IpNet], buf: &mut impl BufMut) ->
     let max = p.max_message_len();
     let (v4, v6) = split_families(prefixes);
     let write = |out: &mut Vec<u8>| -> Result<usize, EncodeError> {
-        let mut count = 0;
+        let mut count = 0usize;
         for run in runs(&v4, max.saturating_sub(HEADER_LEN + 4)) {
             put_update(out, &encode_run(run), &[], &[], max)?;
-            count += 1;
+            count = count.saturating_add(1);
         }
         // MP_UNREACH_NLRI header (4, counted as extended) + AFI/SAFI (3).
         for run in runs(&v6, max.saturating_sub(HEADER_LEN + 4 + 4 + 3)) {
             let mp = mp_unreach(AfiSafi::IPV6_UNICAST, run.to_vec())?;
             put_update(out, &[], &mp, &[], max)?;
-            count += 1;
+            count = count.saturating_add(1);
         }
         Ok(count)
     };

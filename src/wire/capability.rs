@@ -264,10 +264,10 @@ impl Capability {
         match self {
             Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
             Capability::RouteRefresh | Capability::EnhancedRouteRefresh | Capability::ExtendedMessage => 0,
-            Capability::GracefulRestart(g) => 2 + 4 * g.families.len(),
-            Capability::ExtendedNextHop(t) => 6 * t.len(),
-            Capability::AddPath(t) => 4 * t.len(),
-            Capability::Fqdn { hostname, domain } => 2 + hostname.len() + domain.len(),
+            Capability::GracefulRestart(g) => g.families.len().saturating_mul(4).saturating_add(2),
+            Capability::ExtendedNextHop(t) => t.len().saturating_mul(6),
+            Capability::AddPath(t) => t.len().saturating_mul(4),
+            Capability::Fqdn { hostname, domain } => hostname.len().saturating_add(domain.len()).saturating_add(2),
             Capability::Unknown { value, .. } => value.len(),
         }
     }

@@ -8,12 +8,14 @@
 //! message.
 //!
 //! The no-panic contract is structural: the lints below forbid indexing, slicing, truncating
-//! casts, `unwrap`/`expect` and `panic!` in every file of `wire/` (unit tests excepted), so a
-//! read past the end is a `get`/`split_first_chunk` that the decoder must answer, and an encoder
-//! that cannot represent a value returns an [`EncodeError`] instead of cutting it.
+//! casts, unchecked arithmetic, `unwrap`/`expect` and `panic!` in every file of `wire/` (unit
+//! tests excepted), so a read past the end is a `get`/`split_first_chunk` that the decoder must
+//! answer, a length sum is `checked_`/`saturating_`, and an encoder that cannot represent a
+//! value returns an [`EncodeError`] instead of cutting it.
 #![deny(
     clippy::indexing_slicing,
     clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic

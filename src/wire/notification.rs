@@ -198,12 +198,13 @@ impl Notification {
     pub fn cease_with_message(subcode: u8, text: &str) -> Self {
         let mut end = text.len().min(SHUTDOWN_COMMUNICATION_MAX);
         while !text.is_char_boundary(end) {
-            end -= 1;
+            // Stops at 0 at the latest: 0 is always a boundary.
+            end = end.saturating_sub(1);
         }
         let bytes = text.as_bytes().get(..end).unwrap_or_default();
         // `end` ≤ 255: the length octet always holds it.
         let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
-        let mut data = Vec::with_capacity(bytes.len() + 1);
+        let mut data = Vec::with_capacity(bytes.len().saturating_add(1));
         data.push(len);
         data.extend_from_slice(bytes);
         Notification::new(code::CEASE, subcode, data)
@@ -238,7 +239,7 @@ impl Notification {
 
     /// Encoded length of the whole message (header included).
     pub fn encoded_len(&self) -> usize {
-        super::header::HEADER_LEN + 2 + self.data.len()
+        self.data.len().saturating_add(super::header::HEADER_LEN + 2)
     }
 
     /// Append the NOTIFICATION, header included. Data that would not fit a 4096-octet message
@@ -248,7 +249,8 @@ impl Notification {
         let max_data = super::header::MAX_MESSAGE_LEN - super::header::HEADER_LEN - 2;
         let data = self.data.get(..max_data).unwrap_or(&self.data);
         // At most 4096 octets: the header always holds the length.
-        if super::header::put_header(buf, super::header::MessageType::Notification, 2 + data.len()).is_ok() {
+        let body_len = data.len().saturating_add(2);
+        if super::header::put_header(buf, super::header::MessageType::Notification, body_len).is_ok() {
             buf.put_u8(self.code);
             buf.put_u8(self.subcode);
             buf.put_slice(data);

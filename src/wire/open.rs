@@ -174,7 +174,7 @@ impl Open {
             }
             let before = open.capabilities.len();
             capability::decode_list(v, &mut open.capabilities)?;
-            open.param_layout.push(open.capabilities.len() - before);
+            open.param_layout.push(open.capabilities.len().saturating_sub(before));
             p = next;
         }
         open.check()?;
@@ -242,10 +242,12 @@ impl Open {
             }
             params.extend_from_slice(&value);
         }
-        let opt_hdr = if self.extended_params { 4 } else { 1 };
-        let body_len = 9 + opt_hdr + params.len();
-        if HEADER_LEN + body_len > MAX_MESSAGE_LEN {
-            return Err(too_long("OPEN", HEADER_LEN + body_len, MAX_MESSAGE_LEN));
+        // Version, My AS, Hold Time, BGP Identifier (9), then 1 or (RFC 9072) 4 length octets.
+        let fixed = if self.extended_params { 9 + 4 } else { 9 + 1 };
+        let body_len = params.len().saturating_add(fixed);
+        let len = body_len.saturating_add(HEADER_LEN);
+        if len > MAX_MESSAGE_LEN {
+            return Err(too_long("OPEN", len, MAX_MESSAGE_LEN));
         }
         let params_len =
             u16::try_from(params.len()).map_err(|_| too_long("optional parameters", params.len(), 4096))?;

@@ -68,7 +68,7 @@ impl RouteRefresh {
     /// Append the message, header included. Fails, writing nothing, when the ORF entries would
     /// not fit one message's 2-octet Length field.
     pub fn try_encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
-        put_header(buf, MessageType::RouteRefresh, 4 + self.orf.len())?;
+        put_header(buf, MessageType::RouteRefresh, self.orf.len().saturating_add(4))?;
         buf.put_u16(self.afi);
         buf.put_u8(self.subtype);
         buf.put_u8(self.safi);

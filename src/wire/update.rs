@@ -93,14 +93,15 @@ impl<'a> Iterator for RawAttrs<'a> {
             let Some((l, rest)) = rest.split_first_chunk::<2>() else {
                 return Some(Err((Some(*type_code), "fewer than 4 octets left for an extended-length attribute")));
             };
-            (usize::from(u16::from_be_bytes(*l)), 4, rest)
+            (usize::from(u16::from_be_bytes(*l)), 4usize, rest)
         } else {
             let Some((l, rest)) = rest.split_first() else {
                 return Some(Err((Some(*type_code), "fewer than 3 octets left for an attribute")));
             };
             (usize::from(*l), 3, rest)
         };
-        let (Some((value, rest)), Some(whole)) = (rest.split_at_checked(len), b.get(..hdr + len)) else {
+        let whole = hdr.checked_add(len).and_then(|end| b.get(..end));
+        let (Some((value, rest)), Some(whole)) = (rest.split_at_checked(len), whole) else {
             return Some(Err((Some(*type_code), "attribute length overruns the path attributes")));
         };
         self.0 = rest;
@@ -542,9 +543,10 @@ pub fn put_update(
     nlri: &[u8],
     max_len: usize,
 ) -> Result<(), EncodeError> {
-    let body = 4 + withdrawn.len() + attrs.len() + nlri.len();
-    let too_long = || EncodeError::TooLong { what: "UPDATE", len: HEADER_LEN + body, max: max_len };
-    if HEADER_LEN + body > max_len {
+    let body = [withdrawn.len(), attrs.len(), nlri.len()].iter().fold(4usize, |n, l| n.saturating_add(*l));
+    let len = HEADER_LEN.saturating_add(body);
+    let too_long = || EncodeError::TooLong { what: "UPDATE", len, max: max_len };
+    if len > max_len {
         return Err(too_long());
     }
     let wl = u16::try_from(withdrawn.len()).map_err(|_| too_long())?;
