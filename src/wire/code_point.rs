@@ -14,7 +14,7 @@
 /// Writes an enum with an `Unknown(u8)` fallback, its conversions and a constants module, or
 /// (`closed`) a `#[repr(u8)]` enum whose `from_u8` refuses codes outside the list.
 ///
-/// ```ignore
+/// ```text
 /// code_points! {
 ///     /// Doc of the enum.
 ///     pub enum Kind, consts kind_code, unknown "UNKNOWN" {
