@@ -32,6 +32,8 @@ use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{DataLink, PcapError};
 use serde::Serialize;
 
+use crate::wire::hex;
+
 /// Longest key Linux accepts in `struct tcp_md5sig` (`TCP_MD5SIG_MAXKEYLEN`).
 pub const TCP_MD5SIG_MAXKEYLEN: usize = 80;
 /// RFC 2385 §3.0: option kind 19, length 18 (kind, length, 16-byte digest).
@@ -463,13 +465,6 @@ fn cut_segment(frame: u64, src: IpAddr, dst: IpAddr, tcp: &[u8]) -> Option<Segme
         verdict: Verdict::Truncated,
         digest_in_packet: digest.map(hex),
         digest_expected: None,
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
     })
 }
 

@@ -141,7 +141,7 @@ proptest! {
             let mut want = msg.clone();
             for a in &mut want.attrs {
                 let mut v = Vec::new();
-                a.attr.encode_value(four, &mut v);
+                a.attr.encode_value(four, &mut v).unwrap();
                 if v.len() > 255 {
                     a.flags |= anycastd::wire::attr::flag::EXTENDED_LENGTH;
                 }

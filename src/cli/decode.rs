@@ -2,6 +2,7 @@
 //! concatenated messages or hex text (one message per line), and keeps going after a bad
 //! message whenever the framing allows, so one capture shows every problem at once.
 
+use crate::wire::notification::{code, header as header_err};
 use crate::wire::{self, attr, capability::Capability, header, DecodeError, Message, SessionParams, Update};
 use serde_json::{json, Map, Value};
 
@@ -18,14 +19,15 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
     while !data.is_empty() {
         let step = match wire::frame(data, p.max_message_len()) {
             Ok(Some(f)) => {
-                let whole = &data[..f.len];
+                // The framer only returns a frame the buffer holds.
+                let whole = data.get(..f.len).unwrap_or(data);
                 push(&mut out, wire::decode_frame(f, whole, p), offset);
                 f.len
             }
             Ok(None) => {
                 let e = DecodeError::reset(
-                    1,
-                    2,
+                    code::MESSAGE_HEADER,
+                    header_err::BAD_MESSAGE_LENGTH,
                     Vec::new(),
                     format!("stream ends inside a message: {} octets left", data.len()),
                 );
@@ -34,7 +36,7 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
             }
             Err(e) => {
                 // Resynchronise on the length field when it is plausible, else stop.
-                let len = data.get(16..18).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))).unwrap_or(0);
+                let len = header::declared_len(data).unwrap_or(0);
                 push(&mut out, Err(e), offset);
                 if (header::HEADER_LEN..=data.len()).contains(&len) {
                     len
@@ -43,7 +45,7 @@ pub fn decode_stream(mut data: &[u8], p: &SessionParams) -> Decoded {
                 }
             }
         };
-        data = &data[step..];
+        data = data.get(step..).unwrap_or_default();
         offset += step;
     }
     out
@@ -155,7 +157,7 @@ pub fn message_json(m: &Message<'_>) -> Value {
 fn capability_json(c: &Capability) -> Value {
     let mut v = Map::new();
     v.insert("code".into(), json!(c.code()));
-    v.insert("name".into(), json!(wire::capability::cap_name(c.code())));
+    v.insert("name".into(), json!(c.kind().name()));
     match c {
         Capability::Multiprotocol(a) => {
             v.insert("afi".into(), json!(a.afi));
@@ -237,7 +239,7 @@ fn update_json(u: &Update<'_>) -> Value {
         "end_of_rib": eor.is_some(),
         "path_attributes": u.raw_attrs().map(|a| json!({
             "type_code": a.type_code,
-            "name": attr::name(a.type_code),
+            "name": attr::AttrType::from_code(a.type_code).name(),
             "flags": flags_str(a.flags),
             "len": a.value.len(),
         })).collect::<Vec<_>>(),

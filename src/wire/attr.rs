@@ -1,6 +1,7 @@
-//! Path attributes (RFC 4271 §4.3, §5): type codes, flags, borrowed views over validated values
-//! (AS_PATH, communities, MP_REACH_NLRI / MP_UNREACH_NLRI), the owned model used to build and
-//! re-encode UPDATEs, and the RFC 7606 §7 action for each malformed attribute.
+//! Path attributes (RFC 4271 §4.3, §5): the type-code registry, flags, the per-attribute
+//! length, flag and value rules with their RFC 7606 §7 action, borrowed views over validated
+//! MP_REACH_NLRI / MP_UNREACH_NLRI values, and the owned model used to build and re-encode
+//! UPDATEs. AS_PATH values live in [`super::as_path`] (re-exported here).
 //!
 //! ```text
 //!  0                   1
@@ -9,11 +10,16 @@
 //! |  Attr. Flags  |Attr. Type Code|  then 1 or 2 length octets (Extended Length bit)
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
+//!
+//! The rules return a [`Malformed`] (subcode and reason); `update.rs` adds the Data and the
+//! action, and records the result on the UPDATE. No I/O, no panics on any input; encoders
+//! return an [`EncodeError`] instead of cutting a value their length field cannot express.
 
+pub use super::as_path::{merge_as4_path, AsPathView, AsnIter, Segment, SegmentType};
 use super::community::{Community, LargeCommunity};
 use super::nlri::{self, Family, NlriIter, Prefix};
-use super::notification::ErrorAction;
-use super::reader;
+use super::notification::{update as sub, ErrorAction};
+use super::{reader, EncodeError};
 use bytes::BufMut;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -25,293 +31,198 @@ pub mod flag {
     pub const EXTENDED_LENGTH: u8 = 0x10;
 }
 
-/// Attribute type codes (IANA "BGP Path Attributes").
-pub mod type_code {
-    pub const ORIGIN: u8 = 1;
-    pub const AS_PATH: u8 = 2;
-    pub const NEXT_HOP: u8 = 3;
-    pub const MULTI_EXIT_DISC: u8 = 4;
-    pub const LOCAL_PREF: u8 = 5;
-    pub const ATOMIC_AGGREGATE: u8 = 6;
-    pub const AGGREGATOR: u8 = 7;
-    pub const COMMUNITIES: u8 = 8;
-    pub const ORIGINATOR_ID: u8 = 9;
-    pub const CLUSTER_LIST: u8 = 10;
-    pub const MP_REACH_NLRI: u8 = 14;
-    pub const MP_UNREACH_NLRI: u8 = 15;
-    pub const EXTENDED_COMMUNITIES: u8 = 16;
-    pub const AS4_PATH: u8 = 17;
-    pub const AS4_AGGREGATOR: u8 = 18;
-    pub const LARGE_COMMUNITY: u8 = 32;
-}
-
-/// The name of an attribute type code, as tcpdump and the RFCs spell it.
-pub fn name(tc: u8) -> &'static str {
-    use type_code::*;
-    match tc {
-        ORIGIN => "ORIGIN",
-        AS_PATH => "AS_PATH",
-        NEXT_HOP => "NEXT_HOP",
-        MULTI_EXIT_DISC => "MULTI_EXIT_DISC",
-        LOCAL_PREF => "LOCAL_PREF",
-        ATOMIC_AGGREGATE => "ATOMIC_AGGREGATE",
-        AGGREGATOR => "AGGREGATOR",
-        COMMUNITIES => "COMMUNITIES",
-        ORIGINATOR_ID => "ORIGINATOR_ID",
-        CLUSTER_LIST => "CLUSTER_LIST",
-        MP_REACH_NLRI => "MP_REACH_NLRI",
-        MP_UNREACH_NLRI => "MP_UNREACH_NLRI",
-        EXTENDED_COMMUNITIES => "EXTENDED_COMMUNITIES",
-        AS4_PATH => "AS4_PATH",
-        AS4_AGGREGATOR => "AS4_AGGREGATOR",
-        LARGE_COMMUNITY => "LARGE_COMMUNITY",
-        _ => "UNKNOWN",
+code_points! {
+    /// Path attribute type codes (IANA "BGP Path Attributes"), named as tcpdump and the RFCs
+    /// spell them.
+    pub enum AttrType, consts type_code, unknown "UNKNOWN" {
+        Origin = 1, ORIGIN, "ORIGIN";
+        AsPath = 2, AS_PATH, "AS_PATH";
+        NextHop = 3, NEXT_HOP, "NEXT_HOP";
+        MultiExitDisc = 4, MULTI_EXIT_DISC, "MULTI_EXIT_DISC";
+        LocalPref = 5, LOCAL_PREF, "LOCAL_PREF";
+        AtomicAggregate = 6, ATOMIC_AGGREGATE, "ATOMIC_AGGREGATE";
+        Aggregator = 7, AGGREGATOR, "AGGREGATOR";
+        Communities = 8, COMMUNITIES, "COMMUNITIES";
+        OriginatorId = 9, ORIGINATOR_ID, "ORIGINATOR_ID";
+        ClusterList = 10, CLUSTER_LIST, "CLUSTER_LIST";
+        MpReachNlri = 14, MP_REACH_NLRI, "MP_REACH_NLRI";
+        MpUnreachNlri = 15, MP_UNREACH_NLRI, "MP_UNREACH_NLRI";
+        ExtendedCommunities = 16, EXTENDED_COMMUNITIES, "EXTENDED_COMMUNITIES";
+        As4Path = 17, AS4_PATH, "AS4_PATH";
+        As4Aggregator = 18, AS4_AGGREGATOR, "AS4_AGGREGATOR";
+        LargeCommunity = 32, LARGE_COMMUNITY, "LARGE_COMMUNITY";
     }
 }
 
-/// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5), or `None` for
-/// a type code this codec does not know.
-pub fn expected_flags(tc: u8) -> Option<u8> {
-    use type_code::*;
-    const WELL_KNOWN: u8 = flag::TRANSITIVE;
-    const OPT_NON_TRANS: u8 = flag::OPTIONAL;
-    const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
-    Some(match tc {
-        ORIGIN | AS_PATH | NEXT_HOP | LOCAL_PREF | ATOMIC_AGGREGATE => WELL_KNOWN,
-        MULTI_EXIT_DISC | ORIGINATOR_ID | CLUSTER_LIST | MP_REACH_NLRI | MP_UNREACH_NLRI => OPT_NON_TRANS,
-        AGGREGATOR | COMMUNITIES | EXTENDED_COMMUNITIES | AS4_PATH | AS4_AGGREGATOR | LARGE_COMMUNITY => OPT_TRANS,
-        _ => return None,
-    })
-}
-
-/// What RFC 7606 §7 prescribes when this attribute is malformed (flags, length or value).
-pub fn malformed_action(tc: u8) -> ErrorAction {
-    use type_code::*;
-    match tc {
-        // §7.7, §7.6; RFC 6793 §6 for the AS4_* attributes.
-        ATOMIC_AGGREGATE | AGGREGATOR | AS4_PATH | AS4_AGGREGATOR => ErrorAction::AttributeDiscard,
-        // §7.11 and §5.3: the NLRI can no longer be trusted.
-        MP_REACH_NLRI | MP_UNREACH_NLRI => ErrorAction::SessionReset,
-        _ => ErrorAction::TreatAsWithdraw,
-    }
-}
-
-/// ORIGIN values (RFC 4271 §5.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Origin {
-    Igp = 0,
-    Egp = 1,
-    Incomplete = 2,
-}
-
-impl Origin {
-    pub fn from_u8(v: u8) -> Option<Origin> {
-        Some(match v {
-            0 => Origin::Igp,
-            1 => Origin::Egp,
-            2 => Origin::Incomplete,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Origin::Igp => "IGP",
-            Origin::Egp => "EGP",
-            Origin::Incomplete => "INCOMPLETE",
-        }
-    }
-}
-
-/// AS_PATH segment types (RFC 4271 §4.3, RFC 5065 §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SegmentType {
-    AsSet = 1,
-    AsSequence = 2,
-    ConfedSequence = 3,
-    ConfedSet = 4,
-}
-
-impl SegmentType {
-    pub fn from_u8(v: u8) -> Option<SegmentType> {
-        Some(match v {
-            1 => SegmentType::AsSet,
-            2 => SegmentType::AsSequence,
-            3 => SegmentType::ConfedSequence,
-            4 => SegmentType::ConfedSet,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            SegmentType::AsSet => "AS_SET",
-            SegmentType::AsSequence => "AS_SEQUENCE",
-            SegmentType::ConfedSequence => "AS_CONFED_SEQUENCE",
-            SegmentType::ConfedSet => "AS_CONFED_SET",
-        }
-    }
-    fn is_confed(self) -> bool {
-        matches!(self, SegmentType::ConfedSequence | SegmentType::ConfedSet)
-    }
-}
-
-/// An owned AS_PATH segment.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Segment {
-    pub kind: SegmentType,
-    pub asns: Vec<u32>,
-}
-
-/// A validated AS_PATH or AS4_PATH value, read in place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AsPathView<'a> {
-    raw: &'a [u8],
-    four_octet: bool,
-}
-
-impl<'a> AsPathView<'a> {
-    /// Checks segment types, zero-length segments and overruns (RFC 7606 §7.2).
-    pub fn parse(raw: &'a [u8], four_octet: bool) -> Result<Self, String> {
-        let w = if four_octet { 4 } else { 2 };
-        let mut b = raw;
-        while !b.is_empty() {
-            let [t, n, rest @ ..] = b else {
-                return Err("AS_PATH ends inside a segment header".into());
-            };
-            if SegmentType::from_u8(*t).is_none() {
-                return Err(format!("unknown AS_PATH segment type {t}"));
-            }
-            if *n == 0 {
-                return Err("zero-length AS_PATH segment".into());
-            }
-            b = rest.get(usize::from(*n) * w..).ok_or_else(|| "AS_PATH segment overruns the attribute".to_string())?;
-        }
-        Ok(AsPathView { raw, four_octet })
-    }
-
-    pub fn raw(&self) -> &'a [u8] {
-        self.raw
-    }
-
-    pub fn four_octet(&self) -> bool {
-        self.four_octet
-    }
-
-    /// Segments in order, each with an iterator over its ASNs.
-    pub fn segments(&self) -> impl Iterator<Item = (SegmentType, AsnIter<'a>)> + 'a {
-        let w = if self.four_octet { 4 } else { 2 };
-        let mut b = self.raw;
-        std::iter::from_fn(move || {
-            let [t, n, rest @ ..] = b else { return None };
-            let kind = SegmentType::from_u8(*t)?;
-            let len = usize::from(*n) * w;
-            let asns = rest.get(..len)?;
-            b = rest.get(len..)?;
-            Some((kind, AsnIter { b: asns, w }))
-        })
-    }
-
-    /// Every ASN in order, sets flattened.
-    pub fn asns(&self) -> impl Iterator<Item = u32> + 'a {
-        self.segments().flat_map(|(_, a)| a)
-    }
-
-    /// Path length for best-path selection and RFC 6793 §4.2.3: an AS_SET counts one,
-    /// confederation segments count zero.
-    pub fn path_len(&self) -> usize {
-        self.segments()
-            .map(|(k, a)| match k {
-                SegmentType::AsSequence => a.count(),
-                SegmentType::AsSet => 1,
-                _ => 0,
-            })
-            .sum()
-    }
-
-    pub fn to_segments(&self) -> Vec<Segment> {
-        self.segments().map(|(kind, a)| Segment { kind, asns: a.collect() }).collect()
-    }
-
-    fn has_confed(&self) -> bool {
-        self.segments().any(|(k, _)| k.is_confed())
-    }
-}
-
-/// ASNs of one segment.
-#[derive(Clone, Debug)]
-pub struct AsnIter<'a> {
-    b: &'a [u8],
-    w: usize,
-}
-
-impl Iterator for AsnIter<'_> {
-    type Item = u32;
+impl AttrType {
+    /// The Optional and Transitive bits a known attribute must carry (RFC 4271 §5), or `None`
+    /// for a type code this codec does not know.
     #[inline]
-    fn next(&mut self) -> Option<u32> {
-        let (v, rest) = if self.w == 4 {
-            let (a, rest) = self.b.split_first_chunk::<4>()?;
-            (u32::from_be_bytes(*a), rest)
-        } else {
-            let (a, rest) = self.b.split_first_chunk::<2>()?;
-            (u32::from(u16::from_be_bytes(*a)), rest)
-        };
-        self.b = rest;
-        Some(v)
+    pub const fn expected_flags(self) -> Option<u8> {
+        const WELL_KNOWN: u8 = flag::TRANSITIVE;
+        const OPT_NON_TRANS: u8 = flag::OPTIONAL;
+        const OPT_TRANS: u8 = flag::OPTIONAL | flag::TRANSITIVE;
+        Some(match self {
+            Self::Origin | Self::AsPath | Self::NextHop | Self::LocalPref | Self::AtomicAggregate => WELL_KNOWN,
+            Self::MultiExitDisc | Self::OriginatorId | Self::ClusterList | Self::MpReachNlri | Self::MpUnreachNlri => {
+                OPT_NON_TRANS
+            }
+            Self::Aggregator
+            | Self::Communities
+            | Self::ExtendedCommunities
+            | Self::As4Path
+            | Self::As4Aggregator
+            | Self::LargeCommunity => OPT_TRANS,
+            Self::Unknown(_) => return None,
+        })
+    }
+
+    /// What RFC 7606 §7 prescribes when this attribute is malformed (flags, length or value).
+    pub const fn malformed_action(self) -> ErrorAction {
+        match self {
+            // §7.7, §7.6; RFC 6793 §6 for the AS4_* attributes.
+            Self::AtomicAggregate | Self::Aggregator | Self::As4Path | Self::As4Aggregator => {
+                ErrorAction::AttributeDiscard
+            }
+            // §7.11 and §5.3: the NLRI can no longer be trusted.
+            Self::MpReachNlri | Self::MpUnreachNlri => ErrorAction::SessionReset,
+            Self::Origin
+            | Self::AsPath
+            | Self::NextHop
+            | Self::MultiExitDisc
+            | Self::LocalPref
+            | Self::Communities
+            | Self::OriginatorId
+            | Self::ClusterList
+            | Self::ExtendedCommunities
+            | Self::LargeCommunity
+            | Self::Unknown(_) => ErrorAction::TreatAsWithdraw,
+        }
     }
 }
 
-/// The AS path a 4-octet speaker must use for a route from a 2-octet peer: AS_PATH merged with
-/// AS4_PATH as RFC 6793 §4.2.3 describes. `aggregator_as` is the AGGREGATOR's AS when present.
-pub fn merge_as4_path(
-    as_path: &AsPathView<'_>,
-    as4: Option<&AsPathView<'_>>,
-    aggregator_as: Option<u32>,
-    has_as4_aggregator: bool,
-) -> Vec<Segment> {
-    let plain = as_path.to_segments();
-    let Some(as4) = as4 else { return plain };
-    // §4.2.3: an AGGREGATOR with a real 2-octet AS alongside AS4_AGGREGATOR voids AS4_PATH.
-    if has_as4_aggregator && aggregator_as.is_some_and(|a| a != u32::from(super::open::AS_TRANS)) {
-        return plain;
+/// Why one attribute cannot be used: the UPDATE Message Error subcode (RFC 4271 §6.3) and a
+/// reason. The caller adds the Data and the RFC 7606 action of the attribute's type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub subcode: u8,
+    pub why: String,
+}
+
+impl Malformed {
+    #[cold]
+    #[inline(never)]
+    fn new(subcode: u8, why: String) -> Self {
+        Malformed { subcode, why }
     }
-    // RFC 6793 §6: confederation segments in AS4_PATH make it malformed; ignore it.
-    if as4.has_confed() {
-        return plain;
+
+    /// Attribute Length Error: the value is not `want` octets long.
+    #[cold]
+    #[inline(never)]
+    fn length(v: &[u8], want: &str) -> Self {
+        Malformed::new(sub::ATTRIBUTE_LENGTH_ERROR, format!("length {} is not {want}", v.len()))
     }
-    let (n, m) = (as_path.path_len(), as4.path_len());
-    if n < m {
-        return plain;
+}
+
+// The rules, one per attribute family. Each checks the value of an attribute whose type it is
+// given and returns what the UPDATE view stores.
+
+/// RFC 4271 §6.3 / RFC 7606 §3 (c): the Optional and Transitive bits must match the type.
+#[inline]
+pub fn check_flags(flags: u8, expected: u8) -> Result<(), Malformed> {
+    if flags & (flag::OPTIONAL | flag::TRANSITIVE) == expected {
+        return Ok(());
     }
-    // Keep the leading n - m ASes (counted the same way) of AS_PATH, then append AS4_PATH.
-    let mut keep = n - m;
-    let mut out = Vec::new();
-    for seg in plain {
-        if keep == 0 && !seg.kind.is_confed() {
-            break;
-        }
-        match seg.kind {
-            SegmentType::AsSequence => {
-                let take = keep.min(seg.asns.len());
-                keep -= take;
-                out.push(Segment { kind: seg.kind, asns: seg.asns[..take].to_vec() });
-            }
-            SegmentType::AsSet => {
-                keep -= 1;
-                out.push(seg);
-            }
-            _ => out.push(seg),
-        }
+    Err(Malformed::new(sub::ATTRIBUTE_FLAGS_ERROR, format!("flags {flags:#04x} conflict with the type")))
+}
+
+/// ORIGIN: one octet (RFC 7606 §7.1: an undefined value is Invalid ORIGIN Attribute).
+#[inline]
+pub fn origin(v: &[u8]) -> Result<Origin, Malformed> {
+    let &[o] = v else { return Err(Malformed::length(v, "1")) };
+    Origin::from_u8(o).ok_or_else(|| Malformed::new(sub::INVALID_ORIGIN_ATTRIBUTE, format!("undefined value {o}")))
+}
+
+/// AS_PATH and AS4_PATH (RFC 7606 §7.2, RFC 6793 §6): Malformed AS_PATH on a bad segment.
+#[inline]
+pub fn as_path(v: &[u8], four_octet: bool) -> Result<AsPathView<'_>, Malformed> {
+    AsPathView::parse(v, four_octet).map_err(|why| Malformed::new(sub::MALFORMED_AS_PATH, why))
+}
+
+/// NEXT_HOP, MULTI_EXIT_DISC, LOCAL_PREF, ORIGINATOR_ID: four octets (RFC 7606 §7.3–7.5, §7.9).
+#[inline]
+pub fn four_octets(v: &[u8]) -> Result<u32, Malformed> {
+    match <[u8; 4]>::try_from(v) {
+        Ok(a) => Ok(u32::from_be_bytes(a)),
+        Err(_) => Err(Malformed::length(v, "4")),
     }
-    for seg in as4.to_segments() {
-        // Join adjacent AS_SEQUENCEs so the merged path reads as one sequence.
-        match out.last_mut() {
-            Some(last) if last.kind == SegmentType::AsSequence && seg.kind == SegmentType::AsSequence => {
-                last.asns.extend(seg.asns)
-            }
-            _ => out.push(seg),
-        }
+}
+
+/// ATOMIC_AGGREGATE: no value (RFC 7606 §7.6).
+#[inline]
+pub fn empty(v: &[u8]) -> Result<(), Malformed> {
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(Malformed::length(v, "0"))
     }
-    out.retain(|s| !s.asns.is_empty());
-    out
+}
+
+/// AGGREGATOR (2- or 4-octet AS, as negotiated) and AS4_AGGREGATOR (always 4) then an IPv4
+/// address (RFC 7606 §7.7, RFC 6793 §6).
+#[inline]
+pub fn aggregator(v: &[u8], four_octet_as: bool) -> Result<Aggregator, Malformed> {
+    let (asn, address) = if four_octet_as {
+        let Ok([a0, a1, a2, a3, b0, b1, b2, b3]) = <[u8; 8]>::try_from(v) else {
+            return Err(Malformed::length(v, "8"));
+        };
+        (u32::from_be_bytes([a0, a1, a2, a3]), [b0, b1, b2, b3])
+    } else {
+        let Ok([a0, a1, b0, b1, b2, b3]) = <[u8; 6]>::try_from(v) else {
+            return Err(Malformed::length(v, "6"));
+        };
+        (u32::from(u16::from_be_bytes([a0, a1])), [b0, b1, b2, b3])
+    };
+    Ok(Aggregator { asn, address: Ipv4Addr::from(address) })
+}
+
+/// COMMUNITIES and CLUSTER_LIST (4), EXTENDED_COMMUNITIES (8), LARGE_COMMUNITY (12): a non-zero
+/// multiple of the unit (RFC 7606 §7.8, §7.10, §7.14; RFC 8092 §6). The unit is a constant, so
+/// the check needs no division instruction on the hot path.
+#[inline]
+pub fn list<const UNIT: usize>(v: &[u8]) -> Result<&[u8], Malformed> {
+    if !v.is_empty() && v.len().is_multiple_of(UNIT) {
+        return Ok(v);
+    }
+    Err(Malformed::length(
+        v,
+        match UNIT {
+            4 => "a non-zero multiple of 4",
+            8 => "a non-zero multiple of 8",
+            _ => "a non-zero multiple of 12",
+        },
+    ))
+}
+
+/// MP_REACH_NLRI (RFC 7606 §7.11): Optional Attribute Error on any inconsistency.
+#[inline]
+pub fn mp_reach(v: &[u8], add_path_v4: bool, add_path_v6: bool) -> Result<MpReach<'_>, Malformed> {
+    MpReach::parse(v, add_path_v4, add_path_v6).map_err(|why| Malformed::new(sub::OPTIONAL_ATTRIBUTE_ERROR, why))
+}
+
+/// MP_UNREACH_NLRI (RFC 7606 §7.11): Optional Attribute Error on any inconsistency.
+#[inline]
+pub fn mp_unreach(v: &[u8], add_path_v4: bool, add_path_v6: bool) -> Result<MpUnreach<'_>, Malformed> {
+    MpUnreach::parse(v, add_path_v4, add_path_v6).map_err(|why| Malformed::new(sub::OPTIONAL_ATTRIBUTE_ERROR, why))
+}
+
+code_points! {
+    /// ORIGIN values (RFC 4271 §5.1.1).
+    pub enum Origin, closed {
+        Igp = 0, "IGP";
+        Egp = 1, "EGP";
+        Incomplete = 2, "INCOMPLETE";
+    }
 }
 
 /// A validated MP_REACH_NLRI value (RFC 4760 §3).
@@ -339,12 +250,7 @@ impl<'a> MpReach<'a> {
         };
         let (_, (afi, safi, next_hop, nlri)) =
             parse(v).map_err(|_| "MP_REACH_NLRI shorter than its fixed part and next hop".to_string())?;
-        let family = unicast_family(afi, safi);
-        let add_path = match family {
-            Some(Family::V4) => add_path_v4,
-            Some(Family::V6) => add_path_v6,
-            None => false,
-        };
+        let (family, add_path) = unicast_family(afi, safi, add_path_v4, add_path_v6);
         match (family, next_hop.len()) {
             // RFC 4760 / RFC 8950: IPv4 next hop is 4 octets, or an IPv6 one (16/32).
             (Some(Family::V4), 4 | 16 | 32) | (Some(Family::V6), 16 | 32) | (None, _) => {}
@@ -397,12 +303,7 @@ impl<'a> MpUnreach<'a> {
             Ok((i, (afi, safi)))
         };
         let (withdrawn, (afi, safi)) = parse(v).map_err(|_| "MP_UNREACH_NLRI shorter than 3 octets".to_string())?;
-        let family = unicast_family(afi, safi);
-        let add_path = match family {
-            Some(Family::V4) => add_path_v4,
-            Some(Family::V6) => add_path_v6,
-            None => false,
-        };
+        let (family, add_path) = unicast_family(afi, safi, add_path_v4, add_path_v6);
         if let Some(f) = family {
             nlri::validate(withdrawn, f, add_path).map_err(|e| format!("MP_UNREACH_NLRI: {e}"))?;
         }
@@ -417,12 +318,13 @@ impl<'a> MpUnreach<'a> {
     }
 }
 
-fn unicast_family(afi: u16, safi: u8) -> Option<Family> {
+/// The IPv4/IPv6 unicast family of an AFI/SAFI pair, with whether add-path applies to it.
+fn unicast_family(afi: u16, safi: u8, add_path_v4: bool, add_path_v6: bool) -> (Option<Family>, bool) {
     use super::capability::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
     match (afi, safi) {
-        (AFI_IPV4, SAFI_UNICAST) => Some(Family::V4),
-        (AFI_IPV6, SAFI_UNICAST) => Some(Family::V6),
-        _ => None,
+        (AFI_IPV4, SAFI_UNICAST) => (Some(Family::V4), add_path_v4),
+        (AFI_IPV6, SAFI_UNICAST) => (Some(Family::V6), add_path_v6),
+        _ => (None, false),
     }
 }
 
@@ -499,23 +401,8 @@ impl Attr {
     }
 
     /// Append the value octets. AS_PATH and AGGREGATOR use 4-octet ASNs when `four_octet_as`.
-    pub fn encode_value(&self, four_octet_as: bool, buf: &mut impl BufMut) {
-        let put_segments = |buf: &mut dyn BufMut, segs: &[Segment], four: bool| {
-            for s in segs {
-                // Segments over 255 ASNs are split, as RFC 4271 §5.1.2 leaves to the sender.
-                for chunk in s.asns.chunks(255) {
-                    buf.put_u8(s.kind as u8);
-                    buf.put_u8(chunk.len() as u8);
-                    for a in chunk {
-                        if four {
-                            buf.put_u32(*a);
-                        } else {
-                            buf.put_u16(u16::try_from(*a).unwrap_or(super::open::AS_TRANS));
-                        }
-                    }
-                }
-            }
-        };
+    /// Fails, writing nothing, on a raw MP_REACH_NLRI next hop over 255 octets.
+    pub fn encode_value(&self, four_octet_as: bool, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         match self {
             Attr::Origin(o) => buf.put_u8(*o as u8),
             Attr::AsPath(s) => put_segments(buf, s, four_octet_as),
@@ -544,24 +431,28 @@ impl Attr {
                 buf.put_u32(c.local2);
             }),
             Attr::MpReach { afi, safi, next_hop, nlri, raw_nlri } => {
+                let nh_len = match next_hop {
+                    MpNextHop::V4(_) => 4,
+                    MpNextHop::V6 { link_local: None, .. } => 16,
+                    MpNextHop::V6 { link_local: Some(_), .. } => 32,
+                    MpNextHop::Raw(r) => u8::try_from(r.len()).map_err(|_| EncodeError::TooLong {
+                        what: "MP_REACH_NLRI next hop",
+                        len: r.len(),
+                        max: 255,
+                    })?,
+                };
                 buf.put_u16(*afi);
                 buf.put_u8(*safi);
+                buf.put_u8(nh_len);
                 match next_hop {
-                    MpNextHop::V4(a) => {
-                        buf.put_u8(4);
-                        buf.put_slice(&a.octets());
-                    }
+                    MpNextHop::V4(a) => buf.put_slice(&a.octets()),
                     MpNextHop::V6 { global, link_local } => {
-                        buf.put_u8(if link_local.is_some() { 32 } else { 16 });
                         buf.put_slice(&global.octets());
                         if let Some(ll) = link_local {
                             buf.put_slice(&ll.octets());
                         }
                     }
-                    MpNextHop::Raw(r) => {
-                        buf.put_u8(r.len().min(255) as u8);
-                        buf.put_slice(&r[..r.len().min(255)]);
-                    }
+                    MpNextHop::Raw(r) => buf.put_slice(r),
                 }
                 buf.put_u8(0);
                 nlri.iter().for_each(|p| nlri::encode(p, buf));
@@ -575,11 +466,12 @@ impl Attr {
             }
             Attr::Unknown { value, .. } => buf.put_slice(value),
         }
+        Ok(())
     }
 
     /// The flags an attribute of this type is sent with (Extended Length added when needed).
     pub fn default_flags(&self) -> u8 {
-        expected_flags(self.type_code()).unwrap_or(flag::OPTIONAL | flag::TRANSITIVE)
+        AttrType::from_code(self.type_code()).expected_flags().unwrap_or(flag::OPTIONAL | flag::TRANSITIVE)
     }
 }
 
@@ -589,22 +481,74 @@ impl PathAttribute {
     }
 
     /// Append flags, type, length and value. The Extended Length bit is kept when set, and set
-    /// when the value needs it. Values over 65535 octets are cut (callers size them first).
-    pub fn encode(&self, four_octet_as: bool, buf: &mut impl BufMut) {
+    /// when the value needs it. Fails, writing nothing, when the value cannot be expressed
+    /// (over 65535 octets, or see [`Attr::encode_value`]).
+    pub fn encode(&self, four_octet_as: bool, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let mut value = Vec::new();
-        self.attr.encode_value(four_octet_as, &mut value);
-        let value = &value[..value.len().min(usize::from(u16::MAX))];
+        self.attr.encode_value(four_octet_as, &mut value)?;
+        let len = u16::try_from(value.len()).map_err(|_| EncodeError::TooLong {
+            what: AttrType::from_code(self.attr.type_code()).name(),
+            len: value.len(),
+            max: usize::from(u16::MAX),
+        })?;
         let mut flags = self.flags;
-        if value.len() > 255 {
+        if len > 255 {
             flags |= flag::EXTENDED_LENGTH;
         }
         buf.put_u8(flags);
         buf.put_u8(self.attr.type_code());
-        if flags & flag::EXTENDED_LENGTH != 0 {
-            buf.put_u16(value.len() as u16);
-        } else {
-            buf.put_u8(value.len() as u8);
+        match u8::try_from(len) {
+            Ok(short) if flags & flag::EXTENDED_LENGTH == 0 => buf.put_u8(short),
+            _ => buf.put_u16(len),
         }
-        buf.put_slice(value);
+        buf.put_slice(&value);
+        Ok(())
+    }
+}
+
+/// AS_PATH / AS4_PATH segments; segments over 255 ASNs are split, as RFC 4271 §5.1.2 leaves to
+/// the sender. A 2-octet encoding writes AS_TRANS for ASNs that need 4 octets (RFC 6793 §4.2.2).
+fn put_segments(buf: &mut impl BufMut, segs: &[Segment], four: bool) {
+    for s in segs {
+        for chunk in s.asns.chunks(usize::from(u8::MAX)) {
+            buf.put_u8(s.kind as u8);
+            // `chunks(255)`: the count always fits the octet.
+            buf.put_u8(u8::try_from(chunk.len()).unwrap_or(u8::MAX));
+            for a in chunk {
+                if four {
+                    buf.put_u32(*a);
+                } else {
+                    buf.put_u16(u16::try_from(*a).unwrap_or(super::open::AS_TRANS));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_round_trips_every_code() {
+        for c in 0..=255u8 {
+            assert_eq!(AttrType::from_code(c).code(), c);
+            assert_eq!(u8::from(AttrType::from(c)), c);
+        }
+        assert_eq!(AttrType::ALL.len(), 16);
+        assert!(AttrType::ALL.iter().all(|t| t.expected_flags().is_some()));
+        assert_eq!(AttrType::from_code(type_code::LARGE_COMMUNITY), AttrType::LargeCommunity);
+        assert_eq!(AttrType::MpReachNlri.name(), "MP_REACH_NLRI");
+        assert_eq!(AttrType::from_code(99), AttrType::Unknown(99));
+        assert_eq!(AttrType::Unknown(99).name(), "UNKNOWN");
+        // RFC 4271 §5: ORIGIN is well-known, MED optional non-transitive, COMMUNITIES optional
+        // transitive (RFC 1997); RFC 7606 §7: AGGREGATOR is discarded, MP_* reset.
+        assert_eq!(AttrType::Origin.expected_flags(), Some(flag::TRANSITIVE));
+        assert_eq!(AttrType::MultiExitDisc.expected_flags(), Some(flag::OPTIONAL));
+        assert_eq!(AttrType::Communities.expected_flags(), Some(flag::OPTIONAL | flag::TRANSITIVE));
+        assert_eq!(AttrType::Unknown(99).expected_flags(), None);
+        assert_eq!(AttrType::Aggregator.malformed_action(), ErrorAction::AttributeDiscard);
+        assert_eq!(AttrType::MpUnreachNlri.malformed_action(), ErrorAction::SessionReset);
+        assert_eq!(AttrType::LocalPref.malformed_action(), ErrorAction::TreatAsWithdraw);
     }
 }

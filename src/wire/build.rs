@@ -6,9 +6,10 @@
 use super::attr::{Attr, MpNextHop, Origin, PathAttribute, Segment, SegmentType};
 use super::capability::AfiSafi;
 use super::community::{Community, LargeCommunity};
-use super::header::{put_header, MessageType, HEADER_LEN};
+use super::header::{HEADER_LEN, MAX_MESSAGE_LEN};
 use super::nlri::{self, Prefix};
-use super::SessionParams;
+use super::update::put_update;
+use super::{EncodeError, SessionParams};
 use bytes::BufMut;
 use ipnet::IpNet;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -31,175 +32,171 @@ pub struct RouteAttrs {
 
 impl RouteAttrs {
     /// Everything but NEXT_HOP and MP_REACH_NLRI, in type-code order.
-    fn common(&self, four_octet_as: bool, with_next_hop: bool, buf: &mut Vec<u8>) {
-        PathAttribute::new(Attr::Origin(self.origin)).encode(four_octet_as, buf);
+    fn common(&self, four_octet_as: bool, with_next_hop: bool, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut put = |a: Attr| PathAttribute::new(a).encode(four_octet_as, buf);
+        put(Attr::Origin(self.origin))?;
         let segs = if self.as_path.is_empty() {
             Vec::new()
         } else {
             vec![Segment { kind: SegmentType::AsSequence, asns: self.as_path.clone() }]
         };
-        PathAttribute::new(Attr::AsPath(segs)).encode(four_octet_as, buf);
-        if with_next_hop {
-            if let Some(nh) = self.next_hop_v4 {
-                PathAttribute::new(Attr::NextHop(nh)).encode(four_octet_as, buf);
-            }
+        put(Attr::AsPath(segs))?;
+        if let Some(nh) = self.next_hop_v4.filter(|_| with_next_hop) {
+            put(Attr::NextHop(nh))?;
         }
         if let Some(m) = self.med {
-            PathAttribute::new(Attr::Med(m)).encode(four_octet_as, buf);
+            put(Attr::Med(m))?;
         }
         if let Some(l) = self.local_pref {
-            PathAttribute::new(Attr::LocalPref(l)).encode(four_octet_as, buf);
+            put(Attr::LocalPref(l))?;
         }
         if !self.communities.is_empty() {
-            PathAttribute::new(Attr::Communities(self.communities.clone())).encode(four_octet_as, buf);
+            put(Attr::Communities(self.communities.clone()))?;
         }
         if !four_octet_as && self.as_path.iter().any(|a| *a > 0xffff) {
             // RFC 6793 §4.2.2: a NEW speaker sends AS4_PATH to an OLD one.
             let segs = vec![Segment { kind: SegmentType::AsSequence, asns: self.as_path.clone() }];
-            PathAttribute::new(Attr::As4Path(segs)).encode(four_octet_as, buf);
+            put(Attr::As4Path(segs))?;
         }
         if !self.large_communities.is_empty() {
-            PathAttribute::new(Attr::LargeCommunities(self.large_communities.clone())).encode(four_octet_as, buf);
+            put(Attr::LargeCommunities(self.large_communities.clone()))?;
         }
+        Ok(())
     }
 }
 
-fn emit(buf: &mut impl BufMut, withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) {
-    put_header(buf, MessageType::Update, 4 + withdrawn.len() + attrs.len() + nlri.len());
-    buf.put_u16(withdrawn.len() as u16);
-    buf.put_slice(withdrawn);
-    buf.put_u16(attrs.len() as u16);
-    buf.put_slice(attrs);
-    buf.put_slice(nlri);
-}
-
-/// Splits prefixes into runs whose encodings fit `room` octets each.
-fn chunks<'p>(prefixes: &'p [Prefix], room: usize) -> impl Iterator<Item = Vec<u8>> + 'p {
+/// Splits prefixes into runs whose encodings fit `room` octets each (at least one per run).
+fn runs(prefixes: &[Prefix], room: usize) -> impl Iterator<Item = &[Prefix]> {
     let mut rest = prefixes;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let mut out = Vec::new();
-        let mut used = 0;
+        let (mut n, mut used) = (0usize, 0usize);
         for p in rest {
             let l = nlri::encoded_len(p);
-            if !out.is_empty() && out.len() + l > room {
+            // Bounded by the message size: saturating only to state it.
+            if n > 0 && used.saturating_add(l) > room {
                 break;
             }
-            nlri::encode(p, &mut out);
-            used += 1;
+            used = used.saturating_add(l);
+            n = n.saturating_add(1);
         }
-        rest = &rest[used..];
-        Some(out)
+        let (run, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(run)
     })
 }
 
-fn mp_header(attr_code: u8, body_len: usize, out: &mut Vec<u8>) {
-    use super::attr::flag;
-    if body_len > 255 {
-        out.put_u8(flag::OPTIONAL | flag::EXTENDED_LENGTH);
-        out.put_u8(attr_code);
-        out.put_u16(body_len as u16);
-    } else {
-        out.put_u8(flag::OPTIONAL);
-        out.put_u8(attr_code);
-        out.put_u8(body_len as u8);
-    }
+fn encode_run(run: &[Prefix]) -> Vec<u8> {
+    let mut b = Vec::new();
+    run.iter().for_each(|p| nlri::encode(p, &mut b));
+    b
+}
+
+fn split_families(prefixes: &[IpNet]) -> (Vec<Prefix>, Vec<Prefix>) {
+    prefixes.iter().map(|n| Prefix::from(*n)).partition(|x| matches!(x.net, IpNet::V4(_)))
 }
 
 /// Appends UPDATEs announcing `prefixes` with `attrs`; returns how many messages it wrote.
-/// IPv4 prefixes need `attrs.next_hop_v4`, IPv6 ones `attrs.next_hop_v6`; when one is missing
-/// nothing is written and the error says which.
+/// IPv4 prefixes need `attrs.next_hop_v4`, IPv6 ones `attrs.next_hop_v6`. All or nothing: when
+/// a next hop is missing, or the attributes leave no room under the negotiated maximum, nothing
+/// is written and the error says why.
 pub fn announce(
     p: &SessionParams,
     attrs: &RouteAttrs,
     prefixes: &[IpNet],
     buf: &mut impl BufMut,
-) -> Result<usize, String> {
+) -> Result<usize, EncodeError> {
     let max = p.max_message_len();
-    let (v4, v6): (Vec<Prefix>, Vec<Prefix>) =
-        prefixes.iter().map(|n| Prefix::from(*n)).partition(|x| matches!(x.net, IpNet::V4(_)));
-    // All or nothing: check every family's next hop before writing anything.
+    let (v4, v6) = split_families(prefixes);
     if !v4.is_empty() && attrs.next_hop_v4.is_none() {
-        return Err(format!("{} IPv4 prefixes but no IPv4 next hop", v4.len()));
+        return Err(EncodeError::MissingNextHop { family: "IPv4", count: v4.len() });
     }
-    if !v6.is_empty() && attrs.next_hop_v6.is_none() {
-        return Err(format!("{} IPv6 prefixes but no IPv6 next hop", v6.len()));
-    }
-    let mut count = 0;
+    let v6_next_hop = match attrs.next_hop_v6 {
+        None if !v6.is_empty() => return Err(EncodeError::MissingNextHop { family: "IPv6", count: v6.len() }),
+        nh => nh.filter(|_| !v6.is_empty()),
+    };
+    let mut out = Vec::new();
+    let mut count = 0usize;
     if !v4.is_empty() {
         let mut a = Vec::new();
-        attrs.common(p.four_octet_as, true, &mut a);
-        let room = max.saturating_sub(HEADER_LEN + 4 + a.len());
-        for n in chunks(&v4, room) {
-            emit(buf, &[], &a, &n);
-            count += 1;
+        attrs.common(p.four_octet_as, true, &mut a)?;
+        let room = max.saturating_sub(a.len()).saturating_sub(HEADER_LEN + 4);
+        for run in runs(&v4, room) {
+            put_update(&mut out, &[], &a, &encode_run(run), max)?;
+            count = count.saturating_add(1);
         }
     }
-    if !v6.is_empty() {
-        let Some((global, ll)) = attrs.next_hop_v6 else {
-            return Err(format!("{} IPv6 prefixes but no IPv6 next hop", v6.len()));
-        };
+    if let Some((global, link_local)) = v6_next_hop {
         let mut a = Vec::new();
-        attrs.common(p.four_octet_as, false, &mut a);
-        let nh = MpNextHop::V6 { global, link_local: ll };
-        let nh_len = if ll.is_some() { 32 } else { 16 };
-        // MP_REACH header (4) + AFI/SAFI/len (4) + next hop + reserved (1).
-        let room = max.saturating_sub(HEADER_LEN + 4 + a.len() + 4 + 4 + nh_len + 1);
-        for n in chunks(&v6, room) {
+        attrs.common(p.four_octet_as, false, &mut a)?;
+        let nh_len = if link_local.is_some() { 32 } else { 16 };
+        // MP_REACH_NLRI first (RFC 7606 §5.1). Room: its header (4, counted as extended) +
+        // AFI/SAFI/next-hop length (4) + next hop + reserved (1).
+        let room = max.saturating_sub(a.len()).saturating_sub(nh_len).saturating_sub(HEADER_LEN + 4 + 4 + 4 + 1);
+        for run in runs(&v6, room) {
+            let mp = Attr::MpReach {
+                afi: AfiSafi::IPV6_UNICAST.afi,
+                safi: AfiSafi::IPV6_UNICAST.safi,
+                next_hop: MpNextHop::V6 { global, link_local },
+                nlri: run.to_vec(),
+                raw_nlri: Vec::new(),
+            };
             let mut m = Vec::new();
-            mp_header(super::attr::type_code::MP_REACH_NLRI, 4 + nh_len + 1 + n.len(), &mut m);
-            m.put_u16(AfiSafi::IPV6_UNICAST.afi);
-            m.put_u8(AfiSafi::IPV6_UNICAST.safi);
-            m.put_u8(nh_len as u8);
-            if let MpNextHop::V6 { global, link_local } = &nh {
-                m.put_slice(&global.octets());
-                if let Some(l) = link_local {
-                    m.put_slice(&l.octets());
-                }
-            }
-            m.put_u8(0);
-            m.put_slice(&n);
+            PathAttribute::new(mp).encode(p.four_octet_as, &mut m)?;
             m.extend_from_slice(&a);
-            emit(buf, &[], &m, &[]);
-            count += 1;
+            put_update(&mut out, &[], &m, &[], max)?;
+            count = count.saturating_add(1);
         }
     }
+    buf.put_slice(&out);
     Ok(count)
 }
 
-/// Appends UPDATEs withdrawing `prefixes`; returns how many messages it wrote.
+/// Appends UPDATEs withdrawing `prefixes`; returns how many messages it wrote. Every message is
+/// sized to fit the negotiated maximum, so this cannot fail.
 pub fn withdraw(p: &SessionParams, prefixes: &[IpNet], buf: &mut impl BufMut) -> usize {
     let max = p.max_message_len();
-    let (v4, v6): (Vec<Prefix>, Vec<Prefix>) =
-        prefixes.iter().map(|n| Prefix::from(*n)).partition(|x| matches!(x.net, IpNet::V4(_)));
-    let mut count = 0;
-    for w in chunks(&v4, max - HEADER_LEN - 4) {
-        emit(buf, &w, &[], &[]);
-        count += 1;
+    let (v4, v6) = split_families(prefixes);
+    let write = |out: &mut Vec<u8>| -> Result<usize, EncodeError> {
+        let mut count = 0usize;
+        for run in runs(&v4, max.saturating_sub(HEADER_LEN + 4)) {
+            put_update(out, &encode_run(run), &[], &[], max)?;
+            count = count.saturating_add(1);
+        }
+        // MP_UNREACH_NLRI header (4, counted as extended) + AFI/SAFI (3).
+        for run in runs(&v6, max.saturating_sub(HEADER_LEN + 4 + 4 + 3)) {
+            let mp = mp_unreach(AfiSafi::IPV6_UNICAST, run.to_vec())?;
+            put_update(out, &[], &mp, &[], max)?;
+            count = count.saturating_add(1);
+        }
+        Ok(count)
+    };
+    let mut out = Vec::new();
+    match write(&mut out) {
+        Ok(count) => {
+            buf.put_slice(&out);
+            count
+        }
+        Err(_) => 0,
     }
-    for w in chunks(&v6, max - HEADER_LEN - 4 - 4 - 3) {
-        let mut m = Vec::new();
-        mp_header(super::attr::type_code::MP_UNREACH_NLRI, 3 + w.len(), &mut m);
-        m.put_u16(AfiSafi::IPV6_UNICAST.afi);
-        m.put_u8(AfiSafi::IPV6_UNICAST.safi);
-        m.put_slice(&w);
-        emit(buf, &[], &m, &[]);
-        count += 1;
-    }
-    count
 }
 
-/// Appends the End-of-RIB marker of a family (RFC 4724 §2).
+/// Appends the End-of-RIB marker of a family (RFC 4724 §2): an empty UPDATE for IPv4 unicast,
+/// an UPDATE holding only an empty MP_UNREACH_NLRI for any other family. 23 or 29 octets.
 pub fn end_of_rib(af: AfiSafi, buf: &mut impl BufMut) {
-    if af == AfiSafi::IPV4_UNICAST {
-        emit(buf, &[], &[], &[]);
-    } else {
-        let mut m = Vec::new();
-        mp_header(super::attr::type_code::MP_UNREACH_NLRI, 3, &mut m);
-        m.put_u16(af.afi);
-        m.put_u8(af.safi);
-        emit(buf, &[], &m, &[]);
+    let attrs = if af == AfiSafi::IPV4_UNICAST { Ok(Vec::new()) } else { mp_unreach(af, Vec::new()) };
+    // Fixed sizes far below any maximum: the encoders cannot refuse them.
+    if let Ok(a) = attrs {
+        let _ = put_update(buf, &[], &a, &[], MAX_MESSAGE_LEN);
     }
+}
+
+/// An encoded MP_UNREACH_NLRI attribute withdrawing `withdrawn` (RFC 4760 §4).
+fn mp_unreach(af: AfiSafi, withdrawn: Vec<Prefix>) -> Result<Vec<u8>, EncodeError> {
+    let mut m = Vec::new();
+    let attr = Attr::MpUnreach { afi: af.afi, safi: af.safi, withdrawn, raw_withdrawn: Vec::new() };
+    PathAttribute::new(attr).encode(true, &mut m)?;
+    Ok(m)
 }

@@ -16,24 +16,27 @@
 //! ```
 
 use super::notification::{code, open as sub, DecodeError};
-use super::reader;
+use super::{reader, EncodeError};
 use bytes::BufMut;
 
-/// Capability codes (IANA "Capability Codes" registry).
-pub mod cap_code {
-    pub const MULTIPROTOCOL: u8 = 1;
-    pub const ROUTE_REFRESH: u8 = 2;
-    pub const EXTENDED_NEXT_HOP: u8 = 5;
-    pub const EXTENDED_MESSAGE: u8 = 6;
-    pub const BGP_ROLE: u8 = 9;
-    pub const GRACEFUL_RESTART: u8 = 64;
-    pub const FOUR_OCTET_AS: u8 = 65;
-    pub const ADD_PATH: u8 = 69;
-    pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
-    pub const LONG_LIVED_GRACEFUL_RESTART: u8 = 71;
-    pub const FQDN: u8 = 73;
-    pub const SOFTWARE_VERSION: u8 = 75;
-    pub const ROUTE_REFRESH_CISCO: u8 = 128;
+code_points! {
+    /// Capability codes (IANA "Capability Codes" registry), named as `anycastd decode` shows
+    /// them.
+    pub enum CapabilityCode, consts cap_code, unknown "unknown" {
+        Multiprotocol = 1, MULTIPROTOCOL, "multiprotocol";
+        RouteRefresh = 2, ROUTE_REFRESH, "route-refresh";
+        ExtendedNextHop = 5, EXTENDED_NEXT_HOP, "extended-next-hop-encoding";
+        ExtendedMessage = 6, EXTENDED_MESSAGE, "extended-message";
+        BgpRole = 9, BGP_ROLE, "bgp-role";
+        GracefulRestart = 64, GRACEFUL_RESTART, "graceful-restart";
+        FourOctetAs = 65, FOUR_OCTET_AS, "four-octet-as";
+        AddPath = 69, ADD_PATH, "add-path";
+        EnhancedRouteRefresh = 70, ENHANCED_ROUTE_REFRESH, "enhanced-route-refresh";
+        LongLivedGracefulRestart = 71, LONG_LIVED_GRACEFUL_RESTART, "long-lived-graceful-restart";
+        Fqdn = 73, FQDN, "fqdn";
+        SoftwareVersion = 75, SOFTWARE_VERSION, "software-version";
+        RouteRefreshCisco = 128, ROUTE_REFRESH_CISCO, "route-refresh-cisco-prestandard";
+    }
 }
 
 /// Address family identifiers used by this speaker (IANA AFI/SAFI registries).
@@ -95,10 +98,6 @@ impl AddPathMode {
     pub fn sends(self) -> bool {
         matches!(self, AddPathMode::Send | AddPathMode::Both)
     }
-    /// Whether the sender of this capability can receive multiple paths.
-    pub fn receives(self) -> bool {
-        matches!(self, AddPathMode::Receive | AddPathMode::Both)
-    }
 }
 
 /// Graceful Restart capability value (RFC 4724 §3, N bit from RFC 8538).
@@ -136,89 +135,76 @@ pub enum Capability {
     },
 }
 
-/// The name shown for a capability code in `decode` output and logs.
-pub fn cap_name(code: u8) -> &'static str {
-    use cap_code::*;
-    match code {
-        MULTIPROTOCOL => "multiprotocol",
-        ROUTE_REFRESH => "route-refresh",
-        EXTENDED_NEXT_HOP => "extended-next-hop-encoding",
-        EXTENDED_MESSAGE => "extended-message",
-        BGP_ROLE => "bgp-role",
-        GRACEFUL_RESTART => "graceful-restart",
-        FOUR_OCTET_AS => "four-octet-as",
-        ADD_PATH => "add-path",
-        ENHANCED_ROUTE_REFRESH => "enhanced-route-refresh",
-        LONG_LIVED_GRACEFUL_RESTART => "long-lived-graceful-restart",
-        FQDN => "fqdn",
-        SOFTWARE_VERSION => "software-version",
-        ROUTE_REFRESH_CISCO => "route-refresh-cisco-prestandard",
-        _ => "unknown",
-    }
-}
-
 fn malformed(code_: u8, why: &str) -> DecodeError {
     // RFC 4271 §6.2: a recognized but malformed optional parameter → subcode 0 (Unspecific).
     DecodeError::reset(
         code::OPEN_MESSAGE,
         sub::UNSPECIFIC,
         Vec::new(),
-        format!("malformed {} capability ({code_}): {why}", cap_name(code_)),
+        format!("malformed {} capability ({code_}): {why}", CapabilityCode::from_code(code_).name()),
     )
 }
 
+/// The value of a fixed-length capability, or the error naming the length it must have.
+fn exact<const N: usize>(code_: u8, v: &[u8]) -> Result<[u8; N], DecodeError> {
+    <[u8; N]>::try_from(v).map_err(|_| malformed(code_, &format!("length {} is not {N}", v.len())))
+}
+
 impl Capability {
-    pub fn code(&self) -> u8 {
-        use cap_code::*;
+    /// The registry entry of this capability.
+    pub fn kind(&self) -> CapabilityCode {
         match self {
-            Capability::Multiprotocol(_) => MULTIPROTOCOL,
-            Capability::RouteRefresh => ROUTE_REFRESH,
-            Capability::EnhancedRouteRefresh => ENHANCED_ROUTE_REFRESH,
-            Capability::FourOctetAs(_) => FOUR_OCTET_AS,
-            Capability::GracefulRestart(_) => GRACEFUL_RESTART,
-            Capability::ExtendedMessage => EXTENDED_MESSAGE,
-            Capability::ExtendedNextHop(_) => EXTENDED_NEXT_HOP,
-            Capability::AddPath(_) => ADD_PATH,
-            Capability::Fqdn { .. } => FQDN,
-            Capability::Unknown { code, .. } => *code,
+            Capability::Multiprotocol(_) => CapabilityCode::Multiprotocol,
+            Capability::RouteRefresh => CapabilityCode::RouteRefresh,
+            Capability::EnhancedRouteRefresh => CapabilityCode::EnhancedRouteRefresh,
+            Capability::FourOctetAs(_) => CapabilityCode::FourOctetAs,
+            Capability::GracefulRestart(_) => CapabilityCode::GracefulRestart,
+            Capability::ExtendedMessage => CapabilityCode::ExtendedMessage,
+            Capability::ExtendedNextHop(_) => CapabilityCode::ExtendedNextHop,
+            Capability::AddPath(_) => CapabilityCode::AddPath,
+            Capability::Fqdn { .. } => CapabilityCode::Fqdn,
+            Capability::Unknown { code, .. } => CapabilityCode::from_code(*code),
         }
+    }
+
+    pub fn code(&self) -> u8 {
+        self.kind().code()
     }
 
     /// Decode one capability value.
     pub fn decode(code_: u8, v: &[u8]) -> Result<Capability, DecodeError> {
-        use cap_code::*;
+        use CapabilityCode as C;
         let bad = |why: &str| malformed(code_, why);
-        let exact = |n: usize| if v.len() == n { Ok(()) } else { Err(bad(&format!("length {} is not {n}", v.len()))) };
-        Ok(match code_ {
-            MULTIPROTOCOL => {
-                exact(4)?;
+        Ok(match CapabilityCode::from_code(code_) {
+            C::Multiprotocol => {
                 // AFI (2), Reserved (1), SAFI (1) — RFC 4760 §8.
-                Capability::Multiprotocol(AfiSafi::new(u16::from_be_bytes([v[0], v[1]]), v[3]))
+                let [a0, a1, _reserved, safi] = exact::<4>(code_, v)?;
+                Capability::Multiprotocol(AfiSafi::new(u16::from_be_bytes([a0, a1]), safi))
             }
-            ROUTE_REFRESH => {
-                exact(0)?;
+            C::RouteRefresh => {
+                exact::<0>(code_, v)?;
                 Capability::RouteRefresh
             }
-            ENHANCED_ROUTE_REFRESH => {
-                exact(0)?;
+            C::EnhancedRouteRefresh => {
+                exact::<0>(code_, v)?;
                 Capability::EnhancedRouteRefresh
             }
-            EXTENDED_MESSAGE => {
-                exact(0)?;
+            C::ExtendedMessage => {
+                exact::<0>(code_, v)?;
                 Capability::ExtendedMessage
             }
-            FOUR_OCTET_AS => {
-                exact(4)?;
-                Capability::FourOctetAs(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
-            }
-            GRACEFUL_RESTART => {
-                if v.len() < 2 || !(v.len() - 2).is_multiple_of(4) {
+            C::FourOctetAs => Capability::FourOctetAs(u32::from_be_bytes(exact::<4>(code_, v)?)),
+            C::GracefulRestart => {
+                let Some((head, families)) = v.split_first_chunk::<2>().filter(|(_, f)| f.len().is_multiple_of(4))
+                else {
                     return Err(bad(&format!("length {} is not 2 + 4n", v.len())));
-                }
-                let head = u16::from_be_bytes([v[0], v[1]]);
-                let families = v[2..]
-                    .chunks_exact(4)
-                    .map(|c| (AfiSafi::new(u16::from_be_bytes([c[0], c[1]]), c[2]), c[3] & 0x80 != 0))
+                };
+                let head = u16::from_be_bytes(*head);
+                let families = families
+                    .as_chunks::<4>()
+                    .0
+                    .iter()
+                    .map(|&[a0, a1, safi, flags]| (AfiSafi::new(u16::from_be_bytes([a0, a1]), safi), flags & 0x80 != 0))
                     .collect();
                 Capability::GracefulRestart(GracefulRestart {
                     restarting: head & 0x8000 != 0,
@@ -227,33 +213,35 @@ impl Capability {
                     families,
                 })
             }
-            ADD_PATH => {
+            C::AddPath => {
                 if v.is_empty() || !v.len().is_multiple_of(4) {
                     return Err(bad(&format!("length {} is not a non-zero multiple of 4", v.len())));
                 }
                 Capability::AddPath(
-                    v.chunks_exact(4)
-                        .map(|c| (AfiSafi::new(u16::from_be_bytes([c[0], c[1]]), c[2]), AddPathMode::from_u8(c[3])))
-                        .collect(),
-                )
-            }
-            EXTENDED_NEXT_HOP => {
-                if v.is_empty() || !v.len().is_multiple_of(6) {
-                    return Err(bad(&format!("length {} is not a non-zero multiple of 6", v.len())));
-                }
-                Capability::ExtendedNextHop(
-                    v.chunks_exact(6)
-                        .map(|c| {
-                            (
-                                u16::from_be_bytes([c[0], c[1]]),
-                                u16::from_be_bytes([c[2], c[3]]),
-                                u16::from_be_bytes([c[4], c[5]]),
-                            )
+                    v.as_chunks::<4>()
+                        .0
+                        .iter()
+                        .map(|&[a0, a1, safi, mode]| {
+                            (AfiSafi::new(u16::from_be_bytes([a0, a1]), safi), AddPathMode::from_u8(mode))
                         })
                         .collect(),
                 )
             }
-            FQDN => {
+            C::ExtendedNextHop => {
+                if v.is_empty() || !v.len().is_multiple_of(6) {
+                    return Err(bad(&format!("length {} is not a non-zero multiple of 6", v.len())));
+                }
+                Capability::ExtendedNextHop(
+                    v.as_chunks::<6>()
+                        .0
+                        .iter()
+                        .map(|&[a0, a1, s0, s1, n0, n1]| {
+                            (u16::from_be_bytes([a0, a1]), u16::from_be_bytes([s0, s1]), u16::from_be_bytes([n0, n1]))
+                        })
+                        .collect(),
+                )
+            }
+            C::Fqdn => {
                 let parse = || -> Result<(Vec<u8>, Vec<u8>), reader::Short> {
                     let (i, hl) = reader::u8(v)?;
                     let (i, h) = reader::bytes(i, usize::from(hl))?;
@@ -276,19 +264,31 @@ impl Capability {
         match self {
             Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
             Capability::RouteRefresh | Capability::EnhancedRouteRefresh | Capability::ExtendedMessage => 0,
-            Capability::GracefulRestart(g) => 2 + 4 * g.families.len(),
-            Capability::ExtendedNextHop(t) => 6 * t.len(),
-            Capability::AddPath(t) => 4 * t.len(),
-            Capability::Fqdn { hostname, domain } => 2 + hostname.len() + domain.len(),
+            Capability::GracefulRestart(g) => g.families.len().saturating_mul(4).saturating_add(2),
+            Capability::ExtendedNextHop(t) => t.len().saturating_mul(6),
+            Capability::AddPath(t) => t.len().saturating_mul(4),
+            Capability::Fqdn { hostname, domain } => hostname.len().saturating_add(domain.len()).saturating_add(2),
             Capability::Unknown { value, .. } => value.len(),
         }
     }
 
-    /// Append code, length and value. Values longer than 255 octets cannot be expressed and are
-    /// reported as an error by [`super::open::Open::encode`] before this is called.
-    pub fn encode(&self, buf: &mut impl BufMut) {
+    /// Append code, length and value. Fails, writing nothing, when the value does not fit the
+    /// one-octet Capability Length (255 octets) or an FQDN part its own length octet.
+    pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        let mut v = Vec::with_capacity(self.value_len());
+        self.encode_value(&mut v)?;
+        let len = u8::try_from(v.len()).map_err(|_| EncodeError::TooLong {
+            what: "capability value",
+            len: v.len(),
+            max: usize::from(u8::MAX),
+        })?;
         buf.put_u8(self.code());
-        buf.put_u8(self.value_len().min(255) as u8);
+        buf.put_u8(len);
+        buf.put_slice(&v);
+        Ok(())
+    }
+
+    fn encode_value(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             Capability::Multiprotocol(a) => {
                 buf.put_u16(a.afi);
@@ -327,13 +327,19 @@ impl Capability {
                 }
             }
             Capability::Fqdn { hostname, domain } => {
-                buf.put_u8(hostname.len().min(255) as u8);
-                buf.put_slice(&hostname[..hostname.len().min(255)]);
-                buf.put_u8(domain.len().min(255) as u8);
-                buf.put_slice(&domain[..domain.len().min(255)]);
+                for part in [hostname, domain] {
+                    let len = u8::try_from(part.len()).map_err(|_| EncodeError::TooLong {
+                        what: "FQDN capability name",
+                        len: part.len(),
+                        max: usize::from(u8::MAX),
+                    })?;
+                    buf.put_u8(len);
+                    buf.put_slice(part);
+                }
             }
-            Capability::Unknown { value, .. } => buf.put_slice(&value[..value.len().min(255)]),
+            Capability::Unknown { value, .. } => buf.put_slice(value),
         }
+        Ok(())
     }
 }
 
@@ -361,12 +367,13 @@ pub fn decode_list(mut v: &[u8], out: &mut Vec<Capability>) -> Result<(), Decode
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn round_trip(c: Capability) {
         let mut b = Vec::new();
-        c.encode(&mut b);
+        c.encode(&mut b).unwrap();
         assert_eq!(usize::from(b[1]), c.value_len());
         let mut out = Vec::new();
         decode_list(&b, &mut out).unwrap();
@@ -390,6 +397,28 @@ mod tests {
         round_trip(Capability::ExtendedNextHop(vec![(1, 1, 2)]));
         round_trip(Capability::Fqdn { hostname: b"node-a".to_vec(), domain: b"example".to_vec() });
         round_trip(Capability::Unknown { code: 200, value: vec![1, 2, 3] });
+    }
+
+    #[test]
+    fn values_over_255_octets_are_refused_not_cut() {
+        let mut b = Vec::new();
+        let c = Capability::Unknown { code: 200, value: vec![7; 256] };
+        assert_eq!(c.encode(&mut b), Err(EncodeError::TooLong { what: "capability value", len: 256, max: 255 }));
+        let c = Capability::Fqdn { hostname: vec![b'a'; 300], domain: Vec::new() };
+        assert!(c.encode(&mut b).is_err());
+        assert!(b.is_empty(), "nothing written on error");
+    }
+
+    #[test]
+    fn registry_round_trips_every_code() {
+        for c in 0..=255u8 {
+            assert_eq!(CapabilityCode::from_code(c).code(), c);
+        }
+        assert_eq!(CapabilityCode::from(65), CapabilityCode::FourOctetAs);
+        assert_eq!(CapabilityCode::FourOctetAs.name(), "four-octet-as");
+        assert_eq!(CapabilityCode::from(200).name(), "unknown");
+        assert_eq!(cap_code::ROUTE_REFRESH_CISCO, 128);
+        assert_eq!(CapabilityCode::ALL.len(), 13);
     }
 
     #[test]

@@ -102,41 +102,27 @@ impl FromStr for LargeCommunity {
     }
 }
 
-/// Short name of an extended community by type/subtype (RFC 4360 §5, RFC 7153), for display.
-pub fn ext_community_name(c: &[u8; 8]) -> &'static str {
-    match (c[0] & 0x3f, c[1]) {
-        (0x00..=0x02, 0x02) => "route-target",
-        (0x00..=0x02, 0x03) => "route-origin",
-        (0x03, 0x0c) => "encapsulation",
-        (0x06, _) => "evpn",
-        _ => "other",
-    }
-}
-
 /// Iterate the communities of a validated COMMUNITIES value.
 pub fn communities(raw: &[u8]) -> impl Iterator<Item = Community> + '_ {
-    raw.chunks_exact(4).map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+    raw.as_chunks::<4>().0.iter().map(|c| Community(u32::from_be_bytes(*c)))
 }
 
 /// Iterate the large communities of a validated LARGE_COMMUNITY value.
 pub fn large_communities(raw: &[u8]) -> impl Iterator<Item = LargeCommunity> + '_ {
-    raw.chunks_exact(12).map(|c| LargeCommunity {
-        global: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
-        local1: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
-        local2: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+    raw.as_chunks::<12>().0.iter().map(|&[g0, g1, g2, g3, a0, a1, a2, a3, b0, b1, b2, b3]| LargeCommunity {
+        global: u32::from_be_bytes([g0, g1, g2, g3]),
+        local1: u32::from_be_bytes([a0, a1, a2, a3]),
+        local2: u32::from_be_bytes([b0, b1, b2, b3]),
     })
 }
 
 /// Iterate the extended communities of a validated EXTENDED_COMMUNITIES value.
 pub fn ext_communities(raw: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
-    raw.chunks_exact(8).map(|c| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(c);
-        a
-    })
+    raw.as_chunks::<8>().0.iter().copied()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

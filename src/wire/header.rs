@@ -18,6 +18,7 @@
 //! peer that sends a bad length is answered at once instead of stalling the session (§6.1).
 
 use super::notification::{code, header as sub, DecodeError};
+use super::EncodeError;
 use bytes::BufMut;
 
 pub const MARKER: [u8; 16] = [0xff; 16];
@@ -27,39 +28,18 @@ pub const MAX_MESSAGE_LEN: usize = 4096;
 /// Largest message with the Extended Message capability (RFC 8654 §4).
 pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 
-/// Message types (RFC 4271 §4.1, RFC 2918 §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    Open = 1,
-    Update = 2,
-    Notification = 3,
-    Keepalive = 4,
-    RouteRefresh = 5,
+code_points! {
+    /// Message types (RFC 4271 §4.1, RFC 2918 §3).
+    pub enum MessageType, closed {
+        Open = 1, "OPEN";
+        Update = 2, "UPDATE";
+        Notification = 3, "NOTIFICATION";
+        Keepalive = 4, "KEEPALIVE";
+        RouteRefresh = 5, "ROUTE_REFRESH";
+    }
 }
 
 impl MessageType {
-    pub fn from_u8(t: u8) -> Option<Self> {
-        Some(match t {
-            1 => MessageType::Open,
-            2 => MessageType::Update,
-            3 => MessageType::Notification,
-            4 => MessageType::Keepalive,
-            5 => MessageType::RouteRefresh,
-            _ => return None,
-        })
-    }
-
-    /// The name used in `anycastd decode` output and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            MessageType::Open => "OPEN",
-            MessageType::Update => "UPDATE",
-            MessageType::Notification => "NOTIFICATION",
-            MessageType::Keepalive => "KEEPALIVE",
-            MessageType::RouteRefresh => "ROUTE_REFRESH",
-        }
-    }
-
     /// Smallest valid length of this message type (RFC 4271 §4.2–4.4, RFC 2918 §3).
     pub fn min_len(self) -> usize {
         match self {
@@ -70,6 +50,21 @@ impl MessageType {
             MessageType::RouteRefresh => 23,
         }
     }
+}
+
+/// The Length field of the header at the start of `buf` (octets 16–17, RFC 4271 §4.1), as it
+/// stands on the wire: the Data of a Bad Message Length NOTIFICATION. `None` before 18 octets.
+#[inline]
+pub fn length_field(buf: &[u8]) -> Option<[u8; 2]> {
+    let (_marker, rest) = buf.split_first_chunk::<16>()?;
+    rest.first_chunk::<2>().copied()
+}
+
+/// The message length the header at the start of `buf` declares (header included), unchecked:
+/// [`frame`] says whether it is valid. `None` before 18 octets.
+#[inline]
+pub fn declared_len(buf: &[u8]) -> Option<usize> {
+    length_field(buf).map(|l| usize::from(u16::from_be_bytes(l)))
 }
 
 /// One complete message found at the start of a buffer.
@@ -86,10 +81,10 @@ pub struct Frame {
 /// `max_len` is 4096, or 65535 once Extended Message is negotiated (OPEN and KEEPALIVE always
 /// stay within 4096, RFC 8654 §4).
 pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
-    let Some(hdr) = buf.get(..HEADER_LEN) else {
+    let Some((&[ref marker @ .., l0, l1, ty], _)) = buf.split_first_chunk::<HEADER_LEN>() else {
         return Ok(None);
     };
-    if hdr[..16] != MARKER {
+    if *marker != MARKER {
         // RFC 4271 §6.1: Connection Not Synchronized; the Data field is empty.
         return Err(DecodeError::reset(
             code::MESSAGE_HEADER,
@@ -98,9 +93,8 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
             "marker is not all ones",
         ));
     }
-    let len_field = [hdr[16], hdr[17]];
+    let len_field = [l0, l1];
     let len = usize::from(u16::from_be_bytes(len_field));
-    let ty = hdr[18];
     let bad_len = |why: String| {
         // RFC 4271 §6.1: Bad Message Length, the Data field holds the erroneous Length field.
         DecodeError::reset(code::MESSAGE_HEADER, sub::BAD_MESSAGE_LENGTH, len_field.to_vec(), why)
@@ -133,20 +127,36 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
     Ok(Some(Frame { msg_type, len }))
 }
 
-/// Append a header for a message whose body is `body_len` octets.
-pub fn put_header(buf: &mut impl BufMut, msg_type: MessageType, body_len: usize) {
+/// Append a header for a message whose body is `body_len` octets. Fails, writing nothing, when
+/// the message would not fit the 2-octet Length field; callers check their negotiated maximum
+/// (4096 or 65535) first.
+pub fn put_header(buf: &mut impl BufMut, msg_type: MessageType, body_len: usize) -> Result<(), EncodeError> {
+    let len = HEADER_LEN.saturating_add(body_len);
+    let len = u16::try_from(len).map_err(|_| EncodeError::TooLong {
+        what: msg_type.name(),
+        len,
+        max: MAX_EXTENDED_MESSAGE_LEN,
+    })?;
     buf.put_slice(&MARKER);
-    // Callers size bodies within the negotiated maximum (≤ 65535), checked by their encoders.
-    buf.put_u16((HEADER_LEN + body_len).min(usize::from(u16::MAX)) as u16);
+    buf.put_u16(len);
     buf.put_u8(msg_type as u8);
+    Ok(())
 }
 
-/// Append a KEEPALIVE (RFC 4271 §4.4): a header alone.
+/// A whole KEEPALIVE (RFC 4271 §4.4): a header alone, 19 octets.
+#[rustfmt::skip]
+pub const KEEPALIVE: [u8; HEADER_LEN] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0, 19, MessageType::Keepalive as u8,
+];
+
+/// Append a KEEPALIVE (RFC 4271 §4.4).
 pub fn encode_keepalive(buf: &mut impl BufMut) {
-    put_header(buf, MessageType::Keepalive, 0);
+    buf.put_slice(&KEEPALIVE);
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -194,9 +204,33 @@ mod tests {
     }
 
     #[test]
+    fn length_field_and_declared_len() {
+        let b = hdr(4096, 2);
+        assert_eq!(length_field(&b), Some([0x10, 0]));
+        assert_eq!(declared_len(&b), Some(4096));
+        assert_eq!(declared_len(&b[..18]), Some(4096));
+        assert_eq!(declared_len(&b[..17]), None);
+        assert_eq!(declared_len(&[]), None);
+    }
+
+    #[test]
     fn keepalive_encodes_to_19_octets() {
         let mut b = Vec::new();
         encode_keepalive(&mut b);
         assert_eq!(b, hdr(19, 4));
+        let mut h = Vec::new();
+        put_header(&mut h, MessageType::Keepalive, 0).unwrap();
+        assert_eq!(h, b);
+    }
+
+    #[test]
+    fn put_header_refuses_a_length_the_field_cannot_hold() {
+        let mut b = Vec::new();
+        put_header(&mut b, MessageType::Update, 65535 - 19).unwrap();
+        assert_eq!(b, hdr(65535, 2));
+        let mut b = Vec::new();
+        let e = put_header(&mut b, MessageType::Update, 65535 - 18).unwrap_err();
+        assert_eq!(e, EncodeError::TooLong { what: "UPDATE", len: 65536, max: 65535 });
+        assert!(b.is_empty(), "nothing written on error");
     }
 }

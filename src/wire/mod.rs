@@ -6,7 +6,25 @@
 //! passed in explicitly as [`SessionParams`]. UPDATEs are decoded in place ([`Update`]): one
 //! validating pass, then borrowed iterators, so a full table decodes without allocating per
 //! message.
+//!
+//! The no-panic contract is structural: the lints below forbid indexing, slicing, truncating
+//! casts, unchecked arithmetic, `unwrap`/`expect` and `panic!` in every file of `wire/` (unit
+//! tests excepted), so a read past the end is a `get`/`split_first_chunk` that the decoder must
+//! answer, a length sum is `checked_`/`saturating_`, and an encoder that cannot represent a
+//! value returns an [`EncodeError`] instead of cutting it.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
+#[macro_use]
+mod code_point;
+
+pub mod as_path;
 pub mod attr;
 pub mod build;
 pub mod capability;
@@ -93,15 +111,19 @@ impl Message<'_> {
 /// [`frame`] first to wait for more octets.
 #[inline(always)]
 pub fn decode_message<'a>(buf: &'a [u8], p: &SessionParams) -> Result<(Message<'a>, usize), DecodeError> {
-    let Some(f) = frame(buf, p.max_message_len())? else {
-        return Err(DecodeError::reset(
+    let truncated = || {
+        DecodeError::reset(
             notification::code::MESSAGE_HEADER,
             notification::header::BAD_MESSAGE_LENGTH,
-            buf.get(16..18).unwrap_or_default().to_vec(),
+            header::length_field(buf).map(Vec::from).unwrap_or_default(),
             format!("truncated: {} octets present", buf.len()),
-        ));
+        )
     };
-    let whole = &buf[..f.len];
+    let Some(f) = frame(buf, p.max_message_len())? else {
+        return Err(truncated());
+    };
+    // The framer only returns a frame that the buffer holds.
+    let whole = buf.get(..f.len).ok_or_else(truncated)?;
     Ok((decode_frame(f, whole, p)?, f.len))
 }
 
@@ -117,25 +139,30 @@ pub fn decode_frame<'a>(f: Frame, whole: &'a [u8], p: &SessionParams) -> Result<
             Message::Update(u)
         }
         MessageType::Notification => {
-            // RFC 4271 §4.5: code, subcode, data; the frame guarantees 2 octets.
-            let (c, s, data) = match body {
-                [c, s, data @ ..] => (*c, *s, data.to_vec()),
-                _ => (0, 0, Vec::new()),
+            // RFC 4271 §4.5: code, subcode, data; the framer already checked the 21-octet minimum.
+            let [c, s, data @ ..] = body else {
+                return Err(DecodeError::reset(
+                    notification::code::MESSAGE_HEADER,
+                    notification::header::BAD_MESSAGE_LENGTH,
+                    header::length_field(whole).map(Vec::from).unwrap_or_default(),
+                    "NOTIFICATION shorter than 21 octets",
+                ));
             };
-            Message::Notification(Notification::new(c, s, data))
+            Message::Notification(Notification::new(*c, *s, data.to_vec()))
         }
         MessageType::Keepalive => Message::Keepalive,
         MessageType::RouteRefresh => Message::RouteRefresh(RouteRefresh::decode(body, whole)?),
     })
 }
 
-/// Lower-case hex of some octets (logs, NOTIFICATION data, `decode` output).
+/// Lower-case hex of some octets (logs, NOTIFICATION data, `decode` output, digests in
+/// `md5 verify`).
 pub fn hex(b: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
+    let digit = |d: u8| char::from_digit(u32::from(d), 16).unwrap_or('?');
+    let mut s = String::with_capacity(b.len().saturating_mul(2));
     for x in b {
-        s.push(char::from(D[usize::from(x >> 4)]));
-        s.push(char::from(D[usize::from(x & 15)]));
+        s.push(digit(x >> 4));
+        s.push(digit(x & 15));
     }
     s
 }
@@ -146,16 +173,22 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !digits.len().is_multiple_of(2) {
         return None;
     }
-    digits
-        .chunks_exact(2)
-        .map(|p| {
-            let v = |c: u8| (c as char).to_digit(16);
-            Some((v(p[0])? * 16 + v(p[1])?) as u8)
-        })
-        .collect()
+    let v = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    digits.as_chunks::<2>().0.iter().map(|&[hi, lo]| Some((v(hi)? << 4) | v(lo)?)).collect()
 }
 
 /// Appends a KEEPALIVE.
 pub fn encode_keepalive(buf: &mut impl BufMut) {
     header::encode_keepalive(buf)
+}
+
+/// Why a message or a field could not be encoded. Encoders that return it write nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// A message over the negotiated maximum, or a value longer than its length field can say.
+    #[error("{what} of {len} octets exceeds the {max}-octet maximum")]
+    TooLong { what: &'static str, len: usize, max: usize },
+    /// Prefixes of a family that was given no next hop (`build::announce`).
+    #[error("{count} {family} prefixes but no {family} next hop")]
+    MissingNextHop { family: &'static str, count: usize },
 }

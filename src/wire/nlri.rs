@@ -71,7 +71,7 @@ impl std::fmt::Display for NlriError {
 #[inline]
 pub fn validate(mut b: &[u8], family: Family, add_path: bool) -> Result<usize, NlriError> {
     let max = family.max_len();
-    let mut n = 0;
+    let mut n = 0usize;
     while !b.is_empty() {
         if add_path {
             b = b.get(4..).ok_or(NlriError::Truncated)?;
@@ -82,7 +82,7 @@ pub fn validate(mut b: &[u8], family: Family, add_path: bool) -> Result<usize, N
         }
         let octets = usize::from(len).div_ceil(8);
         b = rest.get(octets..).ok_or(NlriError::Truncated)?;
-        n += 1;
+        n = n.saturating_add(1);
     }
     Ok(n)
 }
@@ -127,7 +127,10 @@ impl Iterator for NlriIter<'_> {
         let octets = usize::from(len).div_ceil(8);
         let (addr, rest) = (rest.get(..octets)?, rest.get(octets..)?);
         // Host bits past the length can only sit in the last octet: mask them there.
-        let keep = if len % 8 == 0 { 0xff } else { 0xffu8 << (8 - len % 8) };
+        let keep = match len % 8 {
+            0 => 0xff,
+            bits => !(0xffu8 >> bits),
+        };
         let net = match self.family {
             Family::V4 => {
                 let mut a = [0u8; 4];
@@ -153,7 +156,9 @@ impl Iterator for NlriIter<'_> {
 
 /// Octets a prefix takes on the wire.
 pub fn encoded_len(p: &Prefix) -> usize {
-    usize::from(p.net.prefix_len()).div_ceil(8) + 1 + if p.path_id.is_some() { 4 } else { 0 }
+    // Path identifier (4 with add-path), length octet, at most 16 address octets.
+    let fixed = if p.path_id.is_some() { 4 + 1 } else { 1 };
+    usize::from(p.net.prefix_len()).div_ceil(8).saturating_add(fixed)
 }
 
 /// Append one prefix: path identifier when present, length, and the minimal address octets.
@@ -164,13 +169,15 @@ pub fn encode(p: &Prefix, buf: &mut impl BufMut) {
     let len = p.net.prefix_len();
     let octets = usize::from(len).div_ceil(8);
     buf.put_u8(len);
+    // `octets` ≤ 4 or 16: the prefix length is at most the family's.
     match p.net.trunc() {
-        IpNet::V4(n) => buf.put_slice(&n.addr().octets()[..octets]),
-        IpNet::V6(n) => buf.put_slice(&n.addr().octets()[..octets]),
+        IpNet::V4(n) => buf.put_slice(n.addr().octets().get(..octets).unwrap_or_default()),
+        IpNet::V6(n) => buf.put_slice(n.addr().octets().get(..octets).unwrap_or_default()),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

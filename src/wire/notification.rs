@@ -198,11 +198,14 @@ impl Notification {
     pub fn cease_with_message(subcode: u8, text: &str) -> Self {
         let mut end = text.len().min(SHUTDOWN_COMMUNICATION_MAX);
         while !text.is_char_boundary(end) {
-            end -= 1;
+            // Stops at 0 at the latest: 0 is always a boundary.
+            end = end.saturating_sub(1);
         }
-        let bytes = &text.as_bytes()[..end];
-        let mut data = Vec::with_capacity(bytes.len() + 1);
-        data.push(bytes.len() as u8); // end <= 255 by construction
+        let bytes = text.as_bytes().get(..end).unwrap_or_default();
+        // `end` ≤ 255: the length octet always holds it.
+        let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+        let mut data = Vec::with_capacity(bytes.len().saturating_add(1));
+        data.push(len);
         data.extend_from_slice(bytes);
         Notification::new(code::CEASE, subcode, data)
     }
@@ -254,18 +257,22 @@ impl Notification {
 
     /// Encoded length of the whole message (header included).
     pub fn encoded_len(&self) -> usize {
-        super::header::HEADER_LEN + 2 + self.data.len()
+        self.data.len().saturating_add(super::header::HEADER_LEN + 2)
     }
 
     /// Append the NOTIFICATION, header included. Data that would not fit a 4096-octet message
-    /// is cut, as RFC 4271 §4.5 sizes the message by its header.
+    /// is cut, as RFC 4271 §4.5 sizes the message by its header (the one deliberate cut of the
+    /// codec: a NOTIFICATION must still go out).
     pub fn encode(&self, buf: &mut impl BufMut) {
         let max_data = super::header::MAX_MESSAGE_LEN - super::header::HEADER_LEN - 2;
-        let data = &self.data[..self.data.len().min(max_data)];
-        super::header::put_header(buf, super::header::MessageType::Notification, 2 + data.len());
-        buf.put_u8(self.code);
-        buf.put_u8(self.subcode);
-        buf.put_slice(data);
+        let data = self.data.get(..max_data).unwrap_or(&self.data);
+        // At most 4096 octets: the header always holds the length.
+        let body_len = data.len().saturating_add(2);
+        if super::header::put_header(buf, super::header::MessageType::Notification, body_len).is_ok() {
+            buf.put_u8(self.code);
+            buf.put_u8(self.subcode);
+            buf.put_slice(data);
+        }
     }
 }
 
@@ -331,6 +338,7 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -384,7 +392,7 @@ mod tests {
     fn display_is_readable() {
         let n = Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "bye");
         assert_eq!(n.to_string(), "Cease (6) / Administrative Shutdown (2): \"bye\"");
-        let n = Notification::new(1, 2, vec![0, 5]);
+        let n = Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_LENGTH, vec![0, 5]);
         assert_eq!(n.to_string(), "Message Header Error (1) / Bad Message Length (2), data 0005");
     }
 }

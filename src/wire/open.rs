@@ -25,7 +25,7 @@
 use super::capability::{self, AfiSafi, Capability};
 use super::header::{put_header, MessageType, HEADER_LEN, MAX_MESSAGE_LEN};
 use super::notification::{code, open as sub, DecodeError};
-use super::reader;
+use super::{reader, EncodeError};
 use bytes::BufMut;
 use std::net::Ipv4Addr;
 
@@ -174,7 +174,7 @@ impl Open {
             }
             let before = open.capabilities.len();
             capability::decode_list(v, &mut open.capabilities)?;
-            open.param_layout.push(open.capabilities.len() - before);
+            open.param_layout.push(open.capabilities.len().saturating_sub(before));
             p = next;
         }
         open.check()?;
@@ -217,49 +217,57 @@ impl Open {
         }
     }
 
-    /// Append the OPEN, header included. Fails only when a parameter cannot be expressed (over
-    /// 255 octets without the extended layout, or a message over 4096 octets).
-    pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), String> {
+    /// Append the OPEN, header included. Fails, writing nothing, only when a parameter cannot
+    /// be expressed (a capability value over 255 octets, a parameter over 255 octets without the
+    /// extended layout, or a message over 4096 octets).
+    pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        let too_long = |what, len, max| EncodeError::TooLong { what, len, max };
         let mut params = Vec::new();
         let mut caps = self.capabilities.iter();
         for n in self.layout() {
             let mut value = Vec::new();
             for c in caps.by_ref().take(n) {
-                if c.value_len() > 255 {
-                    return Err(format!("capability {} value of {} octets exceeds 255", c.code(), c.value_len()));
-                }
-                c.encode(&mut value);
+                c.encode(&mut value)?;
             }
             params.push(PARAM_CAPABILITIES);
             if self.extended_params {
-                params.put_u16(u16::try_from(value.len()).map_err(|_| "parameter too long")?);
+                let len = u16::try_from(value.len())
+                    .map_err(|_| too_long("capabilities parameter", value.len(), MAX_MESSAGE_LEN))?;
+                params.put_u16(len);
             } else {
-                params.push(
-                    u8::try_from(value.len())
-                        .map_err(|_| format!("capabilities parameter of {} octets needs RFC 9072", value.len()))?,
-                );
+                // RFC 9072 lifts this limit; without it a parameter length is one octet.
+                let len = u8::try_from(value.len())
+                    .map_err(|_| too_long("capabilities parameter (without RFC 9072)", value.len(), 255))?;
+                params.push(len);
             }
             params.extend_from_slice(&value);
         }
-        let opt_hdr = if self.extended_params { 4 } else { 1 };
-        let body_len = 9 + opt_hdr + params.len();
-        if HEADER_LEN + body_len > MAX_MESSAGE_LEN {
-            return Err(format!("OPEN of {} octets exceeds 4096", HEADER_LEN + body_len));
+        // Version, My AS, Hold Time, BGP Identifier (9), then 1 or (RFC 9072) 4 length octets.
+        let fixed = if self.extended_params { 9 + 4 } else { 9 + 1 };
+        let body_len = params.len().saturating_add(fixed);
+        let len = body_len.saturating_add(HEADER_LEN);
+        if len > MAX_MESSAGE_LEN {
+            return Err(too_long("OPEN", len, MAX_MESSAGE_LEN));
         }
-        put_header(buf, MessageType::Open, body_len);
+        let params_len =
+            u16::try_from(params.len()).map_err(|_| too_long("optional parameters", params.len(), 4096))?;
+        let short_len = u8::try_from(params.len());
+        if !self.extended_params && short_len.is_err() {
+            return Err(too_long("optional parameters (without RFC 9072)", params.len(), 255));
+        }
+        put_header(buf, MessageType::Open, body_len)?;
         buf.put_u8(self.version);
         buf.put_u16(self.my_as);
         buf.put_u16(self.hold_time);
         buf.put_slice(&self.bgp_id.octets());
-        if self.extended_params {
-            buf.put_u8(255);
-            buf.put_u8(PARAM_EXTENDED_LENGTH);
-            buf.put_u16(params.len() as u16); // ≤ 4096 checked above
-        } else {
-            buf.put_u8(
-                u8::try_from(params.len())
-                    .map_err(|_| format!("optional parameters of {} octets need RFC 9072", params.len()))?,
-            );
+        match short_len {
+            Ok(len) if !self.extended_params => buf.put_u8(len),
+            _ => {
+                // RFC 9072 §2: Non-Ext OP Len 255, Non-Ext OP Type 255, then a 2-octet length.
+                buf.put_u8(255);
+                buf.put_u8(PARAM_EXTENDED_LENGTH);
+                buf.put_u16(params_len);
+            }
         }
         buf.put_slice(&params);
         Ok(())
@@ -267,6 +275,7 @@ impl Open {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -10,6 +10,7 @@
 
 use super::header::{put_header, MessageType};
 use super::notification::{code, route_refresh as sub, DecodeError};
+use super::EncodeError;
 use bytes::BufMut;
 
 /// Subtypes (RFC 7313 §3).
@@ -64,16 +65,27 @@ impl RouteRefresh {
         }
     }
 
-    pub fn encode(&self, buf: &mut impl BufMut) {
-        put_header(buf, MessageType::RouteRefresh, 4 + self.orf.len());
+    /// Append the message, header included. Fails, writing nothing, when the ORF entries would
+    /// not fit one message's 2-octet Length field.
+    pub fn try_encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        put_header(buf, MessageType::RouteRefresh, self.orf.len().saturating_add(4))?;
         buf.put_u16(self.afi);
         buf.put_u8(self.subtype);
         buf.put_u8(self.safi);
         buf.put_slice(&self.orf);
+        Ok(())
+    }
+
+    /// [`RouteRefresh::try_encode`] for the messages a speaker sends (no ORF entries, so they
+    /// always fit). A message whose ORF entries do not fit is not written at all, never cut:
+    /// callers that may carry ORF entries use `try_encode`.
+    pub fn encode(&self, buf: &mut impl BufMut) {
+        let _ = self.try_encode(buf);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -91,5 +103,11 @@ mod tests {
         assert_eq!((e.code(), e.subcode()), (7, 1));
         // RFC 7313 §5: "a Message Subtype field other than 0, 1, or 2 ... MUST ignore": no error.
         assert_eq!(RouteRefresh::decode(&[0, 1, 3, 1, 9], &[]).unwrap().subtype, 3);
+        // ORF entries that would overflow the Length field: an error, nothing written.
+        let mut b = Vec::new();
+        let big = RouteRefresh { orf: vec![0; 65535], ..RouteRefresh::new(1, 1) };
+        assert!(big.try_encode(&mut b).is_err());
+        big.encode(&mut b);
+        assert!(b.is_empty());
     }
 }

@@ -22,13 +22,14 @@
 //! the [`Update`] so the session can act on them.
 
 use super::attr::{
-    self, flag, type_code as tc, Aggregator, AsPathView, Attr, MpNextHop, MpReach, MpUnreach, Origin, PathAttribute,
+    self, flag, type_code as tc, Aggregator, AsPathView, Attr, AttrType, Malformed, MpNextHop, MpReach, MpUnreach,
+    Origin, PathAttribute,
 };
 use super::community;
 use super::header::{put_header, MessageType, HEADER_LEN};
 use super::nlri::{self, Family, NlriIter, Prefix};
 use super::notification::{code, update as sub, DecodeError, ErrorAction};
-use super::SessionParams;
+use super::{EncodeError, SessionParams};
 use bytes::BufMut;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -41,13 +42,15 @@ impl AttrSet {
     #[inline]
     pub fn insert(&mut self, t: u8) -> bool {
         let (w, b) = (usize::from(t >> 6), 1u64 << (t & 63));
-        let fresh = self.0[w] & b == 0;
-        self.0[w] |= b;
+        // `t >> 6` is 0..=3: the word always exists.
+        let Some(word) = self.0.get_mut(w) else { return false };
+        let fresh = *word & b == 0;
+        *word |= b;
         fresh
     }
     #[inline]
     pub fn contains(&self, t: u8) -> bool {
-        self.0[usize::from(t >> 6)] & (1u64 << (t & 63)) != 0
+        self.0.get(usize::from(t >> 6)).is_some_and(|word| word & (1u64 << (t & 63)) != 0)
     }
     pub fn is_empty(&self) -> bool {
         self.0 == [0; 4]
@@ -90,18 +93,18 @@ impl<'a> Iterator for RawAttrs<'a> {
             let Some((l, rest)) = rest.split_first_chunk::<2>() else {
                 return Some(Err((Some(*type_code), "fewer than 4 octets left for an extended-length attribute")));
             };
-            (usize::from(u16::from_be_bytes(*l)), 4, rest)
+            (usize::from(u16::from_be_bytes(*l)), 4usize, rest)
         } else {
             let Some((l, rest)) = rest.split_first() else {
                 return Some(Err((Some(*type_code), "fewer than 3 octets left for an attribute")));
             };
             (usize::from(*l), 3, rest)
         };
-        let Some(value) = rest.get(..len) else {
+        let whole = hdr.checked_add(len).and_then(|end| b.get(..end));
+        let (Some((value, rest)), Some(whole)) = (rest.split_at_checked(len), whole) else {
             return Some(Err((Some(*type_code), "attribute length overruns the path attributes")));
         };
-        let whole = &b[..hdr + len];
-        self.0 = &rest[len..];
+        self.0 = rest;
         Some(Ok(RawAttr { flags: *flags, type_code: *type_code, value, whole }))
     }
 }
@@ -155,7 +158,7 @@ fn attr_error(subcode: u8, a: &RawAttr<'_>, action: ErrorAction, why: String) ->
         subcode,
         data,
         action,
-        format!("{} ({}): {why}", attr::name(a.type_code), a.type_code),
+        format!("{} ({}): {why}", AttrType::from_code(a.type_code).name(), a.type_code),
     )
 }
 
@@ -177,11 +180,12 @@ impl<'a> Update<'a> {
         // RFC 4271 §6.3: lengths that run past the message → Malformed Attribute List.
         let (wl, rest) = body.split_first_chunk::<2>().ok_or_else(|| mal("no Withdrawn Routes Length"))?;
         let wl = usize::from(u16::from_be_bytes(*wl));
-        let withdrawn_raw = rest.get(..wl).ok_or_else(|| mal("Withdrawn Routes Length runs past the message"))?;
-        let (al, rest) = rest[wl..].split_first_chunk::<2>().ok_or_else(|| mal("no Total Path Attribute Length"))?;
+        let (withdrawn_raw, rest) =
+            rest.split_at_checked(wl).ok_or_else(|| mal("Withdrawn Routes Length runs past the message"))?;
+        let (al, rest) = rest.split_first_chunk::<2>().ok_or_else(|| mal("no Total Path Attribute Length"))?;
         let al = usize::from(u16::from_be_bytes(*al));
-        let attrs_raw = rest.get(..al).ok_or_else(|| mal("Total Path Attribute Length runs past the message"))?;
-        let nlri_raw = &rest[al..];
+        let (attrs_raw, nlri_raw) =
+            rest.split_at_checked(al).ok_or_else(|| mal("Total Path Attribute Length runs past the message"))?;
         // RFC 7606 §5.3: a syntax error in Withdrawn Routes or NLRI resets the session.
         let net = |what: &str, e: nlri::NlriError| {
             DecodeError::reset(code::UPDATE_MESSAGE, sub::INVALID_NETWORK_FIELD, Vec::new(), format!("{what}: {e}"))
@@ -256,13 +260,11 @@ impl<'a> Update<'a> {
         Ok(())
     }
 
+    /// Checks one attribute (the first of its type) by the rules of `attr.rs` and stores it.
+    #[inline]
     fn take_attr(&mut self, a: &RawAttr<'a>, p: &SessionParams) -> Result<(), DecodeError> {
-        let t = a.type_code;
-        let action = attr::malformed_action(t);
-        let discard = |u: &mut Self| {
-            u.discarded.insert(t);
-        };
-        let Some(expected) = attr::expected_flags(t) else {
+        let t = AttrType::from_code(a.type_code);
+        let Some(expected) = t.expected_flags() else {
             // RFC 4271 §6.3: an unrecognized well-known attribute resets the session.
             if a.flags & flag::OPTIONAL == 0 {
                 return Err(attr_error(
@@ -275,120 +277,51 @@ impl<'a> Update<'a> {
             self.unknown_attrs = self.unknown_attrs.saturating_add(1);
             return Ok(());
         };
-        // RFC 4271 §6.3 / RFC 7606 §3 (c): Optional and Transitive bits must match the type.
-        if a.flags & (flag::OPTIONAL | flag::TRANSITIVE) != expected {
-            if action == ErrorAction::AttributeDiscard {
-                discard(self);
-            }
-            return Err(attr_error(
-                sub::ATTRIBUTE_FLAGS_ERROR,
-                a,
-                action,
-                format!("flags {:#04x} conflict with the type", a.flags),
-            ));
+        match attr::check_flags(a.flags, expected).and_then(|()| self.store(t, a.value, p)) {
+            Ok(()) => Ok(()),
+            Err(m) => Err(self.malformed(a, t, m)),
         }
-        let v = a.value;
-        let len_err = |u: &mut Self, want: &str| {
-            if action == ErrorAction::AttributeDiscard {
-                discard(u);
-            }
-            Err(attr_error(sub::ATTRIBUTE_LENGTH_ERROR, a, action, format!("length {} is not {want}", v.len())))
-        };
-        let four = |v: &[u8]| u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+    }
+
+    /// Validates the value of a known attribute and keeps it on the view.
+    #[inline]
+    fn store(&mut self, t: AttrType, v: &'a [u8], p: &SessionParams) -> Result<(), Malformed> {
+        use AttrType as T;
         match t {
-            tc::ORIGIN => {
-                if v.len() != 1 {
-                    return len_err(self, "1");
-                }
-                // RFC 7606 §7.1: an undefined ORIGIN value → treat-as-withdraw.
-                self.origin = Some(Origin::from_u8(v[0]).ok_or_else(|| {
-                    attr_error(sub::INVALID_ORIGIN_ATTRIBUTE, a, action, format!("undefined value {}", v[0]))
-                })?);
-            }
-            tc::AS_PATH => {
-                let view = AsPathView::parse(v, p.four_octet_as)
-                    .map_err(|why| attr_error(sub::MALFORMED_AS_PATH, a, action, why))?;
-                self.as_path = Some(view);
-            }
-            tc::NEXT_HOP => {
-                if v.len() != 4 {
-                    return len_err(self, "4");
-                }
-                self.next_hop = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
-            }
-            tc::MULTI_EXIT_DISC | tc::LOCAL_PREF | tc::ORIGINATOR_ID => {
-                if v.len() != 4 {
-                    return len_err(self, "4");
-                }
-                match t {
-                    tc::MULTI_EXIT_DISC => self.med = Some(four(v)),
-                    tc::LOCAL_PREF => self.local_pref = Some(four(v)),
-                    _ => self.originator_id = Some(Ipv4Addr::from(four(v))),
-                }
-            }
-            tc::ATOMIC_AGGREGATE => {
-                if !v.is_empty() {
-                    return len_err(self, "0");
-                }
+            T::Origin => self.origin = Some(attr::origin(v)?),
+            T::AsPath => self.as_path = Some(attr::as_path(v, p.four_octet_as)?),
+            T::NextHop => self.next_hop = Some(Ipv4Addr::from(attr::four_octets(v)?)),
+            T::MultiExitDisc => self.med = Some(attr::four_octets(v)?),
+            T::LocalPref => self.local_pref = Some(attr::four_octets(v)?),
+            T::AtomicAggregate => {
+                attr::empty(v)?;
                 self.atomic_aggregate = true;
             }
-            tc::AGGREGATOR => {
-                let (want, w) = if p.four_octet_as { (8, 4) } else { (6, 2) };
-                if v.len() != want {
-                    return len_err(self, if w == 4 { "8" } else { "6" });
-                }
-                let asn = if w == 4 { four(v) } else { u32::from(u16::from_be_bytes([v[0], v[1]])) };
-                self.aggregator = Some(Aggregator { asn, address: Ipv4Addr::from(four(&v[w..])) });
-            }
-            tc::AS4_AGGREGATOR => {
-                if v.len() != 8 {
-                    return len_err(self, "8");
-                }
-                self.as4_aggregator = Some(Aggregator { asn: four(v), address: Ipv4Addr::from(four(&v[4..])) });
-            }
-            tc::AS4_PATH => match AsPathView::parse(v, true) {
-                Ok(view) => self.as4_path = Some(view),
-                Err(why) => {
-                    discard(self);
-                    return Err(attr_error(sub::MALFORMED_AS_PATH, a, action, why));
-                }
-            },
-            tc::COMMUNITIES | tc::CLUSTER_LIST | tc::EXTENDED_COMMUNITIES | tc::LARGE_COMMUNITY => {
-                let unit = match t {
-                    tc::EXTENDED_COMMUNITIES => 8,
-                    tc::LARGE_COMMUNITY => 12,
-                    _ => 4,
-                };
-                // RFC 7606 §7.8, §7.10, §7.14; RFC 8092 §6: a non-zero multiple of the unit.
-                // Constant divisors: no division instruction on the hot path.
-                let whole = match unit {
-                    4 => v.len().is_multiple_of(4),
-                    8 => v.len().is_multiple_of(8),
-                    _ => v.len().is_multiple_of(12),
-                };
-                if v.is_empty() || !whole {
-                    return len_err(self, &format!("a non-zero multiple of {unit}"));
-                }
-                match t {
-                    tc::COMMUNITIES => self.communities = Some(v),
-                    tc::CLUSTER_LIST => self.cluster_list = Some(v),
-                    tc::EXTENDED_COMMUNITIES => self.ext_communities = Some(v),
-                    _ => self.large_communities = Some(v),
-                }
-            }
-            tc::MP_REACH_NLRI => {
-                let m = MpReach::parse(v, p.add_path_v4, p.add_path_v6)
-                    .map_err(|why| attr_error(sub::OPTIONAL_ATTRIBUTE_ERROR, a, action, why))?;
-                self.mp_reach = Some(m);
-            }
-            tc::MP_UNREACH_NLRI => {
-                let m = MpUnreach::parse(v, p.add_path_v4, p.add_path_v6)
-                    .map_err(|why| attr_error(sub::OPTIONAL_ATTRIBUTE_ERROR, a, action, why))?;
-                self.mp_unreach = Some(m);
-            }
-            _ => {}
+            T::Aggregator => self.aggregator = Some(attr::aggregator(v, p.four_octet_as)?),
+            T::Communities => self.communities = Some(attr::list::<4>(v)?),
+            T::OriginatorId => self.originator_id = Some(Ipv4Addr::from(attr::four_octets(v)?)),
+            T::ClusterList => self.cluster_list = Some(attr::list::<4>(v)?),
+            T::MpReachNlri => self.mp_reach = Some(attr::mp_reach(v, p.add_path_v4, p.add_path_v6)?),
+            T::MpUnreachNlri => self.mp_unreach = Some(attr::mp_unreach(v, p.add_path_v4, p.add_path_v6)?),
+            T::ExtendedCommunities => self.ext_communities = Some(attr::list::<8>(v)?),
+            T::As4Path => self.as4_path = Some(attr::as_path(v, true)?),
+            T::As4Aggregator => self.as4_aggregator = Some(attr::aggregator(v, true)?),
+            T::LargeCommunity => self.large_communities = Some(attr::list::<12>(v)?),
+            T::Unknown(_) => {}
         }
         Ok(())
+    }
+
+    /// The error of a malformed attribute, with the RFC 7606 action of its type; an attribute
+    /// to discard is kept out of the owned form (RFC 7606 §2).
+    #[cold]
+    #[inline(never)]
+    fn malformed(&mut self, a: &RawAttr<'_>, t: AttrType, m: Malformed) -> DecodeError {
+        let action = t.malformed_action();
+        if action == ErrorAction::AttributeDiscard {
+            self.discarded.insert(a.type_code);
+        }
+        attr_error(m.subcode, a, action, m.why)
     }
 
     /// RFC 4271 §6.3 / RFC 7606 §3 (d): ORIGIN and AS_PATH must come with any NLRI, NEXT_HOP
@@ -404,7 +337,7 @@ impl<'a> Update<'a> {
                 sub::MISSING_WELL_KNOWN_ATTRIBUTE,
                 vec![t],
                 ErrorAction::TreatAsWithdraw,
-                format!("{} ({t}) missing", attr::name(t)),
+                format!("{} ({t}) missing", AttrType::from_code(t).name()),
             )
         };
         for t in [tc::ORIGIN, tc::AS_PATH].into_iter().chain(classic.then_some(tc::NEXT_HOP)) {
@@ -531,9 +464,9 @@ impl<'a> Update<'a> {
             tc::AGGREGATOR => Attr::Aggregator(self.aggregator?),
             tc::COMMUNITIES => Attr::Communities(community::communities(self.communities?).collect()),
             tc::ORIGINATOR_ID => Attr::OriginatorId(self.originator_id?),
-            tc::CLUSTER_LIST => Attr::ClusterList(
-                self.cluster_list?.chunks_exact(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect(),
-            ),
+            tc::CLUSTER_LIST => {
+                Attr::ClusterList(self.cluster_list?.as_chunks::<4>().0.iter().map(|c| Ipv4Addr::from(*c)).collect())
+            }
             tc::EXTENDED_COMMUNITIES => {
                 Attr::ExtCommunities(community::ext_communities(self.ext_communities?).collect())
             }
@@ -585,28 +518,44 @@ pub struct UpdateMsg {
 }
 
 impl UpdateMsg {
-    /// Append the UPDATE, header included; fails when it would exceed the negotiated maximum.
-    pub fn encode(&self, p: &SessionParams, buf: &mut impl BufMut) -> Result<(), String> {
+    /// Append the UPDATE, header included; fails, writing nothing, when it would exceed the
+    /// negotiated maximum or an attribute cannot be expressed.
+    pub fn encode(&self, p: &SessionParams, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let mut w = Vec::new();
         self.withdrawn.iter().for_each(|x| nlri::encode(x, &mut w));
         let mut a = Vec::new();
-        self.attrs.iter().for_each(|x| x.encode(p.four_octet_as, &mut a));
+        for x in &self.attrs {
+            x.encode(p.four_octet_as, &mut a)?;
+        }
         let mut n = Vec::new();
         self.nlri.iter().for_each(|x| nlri::encode(x, &mut n));
-        let body = 4 + w.len() + a.len() + n.len();
-        if HEADER_LEN + body > p.max_message_len() {
-            return Err(format!(
-                "UPDATE of {} octets exceeds the {}-octet maximum",
-                HEADER_LEN + body,
-                p.max_message_len()
-            ));
-        }
-        put_header(buf, MessageType::Update, body);
-        buf.put_u16(w.len() as u16);
-        buf.put_slice(&w);
-        buf.put_u16(a.len() as u16);
-        buf.put_slice(&a);
-        buf.put_slice(&n);
-        Ok(())
+        put_update(buf, &w, &a, &n, p.max_message_len())
     }
+}
+
+/// Appends an UPDATE (RFC 4271 §4.3) from its three fields, already encoded: the one writer of
+/// the UPDATE layout, for [`UpdateMsg::encode`] and our own packing (`build.rs`). Fails, writing
+/// nothing, when the message would exceed `max_len` (the negotiated maximum message size).
+pub fn put_update(
+    buf: &mut impl BufMut,
+    withdrawn: &[u8],
+    attrs: &[u8],
+    nlri: &[u8],
+    max_len: usize,
+) -> Result<(), EncodeError> {
+    let body = [withdrawn.len(), attrs.len(), nlri.len()].iter().fold(4usize, |n, l| n.saturating_add(*l));
+    let len = HEADER_LEN.saturating_add(body);
+    let too_long = || EncodeError::TooLong { what: "UPDATE", len, max: max_len };
+    if len > max_len {
+        return Err(too_long());
+    }
+    let wl = u16::try_from(withdrawn.len()).map_err(|_| too_long())?;
+    let al = u16::try_from(attrs.len()).map_err(|_| too_long())?;
+    put_header(buf, MessageType::Update, body)?;
+    buf.put_u16(wl);
+    buf.put_slice(withdrawn);
+    buf.put_u16(al);
+    buf.put_slice(attrs);
+    buf.put_slice(nlri);
+    Ok(())
 }
