@@ -35,7 +35,7 @@ use serde::Serialize;
 use crate::wire::hex;
 
 /// Longest key Linux accepts in `struct tcp_md5sig` (`TCP_MD5SIG_MAXKEYLEN`).
-pub const TCP_MD5SIG_MAXKEYLEN: usize = 80;
+pub const TCP_MD5SIG_MAXKEYLEN: usize = crate::types::Md5Key::MAX_LEN;
 /// RFC 2385 §3.0: option kind 19, length 18 (kind, length, 16-byte digest).
 const TCPOPT_MD5SIG: u8 = 19;
 const TCPOLEN_MD5SIG: u8 = 18;

@@ -8,7 +8,7 @@
 use super::fsm::Session;
 use super::negotiate;
 use super::{Action, State};
-use crate::wire::header::HEADER_LEN;
+use crate::wire::header::{declared_len, HEADER_LEN};
 use crate::wire::notification::{cease, code, fsm as fsm_sub};
 use crate::wire::route_refresh::SUBTYPE_NORMAL;
 use crate::wire::{frame, AfiSafi, Frame, MessageType, Notification, Open, RouteRefresh, SessionParams, Update};
@@ -98,7 +98,7 @@ impl Session {
         self.stats.msgs_in.bump(f.msg_type);
         let body = whole.get(HEADER_LEN..).unwrap_or_default();
         match (self.state, f.msg_type) {
-            (_, MessageType::Notification) => match Notification::decode(body) {
+            (_, MessageType::Notification) => match Notification::decode(body, whole) {
                 Ok(n) => self.notification_received(now, n, out),
                 Err(e) => self.fail(now, Some(e.notification), format!("bad NOTIFICATION: {}", e.reason), out),
             },
@@ -299,8 +299,8 @@ impl Session {
 /// Octets still missing from an incomplete message the framer accepted so far: the rest of
 /// the header, then the rest of the length the header announces.
 fn pending_need(buf: &[u8]) -> usize {
-    match buf.get(16..18) {
-        Some(&[a, b]) if buf.len() >= HEADER_LEN => usize::from(u16::from_be_bytes([a, b])).saturating_sub(buf.len()),
+    match declared_len(buf) {
+        Some(len) if buf.len() >= HEADER_LEN => len.saturating_sub(buf.len()),
         _ => HEADER_LEN.saturating_sub(buf.len()),
     }
 }

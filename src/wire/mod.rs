@@ -138,18 +138,7 @@ pub fn decode_frame<'a>(f: Frame, whole: &'a [u8], p: &SessionParams) -> Result<
             u.decode_into(body, p)?;
             Message::Update(u)
         }
-        MessageType::Notification => {
-            // RFC 4271 §4.5: code, subcode, data; the framer already checked the 21-octet minimum.
-            let [c, s, data @ ..] = body else {
-                return Err(DecodeError::reset(
-                    notification::code::MESSAGE_HEADER,
-                    notification::header::BAD_MESSAGE_LENGTH,
-                    header::length_field(whole).map(Vec::from).unwrap_or_default(),
-                    "NOTIFICATION shorter than 21 octets",
-                ));
-            };
-            Message::Notification(Notification::new(*c, *s, data.to_vec()))
-        }
+        MessageType::Notification => Message::Notification(Notification::decode(body, whole)?),
         MessageType::Keepalive => Message::Keepalive,
         MessageType::RouteRefresh => Message::RouteRefresh(RouteRefresh::decode(body, whole)?),
     })

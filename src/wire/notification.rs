@@ -210,22 +210,19 @@ impl Notification {
         Notification::new(code::CEASE, subcode, data)
     }
 
-    /// Decodes a NOTIFICATION body (RFC 4271 §4.5: Error code, Error subcode, Data). The
-    /// framer refuses a NOTIFICATION shorter than 21 octets; a shorter body is reported as the
-    /// same Bad Message Length all the same.
-    pub fn decode(body: &[u8]) -> Result<Notification, DecodeError> {
-        match body {
-            [c, s, data @ ..] => Ok(Notification::new(*c, *s, data)),
-            _ => {
-                let len = u16::try_from(body.len() + super::header::HEADER_LEN).unwrap_or(u16::MAX);
-                Err(DecodeError::reset(
-                    code::MESSAGE_HEADER,
-                    header::BAD_MESSAGE_LENGTH,
-                    len.to_be_bytes().to_vec(),
-                    format!("NOTIFICATION of {len} octets (at least 21)"),
-                ))
-            }
-        }
+    /// Decodes a NOTIFICATION (`whole` = header + `body`; RFC 4271 §4.5: Error code, Error
+    /// subcode, Data). The framer refuses one shorter than 21 octets; should a shorter body
+    /// come here all the same, it is that Bad Message Length (Data: the length field).
+    pub fn decode(body: &[u8], whole: &[u8]) -> Result<Notification, DecodeError> {
+        let [c, s, data @ ..] = body else {
+            return Err(DecodeError::reset(
+                code::MESSAGE_HEADER,
+                header::BAD_MESSAGE_LENGTH,
+                super::header::length_field(whole).map(Vec::from).unwrap_or_default(),
+                "NOTIFICATION shorter than 21 octets",
+            ));
+        };
+        Ok(Notification::new(*c, *s, data))
     }
 
     pub fn code_name(&self) -> Option<&'static str> {

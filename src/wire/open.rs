@@ -26,6 +26,7 @@ use super::capability::{self, AfiSafi, Capability};
 use super::header::{put_header, MessageType, HEADER_LEN, MAX_MESSAGE_LEN};
 use super::notification::{code, open as sub, DecodeError};
 use super::{reader, EncodeError};
+use crate::types::HoldTime;
 use bytes::BufMut;
 use std::net::Ipv4Addr;
 
@@ -187,12 +188,13 @@ impl Open {
         if self.my_as == 0 || self.four_octet_as() == Some(0) {
             return Err(DecodeError::reset(code::OPEN_MESSAGE, sub::BAD_PEER_AS, Vec::new(), "peer AS 0 (RFC 7607)"));
         }
-        if self.hold_time == 1 || self.hold_time == 2 {
+        // RFC 4271 §6.2: "An implementation MUST reject Hold Time values of one or two seconds."
+        if let Err(e) = HoldTime::new(self.hold_time) {
             return Err(DecodeError::reset(
                 code::OPEN_MESSAGE,
                 sub::UNACCEPTABLE_HOLD_TIME,
                 Vec::new(),
-                format!("hold time {} s (must be 0 or at least 3)", self.hold_time),
+                format!("hold time {} s: {e}", self.hold_time),
             ));
         }
         let id = self.bgp_id;
