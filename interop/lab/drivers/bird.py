@@ -11,7 +11,6 @@ drop) unless the config has exports (static protocols fx4/fx6 + filter `fixture_
 from __future__ import annotations
 
 import re
-import signal
 
 from .. import plan
 from ..proc import run
@@ -27,6 +26,7 @@ _CAPS = {"Route refresh": "route-refresh", "4-octet AS numbers": "4-octet-as",
 class Bird(Router):
     kind = "bird"
     fib_proto = "bird"
+    end_of_rib_without_gr = True
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", name: str = "rtr",
                  kernel: bool = True, extra: str = "", error_wait: tuple[int, int] = (1, 4),
@@ -164,6 +164,15 @@ class Bird(Router):
         m = re.search(r"^    Neighbor capabilities\n((?:      .*\n)+)", self.protocol(peer), re.M)
         return [s.strip() for s in m.group(1).splitlines()] if m else []
 
+    def session_facts(self, peer: str) -> tuple[int, str, int] | None:
+        text = self.protocol(peer)
+        asn = re.search(r"Neighbor AS:\s+(\d+)", text)
+        rid = re.search(r"Neighbor ID:\s+(\S+)", text)
+        hold = re.search(r"Hold timer:\s+[\d.]+/(\d+)", text)
+        if not (asn and rid and hold) or "Session:          external AS4" not in text:
+            return None
+        return int(asn.group(1)), rid.group(1), int(hold.group(1))
+
     def established_since(self, peer: str) -> str:
         for line in self.show("show protocols", self._proto(peer)).splitlines():
             f = line.split()
@@ -223,6 +232,3 @@ class Bird(Router):
 
     def closed_by_peer_count(self) -> int | None:
         return sum(": Connection closed" in line for line in self.log_text().splitlines())
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        super().stop(sig)

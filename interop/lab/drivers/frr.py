@@ -172,6 +172,12 @@ class Frr(Router):
     def state(self, peer: str) -> str:
         return self._neighbor(peer).get("bgpState", "")
 
+    def session_facts(self, peer: str) -> tuple[int, str, int] | None:
+        n = self._neighbor(peer)
+        if "remoteAs" not in n:
+            return None
+        return n["remoteAs"], n.get("remoteRouterId", ""), n.get("bgpTimerHoldTimeMsecs", 0) // 1000
+
     def established_since(self, peer: str) -> str:
         return str(self._neighbor(peer).get("bgpTimerUpEstablishedEpoch", ""))
 

@@ -111,6 +111,13 @@ class GoBgp(Router):
                 if 0 <= st <= 6 else ""
         return _STATES.get(str(st).upper(), str(st or ""))
 
+    def session_facts(self, peer: str) -> tuple[int, str, int] | None:
+        n = self._neighbor(peer)
+        st, hold = n.get("state", {}), n.get("timers", {}).get("state", {}).get("negotiated_hold_time")
+        if not st.get("peer_asn") or hold is None:
+            return None
+        return st["peer_asn"], st.get("router_id", ""), hold
+
     def established_since(self, peer: str) -> str:
         t = self._neighbor(peer).get("timers", {}).get("state", {})
         return str(t.get("uptime", ""))

@@ -93,6 +93,8 @@ class Router(ABC):
     sends_route_refresh: bool = True
     #: whether stopping it with SIGTERM sends a Cease NOTIFICATION to its peers
     ceases_on_stop: bool = True
+    #: whether it sends End-of-RIB to a peer that offered no graceful restart
+    end_of_rib_without_gr: bool = False
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
         self.lab = lab
@@ -160,6 +162,10 @@ class Router(ABC):
     @abstractmethod
     def capabilities(self, peer: str) -> set[str] | None:
         """Capabilities the peer sent in its OPEN, normalised (see module doc)."""
+
+    @abstractmethod
+    def session_facts(self, peer: str) -> tuple[int, str, int] | None:
+        """(the peer's AS, its BGP identifier, the negotiated hold time) of the session."""
 
     @abstractmethod
     def established_since(self, peer: str) -> str:
