@@ -230,5 +230,11 @@ class Bird(Router):
         return [line for line in self.log_text().splitlines()
                 if re.search(r"Received: |Error: |NOTIFICATION", line)]
 
+    def last_notification(self, peer: str) -> tuple[str, str] | None:
+        text = self.protocol(peer)
+        err = re.search(r"Last error:\s+Received: (.*)$", text, re.M)
+        msg = re.search(r"^\s+Message:\s+(.*)$", text, re.M)
+        return (err.group(1), msg.group(1) if msg else "") if err else None
+
     def closed_by_peer_count(self) -> int | None:
         return sum(": Connection closed" in line for line in self.log_text().splitlines())

@@ -241,5 +241,11 @@ class Frr(Router):
                         if plan.family_of(r.prefix) == fam], "exit-address-family"]
         self._configure(*lines)
 
+    def last_notification(self, peer: str) -> tuple[str, str] | None:
+        n = self._neighbor(peer)
+        if n.get("lastResetDueTo") != "BGP Notification received":
+            return None
+        return n.get("lastNotificationReason", ""), n.get("lastShutdownDescription", "")
+
     def notification_lines(self) -> list[str]:
         return [line for line in self.log_text().splitlines() if re.search(r"(?i)notification", line)]

@@ -186,6 +186,19 @@ class GoBgp(Router):
         for r in self.config.exports:
             self.cli("global", "rib", "del", "-a", plan.family_of(r.prefix), r.prefix)
 
+    def last_notification(self, peer: str) -> tuple[str, str] | None:
+        got = None
+        for line in self.log_text().splitlines():
+            if f"Key={peer} " not in line + " ":
+                continue
+            if 'msg="received notification"' in line:
+                m = re.search(r'Communicated-Reason="([^"]*)"', line)
+                got = ("", m.group(1) if m else "")
+            elif got is not None and 'msg="Peer Down"' in line:
+                m = re.search(r'Reason="notification-received ([^"]*)"', line)
+                got = (m.group(1) if m else "", got[1])
+        return got
+
     def notification_lines(self) -> list[str]:
         return [line for line in self.log_text().splitlines()
                 if re.search(r"(?i)level=(warning|error|fatal)|notification", line)]

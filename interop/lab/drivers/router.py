@@ -190,6 +190,10 @@ class Router(ABC):
         return "".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
 
     @abstractmethod
+    def last_notification(self, peer: str) -> tuple[str, str] | None:
+        """(what the last NOTIFICATION received from `peer` was, its RFC 8203 message)."""
+
+    @abstractmethod
     def notification_lines(self) -> list[str]:
         """Log lines that say a NOTIFICATION (or an error) was sent or received."""
 
