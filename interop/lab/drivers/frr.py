@@ -121,10 +121,12 @@ class Frr(Router):
 
     # ---- life cycle ------------------------------------------------------------------
     def start(self) -> None:
-        self.zebra = Zebra(self.lab, self.role)
-        with open(self.zebra.conf, "w", encoding="utf-8") as f:
-            f.write(self.render())
-        self.zebra.start()
+        """zebra (unless it still runs from before) and bgpd."""
+        if not (self.zebra and self.zebra.proc.alive()):
+            self.zebra = Zebra(self.lab, self.role)
+            with open(self.zebra.conf, "w", encoding="utf-8") as f:
+                f.write(self.render())
+            self.zebra.start()
         d = self.zebra.dir
         bgpd = self.lab.spawn(self.role, "frr-bgpd", [f"{FRR_BIN}/bgpd", "-f", self.zebra.conf, "-i",
                               f"{d}/bgpd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
@@ -137,18 +139,6 @@ class Frr(Router):
         for p in self.procs[1:]:
             self.lab.stop(p, sig, 5)
         self.procs = self.procs[:1]
-
-    def start_bgpd_again(self) -> None:
-        d = self.zebra.dir
-        bgpd = self.lab.spawn(self.role, "frr-bgpd", [f"{FRR_BIN}/bgpd", "-f", self.zebra.conf, "-i",
-                              f"{d}/bgpd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
-                              "-u", "frr", "-g", "frr"], log_name=self.log_paths[0].name)
-        self.procs = [self.zebra.proc, bgpd]
-        self._wait_ready(lambda: "BGP router identifier" in self.vtysh("show bgp summary"), "bgpd")
-
-    def restart(self) -> None:
-        self.stop()
-        self.start_bgpd_again()
 
     def version(self) -> str:
         return run([f"{FRR_BIN}/bgpd", "--version"]).stdout.splitlines()[0]

@@ -191,7 +191,7 @@ class GoBgp(Router):
     def last_notification(self, peer: str) -> tuple[str, str] | None:
         got = None
         for line in self.log_text().splitlines():
-            if f"Key={peer} " not in line + " ":
+            if not re.search(rf'Key="?{re.escape(peer)}"? ', line + " "):
                 continue
             if 'msg="received notification"' in line:
                 m = re.search(r'Communicated-Reason="([^"]*)"', line)
