@@ -27,6 +27,7 @@ class Bird(Router):
     kind = "bird"
     fib_proto = "bird"
     end_of_rib_without_gr = True
+    withdraw_lag_ms = 0
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", name: str = "rtr",
                  kernel: bool = True, extra: str = "", error_wait: tuple[int, int] = (1, 4),

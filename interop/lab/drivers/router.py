@@ -95,6 +95,9 @@ class Router(ABC):
     ceases_on_stop: bool = True
     #: whether it sends End-of-RIB to a peer that offered no graceful restart
     end_of_rib_without_gr: bool = False
+    #: how long its RIB may still show a path after the withdraw reached it (ms): BIRD
+    #: applies an UPDATE at once; bgpd and gobgpd process it a little later
+    withdraw_lag_ms: int = 150
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
         self.lab = lab
