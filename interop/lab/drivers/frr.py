@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path as FilePath
 
 from .. import plan
 from ..proc import run
@@ -139,6 +140,10 @@ class Frr(Router):
         for p in self.procs[1:]:
             self.lab.stop(p, sig, 5)
         self.procs = self.procs[:1]
+
+    @property
+    def config_path(self):
+        return FilePath(self.zebra.conf)
 
     def version(self) -> str:
         return run([f"{FRR_BIN}/bgpd", "--version"]).stdout.splitlines()[0]

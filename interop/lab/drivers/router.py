@@ -207,3 +207,8 @@ class Router(ABC):
 
     def version(self) -> str:
         return ""
+
+    @property
+    @abstractmethod
+    def config_path(self) -> FilePath:
+        """The config file it was started with."""
