@@ -174,6 +174,9 @@ class Lab:
                 remove_namespace(ns)
         for ns in sweep_stale_runs():
             log(f"removed namespace {ns} of a dead lab run")
+        for d in self.dir.parent.glob(f"{self.prefix}lab.*"):  # we hold the prefix's lock
+            if d != self.dir and not self.keep:
+                shutil.rmtree(d, ignore_errors=True)
 
     def add_netns(self, role: str) -> str:
         """An empty namespace PREFIX+role (lo up, the lab's IPv6 sysctls) that close() removes."""
