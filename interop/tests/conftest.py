@@ -32,6 +32,7 @@ _REASONS: dict[tuple[str, str], str] = {}
 def pytest_configure(config: pytest.Config) -> None:
     install_exit_cleanup()
     config.addinivalue_line("markers", "router_config(**kw): arguments of lab.drivers.router_config")
+    config.addinivalue_line("markers", "only_routers(*kinds, reason): run against these routers only")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,11 +53,16 @@ def lab() -> Lab:
 
 @pytest.fixture(params=ROUTER_KINDS)
 def router_kind(request: pytest.FixtureRequest) -> str:
+    """The router kind; a test marked `only_routers(*kinds, reason=...)` is skipped for the
+    others before its lab is built (the reason shows in the matrix)."""
+    only = request.node.get_closest_marker("only_routers")
+    if only and request.param not in only.args:
+        pytest.skip(only.kwargs["reason"])
     return request.param
 
 
 @pytest.fixture
-def router(request: pytest.FixtureRequest, lab: Lab, router_kind: str) -> Router:
+def router(request: pytest.FixtureRequest, router_kind: str, lab: Lab) -> Router:
     marker = request.node.get_closest_marker("router_config")
     r = make_router(router_kind, lab, router_config(**(marker.kwargs if marker else {})))
     r.start()
