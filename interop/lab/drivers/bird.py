@@ -95,6 +95,8 @@ class Bird(Router):
             sets.append(f"    bgp_community.add(({a}, {b}));")
         for lc in r0.large_communities:
             sets.append(f"    bgp_large_community.add(({lc.replace(':', ', ')}));")
+        for ec in r0.ext_communities:
+            sets.append(f"    bgp_ext_community.add(({ec.replace(':', ', ')}));")
         return ["# Routes the router originates and exports to the nodes (export captures only).",
                 "protocol static fx4 {", "    ipv4;", *statics["ipv4"], "}",
                 "protocol static fx6 {", "    ipv6;", *statics["ipv6"], "}",

@@ -46,6 +46,7 @@ class ExportRoute:
     med: int = 50
     communities: tuple[str, ...] = ("65000:100", "no-export")
     large_communities: tuple[str, ...] = ("65000:1:2",)
+    ext_communities: tuple[str, ...] = ()  # "rt:65000:42"; rendered by the BIRD driver only
 
 
 @dataclass
