@@ -20,6 +20,7 @@ import pytest
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lab import deps  # noqa: E402
 from lab.checks import Checks  # noqa: E402
 from lab.drivers import ROUTER_KINDS, Router, make_router, router_config  # noqa: E402
 from lab.topology import Lab, install_exit_cleanup  # noqa: E402
@@ -40,6 +41,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         skip = pytest.mark.skip(reason="labs need root (network namespaces)")
         for item in items:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def packages() -> None:
+    """The daemons the labs run, installed with apt-get if one is missing (root only)."""
+    if os.geteuid() == 0:
+        deps.install()
 
 
 @pytest.fixture
