@@ -6,12 +6,17 @@ plus who answers the client's pings.
 
 from __future__ import annotations
 
+import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import kernel, plan
 from .drivers.anycastd import Anycastd, AnycastdConfig, FileCheck
 from .drivers.keepalived import Keepalived, KeepalivedConfig
+from .drivers.router import Router
+from .proc import Proc
+from .sampler import RouteSampler
 from .topology import Lab
 
 
@@ -32,6 +37,28 @@ def keepalived_pair(lab: Lab) -> tuple[Anycastd, Anycastd, Keepalived, Keepalive
     acds = [Anycastd(lab, AnycastdConfig(n, role="keepalived", standby="withdraw")) for n in plan.NODES]
     kas = [Keepalived(lab, acd, KeepalivedConfig(prio)) for acd, prio in zip(acds, (150, 100))]
     return acds[0], acds[1], kas[0], kas[1]
+
+
+@dataclass
+class Watch:
+    """What a failover scenario records while it moves the traffic: FIB changes, the router's
+    paths every 50 ms and the client's pings."""
+
+    monitor: kernel.RouteMonitor
+    sampler: RouteSampler
+    ping: Proc
+
+    def stop(self, lab: Lab) -> list:
+        lab.stop(self.ping, signal.SIGINT, 2)
+        return self.sampler.stop()
+
+
+def watch(lab: Lab, router: Router, samples: int, pings: int) -> Watch:
+    """Start the watch and give it a second of the steady state before the event."""
+    w = Watch(kernel.RouteMonitor.start(lab), RouteSampler(lab, router, plan.PREFIX4, samples, 0.05).start(),
+              kernel.background_ping(lab, plan.ANYCAST4, pings))
+    time.sleep(1)
+    return w
 
 
 def echo_requests(lab: Lab, window: float, counter: str = "IcmpInEchos") -> dict[str, int]:

@@ -86,6 +86,14 @@ class Proc:
         except subprocess.TimeoutExpired:
             return None
 
+    def survives(self, what: str, grace: float) -> "Proc":
+        """Raise if the process dies within `grace` s (a daemon that refused to start)."""
+        try:
+            self.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            return self
+        raise RuntimeError(f"{what} (pid {self.pid}) died: {self.log_text()[-400:]}")
+
     def log_text(self) -> str:
         try:
             return self.log.read_text(errors="replace")

@@ -78,8 +78,10 @@ def router(request: pytest.FixtureRequest, router_kind: str, lab: Lab) -> Router
 
 
 @pytest.fixture
-def checks() -> Checks:
-    return Checks()
+def checks(request: pytest.FixtureRequest) -> Checks:
+    c = Checks()
+    yield c
+    request.node.user_properties.append(("not_applicable", sum(r.status == "N/A" for r in c.results)))
 
 
 # ---- the matrix ----------------------------------------------------------------------------
@@ -105,15 +107,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         cells[kind] = "FAIL"
     elif report.when == "call" and kind not in cells:
         cells[kind] = "pass"
+    elif report.when == "teardown" and cells.get(kind) == "pass":
+        na = dict(report.user_properties).get("not_applicable", 0)
+        cells[kind] = f"pass ({na} N/A)" if na else "pass"
 
 
 def matrix() -> str:
     cols = [*ROUTER_KINDS] + (["-"] if any("-" in c for c in _RESULTS.values()) else [])
-    lines = ["| scenario | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    head = [("no router parameter" if c == "-" else c) for c in cols]
+    lines = ["| scenario | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|"]
     for scenario in sorted(_RESULTS):
         cells = _RESULTS[scenario]
         lines.append(f"| {scenario} | " + " | ".join(cells.get(c, "—") for c in cols) + " |")
     notes = [f"- {s} × {k}: skip — {r}" for (s, k), r in sorted(_REASONS.items())]
+    notes += ["- N/A: checks that do not apply to that router (GoBGP: no FIB, so no FIB or ping checks; "
+              "no ROUTE-REFRESH on soft reset), recorded with their reason in the scenario's output"]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

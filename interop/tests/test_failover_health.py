@@ -31,14 +31,12 @@ Checks:
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
 
 from lab import capture, ha, kernel, plan, steps
 from lab.clock import ms, now_us, wait_until
-from lab.sampler import RouteSampler, longest_run
 
 NODEA, NODEB = plan.NODEA, plan.NODEB
 MOVE_MAX_S = 1
@@ -74,10 +72,7 @@ def test_failover_health(lab, router, checks):
                  summary, {"nodea": ("primary", True, True), "nodeb": ("standby", True, True)})
     checks.equal("status exit codes (healthy, neighbor Established)", (a.status_rc(), b.status_rc()), (0, 0))
 
-    monitor = kernel.RouteMonitor.start(lab)
-    sampler = RouteSampler(lab, router, plan.PREFIX4, 200, 0.05).start()
-    ping = kernel.background_ping(lab, plan.ANYCAST4, 800)
-    time.sleep(1)
+    w = ha.watch(lab, router, samples=200, pings=800)
     t_fail = now_us()
     flag.unlink()
     moved = wait_until(lambda: best_is(NODEB), MOVE_MAX_S, 0.02)
@@ -114,15 +109,14 @@ def test_failover_health(lab, router, checks):
     else:
         checks.not_applicable("FIB and pings back on nodea", steps.no_fib(router))
 
-    lab.stop(ping, signal.SIGINT, 2)
-    samples = sampler.stop()
+    samples = w.stop(lab)
     for c in caps:
         c.stop()
-    checks.note(f"sampler: {len(samples)} samples every {sampler.step_ms():.0f} ms; best/paths: "
-                f"{sampler.timeline()}")
+    checks.note(f"sampler: {len(samples)} samples every {w.sampler.step_ms():.0f} ms; best/paths: "
+                f"{w.sampler.timeline()}")
     checks.check("sampler: >= 50 samples, never more than one best path",
                  len(samples) >= 50 and not any(s.best > 1 for s in samples), f"{len(samples)} samples")
-    gap = kernel.longest_gap(kernel.reply_times(ping.log), t_fail, t_back)
+    gap = kernel.longest_gap(kernel.reply_times(w.ping.log), t_fail, t_back)
     if fib:
         checks.equal("sampler: FIB samples without exactly one next hop", sum(len(s.fib) != 1 for s in samples), 0)
         checks.check(f"client: longest gap between replies around the failover < {GAP_MAX_MS} ms",
@@ -134,7 +128,7 @@ def test_failover_health(lab, router, checks):
     checks.check("capture nodea0: withdraw UPDATE for 203.0.113.124 from nodea after the failure", t_wire)
     if t_log and t_wire:
         checks.check("decision → withdraw on the wire < 50 ms", t_wire - t_log < 50_000, f"{ms(t_wire - t_log)} ms")
-    t_fib = monitor.first_us(rf"^{plan.ANYCAST4.replace('.', '[.]')} via {NODEB.addr4.replace('.', '[.]')} ", t_fail)
+    t_fib = w.monitor.first_us(rf"^{plan.ANYCAST4.replace('.', '[.]')} via {NODEB.addr4.replace('.', '[.]')} ", t_fail)
     for label, t in (("check failed, 'withdrawing' logged", t_log), ("withdraw UPDATE on nodea0", t_wire),
                      ("rtr FIB via nodeb", t_fib)):
         if t:

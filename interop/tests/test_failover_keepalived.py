@@ -36,14 +36,12 @@ Checks:
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
 
 from lab import capture, ha, kernel, plan, steps
 from lab.clock import ms, now_us, wait_until
-from lab.sampler import RouteSampler
 
 NODEA, NODEB = plan.NODEA, plan.NODEB
 OVERLAP_MAX_MS = 50
@@ -89,10 +87,7 @@ def test_failover_keepalived(lab, router, checks):
         checks.not_applicable("FIB via nodea", steps.no_fib(router))
     checks.check("VRRP address on nodea only", ka_a.has_vip() and not ka_b.has_vip())
 
-    monitor = kernel.RouteMonitor.start(lab)
-    sampler = RouteSampler(lab, router, plan.PREFIX4, 500, 0.05).start()
-    ping = kernel.background_ping(lab, plan.ANYCAST4, 1500)
-    time.sleep(1)
+    w = ha.watch(lab, router, samples=500, pings=1500)
     t_stop = now_us()
     ka_a.signal_stop()
     moved = wait_until(lambda: only(NODEB), 3, 0.02)
@@ -133,11 +128,10 @@ def test_failover_keepalived(lab, router, checks):
         checks.check("FIB back via nodea", wait_until(lambda: fib_via(NODEA), 2))
     time.sleep(0.5)
 
-    lab.stop(ping, signal.SIGINT, 2)
-    samples = sampler.stop()
+    samples = w.stop(lab)
     for c in caps:
         c.stop()
-    checks.note(f"sampler: {len(samples)} samples every {sampler.step_ms():.0f} ms; best/paths: {sampler.timeline()}")
+    checks.note(f"sampler: {len(samples)} samples every {w.sampler.step_ms():.0f} ms; best/paths: {w.sampler.timeline()}")
     runs, run, start = [], 0, 0
     for s in samples:
         if s.paths > 1:
@@ -162,13 +156,13 @@ def test_failover_keepalived(lab, router, checks):
     # a A (start), a W + b A (VRRP move), b A (restarted daemon; its Cease withdrew
     # implicitly), b W + a A (preempt)
     checks.equal("captures: announce/withdraw UPDATEs for 203.0.113.124", len(events), 6)
-    times = kernel.reply_times(ping.log)
+    times = kernel.reply_times(w.ping.log)
     gaps = [kernel.longest_gap(times, f, t) for f, t in ((t_stop - 500_000, t_rs), (t_rs - 200_000, t_back), (t_back - 200_000, 0))]
     if fib:
         checks.check("client: replies before and after every move (gaps measured)", all(gaps))
     else:
         checks.not_applicable("client: replies before and after every move", steps.no_fib(router))
-    t_fib = monitor.first_us(rf"^{plan.ANYCAST4.replace('.', '[.]')} .*via {NODEB.addr4.replace('.', '[.]')} ", t_stop)
+    t_fib = w.monitor.first_us(rf"^{plan.ANYCAST4.replace('.', '[.]')} .*via {NODEB.addr4.replace('.', '[.]')} ", t_stop)
     for label, t in (("keepalived a stopped → nodea 'withdrawing'", t_wd_a),
                      ("keepalived a stopped → nodeb notify MASTER", t_ka_b),
                      ("keepalived a stopped → nodeb 'advertising'", t_adv_b),

@@ -123,10 +123,6 @@ class Bird(Router):
         r = self.birdc(*args)
         return r.stdout if r.returncode == 0 else ""
 
-    @property
-    def config_path(self):
-        return self.conf
-
     def version(self) -> str:
         return run(["bird", "--version"]).stderr.strip()
 

@@ -9,7 +9,6 @@ import signal
 from dataclasses import dataclass, field
 
 from .. import plan
-from ..clock import wait_until
 from ..proc import Proc
 from ..topology import Lab, log
 
@@ -65,10 +64,7 @@ class Exabgp:
                                         "exabgp_log_parser")}
         self.proc = self.lab.spawn(self.config.node.name, self.name, ["env", *(f"{k}={v}" for k, v in env.items()),
                                    PYTHON, EXABGP, str(self.conf)], log_name=f"{self.name}.log")
-        wait_until(lambda: not self.proc.alive(), 0.5)
-        if not self.proc.alive():
-            raise RuntimeError(f"ExaBGP did not start: {self.proc.log_text()[-400:]}")
-        log(f"ExaBGP up in {self.config.node.name} (pid {self.proc.pid})")
+        log(f"ExaBGP up in {self.config.node.name} (pid {self.proc.survives('ExaBGP', 0.5).pid})")
         return self.proc
 
     def stop(self) -> None:

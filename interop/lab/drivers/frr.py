@@ -142,7 +142,7 @@ class Frr(Router):
         self.procs = self.procs[:1]
 
     @property
-    def config_path(self):
+    def config_path(self) -> FilePath:
         return FilePath(self.zebra.conf)
 
     def version(self) -> str:

@@ -110,10 +110,6 @@ class GoBgp(Router):
         except ValueError:
             return None
 
-    @property
-    def config_path(self):
-        return self.conf
-
     def version(self) -> str:
         return run(["gobgpd", "--version"]).stdout.strip()
 

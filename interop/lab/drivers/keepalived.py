@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import plan
-from ..clock import parse_iso_us, wait_until
+from ..clock import parse_iso_us
 from ..proc import Proc, run
 from ..topology import Lab, log
 from .anycastd import Anycastd
@@ -66,10 +66,7 @@ class Keepalived:
                                    ["keepalived", "-n", "-l", "-D", "-G", "-P", "-f", str(self.conf),
                                     "-p", f"{d}/keepalived.pid", "-r", f"{d}/vrrp.pid",
                                     "-c", f"{d}/checkers.pid", "-b", f"{d}/bfd.pid"])
-        wait_until(lambda: not self.proc.alive(), 0.2)
-        if not self.proc.alive():
-            raise RuntimeError(f"keepalived in {self.node.name} died: {self.proc.log_text()[-400:]}")
-        log(f"keepalived up in {self.node.name} (pid {self.proc.pid})")
+        log(f"keepalived up in {self.node.name} (pid {self.proc.survives('keepalived', 0.2).pid})")
         return self.proc
 
     def signal_stop(self) -> None:

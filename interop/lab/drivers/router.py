@@ -210,6 +210,6 @@ class Router(ABC):
         return ""
 
     @property
-    @abstractmethod
     def config_path(self) -> FilePath:
         """The config file it was started with."""
+        return self.conf
