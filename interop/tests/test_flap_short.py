@@ -13,8 +13,11 @@ the end; anycastd's flaps >= resets; open fds and RSS back near the start; no pa
 Needs recovery < 5 s every time (anycastd's IdleHold backoff is reset for sessions the peer
 ended, see BENCHMARKS.md).
 
-Against BIRD only: the soak is ~45 s a router and the whole suite must stay within its
-time budget; its recovery bound (5 s) is BIRD's (connect delay 1 s, error wait 1-2 s).
+Against BIRD only: its bounds (45 s for 40 flaps, 5 s per recovery) are BIRD's (connect
+delay 1 s, error wait 1-2 s). Measured with `bench-flap-soak.sh --router`: FRR survives every
+reset but needs ~1.1 s each, so 40 flaps take ~46 s (39 fit the budget); gobgpd needs ~5 s to
+come back after an admin disable/enable or a TCP RST, over the 5 s bound. The suite's time
+budget (~8 min) has no room for a second calibration either.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from lab.bench import flap_soak
 ROTATION = ("restart notify rst " * 6 + "restart link").split()
 
 
-@pytest.mark.only_routers("bird", reason="~45 s a router, kept to BIRD for the suite's time budget; its 5 s "
-                          "recovery bound is set by BIRD's timers (connect delay 1 s, error wait 1-2 s)")
+@pytest.mark.only_routers("bird", reason="its bounds (40 flaps in 45 s, 5 s a recovery) are BIRD's: FRR needs "
+                          "~1.1 s a reset (39 fit), gobgpd ~5 s after disable/enable or RST; ~45 s a router "
+                          "would also strain the suite's time budget")
 @pytest.mark.timeout(120)
 def test_flap_short(router_kind, lab, checks):
     flap_soak.bench(lab, flap_soak.Options(flaps=40, kinds=ROTATION, max_recovery=5, budget_s=45,
