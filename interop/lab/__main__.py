@@ -7,6 +7,7 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
   bench-flap-soak [ARGS]    session flap soak (--flaps N --kinds ... --hold N --max-recovery S
                             --budget S --router bird|frr|gobgp)
   capture-bird-fixtures [OUT]  re-capture fixtures/lab/'s BIRD set (BIRD exporting to GoBGP)
+  capture-ipv6-md5 [OUT]    re-capture fixtures/tcp-md5/ipv6-md5*.pcap* (tools/md5peer.py)
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def main(argv: list[str]) -> int:
         from .bench import flap_soak
         o = flap_soak.parse(args)
         return with_lab(lambda lab, checks: flap_soak.bench(lab, o, checks))
+    if cmd == "capture-ipv6-md5":
+        from .fixtures import capture_ipv6_md5
+        return with_lab(lambda lab, checks: capture_ipv6_md5(lab, checks, args[0] if args else None))
     if cmd == "capture-bird-fixtures":
         from .fixtures import capture_bird
         return with_lab(lambda lab, checks: capture_bird(lab, checks, args[0] if args else None))

@@ -48,6 +48,7 @@ NODEA = plan.NODEA
 ATTRS = "MED 50, communities 65000:100 + no-export, large community 65000:1:2"
 # bird-lab is capture-bird-fixtures' BIRD→GoBGP set; this one is BIRD→anycastd
 NAME_PREFIX = {"bird": "bird-acd-lab", "frr": "frr-lab", "gobgp": "gobgp-lab"}
+DISPLAY_NAME = {"bird": "BIRD", "frr": "FRR", "gobgp": "GoBGP"}
 CONFIG_NAME = {"bird": "capture-bird-acd.conf", "frr": "capture-frr.conf", "gobgp": "capture-gobgp-rtr.toml"}
 NOTES = {
     "bird": {"open-": "BIRD 2's OPEN to an eBGP peer (hold 9): MP ipv4+ipv6, route refresh, enhanced route refresh, "
@@ -81,7 +82,7 @@ def test_export_capture(lab, router_kind, checks):
     version = re.search(r"\d+\.\d+\.\d+", router.version()).group(0)
     prefix = NAME_PREFIX[router.kind]
     pcap_name = f"{router.kind}-{version}-anycastd-session.pcap"
-    message = f"anycastd lab fixture: {router.kind} admin shutdown"
+    message = f"anycastd lab fixture: {DISPLAY_NAME[router.kind]} admin shutdown"  # as in the committed fixtures
     timeline = fixtures.Timeline(lab.path("timeline.txt"))
     cap = capture.Capture.start(lab, NODEA.port, pcap_name)
     acd = Anycastd(lab, AnycastdConfig(NODEA, role="static"))
