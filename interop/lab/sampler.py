@@ -1,6 +1,5 @@
-"""A bounded background sampler of the router's paths and rtr's FIB for one prefix (a thread
-in the scenario's process; `count` samples `interval` s apart on a fixed schedule), and the
-run-length analysis the failover scenarios apply to its samples.
+"""A bounded background sampler of the router's paths and rtr's FIB for one prefix: a thread
+in the scenario's process, `count` samples `interval` s apart on a fixed schedule.
 """
 
 from __future__ import annotations
@@ -75,11 +74,3 @@ class RouteSampler:
                 out.append([v, 1])
         return " ".join(f"{v}×{n}" for v, n in out)
 
-
-def longest_run(samples: list[Sample], pred) -> int:
-    """The longest run of consecutive samples satisfying `pred`."""
-    best = run = 0
-    for s in samples:
-        run = run + 1 if pred(s) else 0
-        best = max(best, run)
-    return best

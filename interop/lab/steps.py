@@ -11,7 +11,7 @@ import time
 
 from . import capture, kernel, plan
 from .checks import Checks
-from .clock import wait_until  # noqa: F401  (re-exported for scenarios)
+from .clock import wait_until
 from .drivers.anycastd import Anycastd
 from .drivers.router import Router
 from .topology import Lab

@@ -37,6 +37,7 @@ import time
 import pytest
 
 from lab import capture, plan, steps
+from lab.clock import wait_until
 from lab.drivers.anycastd import Anycastd, AnycastdConfig
 
 NODEA = plan.NODEA
@@ -50,8 +51,8 @@ def test_md5_established(lab, router, checks):
     acd.start()
     steps.wait_established(checks, router, [NODEA.addr4], t0)
     checks.check("anycastd log: 'session established' with peer_as=65000 peer_id=192.0.2.1",
-                 steps.wait_until(lambda: acd.has(steps.ESTABLISHED_LOG), 2))
-    steps.wait_until(lambda: router.peer_counts(NODEA.addr4, "ipv6") == (1, 0), 5)
+                 wait_until(lambda: acd.has(steps.ESTABLISHED_LOG), 2))
+    wait_until(lambda: router.peer_counts(NODEA.addr4, "ipv6") == (1, 0), 5)
     time.sleep(0.3)  # the End-of-RIBs of both sides reach the capture
     pcap = cap.stop()
 

@@ -163,10 +163,6 @@ class Bird(Router):
                 caps.add(line.lower())
         return caps
 
-    def neighbor_capability_lines(self, peer: str) -> list[str]:
-        m = re.search(r"^    Neighbor capabilities\n((?:      .*\n)+)", self.protocol(peer), re.M)
-        return [s.strip() for s in m.group(1).splitlines()] if m else []
-
     def session_facts(self, peer: str) -> tuple[int, str, int] | None:
         text = self.protocol(peer)
         asn = re.search(r"Neighbor AS:\s+(\d+)", text)
@@ -204,11 +200,6 @@ class Bird(Router):
                 cur["nh"] = m.group(1)
         flush()
         return paths
-
-    def route_lines(self) -> list[str]:
-        """Every route's first line (prefix first) in all tables."""
-        return [line for line in self.show("show route").splitlines()
-                if re.match(r"^[0-9a-f:.]+/\d+ ", line)]
 
     def rib_count(self, family: str) -> int:
         table = "master6" if family == "ipv6" else "master4"

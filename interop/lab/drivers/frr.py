@@ -182,10 +182,6 @@ class Frr(Router):
             return None
         return af.get("acceptedPrefixCounter", 0), af.get("sentPrefixCounter", 0)
 
-    def advertised_count(self, peer: str, family: str) -> int:
-        j = self.json(f"show bgp {family} unicast neighbors {peer} advertised-routes")
-        return j.get("totalPrefixCounter", len(j.get("advertisedRoutes", {})))
-
     def capabilities(self, peer: str) -> set[str] | None:
         caps_j = self._neighbor(peer).get("neighborCapabilities")
         if caps_j is None:
