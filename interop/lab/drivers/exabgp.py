@@ -5,12 +5,12 @@ namespace under a tracked PID, stdout logging; stop = SIGTERM by PID.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 
 from .. import plan
 from ..proc import Proc
 from ..topology import Lab, log
+from .daemon import OneProcessDaemon
 
 PYTHON = "/usr/bin/python3"
 EXABGP = "/usr/sbin/exabgp"
@@ -49,7 +49,7 @@ class ExabgpConfig:
         return "\n".join(line for line in out if line) + "\n"
 
 
-class Exabgp:
+class Exabgp(OneProcessDaemon):
     def __init__(self, lab: Lab, config: ExabgpConfig, name: str = "exabgp", quiet: bool = False) -> None:
         self.lab, self.config, self.name, self.quiet = lab, config, name, quiet
         self.conf = lab.path(f"{name}.conf")
@@ -67,6 +67,4 @@ class Exabgp:
         log(f"ExaBGP up in {self.config.node.name} (pid {self.proc.survives('ExaBGP', 0.5).pid})")
         return self.proc
 
-    def stop(self) -> None:
-        if self.proc:
-            self.lab.stop(self.proc, signal.SIGTERM, 5)
+

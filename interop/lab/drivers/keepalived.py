@@ -18,6 +18,7 @@ from ..clock import parse_iso_us
 from ..proc import Proc, run
 from ..topology import Lab, log
 from .anycastd import Anycastd
+from .daemon import OneProcessDaemon
 
 
 @dataclass
@@ -28,7 +29,7 @@ class KeepalivedConfig:
     address: str = plan.VRRP_ADDR
 
 
-class Keepalived:
+class Keepalived(OneProcessDaemon):
     """keepalived for the node of `acd` (whose anycastd its hooks notify)."""
 
     def __init__(self, lab: Lab, acd: Anycastd, config: KeepalivedConfig) -> None:
@@ -72,10 +73,6 @@ class Keepalived:
     def signal_stop(self) -> None:
         """SIGTERM by PID (it sends priority 0 and runs notify_stop); reap with `stop`."""
         self.proc.signal(signal.SIGTERM)
-
-    def stop(self) -> None:
-        if self.proc:
-            self.lab.stop(self.proc, signal.SIGTERM, 5)
 
     def states(self) -> list[tuple[int, str]]:
         """(epoch µs, STATE) of every notify the hook logged."""
