@@ -120,8 +120,9 @@ def matrix() -> str:
         cells = _RESULTS[scenario]
         lines.append(f"| {scenario} | " + " | ".join(cells.get(c, "—") for c in cols) + " |")
     notes = [f"- {s} × {k}: skip — {r}" for (s, k), r in sorted(_REASONS.items())]
-    notes += ["- N/A: checks that do not apply to that router (GoBGP: no FIB, so no FIB or ping checks; "
-              "no ROUTE-REFRESH on soft reset), recorded with their reason in the scenario's output"]
+    notes += ["- N/A: checks that do not apply to that router, each with its reason in the scenario's output "
+              "(GoBGP: no FIB, so no FIB or ping checks, and no ROUTE-REFRESH on soft reset; FRR and GoBGP: "
+              "their logs do not say that the peer closed a connection attempt)"]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
