@@ -87,6 +87,8 @@ def fib_exact(checks: Checks, lab: Lab, router: Router, node: plan.Node, what: s
     """The FIB holds exactly one route per anycast prefix, via `node` on br0."""
     if not router.fib_proto:
         checks.not_applicable(f"{what}: the anycast routes via {node.name}", no_fib(router))
+        left = kernel.fib_nexthops(lab, plan.ANYCAST4) + kernel.fib_nexthops(lab, plan.ANYCAST6)
+        checks.check(f"{what}: no anycast route at all ({router.kind} does not program the kernel)", not left, left)
         return
     got = fib_lines(lab, router)
     for fam, addr, hop in (("ipv4", plan.ANYCAST4, node.addr4), ("ipv6", plan.ANYCAST6, node.addr6)):

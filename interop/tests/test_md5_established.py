@@ -64,8 +64,9 @@ def test_md5_established(lab, router, checks):
     checks.equal(f"{router.kind} RIB: prefixes (ipv4, ipv6)", (router.rib_count("ipv4"), router.rib_count("ipv6")), (1, 1))
     for prefix, hop in ((plan.PREFIX4, NODEA.addr4), (plan.PREFIX6, NODEA.addr6)):
         paths = router.paths(prefix)
-        checks.equal(f"{router.kind} RIB {prefix}: one best path via {hop}, AS path 65124, from nodea",
-                     [(p.next_hop, p.as_path, p.best, p.peer) for p in paths], [(hop, (65124,), True, NODEA.addr4)])
+        checks.equal(f"{router.kind} RIB {prefix}: one best path via {hop}, AS path 65124, origin IGP, from nodea",
+                     [(p.next_hop, p.as_path, p.origin, p.best, p.peer) for p in paths],
+                     [(hop, (65124,), "IGP", True, NODEA.addr4)])
     steps.fib_exact(checks, lab, router, NODEA)
     steps.pings_answered_by(checks, lab, router, NODEA, (plan.NODEB,))
 

@@ -188,7 +188,7 @@ class Bird(Router):
         def flush() -> None:
             if cur:
                 paths.append(Path(prefix, cur.get("nh", ""), cur.get("asp", ()), cur["best"],
-                                  names.get(cur["proto"], cur["proto"])))
+                                  names.get(cur["proto"], cur["proto"]), cur.get("origin", "")))
         for line in text.splitlines():
             m = re.search(r"unicast \[(\S+) .*?\](?: (\*))? \(", line)
             if m:
@@ -198,6 +198,8 @@ class Bird(Router):
                 cur["asp"] = tuple(int(a) for a in m.group(1).split())
             elif cur is not None and (m := re.search(r"BGP\.next_hop:\s*(\S+)", line)):
                 cur["nh"] = m.group(1)
+            elif cur is not None and (m := re.search(r"BGP\.origin:\s*(\S+)", line)):
+                cur["origin"] = m.group(1)
         flush()
         return paths
 

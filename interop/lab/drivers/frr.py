@@ -205,7 +205,8 @@ class Frr(Router):
             hops = [h["ip"] for h in p.get("nexthops", []) if h.get("scope") != "link-local"]
             asp = p.get("aspath", {}).get("string", "")
             out.append(Path(prefix, hops[0] if hops else "", tuple(int(a) for a in asp.split()),
-                            bool(p.get("bestpath", {}).get("overall")), p.get("peer", {}).get("peerId", "")))
+                            bool(p.get("bestpath", {}).get("overall")), p.get("peer", {}).get("peerId", ""),
+                            p.get("origin", "")))
         return out
 
     def rib_count(self, family: str) -> int:

@@ -167,15 +167,17 @@ class GoBgp(Router):
         out = []
         for dests in (j or {}).values():
             for p in dests:
-                nh, asp = "", ()
+                nh, asp, origin = "", (), ""
                 for a in p.get("attrs", []):
-                    if a.get("type") == 3:
+                    if a.get("type") == 1:
+                        origin = ("IGP", "EGP", "incomplete")[a.get("value", 2)]
+                    elif a.get("type") == 3:
                         nh = a.get("nexthop", "")
                     elif a.get("type") == 14 and not nh:
                         nh = a.get("nexthop", "")
                     elif a.get("type") == 2:
                         asp = tuple(asn for seg in a.get("as_paths", []) for asn in seg.get("asns", []))
-                out.append(Path(prefix, nh, asp, bool(p.get("best")), p.get("neighbor-ip", "")))
+                out.append(Path(prefix, nh, asp, bool(p.get("best")), p.get("neighbor-ip", ""), origin))
         return out
 
     def rib_count(self, family: str) -> int:

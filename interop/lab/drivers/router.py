@@ -82,6 +82,7 @@ class Path:
     as_path: tuple[int, ...]
     best: bool
     peer: str  # the neighbor address it came from
+    origin: str = ""  # IGP, EGP, incomplete
 
 
 class Router(ABC):
