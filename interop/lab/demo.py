@@ -200,7 +200,7 @@ def run(lab: Lab, screen: Screen, checks: Checks) -> int:
     screen.step("Timeline (ms after rm nodea.ok)")
     t_log = a.first_us("withdrawing ", t0)
     t_wire = first_us(bgp_cap.pcap, f"bgp.type == 2 && ip.src == {NODEA.addr4} && bgp.withdrawn_prefix == {A4}", t0)
-    t_fib = monitor.first_us(rf"^{A4.replace('.', '[.]')} via {NODEB.addr4.replace('.', '[.]')} ", t0)
+    t_fib = monitor.route_us(A4, via=NODEB.addr4, since_us=t0)
     t_icmp = first_us(icmp_cap.pcap, f"icmp.type == 8 && ip.dst == {A4}", t0)
     screen.line(0, "nodea.ok removed")
     if t_log:

@@ -63,6 +63,11 @@ class RouteMonitor:
                 return us
         return None
 
+    def route_us(self, addr: str, via: str | None = None, deleted: bool = False, since_us: int = 0) -> int | None:
+        """When `addr`'s route (via `via`, if given) was first added — or deleted — since."""
+        regex = ("^Deleted " if deleted else "^") + re.escape(addr) + " " + (f".*via {re.escape(via)} " if via else "")
+        return self.first_us(regex, since_us)
+
     def count(self, regex: str, since_us: int = 0) -> int:
         return sum(1 for us, text in self.lines() if us >= since_us and re.search(regex, text))
 

@@ -66,7 +66,7 @@ def test_clean_stop(lab, router, checks):
     if router.fib_proto:
         wait_until(lambda: steps.fib_empty(lab, router), 2)
         for addr in (plan.ANYCAST4, plan.ANYCAST6):
-            t_del = monitor.first_us(rf"^Deleted {addr.replace('.', '[.]')} .*via ", t_sig)
+            t_del = monitor.route_us(addr, deleted=True, since_us=t_sig)
             checks.check(f"rtr FIB: {addr} deleted < {FIB_MAX_MS} ms after SIGTERM",
                          t_del is not None and t_del - t_sig < FIB_MAX_MS * 1000,
                          f"{ms(t_del - t_sig)} ms" if t_del else "no 'Deleted' line in ip monitor")

@@ -23,7 +23,7 @@ Checks:
      advertising nothing, exit 1; only nodeb answers pings (N/A without a FIB); a withdraw
      UPDATE from nodea on the wire
   3. restore nodea.ok: the best path is nodea's again < 1 s later; the FIB and pings follow
-  4. the sampler (every 50 ms through both moves): never more than one best path and never
+  4. the sampler (every 50 ms through both moves, >= 20 samples): never more than one best path and never
      other than exactly one FIB next hop; the client's longest reply gap < 1000 ms;
      decision → withdraw on the wire < 50 ms (timings printed); no ERROR in either log, no
      WARN but the check's
@@ -114,8 +114,12 @@ def test_failover_health(lab, router, checks):
         c.stop()
     checks.note(f"sampler: {len(samples)} samples every {w.sampler.step_ms():.0f} ms; best/paths: "
                 f"{w.sampler.timeline()}")
-    checks.check("sampler: >= 50 samples, never more than one best path",
-                 len(samples) >= 50 and not any(s.best > 1 for s in samples), f"{len(samples)} samples")
+    # >= 20 samples that saw nodea, nodeb, nodea best in turn (birdc: ~65 in this window;
+    # vtysh under load: ~30), and never two best paths.
+    phases = [k for i, k in enumerate(s.best_peer for s in samples) if i == 0 or k != samples[i - 1].best_peer]
+    checks.check("sampler: >= 20 samples through both moves (nodea, nodeb, nodea), never more than one best path",
+                 len(samples) >= 20 and phases == [NODEA.addr4, NODEB.addr4, NODEA.addr4]
+                 and not any(s.best > 1 for s in samples), f"{len(samples)} samples, best: {phases}")
     gap = kernel.longest_gap(kernel.reply_times(w.ping.log), t_fail, t_back)
     if fib:
         checks.equal("sampler: FIB samples without exactly one next hop", sum(len(s.fib) != 1 for s in samples), 0)
@@ -128,7 +132,7 @@ def test_failover_health(lab, router, checks):
     checks.check("capture nodea0: withdraw UPDATE for 203.0.113.124 from nodea after the failure", t_wire)
     if t_log and t_wire:
         checks.check("decision → withdraw on the wire < 50 ms", t_wire - t_log < 50_000, f"{ms(t_wire - t_log)} ms")
-    t_fib = w.monitor.first_us(rf"^{plan.ANYCAST4.replace('.', '[.]')} via {NODEB.addr4.replace('.', '[.]')} ", t_fail)
+    t_fib = w.monitor.route_us(plan.ANYCAST4, via=NODEB.addr4, since_us=t_fail)
     for label, t in (("check failed, 'withdrawing' logged", t_log), ("withdraw UPDATE on nodea0", t_wire),
                      ("rtr FIB via nodeb", t_fib)):
         if t:

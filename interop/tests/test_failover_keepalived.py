@@ -162,7 +162,7 @@ def test_failover_keepalived(lab, router, checks):
         checks.check("client: replies before and after every move (gaps measured)", all(gaps))
     else:
         checks.not_applicable("client: replies before and after every move", steps.no_fib(router))
-    t_fib = w.monitor.first_us(rf"^{plan.ANYCAST4.replace('.', '[.]')} .*via {NODEB.addr4.replace('.', '[.]')} ", t_stop)
+    t_fib = w.monitor.route_us(plan.ANYCAST4, via=NODEB.addr4, since_us=t_stop)
     for label, t in (("keepalived a stopped → nodea 'withdrawing'", t_wd_a),
                      ("keepalived a stopped → nodeb notify MASTER", t_ka_b),
                      ("keepalived a stopped → nodeb 'advertising'", t_adv_b),

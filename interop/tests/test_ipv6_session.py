@@ -111,8 +111,8 @@ def test_ipv6_session(lab, router, checks):
     t_dec = acd.first_us("withdrawing", t_rm)
     if router.fib_proto:
         checks.check("flag removed: rtr's FIB has no BGP route left", wait_until(lambda: steps.fib_empty(lab, router), 1))
-        t4 = monitor.first_us(rf"^Deleted {plan.ANYCAST4.replace('.', '[.]')} ", t_rm)
-        t6 = monitor.first_us(rf"^Deleted {plan.ANYCAST6} ", t_rm)
+        t4 = monitor.route_us(plan.ANYCAST4, deleted=True, since_us=t_rm)
+        t6 = monitor.route_us(plan.ANYCAST6, deleted=True, since_us=t_rm)
         checks.check("withdraw timeline: decision, FIB v4, FIB v6", t_dec and t4 and t6,
                      f"decision +{ms(t_dec - t_rm)} ms after rm, FIB v4 +{ms(t4 - t_dec)} ms / v6 +{ms(t6 - t_dec)} ms "
                      "after the decision" if t_dec and t4 and t6 else (t_dec, t4, t6))

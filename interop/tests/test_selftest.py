@@ -104,7 +104,7 @@ def test_selftest(lab, checks):
     t0 = now_us()
     speaker.cli("global", "rib", "del", "-a", "ipv4", plan.PREFIX4)
     gone = wait_until(lambda: not kernel.fib_nexthops(lab, plan.ANYCAST4), 5)
-    t1 = monitor.first_us(rf"^Deleted {plan.ANYCAST4.replace('.', '[.]')} ", t0)
+    t1 = monitor.route_us(plan.ANYCAST4, deleted=True, since_us=t0)
     checks.check(f"withdraw: {plan.PREFIX4} left rtr's FIB", gone, f"{ms(t1 - t0)} ms after 'gobgp rib del' (ip -ts monitor)"
                  if t1 else "monitor line not found")
     checks.equal("withdraw: the client's ping now fails (replies)", kernel.ping(lab, plan.ANYCAST4, count=1).received, 0)
