@@ -112,8 +112,9 @@ def test_failover_keepalived(lab, router, checks):
     b.stop()
     checks.equal("nodeb's role file after anycastd stopped", b.role_file.read_text().strip(), "MASTER")
     b.start()
-    back = wait_until(lambda: only(NODEB) and b.role_advertising() == "primary 2", 8)
-    checks.check("restarted anycastd on nodeb advertises again (role from the persisted state)", back,
+    back = wait_until(lambda: only(NODEB) and b.role_advertising() == "primary 2", 8 + router.reconnect_delay_s)
+    checks.check(f"restarted anycastd on nodeb advertises again (role from the persisted state; "
+                 f"< {8 + router.reconnect_delay_s:.0f} s)", back,
                  f"{ms(now_us() - t_rs)} ms after the stop" if back else (b.role_advertising(), router.paths(plan.PREFIX4)))
     time.sleep(0.5)
 

@@ -110,9 +110,10 @@ def test_md5_capture(lab, router, checks):
     acd.config.md5 = plan.WRONG_KEY
     acd.start()
     # Our first SYN (+ retransmissions) and the router's connection attempts (BIRD and FRR
-    # within ~2 s; gobgpd reconnects ~11 s after it received our Cease in phase 1).
+    # within ~2 s; gobgpd reconnects ~10 s after it received our Cease in phase 1).
     t0 = time.monotonic()
-    wait_until(lambda: syns(cap2.pcap, plan.RTR_LAN4) >= 1 and syns(cap2.pcap, NODEA.addr4) >= 2, 15, 0.3)
+    wait_until(lambda: syns(cap2.pcap, plan.RTR_LAN4) >= 1 and syns(cap2.pcap, NODEA.addr4) >= 2,
+               6 + router.reconnect_delay_s, 0.3)
     checks.note(f"phase 2: first SYNs of both sides after {time.monotonic() - t0:.1f} s")
     acd.stop()
     pcap2 = cap2.stop()

@@ -74,6 +74,7 @@ def gobgp_toml(asn: int, router_id: str, local_addresses: list[str], neighbors: 
 class GoBgp(Router):
     kind = "gobgp"
     sends_route_refresh = False  # softresetin re-runs policy on its kept Adj-RIB-In
+    reconnect_delay_s = 10
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr",
                  local_addresses: list[str] | None = None, export_all: bool = False) -> None:

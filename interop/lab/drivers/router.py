@@ -100,6 +100,10 @@ class Router(ABC):
     #: how long its RIB may still show a path after the withdraw reached it (ms): BIRD
     #: applies an UPDATE at once; bgpd and gobgpd process it a little later
     withdraw_lag_ms: int = 150
+    #: after a session ends (a Cease either way) how long it stays Idle, refusing the peer's
+    #: connections and opening none (s): gobgpd ~5-6 s whatever idle-hold-time-after-reset
+    #: says, ~10 s before it connects again itself; BIRD and bgpd take the peer back at once
+    reconnect_delay_s: float = 0
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
         self.lab = lab
