@@ -57,6 +57,11 @@ def count(pcap: Path, display_filter: str) -> int:
     return len(tshark(pcap, display_filter))
 
 
+def messages(pcap: Path, display_filter: str, bgp_type: int) -> int:
+    """BGP messages of that type in the matching frames (a frame may carry several)."""
+    return sum(row[0].split(",").count(str(bgp_type)) for row in tshark(pcap, display_filter, "bgp.type") if row)
+
+
 def frame_times_us(pcap: Path, display_filter: str) -> list[int]:
     times = []
     for (t,) in (row[:1] for row in tshark(pcap, display_filter, "frame.time_epoch")):

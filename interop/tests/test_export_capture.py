@@ -114,7 +114,7 @@ def test_export_capture(lab, router_kind, checks):
     pcap = cap.stop()
     timeline.step("capture stopped")
 
-    rr = capture.count(pcap, f"bgp.type == 5 && ip.src == {plan.RTR_LAN4}")
+    rr = capture.messages(pcap, f"bgp.type == 5 && ip.src == {plan.RTR_LAN4}", 5)
     if router.sends_route_refresh:
         re_sent = capture.first_us(pcap, f"bgp.type == 2 && ip.src == {NODEA.addr4} && bgp.nlri_prefix == {plan.ANYCAST4}", t_rr)
         checks.check(f"ROUTE-REFRESH from {router.kind} captured, anycastd re-sent {plan.ANYCAST4} after it",
