@@ -174,7 +174,9 @@ class Frr(Router):
         return n["remoteAs"], n.get("remoteRouterId", ""), n.get("bgpTimerHoldTimeMsecs", 0) // 1000
 
     def established_since(self, peer: str) -> str:
-        return str(self._neighbor(peer).get("bgpTimerUpEstablishedEpoch", ""))
+        # not bgpTimerUpEstablishedEpoch: bgpd derives it from now - uptime, it jitters by 1 s
+        n = self._neighbor(peer)
+        return f"{n.get('connectionsEstablished')}/{n.get('connectionsDropped')}" if n else ""
 
     def peer_counts(self, peer: str, family: str) -> tuple[int, int] | None:
         af = self._neighbor(peer).get("addressFamilyInfo", {}).get(_FAMILY[family])
