@@ -1,6 +1,6 @@
 //! Tests for `md5verify` against real TCP-MD5 captures: the BIRD/GoBGP IPv4 fixtures (with
 //! their independently computed per-segment verdicts) and an IPv6 session captured in network
-//! namespaces by `lab/capture-ipv6.sh` (verdicts confirmed by `tcpdump -M`).
+//! namespaces by `python3 -m lab capture-ipv6-md5` (interop/lab/fixtures.py) (verdicts confirmed by `tcpdump -M`).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::net::{IpAddr, SocketAddr};

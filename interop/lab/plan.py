@@ -1,0 +1,55 @@
+"""The lab's addressing plan: every name, address, AS number and MAC the topology uses.
+
+Owns the constants only (documentation ranges: RFC 5737, RFC 3849); nothing here touches the
+system. The topology module builds what this describes; drivers and scenarios read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RTR_AS = 65000
+NODE_AS = 65124
+RTR_ID = "192.0.2.1"
+RTR_LAN4 = "192.0.2.1"
+RTR_LAN6 = "2001:db8:2::1"
+RTR_CLIENT4 = "198.51.100.1"
+RTR_CLIENT6 = "2001:db8:100::1"
+CLIENT4 = "198.51.100.10"
+CLIENT6 = "2001:db8:100::10"
+CLIENT_LAN4 = "198.51.100.0/24"
+CLIENT_LAN6 = "2001:db8:100::/64"
+ANYCAST4 = "203.0.113.124"
+ANYCAST6 = "2001:db8:124::1"
+PREFIX4 = f"{ANYCAST4}/32"
+PREFIX6 = f"{ANYCAST6}/128"
+VRRP_ADDR = "192.0.2.124"
+VRRP_VRID = 124
+MD5_KEY = "anycast-lab-key"
+WRONG_KEY = "wrong-key-0000"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One anycast node: its role name (= namespace suffix), LAN addresses and bridge port."""
+
+    name: str
+    addr4: str
+    addr6: str
+    mac_id: int  # last MAC octet: node side 02:00:00:00:00:ID, rtr side 02:00:00:00:01:ID
+
+    @property
+    def port(self) -> str:
+        """The node's port on rtr's bridge (where captures are taken)."""
+        return f"{self.name}0"
+
+
+NODEA = Node("nodea", "192.0.2.11", "2001:db8:2::11", 0x11)
+NODEB = Node("nodeb", "192.0.2.12", "2001:db8:2::12", 0x12)
+NODES = (NODEA, NODEB)
+ROLES = ("rtr", "nodea", "nodeb", "client")
+
+
+def family_of(prefix_or_addr: str) -> str:
+    """'ipv6' for anything with a colon, else 'ipv4'."""
+    return "ipv6" if ":" in prefix_or_addr else "ipv4"

@@ -1,0 +1,141 @@
+"""pytest fixtures over the lab library, and the scenario × router matrix.
+
+Fixtures: `lab` (the topology, closed whatever happens), `router_kind` (parametrized over
+bird, frr, gobgp: every scenario that takes it runs against each router), `router` (that
+router in rtr, configured from the test's `router_config` marker, started), `checks` (soft
+checks, verified by the test at its end). Labs need root: without it every lab test is
+skipped with that reason. At the end the matrix (rows scenarios, columns routers, cells
+pass/FAIL/skip) is printed and written to $LAB_REPORT (default target/lab-matrix.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab import deps  # noqa: E402
+from lab.checks import Checks  # noqa: E402
+from lab.drivers import ROUTER_KINDS, Router, make_router, router_config  # noqa: E402
+from lab.topology import Lab, install_exit_cleanup  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+_RESULTS: dict[str, dict[str, str]] = defaultdict(dict)
+_REASONS: dict[tuple[str, str], str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    install_exit_cleanup()
+    config.addinivalue_line("markers", "router_config(**kw): arguments of lab.drivers.router_config")
+    config.addinivalue_line("markers", "only_routers(*kinds, reason): run against these routers only")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="labs need root (network namespaces)")
+        for item in items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def packages() -> None:
+    """The daemons the labs run, installed with apt-get if one is missing (root only)."""
+    if os.geteuid() == 0:
+        deps.install()
+
+
+@pytest.fixture
+def lab() -> Lab:
+    lab = Lab()
+    try:
+        yield lab.up()
+    finally:
+        lab.close()
+
+
+@pytest.fixture(params=ROUTER_KINDS)
+def router_kind(request: pytest.FixtureRequest) -> str:
+    """The router kind; a test marked `only_routers(*kinds, reason=...)` is skipped for the
+    others before its lab is built (the reason shows in the matrix)."""
+    only = request.node.get_closest_marker("only_routers")
+    if only and request.param not in only.args:
+        pytest.skip(only.kwargs["reason"])
+    return request.param
+
+
+@pytest.fixture
+def router(request: pytest.FixtureRequest, router_kind: str, lab: Lab) -> Router:
+    marker = request.node.get_closest_marker("router_config")
+    r = make_router(router_kind, lab, router_config(**(marker.kwargs if marker else {})))
+    r.start()
+    return r
+
+
+@pytest.fixture
+def checks(request: pytest.FixtureRequest) -> Checks:
+    c = Checks()
+    yield c
+    request.node.user_properties.append(("not_applicable", sum(r.status == "N/A" for r in c.results)))
+
+
+# ---- the matrix ----------------------------------------------------------------------------
+def _cell(item_id: str) -> tuple[str, str]:
+    path, _, rest = item_id.partition("::")
+    scenario = Path(path).stem.removeprefix("test_").replace("_", "-")
+    func, _, params = rest.partition("[")
+    if func.removeprefix("test_").replace("_", "-") != scenario:
+        scenario += "/" + func.removeprefix("test_").replace("_", "-")
+    kind = next((k for k in ROUTER_KINDS if k in params.rstrip("]").split("-")), "-")
+    return scenario, kind
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    scenario, kind = _cell(report.nodeid)
+    cells = _RESULTS[scenario]
+    if report.skipped:
+        cells[kind] = "skip"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _REASONS[(scenario, kind)] = reason.removeprefix("Skipped: ")
+    elif report.failed:
+        cells[kind] = "FAIL"
+    elif report.when == "call" and kind not in cells:
+        cells[kind] = "pass"
+    elif report.when == "teardown" and cells.get(kind) == "pass":
+        na = dict(report.user_properties).get("not_applicable", 0)
+        cells[kind] = f"pass ({na} N/A)" if na else "pass"
+
+
+def matrix() -> str:
+    cols = [*ROUTER_KINDS] + (["-"] if any("-" in c for c in _RESULTS.values()) else [])
+    head = [("no router parameter" if c == "-" else c) for c in cols]
+    lines = ["| scenario | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|"]
+    for scenario in sorted(_RESULTS):
+        cells = _RESULTS[scenario]
+        lines.append(f"| {scenario} | " + " | ".join(cells.get(c, "—") for c in cols) + " |")
+    notes = [f"- {s} × {k}: skip — {r}" for (s, k), r in sorted(_REASONS.items())]
+    notes += ["- N/A: checks that do not apply to that router, each with its reason in the scenario's output "
+              "(GoBGP: no FIB, so no FIB or ping checks, and no ROUTE-REFRESH on soft reset; FRR and GoBGP: "
+              "their logs do not say that the peer closed a connection attempt)"]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _RESULTS:
+        return
+    text = matrix()
+    terminalreporter.section("scenario × router matrix")
+    terminalreporter.write_line(text)
+    out = Path(os.environ.get("LAB_REPORT") or REPO / "target" / "lab-matrix.md")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("# interop lab: scenario × router\n\n" + text + "\n")
+        terminalreporter.write_line(f"(written to {out})")
+    except OSError as e:
+        terminalreporter.write_line(f"(could not write {out}: {e})")
