@@ -11,6 +11,7 @@ drop) unless the config has exports (static protocols fx4/fx6 + filter `fixture_
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from .. import plan
 from ..proc import run
@@ -178,6 +179,15 @@ class Bird(Router):
             if f and f[0] == self._proto(peer):
                 return " ".join(f[4:6])
         return ""
+
+    def same_session(self, since0: str, since1: str) -> bool:
+        # BIRD prints its monotonic "since" as wall-clock time: the same moment can read 1 ms
+        # apart between two `show protocols`. A new session comes seconds later.
+        try:
+            t0, t1 = (datetime.fromisoformat(s) for s in (since0, since1))
+        except ValueError:
+            return False
+        return abs((t1 - t0).total_seconds()) < 0.5
 
     def paths(self, prefix: str) -> list[Path]:
         text = self.show("show route", prefix, "all")

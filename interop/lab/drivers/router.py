@@ -180,6 +180,10 @@ class Router(ABC):
     def established_since(self, peer: str) -> str:
         """A value that changes whenever the session is established anew."""
 
+    def same_session(self, since0: str, since1: str) -> bool:
+        """Whether two `established_since` values name the same Established period."""
+        return since0 == since1
+
     @abstractmethod
     def admin_down(self, peer: str, message: str | None = None) -> None:
         """Shut the session down administratively (Cease, RFC 8203 message if given)."""
