@@ -200,30 +200,8 @@ enum BgpCommand {
     ///   anycastd bgp set --local_ip 192.0.2.11 --anycast_ip 203.0.113.124 --remote_ip 192.0.2.1
     ///     --local_as 65124 --remote_as 65000 --local_router_id 192.0.2.11 --md5 secret
     Set {
-        /// Session source address.
-        #[arg(long = "local_ip", visible_alias = "local-ip", value_name = "IP")]
-        local_ip: Option<String>,
-        /// Anycast address or prefix to advertise (repeatable; a bare address is /32 or /128).
-        #[arg(long = "anycast_ip", visible_alias = "anycast-ip", value_name = "IP[/LEN]")]
-        anycast_ip: Vec<String>,
-        /// Upstream router address (repeat for two routers); the neighbor list becomes exactly these.
-        #[arg(long = "remote_ip", visible_alias = "remote-ip", value_name = "IP")]
-        remote_ip: Vec<String>,
-        /// Our AS number.
-        #[arg(long = "local_as", visible_alias = "local-as", value_name = "ASN")]
-        local_as: Option<String>,
-        /// The routers' AS number.
-        #[arg(long = "remote_as", visible_alias = "remote-as", value_name = "ASN")]
-        remote_as: Option<String>,
-        /// Our BGP identifier (IPv4).
-        #[arg(long = "local_router_id", visible_alias = "local-router-id", value_name = "IPV4")]
-        local_router_id: Option<String>,
-        /// TCP-MD5 key for every neighbor (RFC 2385).
-        #[arg(long = "md5", visible_alias = "bgp_md5", conflicts_with = "md5_file", value_name = "KEY")]
-        md5: Option<String>,
-        /// Read the TCP-MD5 key from this file (absolute path, mode 0600).
-        #[arg(long = "md5-file", visible_alias = "md5_file", value_name = "PATH")]
-        md5_file: Option<String>,
+        #[command(flatten)]
+        flags: anycastd::cli::bgp::SetFlags,
         #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
@@ -316,29 +294,7 @@ fn main() -> ExitCode {
         Command::Reload { target } => finish(client::simple(target.socket(), Request::Reload)),
         Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
         Command::Bgp { command } => match command {
-            BgpCommand::Set {
-                local_ip,
-                anycast_ip,
-                remote_ip,
-                local_as,
-                remote_as,
-                local_router_id,
-                md5,
-                md5_file,
-                config,
-            } => {
-                let flags = anycastd::cli::bgp::SetFlags {
-                    local_ip,
-                    anycast_ip,
-                    remote_ip,
-                    local_as,
-                    remote_as,
-                    local_router_id,
-                    md5,
-                    md5_file,
-                };
-                print_result(anycastd::cli::bgp::set(&config, &flags))
-            }
+            BgpCommand::Set { flags, config } => print_result(anycastd::cli::bgp::set(&config, &flags)),
             BgpCommand::Show { config } => print_result(anycastd::cli::bgp::show(&config)),
             BgpCommand::Unset { config } => print_result(anycastd::cli::bgp::unset(&config)),
         },

@@ -8,16 +8,33 @@ use crate::config::{Asn, Config, RouterId};
 use std::net::IpAddr;
 use std::path::Path;
 
-/// The flags as given on the command line (strings, parsed here with precise messages).
-#[derive(Clone, Debug, Default)]
+/// The flags as given on the command line (strings, parsed here with precise messages); the
+/// clap definition of `anycastd bgp set`.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct SetFlags {
+    /// Session source address.
+    #[arg(long = "local_ip", visible_alias = "local-ip", value_name = "IP")]
     pub local_ip: Option<String>,
+    /// Anycast address or prefix to advertise (repeatable; a bare address is /32 or /128).
+    #[arg(long = "anycast_ip", visible_alias = "anycast-ip", value_name = "IP[/LEN]")]
     pub anycast_ip: Vec<String>,
+    /// Upstream router address (repeat for two routers); the neighbor list becomes exactly these.
+    #[arg(long = "remote_ip", visible_alias = "remote-ip", value_name = "IP")]
     pub remote_ip: Vec<String>,
+    /// Our AS number.
+    #[arg(long = "local_as", visible_alias = "local-as", value_name = "ASN")]
     pub local_as: Option<String>,
+    /// The routers' AS number.
+    #[arg(long = "remote_as", visible_alias = "remote-as", value_name = "ASN")]
     pub remote_as: Option<String>,
+    /// Our BGP identifier (IPv4).
+    #[arg(long = "local_router_id", visible_alias = "local-router-id", value_name = "IPV4")]
     pub local_router_id: Option<String>,
+    /// TCP-MD5 key for every neighbor (RFC 2385).
+    #[arg(long = "md5", visible_alias = "bgp_md5", conflicts_with = "md5_file", value_name = "KEY")]
     pub md5: Option<String>,
+    /// Read the TCP-MD5 key from this file (absolute path, mode 0600).
+    #[arg(long = "md5-file", visible_alias = "md5_file", value_name = "PATH")]
     pub md5_file: Option<String>,
 }
 
