@@ -7,7 +7,9 @@ Config: `frr defaults traditional`, a peer group for the nodes, explicit policie
 (inbound prefix-lists accept only the lab's anycast range; outbound route-map DENY-ALL, or
 FX-OUT with MED/communities when the config has exports, which become `network` statements).
 zebra gets a config of its own without the BGP part (it would log every BGP line as an unknown
-command).
+command). A `feed` (bench-full-table: `network` statements by the thousand) is originated with
+import-check off, so nothing needs to be in a FIB, and sent with route-map FEED-OUT (only what
+bgpd originates itself: empty AS path); bgpd does not hand its own `network` routes to zebra.
 """
 
 from __future__ import annotations
@@ -75,9 +77,11 @@ class Frr(Router):
     kind = "frr"
     fib_proto = "bgp"
 
-    def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
+    def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", feed: str = "") -> None:
+        """`feed`: `address-family … network …` blocks bgpd originates (a flood feeder)."""
         super().__init__(lab, config, role)
         self.zebra: Zebra | None = None
+        self.feed = feed
         self.log_paths = [lab.path("frr-bgpd.log")]
 
     # ---- config ----------------------------------------------------------------------
@@ -100,6 +104,10 @@ class Frr(Router):
                "ipv6 prefix-list ANYCAST6-IN seq 10 permit 2001:db8:124::/48 ge 128",
                "route-map DENY-ALL deny 10", "!"]
         out_map = "DENY-ALL"
+        if self.feed:
+            out_map = "FEED-OUT"
+            out += ["bgp as-path access-list ORIGINATED seq 10 permit ^$",
+                    "route-map FEED-OUT permit 10", " match as-path ORIGINATED", "!"]
         if c.exports:
             out_map = "FX-OUT"
             out += ["! What the router exports to the nodes (export captures only)."]
@@ -116,16 +124,22 @@ class Frr(Router):
                 f" neighbor ANYCAST remote-as {n0.asn}",
                 f" neighbor ANYCAST timers {n0.keepalive} {n0.hold}",
                 f" neighbor ANYCAST timers connect {c.connect_retry}"]
+        if self.feed:
+            out.append(" no bgp network import-check")
         for n in c.neighbors:
             out.append(f" neighbor {n.address} peer-group ANYCAST")
             if n.md5:
                 out.append(f" neighbor {n.address} password {n.md5}")
+            if n.shutdown:
+                out.append(f" neighbor {n.address} shutdown")
         for fam, plist in (("ipv4", "ANYCAST-IN"), ("ipv6", "ANYCAST6-IN")):
             out += [" !", f" address-family {fam} unicast", "  neighbor ANYCAST activate",
                     f"  neighbor ANYCAST prefix-list {plist} in",
                     f"  neighbor ANYCAST route-map {out_map} out"]
             out += [f"  network {r.prefix}" for r in c.exports if plan.family_of(r.prefix) == fam]
             out.append(" exit-address-family")
+        if self.feed:
+            out.append(self.feed.rstrip("\n"))
         return "\n".join(out + ["!", "line vty", "!"]) + "\n"
 
     # ---- life cycle ------------------------------------------------------------------
@@ -220,6 +234,11 @@ class Frr(Router):
 
     def rib_count(self, family: str) -> int:
         return len(self.json(f"show bgp {family} unicast").get("routes", {}))
+
+    def table_prefixes(self, family: str) -> int:
+        """Prefixes in the BGP table from `show bgp … statistics` (cheap for a full table)."""
+        stats = self.json(f"show bgp {family} unicast statistics").get(_FAMILY[family]) or [{}]
+        return stats[0].get("totalPrefixes", 0)
 
     # ---- acting ----------------------------------------------------------------------
     def _configure(self, *lines: str) -> None:

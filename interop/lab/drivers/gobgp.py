@@ -59,6 +59,8 @@ def gobgp_toml(asn: int, router_id: str, local_addresses: list[str], neighbors: 
             raise ValueError("GoBGP MD5 key must not contain quotes or backslashes")
         out += ["", "[[neighbors]]", "  [neighbors.config]", f'    neighbor-address = "{n.address}"',
                 f"    peer-as = {n.asn}"]
+        if n.shutdown:
+            out.append("    admin-down = true")
         if n.md5:
             out.append(f'    auth-password = "{n.md5}"')
         out += ["  [neighbors.timers.config]", f"    connect-retry = {connect_retry}",
@@ -101,8 +103,8 @@ class GoBgp(Router):
         for r in self.config.exports:
             self.cli("global", "rib", "add", "-a", plan.family_of(r.prefix), r.prefix, *attrs_of(r))
 
-    def cli(self, *args: str):
-        return run(["gobgp", "-u", "127.0.0.1", "-p", "50051", *args], self.lab.ns(self.role), timeout=5)
+    def cli(self, *args: str, timeout: float = 5):
+        return run(["gobgp", "-u", "127.0.0.1", "-p", "50051", *args], self.lab.ns(self.role), timeout=timeout)
 
     def cli_json(self, *args: str):
         r = self.cli(*args, "-j")
@@ -184,6 +186,18 @@ class GoBgp(Router):
     def rib_count(self, family: str) -> int:
         j = self.cli_json("global", "rib", "-a", family)
         return len(j) if isinstance(j, dict) else 0
+
+    def rib_destinations(self, family: str) -> int:
+        """Prefixes in the global RIB from `global rib summary` (cheap for a full table)."""
+        m = re.search(r"Destination: (\d+)", self.cli("global", "rib", "summary", "-a", family).stdout)
+        return int(m.group(1)) if m else 0
+
+    def inject_mrt(self, path: str, timeout: float = 120) -> None:
+        """`gobgp mrt inject global PATH`: the MRT TABLE_DUMP_V2 file's routes into the global
+        RIB (the CLI does not wait for gobgpd's answer: see bench-full-table.py MRT_PAD)."""
+        r = self.cli("mrt", "inject", "global", path, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"gobgp mrt inject {path}: {r.stderr.strip()[-300:]}")
 
     # ---- acting ----------------------------------------------------------------------
     def admin_down(self, peer: str, message: str | None = None) -> None:

@@ -31,6 +31,7 @@ class Neighbor:
     asn: int = plan.NODE_AS
     md5: str | None = None
     hold: int = 9
+    shutdown: bool = False      # administratively down from the start (admin_up enables it)
 
     @property
     def keepalive(self) -> int:
