@@ -23,7 +23,7 @@ Each router's own numbers (measured with `bench-flap-soak.sh --router`):
          restart: gobgpd stays Idle for 5 s after every session it had ends (holdtimeIdle,
          a constant in its fsm.go that idle-hold-time-after-reset does not change),
          closing each connection anycastd opens meanwhile; anycastd gets in at its next
-         connect retry, ~5.2-5.9 s after the reset (restart: ~1.3 s, a new gobgpd starts
+         connect retry, ~5.0-5.9 s after the reset (restart: ~1.3 s, a new gobgpd starts
          without it). The bound comes from the driver (`GoBgp.idle_hold_s`).
 """
 
