@@ -11,6 +11,12 @@
                                  length from its own block (no duplicates); IPv6: /48 (90 %)
                                  and /32 (10 %). The values are data inside BGP only: no packet
                                  is ever sent to them and nothing installs them in a FIB.
+  gen-frr N4 N6                  the same prefixes as FRR bgpd `address-family … network …`
+                                 blocks on stdout (bgpd originates them: no AS path of their own).
+  gen-mrt N4 N6 GROUP OUT NH4 NH6
+                                 the same feed (prefixes and AS paths) as an MRT TABLE_DUMP_V2
+                                 file OUT for `gobgp mrt inject global`, next hops NH4 / NH6
+                                 (and MRT_PAD records of the first prefixes again at the end).
   sample OUT INTERVAL_S MAX_S PID...
                                  every INTERVAL_S: "EPOCH RSS_KB HWM_KB" (summed over the PIDs
                                  still alive) appended to OUT, until SIGTERM/SIGINT, MAX_S, or
@@ -28,6 +34,8 @@
   report RESULTS_TSV             the markdown table of the receivers.
 """
 
+import ipaddress
+import itertools
 import json
 import os
 import signal
@@ -44,37 +52,98 @@ def ip4(a):
     return "%d.%d.%d.%d" % (a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255)
 
 
-def gen(n4, n6, group):
-    out = sys.stdout
+def feed(n4, n6, group):
+    """The feed, in order: (family, prefix text, prefix length, network bytes, AS path) for N4
+    IPv4 then N6 IPv6 prefixes (see `gen`); every GROUP consecutive prefixes share a path."""
     g = 0
-    out.write("protocol static feed4 {\n    ipv4;\n")
     done = 0
     for k, (plen, share, base) in enumerate(V4_PLAN):
         cnt = n4 - done if k == len(V4_PLAN) - 1 else int(n4 * share)
         step = 1 << (32 - plen)
-        lines = []
         for i in range(cnt):
             if (done + i) % group == 0:
                 g += 1
-            lines.append("    route %s/%d blackhole { bgp_path.prepend(%d); bgp_path.prepend(%d); };\n"
-                         % (ip4(base + i * step), plen, 64512 + g % 400, 4200000000 + g))
-        out.writelines(lines)
+            a = base + i * step
+            yield "ipv4", "%s/%d" % (ip4(a), plen), plen, struct.pack(">I", a), (4200000000 + g, 64512 + g % 400)
         done += cnt
-    out.write("};\n\nprotocol static feed6 {\n    ipv6;\n")
     n32 = n6 // 10
-    lines = []
     for i in range(n6):
         if i % group == 0:
             g += 1
         if i < n6 - n32:
-            p = "2a00:%x:%x::/48" % (i >> 16, i & 0xFFFF)
+            p, plen, a = "2a00:%x:%x::/48" % (i >> 16, i & 0xFFFF), 48, (0x2a00 << 112) | (i << 80)
         else:
             j = i - (n6 - n32)
-            p = "2c00:%x::/32" % j
-        lines.append("    route %s blackhole { bgp_path.prepend(%d); bgp_path.prepend(%d); };\n"
-                     % (p, 64512 + g % 400, 4200000000 + g))
-    out.writelines(lines)
+            p, plen, a = "2c00:%x::/32" % j, 32, (0x2c00 << 112) | (j << 96)
+        yield "ipv6", p, plen, a.to_bytes(16, "big"), (4200000000 + g, 64512 + g % 400)
+
+
+def gen(n4, n6, group):
+    out = sys.stdout
+    fam = None
+    for f, p, _plen, _net, path in feed(n4, n6, group):
+        if f != fam:
+            out.write("protocol static feed4 {\n    ipv4;\n" if f == "ipv4" else
+                      "%sprotocol static feed6 {\n    ipv6;\n" % ("};\n\n" if fam else ""))
+            fam = f
+        out.write("    route %s blackhole { bgp_path.prepend(%d); bgp_path.prepend(%d); };\n"
+                  % (p, path[1], path[0]))
     out.write("};\n")
+    return 0
+
+
+def gen_frr(n4, n6):
+    """FRR bgpd `network` statements per address family (no AS paths: bgpd originates them)."""
+    out = sys.stdout
+    fam = None
+    for f, p, _plen, _net, _path in feed(n4, n6, 1):
+        if f != fam:
+            out.write("%s address-family %s unicast\n" % (" exit-address-family\n" if fam else "", f))
+            fam = f
+        out.write("  network %s\n" % p)
+    out.write(" exit-address-family\n")
+    return 0
+
+
+def mrt_record(subtype, body, ts):
+    return struct.pack(">IHHI", ts, 13, subtype, len(body)) + body  # 13 = TABLE_DUMP_V2
+
+
+def attr(flags, typ, value):
+    if len(value) > 255:
+        return struct.pack(">BBH", flags | 0x10, typ, len(value)) + value
+    return struct.pack(">BBB", flags, typ, len(value)) + value
+
+
+# `gobgp mrt inject` (3.10) sends its last records and exits without waiting for gobgpd's
+# answer (no CloseAndRecv): what is still in flight is lost (166-820 of 120,000 measured). So
+# the file ends with this many records that announce the first prefixes again (the same
+# paths: nothing changes when they arrive, nothing is missing when they do not).
+MRT_PAD = 10000
+
+
+def gen_mrt(n4, n6, group, out, nh4, nh6):
+    """An MRT TABLE_DUMP_V2 file (RFC 6396) of the feed for `gobgp mrt inject global`: one
+    peer (the feeder itself), one entry per prefix: ORIGIN IGP, the AS path (4-octet), next
+    hop NH4 / MP_REACH_NLRI with NH6 and no NLRI (GoBGP reads the full attribute); then
+    MRT_PAD records of the first prefixes again."""
+    ts = int(time.time())
+    nh4b, nh6b = ipaddress.ip_address(nh4).packed, ipaddress.ip_address(nh6).packed
+    # PEER_INDEX_TABLE: collector id, no view name, one peer (AS4, IPv4 address) = the feeder
+    peers = struct.pack(">B4s4sI", 0x02, nh4b, nh4b, 65000)
+    with open(out, "wb") as f:
+        f.write(mrt_record(1, nh4b + struct.pack(">HH", 0, 1) + peers, ts))
+        records = itertools.chain(feed(n4, n6, group), itertools.islice(itertools.cycle(feed(n4, n6, group)), MRT_PAD))
+        for seq, (fam, _p, plen, net, path) in enumerate(records):
+            attrs = attr(0x40, 1, b"\0") + attr(0x40, 2, struct.pack(">BB", 2, len(path)) +
+                                                  b"".join(struct.pack(">I", a) for a in path))
+            if fam == "ipv4":
+                attrs += attr(0x40, 3, nh4b)
+            else:
+                attrs += attr(0x80, 14, struct.pack(">HBB", 2, 1, 16) + nh6b + b"\0")
+            entry = struct.pack(">HIH", 0, ts, len(attrs)) + attrs
+            body = struct.pack(">IB", seq, plen) + net[:(plen + 7) // 8] + struct.pack(">H", 1) + entry
+            f.write(mrt_record(2 if fam == "ipv4" else 4, body, ts))  # RIB_IPV4/IPV6_UNICAST
     return 0
 
 
@@ -315,6 +384,10 @@ def main(argv):
         cmd = argv[1]
         if cmd == "gen" and len(argv) == 5:
             return gen(int(argv[2]), int(argv[3]), max(1, int(argv[4])))
+        if cmd == "gen-frr" and len(argv) == 4:
+            return gen_frr(int(argv[2]), int(argv[3]))
+        if cmd == "gen-mrt" and len(argv) == 8:
+            return gen_mrt(int(argv[2]), int(argv[3]), max(1, int(argv[4])), argv[5], argv[6], argv[7])
         if cmd == "sample" and len(argv) >= 6:
             return sample(argv[2], float(argv[3]), float(argv[4]), [int(p) for p in argv[5:]])
         if cmd == "exa-count" and len(argv) == 3:

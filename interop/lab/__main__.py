@@ -3,7 +3,8 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
 
   demo                      the README's live failover demo
   bench-failover [ARGS]     anycastd vs ExaBGP + exabgp-healthcheck (--quick, --runs N, --med)
-  bench-full-table [ARGS]   full-table flood (--v4 N --v6 N --group N --timeout S --receivers ...)
+  bench-full-table [ARGS]   full-table flood (--v4 N --v6 N --group N --timeout S --receivers ...
+                            --feeder bird|frr|gobgp)
   bench-flap-soak [ARGS]    session flap soak (--flaps N --kinds ... --hold N --max-recovery S
                             --budget S --router bird|frr|gobgp)
   capture-bird-fixtures [OUT]  re-capture fixtures/lab/'s BIRD set (BIRD exporting to GoBGP)

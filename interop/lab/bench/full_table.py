@@ -1,38 +1,48 @@
-"""Full-table flood (interop/bench-full-table.sh; flood-short is its CI form): a BIRD 2
-feeder in rtr sends N4 IPv4 + N6 IPv6 prefixes to the receiver under test in nodea;
-receivers one after another, same feed, same topology, one run: anycastd, BIRD 2, GoBGP,
-ExaBGP 4.
+"""Full-table flood (interop/bench-full-table.sh; flood-short is its CI form): a feeder in
+rtr sends N4 IPv4 + N6 IPv6 prefixes to the receiver under test in nodea; receivers one after
+another, same feed, same topology, one run: anycastd, BIRD 2, GoBGP, ExaBGP 4. The feeder is
+BIRD 2 by default, or FRR / GoBGP (--feeder): each loads the same prefixes (bench-full-table.py
+gen: /24…/20 and /48, /32) its own way and packs them into UPDATEs its own way.
 
-  rtr: BIRD 2 feeder, AS 65000, no kernel protocol (nothing in any FIB); protocol static
-       feed4/feed6 (bench-full-table.py gen: /24…/20 and /48, /32, one AS path per --group
-       prefixes) -> protocol bgp nodea (disabled until a receiver is ready), hold 9,
-       keepalive 1, connect retry 1, error wait 1, 2, no MD5
-   │ br0 192.0.2.1 ── nodea0 (tcpdump: the feeder's End-of-RIBs on the wire)
+  rtr: the feeder, AS 65000, nothing in any FIB; its session to nodea (hold 9, keepalive 3 —
+       BIRD: 1 —, connect retry 1, no MD5) starts administratively down and is enabled once
+       a receiver is ready
+       bird:  protocol static feed4/feed6 (one AS path per --group prefixes: ~4 per UPDATE),
+              exported where proto = feed4/feed6; no kernel protocol; error wait 1, 2
+       frr:   bgpd `network` statements (no import-check; bgpd gives its own network routes
+              to no FIB), route-map FEED-OUT (only what it originates); no AS path of their
+              own, so bgpd packs them into full UPDATEs
+       gobgp: `gobgp mrt inject global` of an MRT TABLE_DUMP_V2 file (bench-full-table.py
+              gen-mrt: the same prefixes and AS paths as BIRD's, next hops 192.0.2.1 and
+              2001:db8:2::1); gobgpd has no FIB here
+   │ br0 192.0.2.1 ── nodea0 (tcpdump: the feeder's UPDATEs and End-of-RIBs on the wire)
    └──── eth0 192.0.2.11  nodea: the receiver under test (AS 65124, hold 9)
 
-Per receiver: Established = the feeder's log "nodea: BGP session established"; done = the
-first poll (every 100 ms) at which the receiver reports all prefixes (bounded by --timeout
-from Established); RSS sampled every 100 ms (peak = VmHWM), after = VmRSS 3 s after done;
-stable = the feeder's session stayed up (no hold timer expiry, no close) and, for anycastd,
-established_count 1 and flaps 0; the feeder's last End-of-RIB on the wire, the lag, the
-UPDATEs sent and the receiver's CPU seconds. Checks (anycastd: all prefixes counted, stable,
-RSS < --rss-limit MiB, no WARN/ERROR; not slower than each other receiver, in time or lag).
+Per receiver: Established = polled from the feeder (the end of the last poll that still saw
+it down: never later than the real moment); done = the first poll (every 100 ms) at which the
+receiver reports all prefixes (bounded by --timeout from Established); RSS sampled every
+100 ms (peak = VmHWM), after = VmRSS 3 s after done; stable = the feeder's session stayed the
+one Established (its established_since unchanged, still Established, no NOTIFICATION or error
+line in its log since) and, for anycastd, established_count 1 and flaps 0; the feeder's last
+End-of-RIB on the wire (BIRD only sends them without graceful restart), the lag, the UPDATEs
+sent and the receiver's CPU seconds. Checks (anycastd: all prefixes counted, stable, RSS <
+--rss-limit MiB, no WARN/ERROR; not slower than each other receiver, in time or lag).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from dataclasses import dataclass, field
 
 from .. import plan
 from ..checks import Checks
-from ..clock import now_us, parse_iso_us, wait_until
-from ..drivers import Neighbor, RouterConfig
+from ..clock import now_us, wait_until
+from ..drivers import Neighbor, Router, RouterConfig
 from ..drivers.anycastd import Anycastd, AnycastdConfig
 from ..drivers.bird import Bird
 from ..drivers.exabgp import ExaProcess, Exabgp, ExabgpConfig
+from ..drivers.frr import Frr
 from ..drivers.gobgp import GoBgp
 from ..fixtures import HERE, PYTHON
 from ..proc import run
@@ -42,6 +52,7 @@ from . import procstat
 
 HPY = str(HERE / "bench-full-table.py")
 RECEIVERS = ("anycastd", "bird", "gobgp", "exabgp")
+FEEDERS = ("bird", "frr", "gobgp")
 
 
 @dataclass
@@ -52,6 +63,7 @@ class Options:
     timeout: int = 120
     receivers: list[str] = field(default_factory=lambda: list(RECEIVERS))
     rss_limit_mib: int = 32
+    feeder: str = "bird"
 
 
 def parse(argv: list[str]) -> Options:
@@ -62,11 +74,12 @@ def parse(argv: list[str]) -> Options:
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("--receivers", default=" ".join(RECEIVERS))
     ap.add_argument("--rss-limit", type=int, default=32)
+    ap.add_argument("--feeder", default="bird", choices=FEEDERS)
     a = ap.parse_args(argv)
     recv = a.receivers.split()
     if any(r not in RECEIVERS for r in recv) or min(a.v4, a.v6, a.group, a.timeout) < 1 or a.timeout > 300:
         ap.error("--receivers from anycastd bird gobgp exabgp; counts >= 1; --timeout 1..300")
-    return Options(a.v4, a.v6, a.group, a.timeout, recv, a.rss_limit)
+    return Options(a.v4, a.v6, a.group, a.timeout, recv, a.rss_limit, a.feeder)
 
 
 @dataclass
@@ -122,11 +135,7 @@ class Receiver:
         if self.kind == "bird":
             return tuple((d.peer_counts(plan.RTR_LAN4, f) or (0, 0))[0] for f in ("ipv4", "ipv6"))
         if self.kind == "gobgp":
-            got = []
-            for fam in ("ipv4", "ipv6"):
-                m = re.search(r"Destination: (\d+)", d.cli("global", "rib", "summary", "-a", fam).stdout)
-                got.append(int(m.group(1)) if m else 0)
-            return tuple(got)
+            return d.rib_destinations("ipv4"), d.rib_destinations("ipv6")
         parts = (self.status_file.read_text().split() or ["0", "0"])
         return int(parts[0]), int(parts[1])
 
@@ -134,47 +143,103 @@ class Receiver:
         self.daemon.stop()
 
 
-def feeder_config(lab: Lab, o: Options) -> Bird:
-    gen = run([PYTHON, HPY, "gen", str(o.v4), str(o.v6), str(o.group)], timeout=120)
+def generate(*args: str) -> str:
+    """bench-full-table.py's output for `args` (a generator subcommand)."""
+    gen = run([PYTHON, HPY, *args], timeout=120)
     if gen.returncode != 0:
-        raise RuntimeError(f"feeder generation failed: {gen.stderr}")
-    cfg = RouterConfig([Neighbor("nodea", plan.NODEA.addr4, plan.RTR_LAN4, md5=None, hold=9)], connect_retry=1)
-    # keepalive 1, not 3: BIRD 2.0.12 sometimes leaves its last UPDATEs queued until its next
-    # KEEPALIVE goes out when the reader keeps up; this bounds that feeder artefact to ~1 s.
-    return Bird(lab, cfg, name="feeder", kernel=False, extra=gen.stdout, error_wait=(1, 2), keepalive=1,
-                feed_disabled=True, neighbor_export=('where proto = "feed4"', 'where proto = "feed6"'))
+        raise RuntimeError(f"feeder generation ({args[0]}) failed: {gen.stderr}")
+    return gen.stdout
 
 
-def established_us(feeder: Bird, since_us: int) -> int | None:
-    for line in feeder.log_text().splitlines():
-        if "nodea: BGP session established" in line:
-            us = parse_iso_us(line[:23], local=True)
-            if us and us >= since_us:
-                return us
+class Feeder:
+    """The feeder in rtr: a router driver whose session to nodea starts shut down, the feed
+    loaded before it is enabled; `loaded()` counts what it holds, per family."""
+
+    def __init__(self, lab: Lab, o: Options) -> None:
+        self.lab, self.o = lab, o
+        nb = Neighbor("nodea", plan.NODEA.addr4, plan.RTR_LAN4, md5=None, hold=9, shutdown=True)
+        self.router = self.driver(RouterConfig([nb], connect_retry=1))
+
+    def driver(self, cfg: RouterConfig) -> Router:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        """After start: what the config did not load already."""
+
+    def loaded(self) -> tuple[int, int]:
+        return self.router.rib_count("ipv4"), self.router.rib_count("ipv6")
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        self.router.start()
+        self.load()
+        want = (self.o.v4, self.o.v6)
+        if not wait_until(lambda: self.loaded() == want, 90, 0.2):
+            raise RuntimeError(f"{self.router.kind} feeder did not load {want} routes in 90 s: {self.loaded()}")
+        log(f"{self.router.kind} feeder loaded {sum(want)} routes in {(time.monotonic() - t0) * 1000:.0f} ms; "
+            f"RSS {sum(procstat.rss_kb(p.pid) for p in self.router.procs)} kB")
+
+
+class BirdFeeder(Feeder):
+    def driver(self, cfg: RouterConfig) -> Router:
+        # keepalive 1, not 3: BIRD 2.0.12 sometimes leaves its last UPDATEs queued until its
+        # next KEEPALIVE goes out when the reader keeps up; this bounds that feeder artefact to ~1 s.
+        return Bird(self.lab, cfg, name="feeder", kernel=False, error_wait=(1, 2), keepalive=1,
+                    extra=generate("gen", str(self.o.v4), str(self.o.v6), str(self.o.group)),
+                    neighbor_export=('where proto = "feed4"', 'where proto = "feed6"'))
+
+
+class FrrFeeder(Feeder):
+    def driver(self, cfg: RouterConfig) -> Router:
+        return Frr(self.lab, cfg, feed=generate("gen-frr", str(self.o.v4), str(self.o.v6)))
+
+    def loaded(self) -> tuple[int, int]:
+        return tuple(self.router.table_prefixes(f) for f in ("ipv4", "ipv6"))
+
+
+class GoBgpFeeder(Feeder):
+    def driver(self, cfg: RouterConfig) -> Router:
+        return GoBgp(self.lab, cfg, export_all=True)
+
+    def load(self) -> None:
+        mrt = self.lab.path("feed.mrt")
+        generate("gen-mrt", str(self.o.v4), str(self.o.v6), str(self.o.group), str(mrt),
+                 plan.RTR_LAN4, plan.RTR_LAN6)
+        self.router.inject_mrt(str(mrt))
+        if not self.lab.keep:
+            mrt.unlink(missing_ok=True)
+
+    def loaded(self) -> tuple[int, int]:
+        return self.router.rib_destinations("ipv4"), self.router.rib_destinations("ipv6")
+
+
+FEEDER = {"bird": BirdFeeder, "frr": FrrFeeder, "gobgp": GoBgpFeeder}
+
+
+def established_us(feeder: Router, timeout: float) -> int | None:
+    """When the feeder's session to nodea came up: the end of the last poll that still saw it
+    down (never later than the real moment); None if it did not within `timeout` s."""
+    last_down, deadline = now_us(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if feeder.established(plan.NODEA.addr4):
+            return last_down
+        last_down = now_us()
+        time.sleep(0.02)
     return None
 
 
-def feeder_log_since(feeder: Bird, since_us: int) -> list[str]:
-    out, on = [], False
-    for line in feeder.log_text().splitlines():
-        us = parse_iso_us(line[:23], local=True)
-        on = on or bool(us and us >= since_us and "nodea: BGP session established" in line)
-        if on:
-            out.append(line)
-    return out
-
-
-def run_receiver(lab: Lab, feeder: Bird, o: Options, kind: str) -> Result:
+def run_receiver(lab: Lab, feeder: Router, o: Options, kind: str) -> Result:
     log(f"---- receiver {kind}")
     cap = Capture.start(lab, plan.NODEA.port, f"feed-{kind}.pcap", extra=("-B", "65536"))
-    since = now_us()
     recv = Receiver(lab, kind)
     pids = recv.start()
     rss_log = lab.path(f"rss-{kind}.log")
     sampler = lab.spawn(None, f"sampler-{kind}", [PYTHON, HPY, "sample", str(rss_log), "0.1", str(o.timeout + 60),
                                                   *map(str, pids)])
-    feeder.birdc("enable", "nodea")
-    t_est = wait_until(lambda: established_us(feeder, since), 30) or now_us()
+    feeder.admin_up(plan.NODEA.addr4)
+    t_est = established_us(feeder, 30) or now_us()
+    since0 = feeder.established_since(plan.NODEA.addr4)
+    notes0 = len(feeder.notification_lines())  # from Established on (gobgpd warns of refusals before)
     v4 = v6 = 0
     while True:
         try:
@@ -197,29 +262,29 @@ def run_receiver(lab: Lab, feeder: Bird, o: Options, kind: str) -> Result:
     samples = [line.split() for line in rss_log.read_text().splitlines() if line.strip()] if rss_log.exists() else []
     peak = max((int(s[2]) for s in samples), default=0)
     after = int(samples[-1][1]) if samples else 0
-    flog = feeder_log_since(feeder, since)
     why = []
-    if any("hold timer expired" in line.lower() for line in flog):
-        why.append("feeder log: hold timer expired")
-    n_est = sum("nodea: BGP session established" in line for line in flog)
-    if n_est != 1:
-        why.append(f"feeder: {n_est} sessions established")
-    if any(re.search(r"nodea: (BGP session closed|Connection lost|Error)", line) for line in flog):
-        why.append("feeder: session closed/lost/error")
+    if not feeder.same_session(since0, feeder.established_since(plan.NODEA.addr4)):
+        why.append("feeder: the session was established anew")
     if not feeder.established(plan.NODEA.addr4):
         why.append("feeder session not Established at the end")
+    notes = feeder.notification_lines()[notes0:]
+    if notes:
+        why.append(f"feeder log: {len(notes)} NOTIFICATION/error lines, first {notes[0][-160:]!r}")
     res = Result(kind, secs if complete else None, rate, peak, after, not why, (v4, v6), cpu_s=cpu)
     if kind == "anycastd":
         nb = ((recv.daemon.status() or {}).get("neighbors") or [{}])[0]
         res.final = f"{nb.get('established_count')} {nb.get('flaps')} {nb.get('state')}"
         if res.final != "1 0 Established":
             res.stable, _ = False, why.append(f"anycastd: established_count/flaps/state {res.final}")
-        res.warns = len([line for line in recv.daemon.bad_lines("WARN|ERROR") if "Connection refused" not in line])
+        # Since Established: before it, a feeder whose session is still shut down refuses
+        # anycastd's connections (BIRD: RST; bgpd, gobgpd: accept and close).
+        res.warns = len([line for _, line in recv.daemon.lines(r" (WARN|ERROR) ", t_est)
+                         if "Connection refused" not in line])
         res.warns += recv.daemon.count("panicked")
     if why:
         log(f"{kind}: unstable: {'; '.join(why)}")
     recv.stop()
-    feeder.birdc("disable", "nodea")
+    feeder.admin_down(plan.NODEA.addr4)
     pcap = cap.stop()
     eor = run([PYTHON, HPY, "pcap-eor", str(pcap), plan.RTR_LAN4, plan.NODEA.addr4], timeout=120).stdout.split("\n")
     rows = sorted((line.split() for line in eor if line.strip()), key=lambda r: float(r[3]))
@@ -248,23 +313,18 @@ def report(lab: Lab, o: Options, results: list[Result]) -> str:
 
 def bench(lab: Lab, o: Options, checks: Checks) -> list[Result]:
     """The whole benchmark in an up lab; checks recorded in `checks`."""
-    t0 = time.monotonic()
-    feeder = feeder_config(lab, o)
+    feeder = FEEDER[o.feeder](lab, o)
     feeder.start()
-    total = o.v4 + o.v6
-    if not wait_until(lambda: f"Total: {total} of {total} routes" in feeder.show("show route count"), 90):
-        raise RuntimeError(f"feeder did not load {total} routes in 90 s")
-    log(f"feeder loaded {total} routes in {(time.monotonic() - t0) * 1000:.0f} ms; RSS "
-        f"{procstat.rss_kb(feeder.main_proc.pid)} kB")
-    results = [run_receiver(lab, feeder, o, r) for r in o.receivers]
-    print(f"\nbench-full-table: BIRD feeder -> {o.v4} IPv4 + {o.v6} IPv6 prefixes (about {o.group} per UPDATE), "
+    results = [run_receiver(lab, feeder.router, o, r) for r in o.receivers]
+    packing = f"about {o.group} per UPDATE" if o.feeder == "bird" else f"{o.feeder}'s own UPDATE packing"
+    print(f"\nbench-full-table: {o.feeder} feeder -> {o.v4} IPv4 + {o.v6} IPv6 prefixes ({packing}), "
           f"hold 9 s, no MD5; {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {len(__import__('os').sched_getaffinity(0))} cores")
     print(report(lab, o, results))
     acd = next((r for r in results if r.receiver == "anycastd"), None)
     if acd:
         checks.check(f"anycastd counted all {o.v4} + {o.v6} prefixes within {o.timeout} s", acd.done_s is not None,
                      f"{acd.done_s:.2f} s" if acd.done_s is not None else f"timeout at {acd.counted}")
-        checks.check("anycastd session stable (established_count/flaps/state; feeder: no hold timer expiry)",
+        checks.check("anycastd session stable (established_count/flaps/state; feeder: same session, no NOTIFICATION)",
                      acd.stable, acd.final)
         checks.check(f"anycastd peak RSS < {o.rss_limit_mib} MiB", acd.peak_kb < o.rss_limit_mib * 1024,
                      f"{acd.peak_kb / 1024:.1f} MiB")

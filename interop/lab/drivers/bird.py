@@ -32,7 +32,7 @@ class Bird(Router):
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", name: str = "rtr",
                  kernel: bool = True, extra: str = "", error_wait: tuple[int, int] = (1, 4),
-                 keepalive: int | None = None, feed_disabled: bool = False,
+                 keepalive: int | None = None,
                  neighbor_export: tuple[str, str] | None = None) -> None:
         super().__init__(lab, config, role)
         self.name = name
@@ -40,7 +40,6 @@ class Bird(Router):
         self.extra = extra
         self.error_wait = error_wait
         self.keepalive = keepalive
-        self.feed_disabled = feed_disabled
         self.neighbor_export = neighbor_export
         self.sock = lab.path(f"bird-{name}.ctl")
         self.conf = lab.path(f"bird-{name}.conf")
@@ -71,7 +70,7 @@ class Bird(Router):
                 raise ValueError("BIRD MD5 key must not contain quotes or backslashes")
             ka = self.keepalive or n.keepalive
             out += [f"protocol bgp {n.name} {{",
-                    "    disabled;" if self.feed_disabled else "",
+                    "    disabled;" if n.shutdown else "",
                     f"    local {n.local} as {c.asn};",
                     f"    neighbor {n.address} as {n.asn};",
                     "    passive off;", "    connect delay time 1;",

@@ -31,6 +31,7 @@ class Neighbor:
     asn: int = plan.NODE_AS
     md5: str | None = None
     hold: int = 9
+    shutdown: bool = False      # administratively down from the start (admin_up enables it)
 
     @property
     def keepalive(self) -> int:
@@ -100,9 +101,13 @@ class Router(ABC):
     #: how long its RIB may still show a path after the withdraw reached it (ms): BIRD
     #: applies an UPDATE at once; bgpd and gobgpd process it a little later
     withdraw_lag_ms: int = 150
-    #: after a session ends (a Cease either way) how long it stays Idle, refusing the peer's
-    #: connections and opening none (s): gobgpd ~5-6 s whatever idle-hold-time-after-reset
-    #: says, ~10 s before it connects again itself; BIRD and bgpd take the peer back at once
+    #: after a session it had ends (a Cease either way, a TCP reset, its hold timer; not its
+    #: own restart) how long it stays Idle, refusing the peer's connections and opening none
+    #: (s): gobgpd 5 (see GoBgp); BIRD and bgpd take the peer back at once
+    idle_hold_s: float = 0
+    #: after a session ends, how long until it has connected again by itself (s), for waits
+    #: that must cover it: gobgpd 10 (its idle hold, then its first connect 5-9 s later, so
+    #: 10-14 s; the peer's own connect usually wins); BIRD and bgpd take the peer back at once
     reconnect_delay_s: float = 0
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
