@@ -79,7 +79,7 @@ fn bgp(b: RawBgp, r: &mut Reporter<'_>) -> Option<Bgp> {
     let hold_time = hold(r, "bgp.hold_time", b.hold_time, HoldTime::DEFAULT);
     let connect_retry = match b.connect_retry {
         Some(v) => num(r, "bgp.connect_retry", v, 1u16, u16::MAX, "seconds").map(|s| Duration::from_secs(s.into())),
-        None => Some(Duration::from_secs(5)),
+        None => Some(crate::session::CONNECT_RETRY),
     };
     let port = match b.port {
         Some(v) => num(r, "bgp.port", v, 1u16, u16::MAX, "a TCP port"),

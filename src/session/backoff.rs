@@ -5,8 +5,11 @@
 //! ±25 % from a tiny seeded PRNG (SplitMix64) so two nodes restarted together do not hit the
 //! router in lockstep, while tests stay deterministic. The count resets on ManualStart,
 //! after the session stayed Established for [`STABLE_TIME`], and when the peer (or the
-//! transport) ended an Established session: only errors this side detects are damped. No clock and no OS randomness
-//! are read here.
+//! transport) ended an Established session: only errors this side detects are damped. A
+//! connection attempt that fails (the router unreachable, refusing, silent) is not counted at
+//! all: the next attempt follows at the ConnectRetry pace ([`Backoff::retry_delay`]), so the
+//! session comes back within that pace once the router is back, however long it was away. No
+//! clock and no OS randomness are read here.
 
 use std::time::Duration;
 
@@ -67,11 +70,23 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let base = self.base();
         self.failures = self.failures.saturating_add(1).min(MAX_EXPONENT + 1);
-        // Uniform in 750..=1250 per mille.
+        self.jitter(base).min(self.max)
+    }
+
+    /// How long to wait before the next connection attempt after one that failed (the peer was
+    /// unreachable, refused or did not answer): `pace` or the current [`Self::base`], whichever
+    /// is longer, ±25 %. Not a failure of the session: nothing grows, so the attempts go on at
+    /// a steady pace however long the peer is away.
+    pub fn retry_delay(&mut self, pace: Duration) -> Duration {
+        let d = self.base().max(pace);
+        self.jitter(d).min(self.max.max(pace))
+    }
+
+    /// `d` spread uniformly over 75–125 %.
+    fn jitter(&mut self, d: Duration) -> Duration {
         let permille = 750 + u128::from(self.rng.next_u64() % 501);
-        let nanos = base.as_nanos().saturating_mul(permille) / 1000;
-        let jittered = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
-        jittered.min(self.max)
+        let nanos = d.as_nanos().saturating_mul(permille) / 1000;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -97,6 +112,23 @@ mod tests {
         b.reset();
         assert_eq!(b.base(), secs(1));
         assert_eq!(b.failures(), 0);
+    }
+
+    #[test]
+    fn retries_keep_a_steady_pace() {
+        let mut b = Backoff::new(secs(1), secs(60), 7);
+        for _ in 0..20 {
+            let d = b.retry_delay(secs(5));
+            assert!(d >= secs(5).mul_f64(0.75) && d <= secs(5).mul_f64(1.25), "{d:?}");
+        }
+        assert_eq!(b.failures(), 0, "a retry is not a failure");
+        // After errors of ours, the damped wait stands if it is the longer one.
+        for _ in 0..4 {
+            b.next_delay();
+        }
+        let d = b.retry_delay(secs(5));
+        assert!(d >= secs(16).mul_f64(0.75) && d <= secs(16).mul_f64(1.25), "{d:?}");
+        assert_eq!(b.failures(), 4);
     }
 
     #[test]

@@ -21,6 +21,9 @@ use std::time::Instant;
 enum Restart {
     /// After an error: IdleHold with backoff, then AutomaticStart (RFC 4271 §8.1.1).
     Auto,
+    /// After a connection attempt failed: AutomaticStart at the ConnectRetry pace, counted as
+    /// a retry (ConnectRetryCounter) but not as a failure to damp.
+    Retry,
     /// ManualStop or a lost collision: stay Idle.
     No,
 }
@@ -295,11 +298,18 @@ impl Session {
     /// remote BGP peer, and changes its state to Active." OpenConfirm/Established: "sets the
     /// ConnectRetryTimer to zero, releases all BGP resources, drops the TCP connection,
     /// increments the ConnectRetryCounter by 1, … and changes its state to Idle."
-    /// From Idle we always schedule the automatic restart (with backoff), or the session would
-    /// stay down for good.
+    /// From Idle we always schedule the automatic restart, or the session would stay down for
+    /// good: a failed attempt (Connect/Active) at the ConnectRetry pace without growing the
+    /// backoff (an unreachable router is not an oscillating one, and the attempts must go on
+    /// at that pace until it is back), a failed session (OpenConfirm/Established) with backoff.
     fn tcp_fails(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.state {
             State::Idle => {}
+            s @ (State::Connect | State::Active) => {
+                out.push(Action::Close);
+                self.stats.last_error = Some(format!("connection failed in {s}"));
+                self.go_idle(now, format!("connection failed in {s}"), Restart::Retry, out);
+            }
             State::OpenSent => {
                 out.push(Action::Close);
                 self.reset_connection();
@@ -435,9 +445,13 @@ impl Session {
         self.reset_connection();
         self.timers.clear();
         self.set_state(State::Idle, why, out);
-        if restart == Restart::Auto {
+        let wait = match restart {
+            Restart::Auto => Some(self.backoff.next_delay()),
+            Restart::Retry => Some(self.backoff.retry_delay(self.cfg.connect_retry)),
+            Restart::No => None,
+        };
+        if let Some(d) = wait {
             self.stats.connect_retry_counter = self.stats.connect_retry_counter.saturating_add(1);
-            let d = self.backoff.next_delay();
             self.timers.idle_hold = after(now, d);
         }
     }

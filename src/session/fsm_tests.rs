@@ -16,6 +16,7 @@ pub(super) const PEER_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 pub(super) fn cfg() -> SessionConfig {
     let mut c = config(65001, 65002, OUR_ID);
     c.jitter_seed = 1;
+    c.connect_retry = Duration::from_secs(30);
     c
 }
 
@@ -201,7 +202,9 @@ fn tcp_fails_in_connect_goes_idle_then_restarts_automatically() {
     s.handle(t, Event::ManualStart);
     let a = strip(s.handle(t, Event::TcpConnectionFails));
     assert_eq!(a, vec![Action::Close, sc(State::Connect, State::Idle)]);
-    assert_restart_in(&s, t, secs(1));
+    // The next attempt at the ConnectRetry pace; a failed attempt is not a failure to damp.
+    assert_restart_in(&s, t, secs(30));
+    assert_eq!(s.backoff_failures(), 0);
     let when = s.next_deadline().unwrap();
     let a = strip(s.handle(when, Event::Timer));
     assert_eq!(a, vec![Action::Connect, sc(State::Idle, State::Connect)]);

@@ -94,7 +94,7 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// A config with the usual defaults: hold 90 s, ConnectRetry 30 s, active, no graceful
+    /// A config with the usual defaults: hold 90 s, ConnectRetry 5 s, active, no graceful
     /// restart, no extended message, no prefix limit, IdleHold 1 s doubling up to 60 s.
     pub fn new(local_as: Asn, remote_as: Asn, router_id: RouterId) -> Self {
         SessionConfig {
@@ -102,7 +102,7 @@ impl SessionConfig {
             remote_as,
             router_id,
             hold_time: HoldTime::DEFAULT,
-            connect_retry: Duration::from_secs(30),
+            connect_retry: CONNECT_RETRY,
             passive: false,
             graceful_restart: None,
             extended_message: false,
@@ -119,6 +119,10 @@ impl SessionConfig {
     }
 }
 
+/// ConnectRetryTime (RFC 4271 §8.1.1) unless configured: the pace of connection attempts while
+/// the router cannot be reached (RFC 4271 §10 suggests 120 s; an anycast speaker wants its
+/// route back within seconds of the router).
+pub const CONNECT_RETRY: Duration = Duration::from_secs(5);
 /// First IdleHoldTime after an error (RFC 4271 §8.1.1).
 pub const IDLE_HOLD_INITIAL: Duration = Duration::from_secs(1);
 /// Largest IdleHoldTime: a router that keeps refusing us is retried at least once a minute.

@@ -453,3 +453,27 @@ fn a_failed_second_connection_is_over() {
     let later = p.handle(t + std::time::Duration::from_secs(60), PeerEvent::Timer);
     assert!(later.iter().all(|(c, _)| *c == out), "{later:?}");
 }
+
+#[test]
+fn the_routers_connection_is_taken_however_long_it_was_unreachable() {
+    // A long outage: our attempts fail again and again (network unreachable, refused, timed
+    // out). Once the router is back and connects first, its connection is taken at once: a
+    // router that could not be reached is not a damped, oscillating one.
+    let mut p = peer(HI);
+    let mut t = Instant::now();
+    p.handle(t, PeerEvent::ManualStart);
+    for _ in 0..10 {
+        p.handle(t, PeerEvent::ConnectFailed(p.main_conn()));
+        assert_eq!(p.state(), State::Idle);
+        let next = p.next_deadline().expect("the next attempt is scheduled");
+        let wait = next - t;
+        assert!(wait <= cfg().connect_retry.mul_f64(1.25), "attempts keep the ConnectRetry pace: {wait:?}");
+        t = next;
+        p.handle(t, PeerEvent::Timer);
+        assert_eq!(p.state(), State::Connect);
+    }
+    p.handle(t, PeerEvent::ConnectFailed(p.main_conn()));
+    let (id, acts) = p.accept(t).expect("the router's connection is taken");
+    assert_eq!((id, p.state()), (p.main_conn(), State::OpenSent));
+    assert_eq!(sent_on(&acts, id), [Sent::Open]);
+}
