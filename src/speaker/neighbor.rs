@@ -306,10 +306,16 @@ impl Task {
     /// Publishes the neighbor's status when something it shows changed.
     fn publish(&mut self) {
         let s = self.peer.session();
-        let inputs = (s.state(), s.stats().clone(), self.last_error.clone(), self.last_update_latency);
-        if self.published.as_ref() == Some(&inputs) {
+        let unchanged = self.published.as_ref().is_some_and(|(state, stats, error, latency)| {
+            *state == s.state()
+                && stats == s.stats()
+                && *error == self.last_error
+                && *latency == self.last_update_latency
+        });
+        if unchanged {
             return;
         }
+        let inputs = (s.state(), s.stats().clone(), self.last_error.clone(), self.last_update_latency);
         let st = s.stats();
         // Exact when max_prefixes keeps the set; otherwise announcements minus withdrawals (a
         // re-announced prefix counts twice): nothing per prefix is stored without a limit.
