@@ -102,11 +102,6 @@ impl Peer {
         self.second.as_ref().map(|c| c.id)
     }
 
-    /// Who opened the main connection.
-    pub fn main_initiator(&self) -> Initiator {
-        self.main.by
-    }
-
     /// When the caller must feed [`PeerEvent::Timer`] next.
     pub fn next_deadline(&self) -> Option<Instant> {
         let second = self.second.as_ref().and_then(|c| c.session.next_deadline());
