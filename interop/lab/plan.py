@@ -49,6 +49,15 @@ NODEB = Node("nodeb", "192.0.2.12", "2001:db8:2::12", 0x12)
 NODES = (NODEA, NODEB)
 ROLES = ("rtr", "nodea", "nodeb", "client")
 
+# listener-bypass (H1): nodea's second uplink, LAN-B (nodea eth1 <-> the attacker namespace),
+# built by that scenario on top of the topology. The upper half of 198.51.100.0/24, so that no
+# address of it is also one of the client LAN's (rtr's client0 is 198.51.100.1).
+LANB_NET4 = "198.51.100.128/25"
+LANB_NODEA4 = "198.51.100.130"   # anycastd's address B (the local_ip of its second neighbor)
+LANB_PEER4 = "198.51.100.129"    # that neighbor, R2: the rogue device on LAN-B
+LANB_PEER_AS = 65001
+LANB_TABLE = 100                 # nodea's source-routing table for B
+
 
 def family_of(prefix_or_addr: str) -> str:
     """'ipv6' for anything with a colon, else 'ipv4'."""

@@ -136,3 +136,34 @@ def anycastd_healthy(checks: Checks, acd: Anycastd, established: int, allow: str
 def router_quiet(checks: Checks, router: Router) -> None:
     lines = router.notification_lines()
     checks.check(f"{router.kind} log: no NOTIFICATION / error", not lines, lines[:2])
+
+
+def status_counters(doc: object, word: str, path: str = "") -> dict[str, int]:
+    """Every numeric field of a `status --json` document whose name contains `word`
+    (case-insensitive), by its path (`neighbors[0].refused_connections`, …)."""
+    out: dict[str, int] = {}
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            p = f"{path}.{k}" if path else str(k)
+            if word.lower() in str(k).lower() and isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[p] = int(v)
+            else:
+                out.update(status_counters(v, word, p))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out.update(status_counters(v, word, f"{path}[{i}]"))
+    return out
+
+
+def status_counter_grew(checks: Checks, acd: Anycastd, before: dict[str, int], word: str,
+                        what: str) -> None:
+    """The hook for a status counter a fix adds later: if `status --json` has numeric fields
+    whose name contains `word`, their sum must have grown since `before` (the same function's
+    `status_counters` taken earlier); if it has none, N/A with that reason (never PASS)."""
+    now = status_counters(acd.status() or {}, word)
+    name = f"anycastd status --json: the '*{word}*' counter(s) grew ({what})"
+    if not now:
+        checks.not_applicable(name, f"this binary's status --json has no numeric field whose name "
+                                    f"contains '{word}' ({acd.version() or 'version unknown'})")
+        return
+    checks.check(name, sum(now.values()) > sum(before.values()), f"{before} -> {now}")
