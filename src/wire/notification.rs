@@ -15,6 +15,7 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
+use super::text::PeerText;
 use bytes::BufMut;
 use std::fmt;
 
@@ -182,8 +183,8 @@ pub const SHUTDOWN_COMMUNICATION_MAX: usize = 255;
 /// A decoded RFC 8203/9003 shutdown communication.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ShutdownCommunication {
-    /// The text, decoded as UTF-8 (invalid sequences replaced).
-    pub text: String,
+    /// The text, escaped as it is decoded ([`PeerText`]): never a raw control character.
+    pub text: PeerText,
     /// Octets after the communication (RFC 9003 §2 allows none; tcpdump shows them as Data).
     pub trailing: Vec<u8>,
 }
@@ -245,7 +246,7 @@ impl Notification {
         }
         match rest.get(..usize::from(len)) {
             Some(text) => Some(Ok(ShutdownCommunication {
-                text: String::from_utf8_lossy(text).into_owned(),
+                text: PeerText::from_bytes(text),
                 trailing: rest.get(usize::from(len)..).unwrap_or_default().to_vec(),
             })),
             None => Some(Err(len)),
@@ -284,7 +285,7 @@ impl fmt::Display for Notification {
             None => write!(f, " / subcode {}", self.subcode)?,
         }
         match self.shutdown_communication() {
-            Some(Ok(sc)) if !sc.text.is_empty() => write!(f, ": \"{}\"", sc.text.escape_debug()),
+            Some(Ok(sc)) if !sc.text.is_empty() => write!(f, ": \"{}\"", sc.text),
             _ if !self.data.is_empty() => write!(f, ", data {}", super::hex(&self.data)),
             _ => Ok(()),
         }
