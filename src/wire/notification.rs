@@ -390,6 +390,10 @@ mod tests {
     fn display_is_readable() {
         let n = Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "bye");
         assert_eq!(n.to_string(), "Cease (6) / Administrative Shutdown (2): \"bye\"");
+        // Peer text is escaped once, at decode; Display adds no second layer.
+        let n = Notification::new(code::CEASE, cease::ADMINISTRATIVE_SHUTDOWN, b"\x06a\nb\x1b\"\xff".to_vec());
+        assert_eq!(n.to_string(), r#"Cease (6) / Administrative Shutdown (2): "a\nb\x1b\"\xff""#);
+        assert_eq!(n.shutdown_communication().unwrap().unwrap().text.as_bytes(), b"a\nb\x1b\"\xff");
         let n = Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_LENGTH, vec![0, 5]);
         assert_eq!(n.to_string(), "Message Header Error (1) / Bad Message Length (2), data 0005");
     }
