@@ -6,7 +6,7 @@ use anycastd::wire::attr::{Aggregator, Attr, MpNextHop, Origin, PathAttribute, S
 use anycastd::wire::capability::{AddPathMode, AfiSafi, Capability, GracefulRestart};
 use anycastd::wire::community::{Community, LargeCommunity};
 use anycastd::wire::nlri::Prefix;
-use anycastd::wire::{self, Message, Notification, Open, RouteRefresh, SessionParams, UpdateMsg};
+use anycastd::wire::{self, Message, Notification, Open, PeerText, RouteRefresh, SessionParams, UpdateMsg};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -118,8 +118,9 @@ fn capability() -> impl Strategy<Value = Capability> {
         prop::collection::vec((any::<u16>(), any::<u8>(), 1u8..=3), 1..4).prop_map(|t| Capability::AddPath(
             t.into_iter().map(|(a, s, m)| (AfiSafi::new(a, s), AddPathMode::from_u8(m))).collect()
         )),
-        (prop::collection::vec(any::<u8>(), 0..30), prop::collection::vec(any::<u8>(), 0..30))
-            .prop_map(|(h, d)| Capability::Fqdn { hostname: h, domain: d }),
+        (prop::collection::vec(any::<u8>(), 0..30), prop::collection::vec(any::<u8>(), 0..30)).prop_map(|(h, d)| {
+            Capability::Fqdn { hostname: PeerText::from_bytes(&h), domain: PeerText::from_bytes(&d) }
+        }),
         (129u8..=250, prop::collection::vec(any::<u8>(), 0..20))
             .prop_map(|(code, value)| Capability::Unknown { code, value }),
     ]

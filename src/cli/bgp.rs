@@ -112,32 +112,75 @@ pub fn unset(path: &Path) -> Result<String, String> {
     Ok(format!("{}: updated\n{}\n", path.display(), out.changes.join("\n")))
 }
 
+/// Keys whose values are secrets, wherever they appear (today the TCP-MD5 key; `md5_file` is a
+/// path, not a secret).
+const SECRET_KEYS: &[&str] = &["md5"];
+
 /// `bgp show`: the `[bgp]` section (and neighbors) as written, keys redacted.
 pub fn show(path: &Path) -> Result<String, String> {
     let text = read_existing(path)?.ok_or_else(|| format!("{} does not exist", path.display()))?;
+    show_text(&text, path)
+}
+
+/// `bgp show` of the config `text` read from `path`.
+fn show_text(text: &str, path: &Path) -> Result<String, String> {
     let doc: toml_edit::DocumentMut = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
     let Some(bgp) = doc.get("bgp") else {
         return Ok(format!("{}: no [bgp] section (set one with `anycastd bgp set`)\n", path.display()));
     };
     let mut only = toml_edit::DocumentMut::new();
     only.insert("bgp", bgp.clone());
+    // Never print a key: redacted in the parsed document, so every TOML spelling of the key
+    // (quoted, dotted, inline tables, arrays of tables, multi-line strings) is covered.
+    redact(only.as_item_mut());
     let mut s = only.to_string();
-    // Never print a key.
-    s = s
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if t.starts_with("md5 ") || t.starts_with("md5=") {
-                format!("{}md5 = \"<redacted>\"", &l[..l.len() - t.len()])
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    s.push('\n');
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
     Ok(s)
 }
+
+/// Replaces the value of every [`SECRET_KEYS`] key below `item` by `"<redacted>"`, keeping
+/// the value's surrounding whitespace and comments.
+fn redact(item: &mut toml_edit::Item) {
+    use toml_edit::{Item, Value};
+    match item {
+        Item::Table(t) => t.iter_mut().for_each(|(k, v)| redact_entry(k.get(), v)),
+        Item::ArrayOfTables(a) => a.iter_mut().for_each(|t| t.iter_mut().for_each(|(k, v)| redact_entry(k.get(), v))),
+        Item::Value(Value::InlineTable(t)) => t.iter_mut().for_each(|(k, v)| redact_value_entry(k.get(), v)),
+        Item::Value(Value::Array(a)) => a.iter_mut().for_each(redact_value),
+        Item::Value(_) | Item::None => {}
+    }
+}
+
+fn redact_value(v: &mut toml_edit::Value) {
+    use toml_edit::Value;
+    match v {
+        Value::InlineTable(t) => t.iter_mut().for_each(|(k, v)| redact_value_entry(k.get(), v)),
+        Value::Array(a) => a.iter_mut().for_each(redact_value),
+        _ => {}
+    }
+}
+
+fn redact_entry(key: &str, item: &mut toml_edit::Item) {
+    match item {
+        toml_edit::Item::Value(v) => redact_value_entry(key, v),
+        _ if SECRET_KEYS.contains(&key) => *item = toml_edit::value(REDACTED),
+        _ => redact(item),
+    }
+}
+
+fn redact_value_entry(key: &str, v: &mut toml_edit::Value) {
+    if SECRET_KEYS.contains(&key) {
+        let decor = v.decor().clone();
+        *v = REDACTED.into();
+        *v.decor_mut() = decor;
+    } else {
+        redact_value(v);
+    }
+}
+
+const REDACTED: &str = "<redacted>";
 
 /// `check-config`: every error with file:line:col; warnings too. Ok = valid.
 pub fn check_config(path: &Path) -> Result<String, String> {
@@ -154,4 +197,72 @@ pub fn check_config(path: &Path) -> Result<String, String> {
         cfg.health.len()
     ));
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "s3cret-key";
+
+    /// `bgp show` of `toml`; fails the test if the key shows or `<redacted>` does not.
+    fn shown(toml: &str) -> String {
+        let out = show_text(toml, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!out.contains(SECRET) && !out.contains("cret-k"), "key printed:\n{out}");
+        assert!(out.contains("\"<redacted>\""), "no redaction shown:\n{out}");
+        out
+    }
+
+    #[test]
+    fn plain_key_is_redacted_and_layout_kept() {
+        let toml = "# top\n[bgp]\nlocal_as = 65124 # ours\n\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\n  md5 = \"s3cret-key\" # rotated 2026-11\nmd5_file_note = 1\n\n[anycast]\nprefixes = []\n";
+        assert_eq!(
+            shown(toml),
+            "# top\n[bgp]\nlocal_as = 65124 # ours\n\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\n  md5 = \"<redacted>\" # rotated 2026-11\nmd5_file_note = 1\n"
+        );
+    }
+
+    #[test]
+    fn quoted_key_is_redacted() {
+        shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\n\"md5\" = \"s3cret-key\"\n");
+    }
+
+    #[test]
+    fn literal_quoted_key_is_redacted() {
+        shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\n'md5' = 's3cret-key'\n");
+    }
+
+    #[test]
+    fn key_followed_by_a_tab_is_redacted() {
+        let out = shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nmd5\t=\t\"s3cret-key\"\n");
+        assert!(out.contains("md5\t=\t\"<redacted>\""), "{out}");
+    }
+
+    #[test]
+    fn key_in_an_inline_table_is_redacted() {
+        let out = shown(
+            "[bgp]\nneighbor = [{ remote_ip = \"192.0.2.1\", md5 = \"s3cret-key\" }, { remote_ip = \"192.0.2.2\", md5 = \"s3cret-key2\", port = 179 }]\n",
+        );
+        assert!(out.contains("{ remote_ip = \"192.0.2.2\", md5 = \"<redacted>\", port = 179 }"), "{out}");
+    }
+
+    #[test]
+    fn keys_in_every_table_of_an_array_of_tables_are_redacted() {
+        let out = shown(
+            "[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nmd5 = \"s3cret-key\"\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.2\"\nmd5=\"s3cret-key\"\n",
+        );
+        assert_eq!(out.matches("<redacted>").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn key_under_dotted_keys_is_redacted() {
+        let out = shown("bgp.local_as = 65124\nbgp.neighbor = [{ remote_ip = \"192.0.2.1\", md5 = \"s3cret-key\" }]\n");
+        assert!(out.contains("bgp.local_as = 65124"), "{out}");
+    }
+
+    #[test]
+    fn multi_line_key_is_redacted() {
+        shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nmd5 = \"\"\"\ns3cret-key\"\"\"\n");
+        shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nmd5 = '''\ns3cret-key\n'''\n");
+    }
 }

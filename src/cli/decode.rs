@@ -185,8 +185,8 @@ fn capability_json(c: &Capability) -> Value {
             v.insert("tuples".into(), json!(tuples));
         }
         Capability::Fqdn { hostname, domain } => {
-            v.insert("hostname".into(), json!(String::from_utf8_lossy(hostname)));
-            v.insert("domainname".into(), json!(String::from_utf8_lossy(domain)));
+            v.insert("hostname".into(), json!(hostname));
+            v.insert("domainname".into(), json!(domain));
         }
         Capability::Unknown { value, .. } => {
             v.insert("value".into(), json!(wire::hex(value)));

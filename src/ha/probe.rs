@@ -9,6 +9,7 @@
 //! job; nothing here panics on what a child or a server sends.
 
 use crate::config::{HttpUrl, Probe};
+use crate::wire::text;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::ExitStatusExt;
@@ -216,11 +217,12 @@ async fn drain<R: AsyncRead + Unpin>(r: Option<R>, into: &mut Bounded) {
     }
 }
 
-/// The first non-empty line of `bytes`, trimmed and cut to [`DETAIL_CHARS`] characters.
+/// The first non-empty line of `bytes`, trimmed, cut to [`DETAIL_CHARS`] characters and
+/// escaped ([`text::escape_at_most`]): a local service's output reaches logs and `status -v`,
+/// so it must not carry ANSI sequences or other control characters.
 pub fn first_line(bytes: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    Some(line.chars().take(DETAIL_CHARS).collect())
+    let line = bytes.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).find(|l| !l.is_empty())?;
+    Some(text::escape_at_most(line, DETAIL_CHARS))
 }
 
 /// An io::Error's message without the "(os error N)" suffix.
@@ -263,7 +265,7 @@ async fn http_status(url: &HttpUrl) -> Result<(u16, String), String> {
     }
     parse_status_line(&buf).ok_or_else(|| {
         let got = first_line(&buf).unwrap_or_else(|| "nothing".into());
-        format!("GET {shown}: not an HTTP/1.x status line: {got:?}")
+        format!("GET {shown}: not an HTTP/1.x status line: \"{got}\"")
     })
 }
 
@@ -275,7 +277,7 @@ pub fn parse_status_line(buf: &[u8]) -> Option<(u16, String)> {
     let mut parts = rest.splitn(3, ' ');
     let _minor = parts.next().filter(|m| m.len() == 1 && m.bytes().all(|b| b.is_ascii_digit()))?;
     let code = parts.next().filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))?;
-    let reason: String = parts.next().unwrap_or("").trim().chars().take(DETAIL_CHARS).collect();
+    let reason = text::escape_at_most(parts.next().unwrap_or("").trim().as_bytes(), DETAIL_CHARS);
     let n = code.parse().ok()?;
     let shown = if reason.is_empty() { format!("HTTP {n}") } else { format!("HTTP {n} {reason}") };
     Some((n, shown))

@@ -56,6 +56,25 @@ async fn exec_detail_is_first_line_of_output() {
     assert_eq!(o.detail(), "killed by signal 15 (SIGTERM)");
 }
 
+/// A local service must not colour, retitle or clear the operator's terminal, nor forge a log
+/// line, through its health-check output: the first line reaches logs and `status -v` escaped.
+#[tokio::test]
+async fn exec_output_is_escaped() {
+    let o = exec(&sh(r"printf 'up\033[31m red\033]0;owned\007 \302\205x\342\200\256y\377\r\nnext'"), T).await;
+    assert_eq!(o.detail(), r"up\x1b[31m red\x1b]0;owned\x07 \u{85}x\u{202e}y\xff");
+    let o = exec(&sh(r"printf 'down\033[2J\tnow\n' >&2; exit 2"), T).await;
+    assert_eq!(o.detail(), r"exit 2: down\x1b[2J\tnow");
+    assert!(!o.detail().chars().any(char::is_control));
+}
+
+/// A cut at [`DETAIL_CHARS`] never leaves half an escape.
+#[test]
+fn first_line_is_cut_before_escaping() {
+    let mut line = "a".repeat(199).into_bytes();
+    line.extend_from_slice(b"\x1b[31mtail");
+    assert_eq!(first_line(&line), Some(format!("{}\\x1b", "a".repeat(199))));
+}
+
 #[tokio::test]
 async fn exec_missing_binary_says_so() {
     let o = exec(&argv(&["/nonexistent/anycastd-probe", "x"]), T).await;
@@ -147,6 +166,8 @@ async fn http_probe_checks_the_status_range() {
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         "HTTP/1.1 503 Service Unavailable\r\n\r\n",
         "SSH-2.0-OpenSSH\r\n",
+        "HTTP/1.1 503 Down\x1b[8m\r\n\r\n",
+        "\x1b[31mHELLO\r\n",
     ])
     .await;
     let probe =
@@ -162,6 +183,13 @@ async fn http_probe_checks_the_status_range() {
     assert_eq!(
         o.detail,
         format!("GET http://127.0.0.1:{port}/health?x=1: not an HTTP/1.x status line: \"SSH-2.0-OpenSSH\"")
+    );
+    let o = run(&probe, T).await;
+    assert_eq!(o.detail, r"HTTP 503 Down\x1b[8m (expected 200-299)");
+    let o = run(&probe, T).await;
+    assert_eq!(
+        o.detail,
+        format!(r#"GET http://127.0.0.1:{port}/health?x=1: not an HTTP/1.x status line: "\x1b[31mHELLO""#)
     );
 }
 
@@ -186,6 +214,11 @@ fn status_line_parsing() {
     assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK\r\n"), None);
     assert_eq!(parse_status_line(b"\xff\xfe\n"), None);
     assert_eq!(parse_status_line(b""), None);
+    // The reason phrase is the server's text: escaped.
+    assert_eq!(
+        parse_status_line(b"HTTP/1.1 200 OK\x1b[2J\x1b[31m \xc2\x9b\t!\r\n"),
+        Some((200, r"HTTP 200 OK\x1b[2J\x1b[31m \u{9b}\t!".into()))
+    );
 }
 
 #[tokio::test]

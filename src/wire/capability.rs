@@ -16,6 +16,7 @@
 //! ```
 
 use super::notification::{code, open as sub, DecodeError};
+use super::text::PeerText;
 use super::{reader, EncodeError};
 use bytes::BufMut;
 
@@ -125,9 +126,10 @@ pub enum Capability {
     /// (NLRI AFI, NLRI SAFI, next-hop AFI) tuples, RFC 8950 §3.
     ExtendedNextHop(Vec<(u16, u16, u16)>),
     AddPath(Vec<(AfiSafi, AddPathMode)>),
+    /// Hostname and domain name as the peer chose them: escaped at decode ([`PeerText`]).
     Fqdn {
-        hostname: Vec<u8>,
-        domain: Vec<u8>,
+        hostname: PeerText,
+        domain: PeerText,
     },
     Unknown {
         code: u8,
@@ -242,7 +244,7 @@ impl Capability {
                 )
             }
             C::Fqdn => {
-                let parse = || -> Result<(Vec<u8>, Vec<u8>), reader::Short> {
+                let parse = || -> Result<(PeerText, PeerText), reader::Short> {
                     let (i, hl) = reader::u8(v)?;
                     let (i, h) = reader::bytes(i, usize::from(hl))?;
                     let (i, dl) = reader::u8(i)?;
@@ -250,7 +252,7 @@ impl Capability {
                     if !i.is_empty() {
                         return Err(reader::Short);
                     }
-                    Ok((h.to_vec(), d.to_vec()))
+                    Ok((PeerText::from_bytes(h), PeerText::from_bytes(d)))
                 };
                 let (hostname, domain) = parse().map_err(|_| bad("hostname/domain lengths do not match the value"))?;
                 Capability::Fqdn { hostname, domain }
@@ -267,7 +269,9 @@ impl Capability {
             Capability::GracefulRestart(g) => g.families.len().saturating_mul(4).saturating_add(2),
             Capability::ExtendedNextHop(t) => t.len().saturating_mul(6),
             Capability::AddPath(t) => t.len().saturating_mul(4),
-            Capability::Fqdn { hostname, domain } => hostname.len().saturating_add(domain.len()).saturating_add(2),
+            Capability::Fqdn { hostname, domain } => {
+                hostname.as_bytes().len().saturating_add(domain.as_bytes().len()).saturating_add(2)
+            }
             Capability::Unknown { value, .. } => value.len(),
         }
     }
@@ -327,7 +331,7 @@ impl Capability {
                 }
             }
             Capability::Fqdn { hostname, domain } => {
-                for part in [hostname, domain] {
+                for part in [hostname.as_bytes(), domain.as_bytes()] {
                     let len = u8::try_from(part.len()).map_err(|_| EncodeError::TooLong {
                         what: "FQDN capability name",
                         len: part.len(),
@@ -395,7 +399,14 @@ mod tests {
         }));
         round_trip(Capability::AddPath(vec![(AfiSafi::IPV4_UNICAST, AddPathMode::Both)]));
         round_trip(Capability::ExtendedNextHop(vec![(1, 1, 2)]));
-        round_trip(Capability::Fqdn { hostname: b"node-a".to_vec(), domain: b"example".to_vec() });
+        round_trip(Capability::Fqdn {
+            hostname: PeerText::from_bytes(b"node-a"),
+            domain: PeerText::from_bytes(b"example"),
+        });
+        round_trip(Capability::Fqdn {
+            hostname: PeerText::from_bytes(b"a\n\x1b[31m\xff"),
+            domain: PeerText::default(),
+        });
         round_trip(Capability::Unknown { code: 200, value: vec![1, 2, 3] });
     }
 
@@ -404,7 +415,7 @@ mod tests {
         let mut b = Vec::new();
         let c = Capability::Unknown { code: 200, value: vec![7; 256] };
         assert_eq!(c.encode(&mut b), Err(EncodeError::TooLong { what: "capability value", len: 256, max: 255 }));
-        let c = Capability::Fqdn { hostname: vec![b'a'; 300], domain: Vec::new() };
+        let c = Capability::Fqdn { hostname: PeerText::from_bytes(&[b'a'; 300]), domain: PeerText::default() };
         assert!(c.encode(&mut b).is_err());
         assert!(b.is_empty(), "nothing written on error");
     }

@@ -35,6 +35,7 @@ pub mod notification;
 pub mod open;
 mod reader;
 pub mod route_refresh;
+pub mod text;
 pub mod update;
 
 pub use capability::{AfiSafi, Capability};
@@ -42,6 +43,7 @@ pub use header::{frame, Frame, MessageType};
 pub use notification::{DecodeError, ErrorAction, Notification};
 pub use open::Open;
 pub use route_refresh::RouteRefresh;
+pub use text::PeerText;
 pub use update::{Update, UpdateMsg};
 
 use bytes::BufMut;

@@ -15,6 +15,7 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
+use super::text::PeerText;
 use bytes::BufMut;
 use std::fmt;
 
@@ -182,8 +183,8 @@ pub const SHUTDOWN_COMMUNICATION_MAX: usize = 255;
 /// A decoded RFC 8203/9003 shutdown communication.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ShutdownCommunication {
-    /// The text, decoded as UTF-8 (invalid sequences replaced).
-    pub text: String,
+    /// The text, escaped as it is decoded ([`PeerText`]): never a raw control character.
+    pub text: PeerText,
     /// Octets after the communication (RFC 9003 §2 allows none; tcpdump shows them as Data).
     pub trailing: Vec<u8>,
 }
@@ -245,7 +246,7 @@ impl Notification {
         }
         match rest.get(..usize::from(len)) {
             Some(text) => Some(Ok(ShutdownCommunication {
-                text: String::from_utf8_lossy(text).into_owned(),
+                text: PeerText::from_bytes(text),
                 trailing: rest.get(usize::from(len)..).unwrap_or_default().to_vec(),
             })),
             None => Some(Err(len)),
@@ -284,7 +285,7 @@ impl fmt::Display for Notification {
             None => write!(f, " / subcode {}", self.subcode)?,
         }
         match self.shutdown_communication() {
-            Some(Ok(sc)) if !sc.text.is_empty() => write!(f, ": \"{}\"", sc.text.escape_debug()),
+            Some(Ok(sc)) if !sc.text.is_empty() => write!(f, ": \"{}\"", sc.text),
             _ if !self.data.is_empty() => write!(f, ", data {}", super::hex(&self.data)),
             _ => Ok(()),
         }
@@ -389,6 +390,10 @@ mod tests {
     fn display_is_readable() {
         let n = Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, "bye");
         assert_eq!(n.to_string(), "Cease (6) / Administrative Shutdown (2): \"bye\"");
+        // Peer text is escaped once, at decode; Display adds no second layer.
+        let n = Notification::new(code::CEASE, cease::ADMINISTRATIVE_SHUTDOWN, b"\x06a\nb\x1b\"\xff".to_vec());
+        assert_eq!(n.to_string(), r#"Cease (6) / Administrative Shutdown (2): "a\nb\x1b\"\xff""#);
+        assert_eq!(n.shutdown_communication().unwrap().unwrap().text.as_bytes(), b"a\nb\x1b\"\xff");
         let n = Notification::new(code::MESSAGE_HEADER, header::BAD_MESSAGE_LENGTH, vec![0, 5]);
         assert_eq!(n.to_string(), "Message Header Error (1) / Bad Message Length (2), data 0005");
     }
