@@ -36,7 +36,8 @@ use anycastd::speaker::Speaker;
 use anycastd::status::{NeighborState, NeighborStatus};
 use common::bgp_bytes::*;
 use common::raw_peer::{describe, run_good_peer, Next, Peer, R, STEP};
-use std::net::{IpAddr, Ipv4Addr};
+use common::speaker_status::{status_of, wait_status};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -567,34 +568,6 @@ fn config(n: u8, max_prefixes: Option<u32>) -> R<Config> {
          [anycast]\nprefixes = [\"203.0.113.124/32\"]\n"
     );
     Config::from_str(&text, Path::new("hostile_peer.toml")).map_err(|e| format!("config: {e}"))
-}
-
-fn status_of(sp: &Speaker, ip: Ipv4Addr) -> R<NeighborStatus> {
-    sp.status()
-        .into_iter()
-        .find(|s| s.remote_ip == Some(IpAddr::V4(ip)))
-        .ok_or_else(|| format!("no status for neighbor {ip}"))
-}
-
-/// Polls the neighbor's status until `f` holds; the last status is in the error.
-async fn wait_status(
-    sp: &Speaker,
-    ip: Ipv4Addr,
-    limit: Duration,
-    what: &str,
-    f: impl Fn(&NeighborStatus) -> bool,
-) -> R<NeighborStatus> {
-    let end = Instant::now() + limit;
-    loop {
-        let s = status_of(sp, ip)?;
-        if f(&s) {
-            return Ok(s);
-        }
-        if Instant::now() >= end {
-            return Err(format!("{what} not reached within {limit:?}; status: {s:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 // ---- running one case ------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 
 use super::collision::{self, Initiator, Survivor};
 use super::{Action, Event, Routes, Session, SessionConfig, State, Stats};
+use crate::types::HoldTime;
 use std::time::Instant;
 
 /// Names one transport connection of a [`Peer`] (or the outbound attempt that may become one)
@@ -100,6 +101,14 @@ impl Peer {
     /// The id of the second connection while a collision is pending.
     pub fn second_conn(&self) -> Option<ConnId> {
         self.second.as_ref().map(|c| c.id)
+    }
+
+    /// The hold time on connection `id`: the negotiated one once its OPENs are exchanged,
+    /// before that the one we offer; `None` for an id this peer does not run. The driver bounds
+    /// how long its writes may make no progress by it.
+    pub fn hold_time(&self, id: ConnId) -> Option<HoldTime> {
+        let c = std::iter::once(&self.main).chain(self.second.as_ref()).find(|c| c.id == id)?;
+        Some(c.session.negotiated().map_or(c.session.config().hold_time, |n| n.hold_time))
     }
 
     /// When the caller must feed [`PeerEvent::Timer`] next.

@@ -477,3 +477,20 @@ fn the_routers_connection_is_taken_however_long_it_was_unreachable() {
     assert_eq!((id, p.state()), (p.main_conn(), State::OpenSent));
     assert_eq!(sent_on(&acts, id), [Sent::Open]);
 }
+
+/// The driver bounds its writes by this: the hold time we offer until the peer's OPEN is in,
+/// then the negotiated (smaller) one, per connection; nothing for an id the peer does not run.
+#[test]
+fn hold_time_is_the_offered_one_then_the_negotiated_one() {
+    let t = Instant::now();
+    let (mut p, out) = outbound(LO, t);
+    let offered = p.session().config().hold_time;
+    assert_ne!(offered.seconds(), 30, "the case needs a peer offering less");
+    assert_eq!(p.hold_time(out), Some(offered));
+    p.handle(t, PeerEvent::Bytes(out, &peer_open_msg(65002, 30, HI, full_caps(65002))));
+    assert_eq!(p.state(), State::OpenConfirm);
+    assert_eq!(p.hold_time(out).map(|h| h.seconds()), Some(30));
+    let (inb, _) = p.accept(t).expect("a second connection is taken");
+    assert_eq!(p.hold_time(inb), Some(offered));
+    assert_eq!(p.hold_time(ConnId(999)), None);
+}

@@ -220,18 +220,16 @@ impl Speaker {
         inner.neighbors.iter().map(|n| n.status.borrow().at(now)).chain(inner.failed.iter().cloned()).collect()
     }
 
-    /// Sends Cease / Administrative Shutdown with `reason` to every neighbor and waits (at most
-    /// `limit`) until the NOTIFICATIONs are written.
+    /// Sends Cease / Administrative Shutdown with `reason` to every neighbor at once and waits
+    /// (at most `limit` in all, however many peers are stuck) until the NOTIFICATIONs are
+    /// written; then the neighbor tasks end.
     pub async fn shutdown(&self, reason: &str, limit: Duration) {
         let neighbors = {
             let mut inner = self.lock();
             inner.listeners.stop_all();
             std::mem::take(&mut inner.neighbors)
         };
-        let stops = neighbors.iter().map(|n| stop_one(n, reason, limit));
-        for f in stops {
-            f.await;
-        }
+        futures_util::future::join_all(neighbors.iter().map(|n| stop_one(n, reason, limit))).await;
         for n in neighbors {
             n.task.abort();
         }
@@ -247,13 +245,17 @@ fn same_settings(a: &NeighborSpec, b: &NeighborSpec) -> bool {
     *a == b
 }
 
-/// Stops one neighbor with Cease / Administrative Shutdown and waits until it is written.
+/// Stops one neighbor with Cease / Administrative Shutdown and waits until it is written, at
+/// most `limit` in all (a full command channel included); the caller aborts the task after.
 async fn stop_one(n: &NeighborHandle, reason: &str, limit: Duration) {
     let (tx, rx) = oneshot::channel();
-    if n.cmds.send(Cmd::Stop { reason: reason.to_string(), done: tx }).await.is_err() {
-        return;
-    }
-    if tokio::time::timeout(limit, rx).await.is_err() {
+    let stop = async {
+        // Either fails only when the task has already ended: nothing to wait for.
+        if n.cmds.send(Cmd::Stop { reason: reason.to_string(), done: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    };
+    if tokio::time::timeout(limit, stop).await.is_err() {
         warn!(neighbor = %n.spec.remote.ip(), "shutdown NOTIFICATION not written within {limit:?}");
     }
 }

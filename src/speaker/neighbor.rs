@@ -4,6 +4,12 @@
 //! carries out its actions at once (an UPDATE leaves the socket in the same wake-up that asked
 //! for it). Everything BGP — which connection survives a collision (RFC 4271 §6.8), the Cease
 //! for the other, what to send — is decided by the peer; this file only moves octets and logs.
+//!
+//! The task never waits on a write (review finding M4): each link writes what its socket takes
+//! now and queues the rest, flushed as the socket drains. Queued octets that make no progress
+//! for the hold time, or a queue past [`QUEUE_LIMIT`], fail the connection (the session's TCP
+//! failure path), so a peer that stops reading cannot keep the hold timer, the other link or
+//! a stop from running. A closing link gets a short, detached chance to flush its queue.
 
 use super::transport::{self, TransportOpts};
 use super::Stamped;
@@ -15,12 +21,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -70,28 +77,129 @@ pub enum Cmd {
     Stop { reason: String, done: oneshot::Sender<()> },
 }
 
-/// One bound connection.
+/// Octets queued towards one connection beyond what its socket has taken; more fails the
+/// connection. Far above any burst of ours (a whole advertisement), it only bounds the memory a
+/// peer that reads slowly can make us hold before the write deadline fails it.
+pub const QUEUE_LIMIT: usize = 16 << 20;
+/// How long queued octets may make no progress when the hold time is 0 (no hold timer).
+pub const WRITE_DEADLINE_NO_HOLD: Duration = Duration::from_secs(90);
+/// How long a closing connection may take to flush what is queued (in a detached task).
+pub const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+/// One bound connection and its outbound queue.
 struct Link {
     id: ConnId,
     rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
     buf: Vec<u8>,
+    /// Octets the socket has not taken yet: `out[head..]`.
+    out: Vec<u8>,
+    head: usize,
+    /// While something is queued: when the queue last made progress (or began).
+    progress_at: Option<Instant>,
+}
+
+/// What became of a link while the task waited.
+enum LinkEvent {
+    Read(std::io::Result<usize>),
+    WriteFailed(std::io::Error),
 }
 
 impl Link {
     fn new(id: ConnId, s: TcpStream) -> Self {
         let (rd, wr) = s.into_split();
-        Link { id, rd, wr, buf: vec![0; 65536] }
+        Link { id, rd, wr, buf: vec![0; 65536], out: Vec::new(), head: 0, progress_at: None }
+    }
+
+    fn queued(&self) -> usize {
+        self.out.len().saturating_sub(self.head)
+    }
+
+    /// Writes `b` after anything queued: what the socket takes now leaves at once, the rest
+    /// waits in the queue. Errors are the reason the connection failed.
+    fn send(&mut self, b: &[u8]) -> Result<(), String> {
+        let mut b = b;
+        if self.queued() == 0 {
+            while !b.is_empty() {
+                match self.wr.try_write(b) {
+                    Ok(0) => return Err("connection error: the socket took no octets".into()),
+                    Ok(n) => b = b.get(n..).unwrap_or_default(),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("connection error: {e}")),
+                }
+            }
+            if b.is_empty() {
+                return Ok(());
+            }
+            self.out.clear();
+            self.head = 0;
+            self.progress_at = Some(Instant::now());
+        }
+        if self.queued().saturating_add(b.len()) > QUEUE_LIMIT {
+            return Err(format!(
+                "the peer does not read: more than {QUEUE_LIMIT} octets queued towards it, connection failed"
+            ));
+        }
+        // Drop what was sent before growing the queue.
+        if self.head > 0 && self.head >= self.out.len() / 2 {
+            self.out.drain(..self.head);
+            self.head = 0;
+        }
+        self.out.extend_from_slice(b);
+        Ok(())
+    }
+
+    /// Writes queued octets while the socket takes them; `Ready` only on an error.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
+        while let Some(q) = self.out.get(self.head..).filter(|q| !q.is_empty()) {
+            match Pin::new(&mut self.wr).poll_write(cx, q) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(std::io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    self.head = self.head.saturating_add(n);
+                    self.progress_at = Some(Instant::now());
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(e),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.out.clear();
+        self.head = 0;
+        self.progress_at = None;
+        Poll::Pending
+    }
+
+    /// Closes the connection: at once when nothing is queued; otherwise a detached task gets
+    /// [`CLOSE_FLUSH`] to write the queue (a NOTIFICATION behind stuck octets) and the FIN.
+    fn close(mut self) -> Option<JoinHandle<()>> {
+        if self.queued() == 0 {
+            return None;
+        }
+        let rest = self.out.split_off(self.head);
+        let mut wr = self.wr;
+        Some(tokio::spawn(async move {
+            let flush = async {
+                wr.write_all(&rest).await?;
+                wr.shutdown().await
+            };
+            if tokio::time::timeout(CLOSE_FLUSH, flush).await.is_err() {
+                debug!(queued = rest.len(), "closed a connection with octets the peer never took");
+            }
+        }))
     }
 }
 
-/// Reads from whichever link has octets (or an error) first.
-async fn read_any(links: &mut [Link]) -> (ConnId, std::io::Result<usize>) {
+/// Flushes every link's queue and reads from whichever link has octets (or an error) first.
+async fn poll_links(links: &mut [Link]) -> (ConnId, LinkEvent) {
     std::future::poll_fn(|cx| {
         for l in links.iter_mut() {
+            if l.queued() > 0 {
+                if let Poll::Ready(e) = l.poll_flush(cx) {
+                    return Poll::Ready((l.id, LinkEvent::WriteFailed(e)));
+                }
+            }
             let mut rb = ReadBuf::new(&mut l.buf);
             if let Poll::Ready(r) = Pin::new(&mut l.rd).poll_read(cx, &mut rb) {
-                return Poll::Ready((l.id, r.map(|()| rb.filled().len())));
+                return Poll::Ready((l.id, LinkEvent::Read(r.map(|()| rb.filled().len()))));
             }
         }
         Poll::Pending
@@ -117,6 +225,8 @@ struct Task {
     published: Option<ReportInputs>,
     /// Decision → last UPDATE byte written for the latest advertisement change.
     last_update_latency: Option<Duration>,
+    /// Detached flushes of closed links (see [`Link::close`]).
+    closing: Vec<JoinHandle<()>>,
 }
 
 /// Runs one neighbor until it is told to stop.
@@ -136,12 +246,14 @@ pub async fn run(
         status,
         published: None,
         last_update_latency: None,
+        closing: Vec::new(),
     };
     let acts = t.peer.handle(now(), PeerEvent::ManualStart);
-    t.apply(acts).await;
+    t.apply(acts);
     loop {
         t.publish();
-        let deadline = t.peer.next_deadline();
+        t.closing.retain(|h| !h.is_finished());
+        let deadline = t.next_deadline();
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(Instant::from_std(d)).await,
@@ -155,27 +267,31 @@ pub async fn run(
             }
         };
         tokio::select! {
-            (id, r) = read_any(&mut t.links) => t.on_read(id, r).await,
+            (id, ev) = poll_links(&mut t.links) => match ev {
+                LinkEvent::Read(r) => t.on_read(id, r),
+                LinkEvent::WriteFailed(e) => t.fail(id, format!("connection error: {e}")),
+            },
             (id, r) = connecting => {
                 t.connecting = None;
                 match r {
                     Ok(stream) => match t.peer.connected(now(), id) {
                         Some(acts) => {
                             t.links.push(Link::new(id, stream));
-                            t.apply(acts).await;
+                            t.apply(acts);
                         }
                         None => debug!(conn = %id, "dropped an outbound connection no longer waited for"),
                     },
                     Err(e) => {
                         t.note_error(e.to_string());
                         let acts = t.peer.handle(now(), PeerEvent::ConnectFailed(id));
-                        t.apply(acts).await;
+                        t.apply(acts);
                     }
                 }
             }
             _ = sleep => {
+                t.fail_stalled();
                 let acts = t.peer.handle(now(), PeerEvent::Timer);
-                t.apply(acts).await;
+                t.apply(acts);
             }
             changed = advert_rx.changed() => {
                 if changed.is_err() {
@@ -184,19 +300,26 @@ pub async fn run(
                 let stamped = advert_rx.borrow_and_update().clone();
                 let acts = t.peer.set_routes(now(), t.spec.routes_for(&stamped.advert));
                 let sends = acts.iter().any(|(_, a)| matches!(a, Action::Send(_)));
-                t.apply(acts).await;
-                if sends {
+                t.apply(acts);
+                if sends && t.links.iter().all(|l| l.queued() == 0) {
                     let d = now().saturating_duration_since(stamped.at);
                     t.last_update_latency = Some(d);
                     debug!(latency_us = d.as_micros() as u64, "advertisement change written");
+                } else if sends {
+                    debug!("advertisement change queued behind octets the peer has not taken");
                 }
             }
             cmd = cmds.recv() => match cmd {
-                Some(Cmd::Accepted(stream)) => t.on_accept(stream).await,
+                Some(Cmd::Accepted(stream)) => t.on_accept(stream),
                 Some(Cmd::Stop { reason, done }) => {
                     let acts = t.peer.handle(now(), PeerEvent::ManualStop { reason: Some(reason) });
-                    t.apply(acts).await;
+                    t.apply(acts);
                     t.publish();
+                    // The Cease is written, or queued behind octets a stuck peer has not
+                    // taken: those get at most CLOSE_FLUSH, all links at once.
+                    for h in std::mem::take(&mut t.closing) {
+                        let _ = h.await;
+                    }
                     let _ = done.send(());
                     return;
                 }
@@ -223,7 +346,53 @@ impl Task {
         Some(self.links.swap_remove(i))
     }
 
-    async fn on_read(&mut self, id: ConnId, r: std::io::Result<usize>) {
+    /// The next instant the task must wake at: the peer's next deadline, or the write
+    /// deadline of a link whose queue makes no progress.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        let stalls = self.links.iter().filter_map(|l| Some(l.progress_at? + self.write_limit(l.id)));
+        self.peer.next_deadline().into_iter().chain(stalls.map(Instant::into_std)).min()
+    }
+
+    /// How long queued octets on `id` may make no progress: the hold time (negotiated, or
+    /// the one we offer before that), [`WRITE_DEADLINE_NO_HOLD`] when it is 0.
+    fn write_limit(&self, id: ConnId) -> Duration {
+        self.peer.hold_time(id).and_then(|h| h.duration()).unwrap_or(WRITE_DEADLINE_NO_HOLD)
+    }
+
+    /// The write limit before any OPEN is exchanged (the hold time we offer): also the
+    /// `TCP_USER_TIMEOUT` of a new socket.
+    fn configured_limit(&self) -> Duration {
+        self.spec.session.hold_time.duration().unwrap_or(WRITE_DEADLINE_NO_HOLD)
+    }
+
+    /// Fails every link whose queue made no progress for its write limit.
+    fn fail_stalled(&mut self) {
+        let now = Instant::now();
+        let stalled: Vec<(ConnId, usize, Duration)> = self
+            .links
+            .iter()
+            .filter_map(|l| {
+                let limit = self.write_limit(l.id);
+                (now.saturating_duration_since(l.progress_at?) >= limit).then_some((l.id, l.queued(), limit))
+            })
+            .collect();
+        for (id, queued, limit) in stalled {
+            self.fail(
+                id,
+                format!("the peer does not read: {queued} octets queued towards it made no progress for {limit:?}, connection failed"),
+            );
+        }
+    }
+
+    /// The connection `id` failed (`why`, shown in status): the session's TCP failure path.
+    fn fail(&mut self, id: ConnId, why: String) {
+        self.unbind(id);
+        self.note_error(why);
+        let acts = self.peer.handle(now(), PeerEvent::Closed(id));
+        self.apply(acts);
+    }
+
+    fn on_read(&mut self, id: ConnId, r: std::io::Result<usize>) {
         let acts = match r {
             Ok(n) if n > 0 => {
                 let Some(l) = self.links.iter().find(|l| l.id == id) else { return };
@@ -231,20 +400,22 @@ impl Task {
                 self.peer.handle(now(), PeerEvent::Bytes(id, bytes))
             }
             _ => {
-                self.unbind(id);
-                self.note_error(match &r {
+                let why = match &r {
                     Err(e) => format!("connection error: {e}"),
                     _ => "connection closed by peer".to_string(),
-                });
-                self.peer.handle(now(), PeerEvent::Closed(id))
+                };
+                return self.fail(id, why);
             }
         };
-        self.apply(acts).await;
+        self.apply(acts);
     }
 
-    async fn on_accept(&mut self, stream: TcpStream) {
+    fn on_accept(&mut self, stream: TcpStream) {
         let peer = stream.peer_addr().ok();
-        if let Err(e) = transport::prepare_accepted(&stream, &self.spec.transport) {
+        let user_timeout = self.configured_limit();
+        let prepared = transport::prepare_accepted(&stream, &self.spec.transport)
+            .and_then(|()| transport::set_user_timeout(&stream, user_timeout));
+        if let Err(e) = prepared {
             self.note_error(e.to_string());
             return;
         }
@@ -253,36 +424,42 @@ impl Task {
                 debug!(?peer, conn = %id, "accepted connection");
                 self.unbind(id);
                 self.links.push(Link::new(id, stream));
-                self.apply(acts).await;
+                self.apply(acts);
             }
             None => debug!(?peer, state = %self.peer.state(), "refused a connection the session cannot take"),
         }
     }
 
-    /// Carries out actions in order; a failed write becomes a closed connection for the peer.
-    async fn apply(&mut self, actions: Vec<PeerAction>) {
+    /// Carries out actions in order, never waiting: what a socket does not take now is
+    /// queued; a failed write becomes a closed connection for the peer.
+    fn apply(&mut self, actions: Vec<PeerAction>) {
         let mut queue: VecDeque<PeerAction> = actions.into();
         while let Some((id, a)) = queue.pop_front() {
             match a {
                 Action::Send(b) => {
-                    let ok = match self.links.iter_mut().find(|l| l.id == id) {
-                        Some(l) => l.wr.write_all(&b).await.is_ok(),
-                        None => false,
+                    let sent = match self.links.iter_mut().find(|l| l.id == id) {
+                        Some(l) => l.send(&b).map_err(Some),
+                        None => Err(None),
                     };
-                    if !ok {
+                    if let Err(why) = sent {
                         self.unbind(id);
+                        if let Some(why) = why {
+                            self.note_error(why);
+                        }
                         queue.extend(self.peer.handle(now(), PeerEvent::Closed(id)));
                     }
                 }
                 Action::Close => {
-                    if let Some(mut l) = self.unbind(id) {
-                        let _ = tokio::time::timeout(Duration::from_millis(100), l.wr.shutdown()).await;
+                    if let Some(h) = self.unbind(id).and_then(Link::close) {
+                        self.closing.push(h);
                     }
                 }
                 Action::Connect => {
                     let (peer, opts, to) =
                         (self.spec.remote, self.spec.transport.clone(), self.spec.session.connect_retry);
-                    self.connecting = Some((id, Box::pin(async move { transport::connect(peer, &opts, to).await })));
+                    let user_timeout = self.configured_limit();
+                    self.connecting =
+                        Some((id, Box::pin(async move { transport::connect(peer, &opts, to, user_timeout).await })));
                 }
                 Action::StateChange { from, to, reason } => info!(%from, %to, %reason, conn = %id, "state change"),
                 Action::NotificationSent(n) => {
@@ -296,6 +473,13 @@ impl Task {
                 Action::Established { params, peer_open } => {
                     info!(peer_as = peer_open.asn(), peer_id = %peer_open.bgp_id, four_octet_as = params.four_octet_as, "session established");
                     self.last_error = None;
+                    // TCP_USER_TIMEOUT follows the negotiated hold time.
+                    let limit = self.write_limit(id);
+                    if let Some(l) = self.links.iter().find(|l| l.id == id) {
+                        if let Err(e) = transport::set_user_timeout(l.wr.as_ref(), limit) {
+                            warn!(error = %e, "cannot set TCP_USER_TIMEOUT");
+                        }
+                    }
                 }
                 Action::UpdateError(e) => warn!(error = %e, "malformed UPDATE handled per RFC 7606, session kept"),
                 Action::Warning(w) => warn!("{w}"),

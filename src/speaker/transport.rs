@@ -151,13 +151,19 @@ fn apply_ip_opts(sock: &Socket, v6: bool, opts: &TransportOpts) -> Result<(), Tr
 }
 
 /// Opens a BGP connection to `peer`: bound to `opts.local`, MD5 key installed before the SYN,
-/// TTL/GTSM/DSCP set, `TCP_NODELAY` on.
-pub async fn connect(peer: SocketAddr, opts: &TransportOpts, timeout: Duration) -> Result<TcpStream, TransportError> {
+/// TTL/GTSM/DSCP set, `TCP_NODELAY` on, `TCP_USER_TIMEOUT` = `user_timeout` (the hold time).
+pub async fn connect(
+    peer: SocketAddr,
+    opts: &TransportOpts,
+    timeout: Duration,
+    user_timeout: Duration,
+) -> Result<TcpStream, TransportError> {
     let v6 = peer.is_ipv6();
     let sock = Socket::new(if v6 { Domain::IPV6 } else { Domain::IPV4 }, Type::STREAM, Some(Protocol::TCP))
         .map_err(so("socket"))?;
     sock.set_nonblocking(true).map_err(so("O_NONBLOCK"))?;
     sock.set_tcp_nodelay(true).map_err(so("TCP_NODELAY"))?;
+    sock.set_tcp_user_timeout(Some(user_timeout)).map_err(so("TCP_USER_TIMEOUT"))?;
     if let Some(key) = &opts.md5_key {
         set_md5(sock.as_raw_fd(), peer.ip(), Some(key))?;
     }
@@ -212,6 +218,12 @@ pub fn prepare_accepted(stream: &TcpStream, opts: &TransportOpts) -> Result<(), 
     Ok(())
 }
 
+/// `TCP_USER_TIMEOUT` (RFC 5482): the kernel fails the connection once sent octets stay
+/// unacknowledged (zero-window probes included) this long; set to the hold time.
+pub fn set_user_timeout(stream: &TcpStream, d: Duration) -> Result<(), TransportError> {
+    socket2::SockRef::from(stream).set_tcp_user_timeout(Some(d)).map_err(so("TCP_USER_TIMEOUT"))
+}
+
 /// GTSM on a listener must be set before the SYN arrives, so it is set on the listening
 /// socket when any neighbor asks for it.
 /// The listener also sends with TTL 255: its SYN-ACK must pass the peer's GTSM check too.
@@ -260,11 +272,11 @@ mod tests {
             let r = l.accept().await.map(|_| ());
             (r, l)
         });
-        connect(peer, &gtsm, Duration::from_secs(2)).await.unwrap();
+        connect(peer, &gtsm, Duration::from_secs(2), Duration::from_secs(90)).await.unwrap();
         let (r, _l) = accept.await.unwrap();
         r.unwrap();
         let plain = TransportOpts::default();
-        let r = connect(peer, &plain, Duration::from_millis(700)).await;
+        let r = connect(peer, &plain, Duration::from_millis(700), Duration::from_secs(90)).await;
         assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
     }
 
@@ -283,16 +295,16 @@ mod tests {
             s.read_exact(&mut b).await.unwrap();
             (b, l)
         });
-        let mut c = connect(peer, &opts, Duration::from_secs(2)).await.unwrap();
+        let mut c = connect(peer, &opts, Duration::from_secs(2), Duration::from_secs(90)).await.unwrap();
         c.write_all(b"hello").await.unwrap();
         let (got, l) = accept.await.unwrap();
         assert_eq!(&got, b"hello");
         // Unsigned connect to a keyed listener: no handshake.
-        let r = connect(peer, &TransportOpts::default(), Duration::from_millis(700)).await;
+        let r = connect(peer, &TransportOpts::default(), Duration::from_millis(700), Duration::from_secs(90)).await;
         assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
         // Wrong key: no handshake either.
         let wrong = TransportOpts { md5_key: Some(Md5Key::new("wrong-key").unwrap()), ..Default::default() };
-        let r = connect(peer, &wrong, Duration::from_millis(700)).await;
+        let r = connect(peer, &wrong, Duration::from_millis(700), Duration::from_secs(90)).await;
         assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
         drop(l);
     }

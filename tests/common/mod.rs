@@ -1,4 +1,6 @@
-//! Helpers for the integration tests: hand-built BGP octets and a scripted raw BGP peer.
+//! Helpers for the integration tests: hand-built BGP octets, a scripted raw BGP peer and the
+//! speaker-side status polls.
 
 pub mod bgp_bytes;
 pub mod raw_peer;
+pub mod speaker_status;
