@@ -376,3 +376,7 @@ fn log_refusal(addr: SocketAddr, peer: SocketAddr, why: Refusal, verdict: Verdic
         Refusal::Busy => warn!(%peer, %addr, "refused BGP connection: the neighbor has connections queued{more}"),
     }
 }
+
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tests;

@@ -320,6 +320,22 @@ mod tests {
         assert!(d.contains("<redacted>"), "{d}");
     }
 
+    /// M2: a bound listener answers no SYN until `start_listening` (keys and GTSM go on in
+    /// between): a connection to it is refused, then accepted.
+    #[tokio::test]
+    async fn a_bound_listener_does_not_listen_yet() {
+        let sock = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = sock.local_addr().unwrap().as_socket().unwrap();
+        let r = connect(addr, &TransportOpts::default(), Duration::from_secs(2)).await;
+        assert!(
+            matches!(&r, Err(TransportError::Connect { err, .. }) if err.kind() == io::ErrorKind::ConnectionRefused),
+            "{r:?}"
+        );
+        let l = start_listening(sock).unwrap();
+        connect(addr, &TransportOpts::default(), Duration::from_secs(2)).await.unwrap();
+        drop(l);
+    }
+
     /// GTSM on and off again on a listener: off really clears IP_MINTTL (a plain SYN gets
     /// through again).
     #[tokio::test]
