@@ -105,3 +105,25 @@ async fn gtsm_leaves_the_listener_with_the_last_neighbor_wanting_it() {
     assert!(!closed_unread(s).await, "B adopted");
     sp.shutdown("test over", Duration::from_secs(1)).await;
 }
+
+/// The accept path never waits for a neighbor: with the neighbor's queue full the connection
+/// is closed at once and counted as busy (a `send().await` would block every other accept).
+#[tokio::test]
+async fn a_full_neighbor_queue_refuses_without_waiting() {
+    use super::{AcceptState, Refusal, Route};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let local = l.local_addr().expect("local address");
+    let peer: IpAddr = Ipv4Addr::LOCALHOST.into();
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let mut st = AcceptState::default();
+    st.set_routes([(peer, local)].into(), [((local, peer), Route { tx, md5: false, gtsm: false })].into());
+    st.held.insert(local, Default::default());
+    let mut clients = Vec::new();
+    for want in [Ok(()), Err(Refusal::Busy)] {
+        clients.push(TcpStream::connect(local).await.expect("connect"));
+        let (s, _) = l.accept().await.expect("accept");
+        assert_eq!(st.dispatch(local, s, peer), want);
+    }
+    assert_eq!(st.stats().refused_busy, 1);
+    assert!(closed_unread(clients.pop().expect("the refused client")).await);
+}
