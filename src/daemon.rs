@@ -142,12 +142,13 @@ impl Daemon {
         }
         *self.cfg.lock().unwrap_or_else(|p| p.into_inner()) = new;
         let msg = format!(
-            "reloaded {}: neighbors kept {:?}, restarted {:?}, added {:?}, removed {:?}; prefixes added {:?}, removed {:?}; {ha_note}",
+            "reloaded {}: neighbors kept {:?}, restarted {:?}, added {:?}, removed {:?}, disabled {:?}; prefixes added {:?}, removed {:?}; {ha_note}",
             self.path.display(),
             report.kept,
             report.restarted,
             report.added,
             report.removed,
+            report.disabled,
             added,
             gone
         );
@@ -176,6 +177,7 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").to_string(),
             ha: self.ha().status(),
             neighbors: self.speaker.status(),
+            inbound: self.speaker.inbound(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
+//! - [`log_limit`]: a pure, bounded per-key rate limiter for repeated log lines.
 //! - [`status`]: the typed status document the daemon serves and `status`/`/metrics` read.
 //! - [`control`]: the root-only Unix socket and its JSON protocol (status, notify, drain…).
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod ha;
+pub mod log_limit;
 pub mod md5verify;
 pub mod metrics;
 pub mod session;

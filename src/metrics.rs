@@ -4,7 +4,7 @@
 //! needs: `GET /metrics`, bounded request, one response, close.
 
 use crate::ha::status::{CheckStatus, HaStatus};
-use crate::status::{NeighborState, NeighborStatus, StatusDoc};
+use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,7 +58,7 @@ fn l(k: &str, v: impl Into<String>) -> Labels {
 /// document is destructured without `..`: a field renamed or added there does not compile here
 /// until this exporter has decided what to make of it.
 pub fn render(status: &StatusDoc, counters: &Counters) -> String {
-    let StatusDoc { version: _, ha, neighbors } = status;
+    let StatusDoc { version: _, ha, neighbors, inbound } = status;
     let HaStatus {
         role,
         role_detail: _,
@@ -106,6 +106,24 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     let msgs_in = family_counter(&mut reg, "neighbor_messages_received", "BGP messages received");
     let msgs_out = family_counter(&mut reg, "neighbor_messages_sent", "BGP messages sent");
     role_g.get_or_create(&l("role", role.name())).set(1.0);
+    let InboundStatus {
+        refused_unconfigured,
+        refused_wrong_listener,
+        refused_unprotected,
+        refused_busy,
+        accept_errors,
+    } = inbound;
+    let refused =
+        family_counter(&mut reg, "bgp_connections_refused", "inbound BGP connections closed unread, by reason");
+    for (reason, v) in [
+        ("unconfigured", refused_unconfigured),
+        ("wrong_listener", refused_wrong_listener),
+        ("unprotected", refused_unprotected),
+        ("busy", refused_busy),
+    ] {
+        refused.get_or_create(&l("reason", reason)).inc_by(*v);
+    }
+    plain_counter(&mut reg, "bgp_accept_errors", "failed accept() calls on the BGP listeners", *accept_errors);
     for c in checks {
         let CheckStatus {
             name,
@@ -225,7 +243,8 @@ mod tests {
             "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
             "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
                            "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
-                           "last_update_latency_us": 85}]
+                           "last_update_latency_us": 85}],
+           "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2}
         }))
         .unwrap();
         let c = Counters::default();
@@ -239,6 +258,10 @@ mod tests {
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Idle\"} 0.0",
             "anycastd_neighbor_flaps_total{neighbor=\"192.0.2.1\"} 1",
             "anycastd_failovers_total 3",
+            "anycastd_bgp_connections_refused_total{reason=\"unconfigured\"} 7",
+            "anycastd_bgp_connections_refused_total{reason=\"wrong_listener\"} 1",
+            "anycastd_bgp_connections_refused_total{reason=\"busy\"} 0",
+            "anycastd_bgp_accept_errors_total 2",
             "anycastd_neighbor_update_latency_seconds{neighbor=\"192.0.2.1\"} 0.000085",
             "# EOF",
         ] {

@@ -22,6 +22,27 @@ pub struct StatusDoc {
     #[serde(flatten)]
     pub ha: HaStatus,
     pub neighbors: Vec<NeighborStatus>,
+    /// Inbound BGP connections refused by the listeners, by reason.
+    pub inbound: InboundStatus,
+}
+
+/// What the BGP listeners refused since start: every connection closed without a word
+/// (RFC 4271 §8.2.1.1) is counted under one reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InboundStatus {
+    /// From an address that is no configured neighbor.
+    pub refused_unconfigured: u64,
+    /// From a neighbor's address, but to a local address (listener) other than its `local_ip`
+    /// and port: never adopted, whatever that listener's keys.
+    pub refused_wrong_listener: u64,
+    /// From a neighbor whose MD5 key or GTSM this listener does not hold, or that is
+    /// disabled (its key could not be installed): never adopted unsigned.
+    pub refused_unprotected: u64,
+    /// The neighbor's task had connections queued already (or was stopping).
+    pub refused_busy: u64,
+    /// `accept()` failures (EMFILE, ENFILE, …), each followed by a back-off.
+    pub accept_errors: u64,
 }
 
 /// A neighbor's state: one of the six of RFC 4271 §8.2.2, or `Disabled` for a neighbor that
@@ -158,11 +179,13 @@ mod tests {
                 advertised: vec!["203.0.113.124/32".into()],
                 ..Default::default()
             }],
+            inbound: InboundStatus::default(),
         }
     }
 
     /// The keys of the document before it was typed (main at 9943d7c, `Daemon::status`'s
-    /// `json!`): every one is still there, at the same place, with the same JSON type.
+    /// `json!`): every one is still there, at the same place, with the same JSON type (and
+    /// `inbound`, added since).
     #[test]
     fn json_keys_are_those_of_the_untyped_document() {
         let v = serde_json::to_value(full()).unwrap();
@@ -181,6 +204,7 @@ mod tests {
             "reason",
             "checks",
             "neighbors",
+            "inbound",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
@@ -232,6 +256,11 @@ mod tests {
         assert_eq!(v["drain"], serde_json::json!({"state": "none", "remaining_ms": null}));
         assert_eq!(v["advert_state"], serde_json::json!({"standby": 3}));
         assert_eq!(n["state"], "Established");
+        assert_eq!(
+            v["inbound"],
+            serde_json::json!({"refused_unconfigured": 0, "refused_wrong_listener": 0,
+                               "refused_unprotected": 0, "refused_busy": 0, "accept_errors": 0})
+        );
         assert_eq!(n["remote_ip"], "192.0.2.1");
     }
 

@@ -180,6 +180,13 @@ impl Md5Key {
         Ok(Md5Key(key))
     }
 
+    /// Any bytes at all, bypassing the checks of [`Md5Key::new`]: for tests that make the
+    /// kernel path refuse a key below the config layer.
+    #[cfg(test)]
+    pub(crate) fn unchecked_for_test(key: Vec<u8>) -> Self {
+        Md5Key(key)
+    }
+
     /// The key bytes, for `setsockopt(TCP_MD5SIG)` only.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

@@ -36,6 +36,7 @@ cases=(
     "src/ha/status.rs|    pub healthy: bool,|    pub is_healthy: bool,|HaStatus.healthy renamed"
     "src/status.rs|    pub msgs_in: u64,|    pub messages_in: u64,|NeighborStatus.msgs_in renamed"
     "src/ha/status.rs|    pub interval_ms: u64,|    pub interval_ms: u64,\n    pub timeout_ms: u64,|CheckStatus.timeout_ms added"
+    "src/status.rs|    pub refused_busy: u64,|    pub refused_queue_full: u64,|InboundStatus.refused_busy renamed"
 )
 for c in "${cases[@]}"; do
     IFS='|' read -r file from to what <<<"$c"

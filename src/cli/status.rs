@@ -6,7 +6,7 @@
 //! document does not compile here until this view has decided what to show of it.
 
 use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
-use crate::status::{NeighborState, NeighborStatus, StatusDoc};
+use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use std::fmt::Write as _;
 
 /// Exit status for a status document.
@@ -24,7 +24,7 @@ fn secs(s: u64) -> String {
 
 /// Human-readable rendering; `verbose` adds checks, counters and last errors.
 pub fn render(s: &StatusDoc, verbose: bool) -> String {
-    let StatusDoc { version: _, ha, neighbors } = s;
+    let StatusDoc { version: _, ha, neighbors, inbound } = s;
     let HaStatus {
         role,
         role_detail,
@@ -61,7 +61,28 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     for n in neighbors {
         neighbor_lines(&mut out, n, verbose);
     }
+    inbound_line(&mut out, inbound, verbose);
     out
+}
+
+/// Refused inbound connections: shown when there are any (or with `-v`).
+fn inbound_line(out: &mut String, i: &InboundStatus, verbose: bool) {
+    let InboundStatus {
+        refused_unconfigured,
+        refused_wrong_listener,
+        refused_unprotected,
+        refused_busy,
+        accept_errors,
+    } = i;
+    let all = [refused_unconfigured, refused_wrong_listener, refused_unprotected, refused_busy, accept_errors];
+    if !verbose && all.iter().all(|n| **n == 0) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  inbound refused: {refused_unconfigured} unconfigured, {refused_wrong_listener} wrong listener, \
+         {refused_unprotected} unprotected, {refused_busy} busy; accept errors {accept_errors}"
+    );
 }
 
 fn check_line(out: &mut String, c: &CheckStatus, verbose: bool) {
@@ -168,6 +189,21 @@ mod tests {
         assert_eq!(exit_code(&ok), 0);
         ok.ha.healthy = false;
         assert_eq!(exit_code(&ok), 1);
+    }
+
+    #[test]
+    fn refused_inbound_connections_show_when_there_are_any() {
+        let mut s = doc();
+        assert!(!render(&s, false).contains("inbound"));
+        s.inbound.refused_wrong_listener = 2;
+        s.inbound.refused_unconfigured = 10_000;
+        let t = render(&s, false);
+        assert!(
+            t.contains(
+                "  inbound refused: 10000 unconfigured, 2 wrong listener, 0 unprotected, 0 busy; accept errors 0\n"
+            ),
+            "{t}"
+        );
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn bgp(b: RawBgp, r: &mut Reporter<'_>) -> Option<Bgp> {
         None => Some(179),
     };
     let local_ip = match &b.local_ip {
-        Some(s) => host_ip(r, "bgp.local_ip", s).map(Some).ok_or(()),
+        Some(s) => session_ip(r, "bgp.local_ip", s).map(Some).ok_or(()),
         None => Ok(None),
     };
     let router_id = match (&b.router_id, local_ip) {
@@ -183,11 +183,33 @@ fn family(ip: IpAddr) -> &'static str {
     }
 }
 
+/// A BGP session address: a unicast host address, and for IPv6 neither IPv4-mapped
+/// (`::ffff:a.b.c.d`) nor IPv4-compatible (`::a.b.c.d`): such a neighbor would get an IPv6
+/// socket and a v6-only listener, where an IPv4 peer never arrives.
+fn session_ip(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<IpAddr> {
+    let ip = host_ip(r, path, s)?;
+    let IpAddr::V6(v6) = ip else { return Some(ip) };
+    let [a, b, c, d, e, f, g, h] = v6.segments();
+    let embedded = std::net::Ipv4Addr::new((g >> 8) as u8, g as u8, (h >> 8) as u8, h as u8);
+    let kind = match [a, b, c, d, e, f] {
+        [0, 0, 0, 0, 0, 0xffff] => "an IPv4-mapped IPv6 address",
+        // `::` and `::1` are caught above or are the loopback; anything else here embeds IPv4.
+        [0, 0, 0, 0, 0, 0] if !v6.is_loopback() => "an IPv4-compatible IPv6 address (deprecated, RFC 4291 §2.5.5.1)",
+        _ => return Some(ip),
+    };
+    let what = format!(
+        "is {kind}, which an IPv6 socket never matches for an IPv4 peer; \
+         write the IPv4 address itself (\"{embedded}\", with an IPv4 local_ip) or a real IPv6 address"
+    );
+    r.error(path, K::InvalidValue, &what);
+    None
+}
+
 fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Option<Neighbor> {
     let p = |k: &str| format!("bgp.neighbor[{i}].{k}");
-    let remote_ip = host_ip(r, &p("remote_ip"), &n.remote_ip);
+    let remote_ip = session_ip(r, &p("remote_ip"), &n.remote_ip);
     let remote_as = num(r, &p("remote_as"), n.remote_as, 1u32, u32::MAX, "an AS number").and_then(|v| Asn::new(v).ok());
-    let own_local = n.local_ip.as_ref().map(|s| host_ip(r, &p("local_ip"), s));
+    let own_local = n.local_ip.as_ref().map(|s| session_ip(r, &p("local_ip"), s));
     let local_ip = match (remote_ip, own_local, d.local_ip) {
         (_, Some(None), _) | (None, _, _) => None,
         (Some(rip), Some(Some(l)), _) if rip.is_ipv4() != l.is_ipv4() => {

@@ -1,24 +1,157 @@
 //! The BGP listeners: one TCP listener per local address (and port) in use, carrying the
-//! TCP-MD5 key of every neighbor on that address (per peer address) and GTSM where a neighbor
-//! asks for it. Each listener's accept loop hands a connection to the neighbor task of its
-//! source address (the accept table) and closes any other without a word (RFC 4271 §8.2.1.1).
+//! TCP-MD5 key of every neighbor on that address (per peer address) and GTSM while a neighbor
+//! on it asks for it. Keys and GTSM are installed on the bound socket *before* `listen()`, and
+//! a reload replaces a key in place (the kernel updates it) and deletes only keys whose peer
+//! left the listener or lost its key: a kept neighbor is never unsigned for a moment.
+//!
+//! Each accept loop hands a connection to a neighbor task only if it arrived on that
+//! neighbor's own `local_ip` and port (the accept table is keyed by listening address and peer
+//! address, never by peer address alone), and only if this listener holds the neighbor's key
+//! and GTSM as installed. Anything else is closed without a word (RFC 4271 §8.2.1.1), counted
+//! by reason for `status` and `/metrics`, and logged at most once per source per minute. The
+//! loop never waits for a neighbor (`try_send`) and backs off on `accept()` errors (EMFILE).
 //! Nothing here speaks BGP.
 
 use super::neighbor::Cmd;
 use super::{transport, SpeakerError};
 use crate::config::{self, TtlMode};
-use std::collections::HashMap;
+use crate::log_limit::{LogLimiter, Verdict};
+use crate::status::InboundStatus;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-/// Where the listeners send an accepted connection: the neighbor task of its source address.
-pub(super) type AcceptTable = Arc<std::sync::Mutex<HashMap<IpAddr, mpsc::Sender<Cmd>>>>;
+/// One line per source per window for refused connections, and at most `LOG_BUDGET` such lines
+/// per window from all sources together.
+const LOG_WINDOW: Duration = Duration::from_secs(60);
+const LOG_BUDGET: u32 = 10;
+const LOG_KEYS: usize = 256;
+/// Back-off after a failed `accept()` (EMFILE, ENFILE, …): doubles from the first to the cap.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_CAP: Duration = Duration::from_secs(1);
+
+/// A running neighbor, as the accept loops see it.
+pub(super) struct Route {
+    pub tx: mpsc::Sender<Cmd>,
+    /// The neighbor has an MD5 key: the listener must hold one for it.
+    pub md5: bool,
+    /// The neighbor wants GTSM: the listener must have it on.
+    pub gtsm: bool,
+}
+
+/// Why a connection was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Unconfigured,
+    WrongListener(SocketAddr),
+    Unprotected,
+    Busy,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+enum LogKey {
+    Source(IpAddr),
+    AcceptError,
+}
+
+/// What a listener holds, as the kernel accepted it.
+#[derive(Clone, Debug, Default)]
+struct Held {
+    keyed: HashSet<IpAddr>,
+    gtsm: bool,
+}
+
+/// The state the accept loops share with the speaker.
+pub(super) struct AcceptState {
+    /// Running neighbors by (their listening address, their address).
+    routes: HashMap<(SocketAddr, IpAddr), Route>,
+    /// Every configured neighbor's listening address, running or not.
+    configured: HashMap<IpAddr, SocketAddr>,
+    held: HashMap<SocketAddr, Held>,
+    stats: InboundStatus,
+    log: LogLimiter<LogKey>,
+}
+
+impl Default for AcceptState {
+    fn default() -> Self {
+        AcceptState {
+            routes: HashMap::new(),
+            configured: HashMap::new(),
+            held: HashMap::new(),
+            stats: InboundStatus::default(),
+            log: LogLimiter::new(LOG_WINDOW, LOG_BUDGET, LOG_KEYS),
+        }
+    }
+}
+
+impl AcceptState {
+    /// Replaces the accept table: `configured` maps every neighbor (with listening on) to its
+    /// listening address, `routes` the running ones.
+    pub(super) fn set_routes(
+        &mut self,
+        configured: HashMap<IpAddr, SocketAddr>,
+        routes: HashMap<(SocketAddr, IpAddr), Route>,
+    ) {
+        self.configured = configured;
+        self.routes = routes;
+    }
+
+    /// No more connections for `ip` (it is being stopped).
+    pub(super) fn unroute(&mut self, ip: IpAddr) {
+        self.routes.retain(|(_, p), _| *p != ip);
+    }
+
+    pub(super) fn stats(&self) -> InboundStatus {
+        self.stats.clone()
+    }
+
+    /// Hands `stream` to its neighbor, or says why not (the caller closes it).
+    fn dispatch(&mut self, listener: SocketAddr, stream: TcpStream, peer: IpAddr) -> Result<(), Refusal> {
+        let here = stream.local_addr().unwrap_or(listener);
+        let r = match self.configured.get(&peer) {
+            None => Err(Refusal::Unconfigured),
+            Some(theirs) if *theirs != here || here != listener => Err(Refusal::WrongListener(*theirs)),
+            Some(_) => match self.routes.get(&(here, peer)) {
+                None => Err(Refusal::Unprotected),
+                Some(route) => {
+                    let held = self.held.get(&listener);
+                    let keyed = held.is_some_and(|h| h.keyed.contains(&peer));
+                    let gtsm = held.is_some_and(|h| h.gtsm);
+                    // GTSM explicitly on the accepted socket, not only inherited.
+                    let min_ttl_ok = transport::set_accepted_min_ttl(&stream, route.gtsm).is_ok() || !route.gtsm;
+                    if (route.md5 && !keyed) || (route.gtsm && !gtsm) || !min_ttl_ok {
+                        Err(Refusal::Unprotected)
+                    } else {
+                        route.tx.try_send(Cmd::Accepted(stream)).map_err(|_| Refusal::Busy)
+                    }
+                }
+            },
+        };
+        if let Err(why) = r {
+            let n = match why {
+                Refusal::Unconfigured => &mut self.stats.refused_unconfigured,
+                Refusal::WrongListener(_) => &mut self.stats.refused_wrong_listener,
+                Refusal::Unprotected => &mut self.stats.refused_unprotected,
+                Refusal::Busy => &mut self.stats.refused_busy,
+            };
+            *n = n.saturating_add(1);
+        }
+        r
+    }
+}
+
+/// Where the listeners send an accepted connection.
+pub(super) type AcceptTable = Arc<std::sync::Mutex<AcceptState>>;
+
+fn lock(t: &AcceptTable) -> std::sync::MutexGuard<'_, AcceptState> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The neighbors a config wants on each listening address.
 pub(super) type Wanted<'a> = HashMap<SocketAddr, Vec<&'a config::Neighbor>>;
@@ -34,79 +167,99 @@ pub(super) fn wanted(bgp: &config::Bgp) -> Wanted<'_> {
     w
 }
 
-/// A listener bound by [`Listeners::bind_missing`], not yet accepting.
-pub(super) struct Bound(SocketAddr, Arc<TcpListener>);
+/// A socket bound by [`Listeners::bind_missing`], not yet listening.
+pub(super) struct Bound(SocketAddr, socket2::Socket);
 
 struct Listener {
     listener: Arc<TcpListener>,
     task: JoinHandle<()>,
-    /// Neighbors whose MD5 key is installed on this listener.
-    keyed: Vec<IpAddr>,
+    held: Held,
 }
 
 /// The running listeners.
 #[derive(Default)]
 pub(super) struct Listeners {
     by_addr: HashMap<SocketAddr, Listener>,
+    /// Keys to install instead of the configured ones, to make the kernel path refuse a key
+    /// below the config layer.
+    #[cfg(test)]
+    pub(super) key_override: HashMap<IpAddr, crate::types::Md5Key>,
 }
 
 impl Listeners {
-    /// Binds the wanted addresses that are not listened on yet, without accepting: a bad
-    /// address fails a reload before anything running is touched.
+    /// Binds the wanted addresses that are not listened on yet, without listening: a bad
+    /// address fails a reload before anything running is touched, and no SYN is answered
+    /// before the keys and GTSM are in place.
     pub(super) fn bind_missing(&self, wanted: &Wanted<'_>) -> Result<Vec<Bound>, SpeakerError> {
         let mut fresh = Vec::new();
         for addr in wanted.keys().filter(|a| !self.by_addr.contains_key(a)) {
-            let l = transport::listen(*addr).map_err(|err| SpeakerError::Listen { addr: *addr, err })?;
-            fresh.push(Bound(*addr, Arc::new(l)));
+            let s = transport::bind_listener(*addr).map_err(|err| SpeakerError::Listen { addr: *addr, err })?;
+            fresh.push(Bound(*addr, s));
         }
         Ok(fresh)
     }
 
-    /// Starts accepting on the `fresh` listeners, stops those no longer wanted and
-    /// (re)installs every wanted neighbor's MD5 key and GTSM. Returns, per neighbor, why it
-    /// must not start (the kernel refused its key or GTSM: it never runs unsigned).
+    /// Stops the listeners no longer wanted, installs every wanted neighbor's MD5 key and GTSM
+    /// (on the fresh sockets before they listen), then starts the fresh ones. Returns, per
+    /// neighbor, why it must not run (the kernel refused its key or GTSM: it never runs
+    /// unsigned, and the caller stops it if it runs).
     pub(super) fn apply(
         &mut self,
         fresh: Vec<Bound>,
         wanted: &Wanted<'_>,
         table: &AcceptTable,
     ) -> HashMap<IpAddr, String> {
-        for Bound(addr, l) in fresh {
-            let task = tokio::spawn(accept_loop(l.clone(), table.clone()));
-            info!(%addr, "listening for BGP");
-            self.by_addr.insert(addr, Listener { listener: l, task, keyed: Vec::new() });
-        }
         let unused: Vec<SocketAddr> = self.by_addr.keys().filter(|a| !wanted.contains_key(a)).copied().collect();
         for a in unused {
             if let Some(h) = self.by_addr.remove(&a) {
                 h.task.abort();
+                lock(table).held.remove(&a);
                 info!(addr = %a, "stopped listening");
             }
         }
         let mut refused = HashMap::new();
-        for (addr, ns) in wanted {
-            let Some(h) = self.by_addr.get_mut(addr) else { continue };
-            let fd = h.listener.as_raw_fd();
-            for ip in std::mem::take(&mut h.keyed) {
-                let _ = transport::set_md5(fd, ip, None);
-            }
-            for n in ns {
-                if let Some(k) = &n.md5 {
-                    match transport::set_md5(fd, n.remote_ip, Some(k)) {
-                        Ok(()) => h.keyed.push(n.remote_ip),
-                        Err(e) => {
-                            refused.insert(n.remote_ip, e.to_string());
-                        }
+        let none = Vec::new();
+        let keys: HashMap<SocketAddr, KeyMap> = wanted.iter().map(|(a, ns)| (*a, self.keys(ns))).collect();
+        let no_keys = KeyMap::new();
+        for (addr, h) in &mut self.by_addr {
+            let (ns, k) = (wanted.get(addr).unwrap_or(&none), keys.get(addr).unwrap_or(&no_keys));
+            install(h.listener.as_raw_fd(), *addr, ns, k, &mut h.held, &mut refused);
+            lock(table).held.insert(*addr, h.held.clone());
+        }
+        for Bound(addr, sock) in fresh {
+            let (ns, k) = (wanted.get(&addr).unwrap_or(&none), keys.get(&addr).unwrap_or(&no_keys));
+            let mut held = Held::default();
+            install(sock.as_raw_fd(), addr, ns, k, &mut held, &mut refused);
+            let l = match transport::start_listening(sock) {
+                Ok(l) => Arc::new(l),
+                Err(e) => {
+                    // Its neighbors do not run: never half up without their listener.
+                    let why = SpeakerError::Listen { addr, err: e }.to_string();
+                    for n in ns {
+                        refused.insert(n.remote_ip, why.clone());
                     }
+                    continue;
                 }
-                if n.ttl == TtlMode::Security {
-                    if let Err(e) = transport::listener_gtsm(&h.listener) {
-                        refused.insert(n.remote_ip, e.to_string());
-                    }
-                }
-            }
+            };
+            lock(table).held.insert(addr, held.clone());
+            let task = tokio::spawn(accept_loop(l.clone(), addr, table.clone()));
+            info!(%addr, "listening for BGP");
+            self.by_addr.insert(addr, Listener { listener: l, task, held });
         }
         refused
+    }
+
+    /// The key each neighbor of a listener wants.
+    #[cfg(not(test))]
+    fn keys(&self, ns: &[&config::Neighbor]) -> KeyMap {
+        ns.iter().filter_map(|n| Some((n.remote_ip, n.md5.clone()?))).collect()
+    }
+
+    /// The key each neighbor of a listener wants; an override takes the configured one's place.
+    #[cfg(test)]
+    fn keys(&self, ns: &[&config::Neighbor]) -> KeyMap {
+        let pick = |n: &config::Neighbor| self.key_override.get(&n.remote_ip).or(n.md5.as_ref()).cloned();
+        ns.iter().filter_map(|n| Some((n.remote_ip, pick(n)?))).collect()
     }
 
     /// Stops accepting everywhere.
@@ -117,19 +270,113 @@ impl Listeners {
     }
 }
 
-async fn accept_loop(l: Arc<TcpListener>, accept_table: AcceptTable) {
-    loop {
-        let Ok((stream, peer)) = l.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let tx = accept_table.lock().unwrap_or_else(|p| p.into_inner()).get(&peer.ip()).cloned();
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(Cmd::Accepted(stream)).await;
+type KeyMap = HashMap<IpAddr, crate::types::Md5Key>;
+
+/// Brings one listening socket to what its neighbors want: every wanted key added or updated
+/// in place, then keys of peers that left (or lost their key) deleted, then GTSM on or off.
+/// `held` follows what the kernel accepted; a refusal is recorded per neighbor.
+fn install(
+    fd: RawFd,
+    addr: SocketAddr,
+    ns: &[&config::Neighbor],
+    keys: &KeyMap,
+    held: &mut Held,
+    refused: &mut HashMap<IpAddr, String>,
+) {
+    for (ip, k) in keys {
+        match transport::set_md5(fd, *ip, Some(k)) {
+            Ok(()) => {
+                held.keyed.insert(*ip);
             }
-            // Not a configured neighbor: close without a word (RFC 4271 §8.2.1.1).
-            None => warn!(%peer, "refused BGP connection from an unconfigured address"),
+            // A key already there stays (the peer cannot get in unsigned); the neighbor stops.
+            Err(e) => {
+                refused.insert(*ip, e.to_string());
+            }
+        }
+    }
+    let gone: Vec<IpAddr> = held.keyed.iter().filter(|ip| !keys.contains_key(ip)).copied().collect();
+    for ip in gone {
+        match transport::set_md5(fd, ip, None) {
+            Ok(()) => {
+                held.keyed.remove(&ip);
+            }
+            // Still keyed is stricter, not weaker: only the unused key stays.
+            Err(e) => error!(%addr, peer = %ip, "cannot remove an unused TCP-MD5 key: {e}"),
+        }
+    }
+    let gtsm: Vec<IpAddr> = ns.iter().filter(|n| n.ttl == TtlMode::Security).map(|n| n.remote_ip).collect();
+    let want = !gtsm.is_empty();
+    if want || held.gtsm {
+        match transport::set_listener_gtsm(fd, addr.is_ipv6(), want) {
+            Ok(()) => held.gtsm = want,
+            Err(e) if want => {
+                held.gtsm = false;
+                for ip in gtsm {
+                    refused.insert(ip, e.to_string());
+                }
+            }
+            // Still on is stricter: it only blocks multihop peers until the next reload.
+            Err(e) => error!(%addr, "cannot clear GTSM on the listener: {e}"),
         }
     }
 }
+
+async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, table: AcceptTable) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        match l.accept().await {
+            Ok((stream, peer)) => {
+                backoff = Duration::ZERO;
+                // A refused stream is closed by now (dropped in `dispatch`): without a word.
+                let refused = {
+                    let mut t = lock(&table);
+                    match t.dispatch(addr, stream, peer.ip()) {
+                        Ok(()) => None,
+                        Err(why) => {
+                            Some((why, t.log.check(&LogKey::Source(peer.ip()), tokio::time::Instant::now().into_std())))
+                        }
+                    }
+                };
+                if let Some((why, verdict)) = refused {
+                    log_refusal(addr, peer, why, verdict);
+                }
+            }
+            Err(e) => {
+                // EMFILE/ENFILE and the like: no spin; the pending connection waits.
+                backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_FIRST, ACCEPT_BACKOFF_CAP);
+                let verdict = {
+                    let mut t = lock(&table);
+                    t.stats.accept_errors = t.stats.accept_errors.saturating_add(1);
+                    t.log.check(&LogKey::AcceptError, tokio::time::Instant::now().into_std())
+                };
+                if let Verdict::Log { .. } = verdict {
+                    warn!(%addr, "cannot accept BGP connections: {e}; retrying in {backoff:?}{}", verdict.suffix());
+                }
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+fn log_refusal(addr: SocketAddr, peer: SocketAddr, why: Refusal, verdict: Verdict) {
+    if verdict == Verdict::Suppress {
+        return;
+    }
+    let more = verdict.suffix();
+    match why {
+        Refusal::Unconfigured => warn!(%peer, %addr, "refused BGP connection from an unconfigured address{more}"),
+        Refusal::WrongListener(theirs) => warn!(
+            %peer, %addr,
+            "refused BGP connection from a neighbor's address to a local address that is not its session address {theirs}{more}"
+        ),
+        Refusal::Unprotected => warn!(
+            %peer, %addr,
+            "refused BGP connection: the neighbor is disabled or this listener lacks its TCP-MD5 key or GTSM{more}"
+        ),
+        Refusal::Busy => warn!(%peer, %addr, "refused BGP connection: the neighbor has connections queued{more}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tests;

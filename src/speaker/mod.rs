@@ -61,6 +61,9 @@ pub struct ReloadReport {
     pub restarted: Vec<IpAddr>,
     pub added: Vec<IpAddr>,
     pub removed: Vec<IpAddr>,
+    /// Neighbors that must not run (the kernel refused their MD5 key or GTSM): stopped if they
+    /// ran, `Disabled` in status with the reason.
+    pub disabled: Vec<IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +129,8 @@ impl Speaker {
         let bgp = &cfg.bgp;
         let mut report = ReloadReport::default();
         // 1. Listeners: one per local address (and port) in use; bind the new ones first, so a
-        //    bad address fails the reload before anything running is touched.
+        //    bad address fails the reload before anything running is touched. They do not
+        //    listen yet: no SYN is answered before their keys and GTSM are in place (step 3).
         let wanted = listener::wanted(bgp);
         let fresh = self.lock().listeners.bind_missing(&wanted)?;
         // 2. Neighbors: compare specs by remote address.
@@ -164,26 +168,36 @@ impl Speaker {
             }
         }
         for (h, why) in stops {
-            self.accept_table.lock().unwrap_or_else(|p| p.into_inner()).remove(&h.spec.remote.ip());
+            self.accept().unroute(h.spec.remote.ip());
             stop_one(&h, why, Duration::from_secs(1)).await;
             h.task.abort();
         }
-        // 3. Listeners: start the new ones, drop the unused, (re)install MD5 keys.
+        // 3. Listeners: drop the unused, add or update every wanted key and GTSM in place
+        //    (delete only those whose neighbor left), then start the fresh ones.
         let refused = self.lock().listeners.apply(fresh, &wanted, &self.accept_table);
-        // 4. Start the new and changed neighbors (never one whose key the kernel refused).
+        // 4. A kept neighbor whose key or GTSM could not be reinstalled stops: it never runs
+        //    unsigned, and its status says why.
+        let doomed: Vec<NeighborHandle> = {
+            let mut inner = self.lock();
+            let (bad, good) = inner.neighbors.drain(..).partition(|h| refused.contains_key(&h.spec.remote.ip()));
+            inner.neighbors = good;
+            bad
+        };
+        let mut disabled: Vec<(NeighborSpec, String)> = Vec::new();
+        for h in doomed {
+            let ip = h.spec.remote.ip();
+            self.accept().unroute(ip);
+            stop_one(&h, "TCP-MD5 key or GTSM could not be installed", Duration::from_secs(1)).await;
+            h.task.abort();
+            report.kept.retain(|k| *k != ip);
+            disabled.push((h.spec, refused.get(&ip).cloned().unwrap_or_default()));
+        }
+        // 5. Start the new and changed neighbors (never one whose key the kernel refused).
         let mut inner = self.lock();
         for spec in specs {
             let ip = spec.remote.ip();
             if let Some(why) = refused.get(&ip) {
-                error!(neighbor = %ip, "{why}");
-                inner.failed.push(NeighborStatus {
-                    remote_ip: Some(ip),
-                    remote_as: spec.session.remote_as.get(),
-                    state: NeighborState::Disabled,
-                    md5: spec.transport.md5_key.is_some(),
-                    last_error: Some(why.clone()),
-                    ..Default::default()
-                });
+                disabled.push((spec, why.clone()));
                 continue;
             }
             let (cmd_tx, cmd_rx) = mpsc::channel(8);
@@ -191,10 +205,54 @@ impl Speaker {
             let span = tracing::info_span!("neighbor", peer = %ip);
             let task =
                 tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx).instrument(span));
-            self.accept_table.lock().unwrap_or_else(|p| p.into_inner()).insert(ip, cmd_tx.clone());
             inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task });
         }
+        for (spec, why) in disabled {
+            let ip = spec.remote.ip();
+            error!(neighbor = %ip, "{why}");
+            report.disabled.push(ip);
+            inner.failed.push(NeighborStatus {
+                remote_ip: Some(ip),
+                remote_as: spec.session.remote_as.get(),
+                state: NeighborState::Disabled,
+                md5: spec.transport.md5_key.is_some(),
+                last_error: Some(why),
+                ..Default::default()
+            });
+        }
+        // 6. The accept table: a connection reaches a running neighbor only through its own
+        //    listening address (local_ip and port), never by source address alone.
+        let listening =
+            |spec: &NeighborSpec| spec.transport.local.filter(|_| bgp.listen).map(|l| SocketAddr::new(l, bgp.port));
+        let configured = bgp
+            .neighbors
+            .iter()
+            .filter(|_| bgp.listen)
+            .map(|n| (n.remote_ip, SocketAddr::new(n.local_ip, bgp.port)))
+            .collect();
+        let routes = inner
+            .neighbors
+            .iter()
+            .filter_map(|h| {
+                let route = listener::Route {
+                    tx: h.cmds.clone(),
+                    md5: h.spec.transport.md5_key.is_some(),
+                    gtsm: h.spec.transport.ttl_security,
+                };
+                Some(((listening(&h.spec)?, h.spec.remote.ip()), route))
+            })
+            .collect();
+        self.accept().set_routes(configured, routes);
         Ok(report)
+    }
+
+    fn accept(&self) -> std::sync::MutexGuard<'_, listener::AcceptState> {
+        self.accept_table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Inbound connections the listeners refused, by reason.
+    pub fn inbound(&self) -> crate::status::InboundStatus {
+        self.accept().stats()
     }
 
     /// Every neighbor converges to `a` now (UPDATEs leave in the same wake-up).

@@ -18,7 +18,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 /// DSCP CS6 (network control) in the IP TOS / traffic class octet.
 pub const TOS_CS6: u32 = 0xc0;
 
-/// Per-neighbor socket options.
+/// Per-neighbor socket options. Its `Debug` prints the key as `<redacted>` (through
+/// [`Md5Key`]'s own `Debug`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransportOpts {
     /// Source address to bind before connecting.
@@ -35,7 +36,7 @@ pub struct TransportOpts {
 pub enum TransportError {
     #[error("kernel refused the TCP-MD5 key for {peer}: {err} (is CONFIG_TCP_MD5SIG enabled? the neighbor stays down rather than run unsigned)")]
     Md5Refused { peer: IpAddr, err: io::Error },
-    #[error("TCP-MD5 key for {peer} is {len} octets; the kernel accepts 1 to 80")]
+    #[error("TCP-MD5 key for {peer} is {len} octets; the kernel accepts 1 to 80 (TCP_MD5SIG_MAXKEYLEN)")]
     Md5KeyLength { peer: IpAddr, len: usize },
     #[error("cannot bind {addr}: {err} (is the address configured on this host?)")]
     Bind { addr: SocketAddr, err: io::Error },
@@ -59,13 +60,22 @@ struct TcpMd5Sig {
     prefixlen: u8,
     keylen: u16,
     ifindex: libc::c_int,
-    key: [u8; Md5Key::MAX_LEN],
+    key: [u8; libc::TCP_MD5SIG_MAXKEYLEN],
 }
 
+// The kernel's limit and the type's are the same number.
+const _: () = assert!(Md5Key::MAX_LEN == libc::TCP_MD5SIG_MAXKEYLEN);
+
 /// Installs (`Some(key)`) or removes (`None`) the TCP-MD5 key for `peer` on a socket. On a
-/// listening socket this is per peer address, so one listener serves every neighbor.
+/// listening socket this is per peer address, so one listener serves every neighbor; adding a
+/// key for a peer that has one replaces it in place (no unsigned moment). Only `None` removes:
+/// an empty key is refused, never taken for "remove".
 pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&Md5Key>) -> Result<(), TransportError> {
+    let remove = key.is_none();
     let key = key.map(Md5Key::as_bytes).unwrap_or_default();
+    if !remove && (key.is_empty() || key.len() > libc::TCP_MD5SIG_MAXKEYLEN) {
+        return Err(TransportError::Md5KeyLength { peer, len: key.len() });
+    }
     let sa = SockAddr::from(SocketAddr::new(peer, 0));
     // SAFETY: sockaddr_storage and the rest of TcpMd5Sig are plain integers and arrays, for
     // which all-zero bytes are a valid value.
@@ -96,10 +106,17 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&Md5Key>) -> Result<(), Tran
             std::mem::size_of::<TcpMd5Sig>() as libc::socklen_t,
         )
     };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
+    let err = (rc != 0).then(io::Error::last_os_error);
+    // Leave no copy of the key on the stack. The volatile writes are not elided although
+    // `sig` is dead after them.
+    for b in sig.key.iter_mut() {
+        // SAFETY: `b` is a valid, aligned, exclusive reference to a byte of `sig`.
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    if let Some(err) = err {
         // Removing a key that is not there is not an error worth reporting.
-        if key.is_empty() && err.raw_os_error() == Some(libc::ENOENT) {
+        if remove && err.raw_os_error() == Some(libc::ENOENT) {
             return Ok(());
         }
         return Err(TransportError::Md5Refused { peer, err });
@@ -181,9 +198,11 @@ pub async fn connect(
     }
 }
 
-/// A listening socket for incoming BGP connections on `bind` (port 179 or the configured one).
-/// MD5 keys are added per neighbor with [`set_md5`] on `listener.as_raw_fd()`.
-pub fn listen(bind: SocketAddr) -> Result<TcpListener, TransportError> {
+/// A socket for incoming BGP connections on `bind` (port 179 or the configured one): created
+/// and bound, **not yet listening**, so MD5 keys ([`set_md5`] on its fd) and GTSM
+/// ([`set_listener_gtsm`]) are in place before the first SYN can be answered; then
+/// [`start_listening`].
+pub fn bind_listener(bind: SocketAddr) -> Result<Socket, TransportError> {
     let v6 = bind.is_ipv6();
     let sock = Socket::new(if v6 { Domain::IPV6 } else { Domain::IPV4 }, Type::STREAM, Some(Protocol::TCP))
         .map_err(so("socket"))?;
@@ -193,9 +212,22 @@ pub fn listen(bind: SocketAddr) -> Result<TcpListener, TransportError> {
     }
     sock.set_nonblocking(true).map_err(so("O_NONBLOCK"))?;
     sock.bind(&bind.into()).map_err(|err| TransportError::Bind { addr: bind, err })?;
-    sock.listen(16).map_err(so("listen"))?;
+    Ok(sock)
+}
+
+/// `listen()` on a socket from [`bind_listener`] and hands it to tokio (needs a runtime).
+pub fn start_listening(sock: Socket) -> Result<TcpListener, TransportError> {
+    sock.listen(LISTEN_BACKLOG).map_err(so("listen"))?;
     let std_listener: std::net::TcpListener = sock.into();
     TcpListener::from_std(std_listener).map_err(so("tokio listener"))
+}
+
+/// Pending-connection queue of a BGP listener (a handful of configured peers).
+const LISTEN_BACKLOG: i32 = 16;
+
+/// [`bind_listener`] and [`start_listening`] in one, for a listener without keys or GTSM.
+pub fn listen(bind: SocketAddr) -> Result<TcpListener, TransportError> {
+    start_listening(bind_listener(bind)?)
 }
 
 /// Options for an accepted connection (the listener's MD5 key already applies to it).
@@ -224,19 +256,38 @@ pub fn set_user_timeout(stream: &TcpStream, d: Duration) -> Result<(), Transport
     socket2::SockRef::from(stream).set_tcp_user_timeout(Some(d)).map_err(so("TCP_USER_TIMEOUT"))
 }
 
-/// GTSM on a listener must be set before the SYN arrives, so it is set on the listening
-/// socket when any neighbor asks for it.
-/// The listener also sends with TTL 255: its SYN-ACK must pass the peer's GTSM check too.
+/// GTSM (RFC 5082) on a listening socket, on (`true`) or off: it must be set before the SYN
+/// arrives, so it is set on the listener while any neighbor on it asks for it, and cleared
+/// when none does any more (it would drop every other multihop neighbor's SYNs). While on, the
+/// listener also sends with TTL 255: its SYN-ACK must pass the peer's GTSM check too; off, it
+/// is back to the kernel's default TTL.
+pub fn set_listener_gtsm(fd: RawFd, v6: bool, on: bool) -> Result<(), TransportError> {
+    // -1 is the kernel's "default TTL / hop limit"; MINTTL 0 is "no minimum".
+    let (ttl, min) = if on { (255, 255) } else { (-1, 0) };
+    if v6 {
+        set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, ttl).map_err(so("IPV6_UNICAST_HOPS"))?;
+        set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, min).map_err(so("IPV6_MINHOPCOUNT"))
+    } else {
+        set_int_opt(fd, libc::IPPROTO_IP, libc::IP_TTL, ttl).map_err(so("IP_TTL"))?;
+        set_int_opt(fd, libc::IPPROTO_IP, libc::IP_MINTTL, min).map_err(so("IP_MINTTL"))
+    }
+}
+
+/// [`set_listener_gtsm`] on for a listener already handed to tokio.
 pub fn listener_gtsm(listener: &TcpListener) -> Result<(), TransportError> {
     let v6 = listener.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
-    let fd = listener.as_raw_fd();
-    let sock = socket2::SockRef::from(listener);
+    set_listener_gtsm(listener.as_raw_fd(), v6, true)
+}
+
+/// The GTSM minimum TTL of an accepted connection, set explicitly rather than trusted to be
+/// inherited from the listener: 255 for a GTSM neighbor, none otherwise.
+pub fn set_accepted_min_ttl(stream: &TcpStream, gtsm: bool) -> Result<(), TransportError> {
+    let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+    let min = if gtsm { 255 } else { 0 };
     if v6 {
-        sock.set_unicast_hops_v6(255).map_err(so("IPV6_UNICAST_HOPS"))?;
-        set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 255).map_err(so("IPV6_MINHOPCOUNT"))
+        set_int_opt(stream.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, min).map_err(so("IPV6_MINHOPCOUNT"))
     } else {
-        sock.set_ttl_v4(255).map_err(so("IP_TTL"))?;
-        set_int_opt(fd, libc::IPPROTO_IP, libc::IP_MINTTL, 255).map_err(so("IP_MINTTL"))
+        set_int_opt(stream.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MINTTL, min).map_err(so("IP_MINTTL"))
     }
 }
 
@@ -247,8 +298,69 @@ mod tests {
 
     #[test]
     fn struct_layout_matches_the_kernel() {
-        // sizeof(struct tcp_md5sig) on Linux: 128 + 1 + 1 + 2 + 4 + 80.
+        // struct tcp_md5sig in <linux/tcp.h>: field by field, not only the size (swapping two
+        // fields of one size would keep it).
+        use std::mem::offset_of;
+        assert_eq!(offset_of!(TcpMd5Sig, addr), 0);
+        assert_eq!(offset_of!(TcpMd5Sig, flags), 128);
+        assert_eq!(offset_of!(TcpMd5Sig, prefixlen), 129);
+        assert_eq!(offset_of!(TcpMd5Sig, keylen), 130);
+        assert_eq!(offset_of!(TcpMd5Sig, ifindex), 132);
+        assert_eq!(offset_of!(TcpMd5Sig, key), 136);
         assert_eq!(std::mem::size_of::<TcpMd5Sig>(), 216);
+    }
+
+    #[test]
+    fn an_empty_key_is_refused_not_taken_for_remove() {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let empty = Md5Key::unchecked_for_test(Vec::new());
+        let r = set_md5(s.as_raw_fd(), peer, Some(&empty));
+        assert!(matches!(r, Err(TransportError::Md5KeyLength { len: 0, .. })), "{r:?}");
+        let long = Md5Key::unchecked_for_test(vec![b'k'; 81]);
+        let r = set_md5(s.as_raw_fd(), peer, Some(&long));
+        assert!(matches!(r, Err(TransportError::Md5KeyLength { len: 81, .. })), "{r:?}");
+        // Removing a key that is not there is fine.
+        set_md5(s.as_raw_fd(), peer, None).unwrap();
+    }
+
+    #[test]
+    fn debug_of_the_options_redacts_the_key() {
+        let opts = TransportOpts { md5_key: Some(Md5Key::new("s3cr3t-bgp-key").unwrap()), ..Default::default() };
+        let d = format!("{opts:?} {opts:#?}");
+        assert!(!d.contains("s3cr3t"), "{d}");
+        assert!(d.contains("<redacted>"), "{d}");
+    }
+
+    /// M2: a bound listener answers no SYN until `start_listening` (keys and GTSM go on in
+    /// between): a connection to it is refused, then accepted.
+    #[tokio::test]
+    async fn a_bound_listener_does_not_listen_yet() {
+        let sock = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = sock.local_addr().unwrap().as_socket().unwrap();
+        let r = connect(addr, &TransportOpts::default(), Duration::from_secs(2), Duration::from_secs(90)).await;
+        assert!(
+            matches!(&r, Err(TransportError::Connect { err, .. }) if err.kind() == io::ErrorKind::ConnectionRefused),
+            "{r:?}"
+        );
+        let l = start_listening(sock).unwrap();
+        connect(addr, &TransportOpts::default(), Duration::from_secs(2), Duration::from_secs(90)).await.unwrap();
+        drop(l);
+    }
+
+    /// GTSM on and off again on a listener: off really clears IP_MINTTL (a plain SYN gets
+    /// through again).
+    #[tokio::test]
+    async fn gtsm_on_a_listener_is_cleared_again() {
+        let sock = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        set_listener_gtsm(sock.as_raw_fd(), false, true).unwrap();
+        let l = start_listening(sock).unwrap();
+        let peer = l.local_addr().unwrap();
+        let plain = TransportOpts::default();
+        let r = connect(peer, &plain, Duration::from_millis(300), Duration::from_secs(90)).await;
+        assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
+        set_listener_gtsm(l.as_raw_fd(), false, false).unwrap();
+        connect(peer, &plain, Duration::from_secs(2), Duration::from_secs(90)).await.unwrap();
     }
 
     #[test]

@@ -214,6 +214,29 @@ fn duplicates() {
 }
 
 #[test]
+fn ipv4_mapped_and_compatible_session_addresses() {
+    let text = with("remote_ip = \"192.0.2.1\"", "remote_ip = \"::ffff:192.0.2.1\"");
+    assert_eq!(
+        one(&text),
+        format!(
+            "{F}:6:13: bgp.neighbor[0].remote_ip = \"::ffff:192.0.2.1\": is an IPv4-mapped IPv6 address, \
+             which an IPv6 socket never matches for an IPv4 peer; write the IPv4 address itself \
+             (\"192.0.2.1\", with an IPv4 local_ip) or a real IPv6 address; example: remote_ip = \"192.0.2.1\""
+        )
+    );
+    let text = with("local_ip = \"198.51.100.124\"", "local_ip = \"::198.51.100.124\"");
+    let e = errors(&text);
+    assert!(e.iter().any(|m| m.contains("bgp.local_ip = \"::198.51.100.124\": is an IPv4-compatible")), "{e:#?}");
+    let own = with("remote_as = 65000", "remote_as = 65000\nlocal_ip = \"::ffff:198.51.100.124\"");
+    assert!(errors(&own).iter().any(|m| m.contains("bgp.neighbor[0].local_ip") && m.contains("IPv4-mapped")));
+    // A real IPv6 address and the IPv6 loopback are fine.
+    let v6 = with("remote_ip = \"192.0.2.1\"", "remote_ip = \"2001:db8::2\"\nlocal_ip = \"2001:db8::1\"");
+    assert!(parse(&v6).is_ok());
+    let lo = with("remote_ip = \"192.0.2.1\"", "remote_ip = \"::1\"\nlocal_ip = \"::1\"");
+    assert!(parse(&lo).is_ok());
+}
+
+#[test]
 fn conflicts() {
     let add = |extra: &str| with("remote_as = 65000", &format!("remote_as = 65000\n{extra}"));
     assert_eq!(
