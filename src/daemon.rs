@@ -7,8 +7,9 @@
 use crate::config::Config;
 use crate::control::{self, Request, Response};
 use crate::ha::loopback::Loopback;
+use crate::ha::persist::Persister;
 use crate::ha::Advert;
-use crate::ha::{DecisionHook, HaConfig, HaController};
+use crate::ha::{Decision, DecisionHook, HaConfig, HaController};
 use crate::speaker::Speaker;
 use crate::status::StatusDoc;
 use std::path::PathBuf;
@@ -27,12 +28,41 @@ pub struct Daemon {
     cfg: Mutex<Config>,
     speaker: Arc<Speaker>,
     ha: RwLock<Arc<HaController>>,
-    hook: DecisionHook,
+    gate: Arc<HookGate>,
+    /// Writes the HA state files for every controller, so their writes stay in order.
+    persister: Persister,
     loopback: Option<Loopback>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
     counters: Arc<crate::metrics::Counters>,
     metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Lets only the current HA controller's decisions reach the speaker: a controller replaced by
+/// a reload (and kept alive a while, e.g. by an `anycastd check` in progress) can never make a
+/// stale decision stick.
+struct HookGate {
+    current: Mutex<u64>,
+    inner: DecisionHook,
+}
+
+impl HookGate {
+    /// The hook for a new controller; from this call on, every older controller's hook does
+    /// nothing. The check and the call share one lock, so no old decision slips in between.
+    fn next(self: &Arc<Self>) -> DecisionHook {
+        let generation = {
+            let mut c = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            *c = c.wrapping_add(1);
+            *c
+        };
+        let gate = self.clone();
+        Arc::new(move |d: &Decision| {
+            let c = gate.current.lock().unwrap_or_else(|p| p.into_inner());
+            if *c == generation {
+                (gate.inner)(d);
+            }
+        })
+    }
 }
 
 impl Daemon {
@@ -66,7 +96,9 @@ impl Daemon {
             }
             crate::systemd::notify(&format!("STATUS={}", d.reason));
         });
-        let ha = Arc::new(HaController::start(HaConfig::from(&cfg), Some(hook.clone())));
+        let gate = Arc::new(HookGate { current: Mutex::new(0), inner: hook });
+        let persister = Persister::start();
+        let ha = Arc::new(HaController::start_with(HaConfig::from(&cfg), Some(gate.next()), persister.clone()));
         speaker.set_advert(ha.current().advert);
         let metrics_listen = cfg.metrics.as_ref().map(|m| m.listen);
         let d = Arc::new(Daemon {
@@ -74,7 +106,8 @@ impl Daemon {
             cfg: Mutex::new(cfg),
             speaker,
             ha: RwLock::new(ha),
-            hook,
+            gate,
+            persister,
             loopback,
             reloading: tokio::sync::Mutex::new(()),
             counters,
@@ -95,7 +128,8 @@ impl Daemon {
         Ok(d)
     }
 
-    fn ha(&self) -> Arc<HaController> {
+    /// The HA controller now in force (a reload may replace it).
+    pub fn ha(&self) -> Arc<HaController> {
         self.ha.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -106,11 +140,16 @@ impl Daemon {
     /// Re-reads the config file. An invalid file is rejected and the running config kept.
     /// Unchanged neighbors keep their sessions; changed prefixes go out as UPDATE diffs;
     /// changed health checks or role source restart the HA controller (fail closed: withdrawn
-    /// until the new checks pass `rise` times).
+    /// until the new checks pass `rise` times). A reload the speaker refuses takes back the
+    /// addresses it added; once the speaker runs the new config, so does `cfg`, even when an
+    /// old address cannot be removed (reported as an error).
     pub async fn reload(&self) -> Result<String, String> {
         let _one = self.reloading.lock().await;
-        let new =
-            Config::load(&self.path).map_err(|e| format!("config rejected, still running the previous one:\n{e}"))?;
+        let path = self.path.clone();
+        let new = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .map_err(|e| format!("config rejected, still running the previous one: the loader failed: {e}"))?
+            .map_err(|e| format!("config rejected, still running the previous one:\n{e}"))?;
         let old = self.config();
         for w in &new.warnings {
             warn!("{w}");
@@ -119,9 +158,20 @@ impl Daemon {
             new.anycast.prefixes.iter().filter(|p| !old.anycast.prefixes.contains(p)).copied().collect();
         let gone: Vec<_> = old.anycast.prefixes.iter().filter(|p| !new.anycast.prefixes.contains(p)).copied().collect();
         if let Some(lo) = &self.loopback {
-            lo.add(&added).await?;
+            if let Err(e) = lo.add(&added).await {
+                self.take_back(lo, &added).await;
+                return Err(format!("reload rejected, still running the previous config: {e}"));
+            }
         }
-        let report = self.speaker.reload(&new).await.map_err(|e| format!("reload failed: {e}"))?;
+        let report = match self.speaker.reload(&new).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(lo) = &self.loopback {
+                    self.take_back(lo, &added).await;
+                }
+                return Err(format!("reload failed: {e}"));
+            }
+        };
         // The prefixes are the controller's only input a reload changes in place.
         let ha_same = HaConfig { prefixes: Vec::new(), ..HaConfig::from(&old) }
             == HaConfig { prefixes: Vec::new(), ..HaConfig::from(&new) };
@@ -131,16 +181,21 @@ impl Daemon {
             }
             "HA controller kept"
         } else {
-            let ha = Arc::new(HaController::start(HaConfig::from(&new), Some(self.hook.clone())));
+            // From here on the old controller's decisions no longer reach the speaker.
+            let hook = self.gate.next();
+            let ha = Arc::new(HaController::start_with(HaConfig::from(&new), Some(hook), self.persister.clone()));
             self.speaker.set_advert(ha.current().advert);
-            *self.ha.write().unwrap_or_else(|p| p.into_inner()) = ha;
+            let old_ha = std::mem::replace(&mut *self.ha.write().unwrap_or_else(|p| p.into_inner()), ha);
+            old_ha.stop();
             "HA controller restarted (role or checks changed): withdrawn until the checks pass"
         };
-        if let Some(lo) = &self.loopback {
-            // The withdraw of removed prefixes is on the wire (set_advert sends at once).
-            lo.remove(&gone).await?;
-        }
+        // The speaker and HA run the new config: so does `cfg`, whatever happens next.
         *self.cfg.lock().unwrap_or_else(|p| p.into_inner()) = new;
+        let removed = match &self.loopback {
+            // The withdraw of removed prefixes was handed to the sessions by set_advert.
+            Some(lo) => lo.remove(&gone).await,
+            None => Ok(()),
+        };
         let msg = format!(
             "reloaded {}: neighbors kept {:?}, restarted {:?}, added {:?}, removed {:?}, disabled {:?}; prefixes added {:?}, removed {:?}; {ha_note}",
             self.path.display(),
@@ -153,7 +208,20 @@ impl Daemon {
             gone
         );
         info!("{msg}");
-        Ok(msg)
+        match removed {
+            Ok(()) => Ok(msg),
+            Err(e) => {
+                error!("{e}");
+                Err(format!("{msg}; but {e} (the new config is running; remove it by hand)"))
+            }
+        }
+    }
+
+    /// Removes `added` again after a reload that did not go through.
+    async fn take_back(&self, lo: &Loopback, added: &[ipnet::IpNet]) {
+        if let Err(e) = lo.remove(added).await {
+            error!("reload failed and the addresses it added cannot be removed: {e}");
+        }
     }
 
     /// Withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
@@ -169,6 +237,11 @@ impl Daemon {
                 error!("cannot remove the anycast addresses: {e}");
             }
         }
+    }
+
+    /// What the speaker advertises now (the last decision that reached it).
+    pub fn speaker_advert(&self) -> Advert {
+        self.speaker.advert()
     }
 
     /// The status document (`anycastd status`, `/metrics`).
@@ -191,12 +264,12 @@ impl Daemon {
         };
         match req {
             Request::Status => Response::status(self.status()),
-            Request::Notify { state } => match self.ha().notify_keepalived(&state) {
+            Request::Notify { state } => match self.ha().notify_keepalived(&state).await {
                 Ok(o) => outcome(o),
                 Err(e) => Response::err(e),
             },
-            Request::Drain { seconds } => outcome(self.ha().drain(seconds.unwrap_or(DEFAULT_DRAIN_SECS))),
-            Request::Undrain => outcome(self.ha().undrain()),
+            Request::Drain { seconds } => outcome(self.ha().drain(seconds.unwrap_or(DEFAULT_DRAIN_SECS)).await),
+            Request::Undrain => outcome(self.ha().undrain().await),
             Request::Check => {
                 let ha = self.ha();
                 let reports = ha.check_now().await;

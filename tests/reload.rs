@@ -91,3 +91,42 @@ async fn reload_keeps_sessions_announces_diffs_and_rejects_bad_configs() {
     b.shutdown("bye", Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Review M3: a controller replaced by a reload but still alive (an `anycastd check` holding
+/// it) must never reach the speaker again. The old controller's check passes *after* a reload
+/// that put this node on standby; on the old code its "advertise" stuck on the speaker.
+#[tokio::test(flavor = "current_thread")]
+async fn a_replaced_controller_cannot_make_the_speaker_advertise() {
+    let dir = std::env::temp_dir().join(format!("acd-reload-m3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (path, up, role) = (dir.join("a.toml"), dir.join("up"), dir.join("role"));
+    std::fs::write(&role, "standby\n").unwrap();
+    // Nothing listens on 127.0.0.2:17941: the speaker only holds the advert.
+    let base = text("127.0.0.1", "127.0.0.2", 17941, 65124, 65000, &["203.0.113.124/32"], 9);
+    let check = format!(
+        "[[health.check]]\nname = \"up\"\ntype = \"file\"\npath = \"{}\"\ninterval_ms = 86400000\nrise = 1\nfall = 1\n",
+        up.display()
+    );
+    std::fs::write(&path, format!("{base}{check}")).unwrap();
+    let a = Daemon::start(Config::load(&path).unwrap(), path.clone()).await.unwrap();
+    let old = a.ha();
+    // The new config: same check, role from a file that says standby.
+    let standby = format!("{base}[role]\nsource = \"file\"\npath = \"{}\"\n{check}", role.display());
+    std::fs::write(&path, standby).unwrap();
+    let m = a.reload().await.unwrap();
+    assert!(m.contains("HA controller restarted"), "{m}");
+    assert!(!std::sync::Arc::ptr_eq(&old, &a.ha()));
+    // The old controller (static role) now sees its check pass: it would advertise.
+    std::fs::write(&up, "").unwrap();
+    let reports = old.check_now().await;
+    assert!(reports[0].ok, "{reports:?}");
+    assert!(a.speaker_advert().prefixes.is_empty(), "a replaced controller made the speaker advertise");
+    assert_eq!(old.current().state, anycastd::ha::AdvertState::Withdrawn, "a stopped controller recorded a check");
+    // The current controller is unaffected: standby, withdrawn.
+    a.ha().check_now().await;
+    assert!(a.speaker_advert().prefixes.is_empty());
+    assert!(a.status().ha.reason.contains("standby"), "{}", a.status().ha.reason);
+    a.shutdown("test over").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

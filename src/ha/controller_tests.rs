@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::Probe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex as StdMutex;
 use tokio::time::timeout;
 
@@ -80,24 +81,24 @@ async fn keepalived_notify_applies_at_once_and_survives_restart() {
     let path = dir.join("role");
     let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
     let ha = HaController::start(c.clone(), None);
-    let out = ha.notify_keepalived("MASTER").unwrap();
+    let out = ha.notify_keepalived("MASTER").await.unwrap();
     assert_eq!(out.decision.state, AdvertState::Advertising);
     assert_eq!(out.decision.reason, "advertising 203.0.113.124/32: primary (keepalived MASTER) and no health checks");
     assert_eq!(out.warning, None);
-    assert!(ha.notify_keepalived("PRIMARY").unwrap_err().contains("unknown keepalived state"));
+    assert!(ha.notify_keepalived("PRIMARY").await.unwrap_err().contains("unknown keepalived state"));
     drop(ha);
 
     let ha = HaController::start(c.clone(), None);
     let mut rx = ha.subscribe();
     wait_for(&mut rx, AdvertState::Advertising).await;
-    let d = ha.notify_keepalived("FAULT").unwrap().decision;
+    let d = ha.notify_keepalived("FAULT").await.unwrap().decision;
     assert_eq!(d.state, AdvertState::Withdrawn);
     assert_eq!(d.reason, "withdrawing 203.0.113.124/32: role unknown (keepalived FAULT)");
     assert_eq!(ha.status().role, Role::Unknown);
     drop(ha);
 
     let ha = HaController::start(cfg(&dir, RoleSource::Static, vec![]), None);
-    assert!(ha.notify_keepalived("MASTER").unwrap_err().contains("not keepalived"));
+    assert!(ha.notify_keepalived("MASTER").await.unwrap_err().contains("not keepalived"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -108,7 +109,7 @@ async fn drain_is_saved_and_resumed_after_restart() {
     let ha = HaController::start(c.clone(), None);
     let mut rx = ha.subscribe();
     wait_for(&mut rx, AdvertState::Advertising).await;
-    let out = ha.drain(30);
+    let out = ha.drain(30).await;
     assert_eq!(out.decision.state, AdvertState::Draining);
     assert_eq!(out.decision.communities, vec![crate::wire::community::Community::GRACEFUL_SHUTDOWN.to_string()]);
     assert!(std::fs::read_to_string(dir.join("drain")).unwrap().starts_with("draining until "));
@@ -119,9 +120,9 @@ async fn drain_is_saved_and_resumed_after_restart() {
     wait_for(&mut rx, AdvertState::Draining).await;
     let left = ha.status().drain.remaining_ms.unwrap();
     assert!((28_000..=30_000).contains(&left), "{left}");
-    assert_eq!(ha.undrain().decision.state, AdvertState::Advertising);
+    assert_eq!(ha.undrain().await.decision.state, AdvertState::Advertising);
     assert!(!dir.join("drain").exists());
-    let out = ha.drain(0);
+    let out = ha.drain(0).await;
     assert_eq!(out.decision.state, AdvertState::Withdrawn);
     assert_eq!(std::fs::read_to_string(dir.join("drain")).unwrap(), "drained\n");
     drop(ha);
@@ -140,7 +141,7 @@ async fn drain_withdraws_when_its_time_is_up() {
     let mut rx = ha.subscribe();
     wait_for(&mut rx, AdvertState::Advertising).await;
     let start = tokio::time::Instant::now();
-    ha.drain(5);
+    ha.drain(5).await;
     // Virtual time: the 10 s limit only has to come after the 5 s drain.
     let d = timeout(Duration::from_secs(10), rx.wait_for(|d| d.state == AdvertState::Withdrawn));
     let d = d.await.expect("withdrawn within 10 s").expect("controller alive").clone();
@@ -165,5 +166,119 @@ async fn check_now_runs_every_check_and_counts_the_results() {
     assert_eq!(st.checks[1].detail.as_deref(), Some("exit 4: no"));
     assert_eq!(st.advert_state, AdvertState::Withdrawn);
     assert!(st.reason.contains("check `bad`"), "{}", st.reason);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file writer that blocks in its first write until the test opens the gate (at most 5 s),
+/// reporting on `started` when it begins: a disk that hangs on fsync.
+struct SlowDisk {
+    gate: std::sync::mpsc::Sender<()>,
+    started: mpsc::UnboundedReceiver<()>,
+    finished: Arc<AtomicBool>,
+}
+
+fn slow_disk() -> (persist::WriteFn, SlowDisk) {
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let gate_rx = StdMutex::new(Some(gate_rx));
+    let (started_tx, started) = mpsc::unbounded_channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let f2 = finished.clone();
+    let w: persist::WriteFn = Arc::new(move |path: &std::path::Path, bytes: Option<&[u8]>| {
+        let _ = started_tx.send(());
+        if let Some(rx) = gate_rx.lock().unwrap().take() {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+        let r = persist::write_file(path, bytes);
+        f2.store(true, Ordering::SeqCst);
+        r
+    });
+    (w, SlowDisk { gate, started, finished })
+}
+
+#[tokio::test]
+async fn notify_applies_before_a_slow_save_and_the_runtime_keeps_running() {
+    let dir = tmpdir("slow-disk");
+    let path = dir.join("role");
+    let (w, mut disk) = slow_disk();
+    let finished = disk.finished.clone();
+    let seen: Arc<StdMutex<Vec<(AdvertState, bool)>>> = Arc::default();
+    let s2 = seen.clone();
+    let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push((d.state, finished.load(Ordering::SeqCst))));
+    let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
+    let ha = Arc::new(HaController::start_with(c, Some(hook), Persister::with_writer(w)));
+    let mut rx = ha.subscribe();
+    let h2 = ha.clone();
+    let t = std::time::Instant::now();
+    let notify = tokio::spawn(async move { h2.notify_keepalived("MASTER").await });
+    wait_for(&mut rx, AdvertState::Advertising).await;
+    let applied = t.elapsed();
+    timeout(Duration::from_secs(2), disk.started.recv()).await.expect("the save started").unwrap();
+    // The save is stuck in fsync, yet timers and other tasks run on this (only) thread.
+    let ticked = timeout(Duration::from_secs(1), tokio::time::sleep(Duration::from_millis(20))).await;
+    assert!(ticked.is_ok() && !disk.finished.load(Ordering::SeqCst), "the runtime stalled during the save");
+    assert_eq!(*seen.lock().unwrap(), vec![(AdvertState::Withdrawn, false), (AdvertState::Advertising, false)]);
+    disk.gate.send(()).unwrap();
+    let out = timeout(Duration::from_secs(2), notify).await.expect("answered").unwrap().unwrap();
+    assert_eq!(out.warning, None);
+    assert_eq!(out.decision.state, AdvertState::Advertising);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "MASTER\n");
+    eprintln!("notify → speaker's decision {applied:?} while the save was still blocked");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Real time (2 s): tokio's paused clock does not advance while a blocking write runs.
+#[tokio::test]
+async fn a_save_slower_than_the_bound_is_answered_with_a_warning() {
+    let dir = tmpdir("slow-warn");
+    let (w, mut disk) = slow_disk();
+    let ha = HaController::start_with(cfg(&dir, RoleSource::Static, vec![]), None, Persister::with_writer(w));
+    wait_for(&mut ha.subscribe(), AdvertState::Advertising).await;
+    let out = ha.drain(30).await;
+    assert_eq!(out.decision.state, AdvertState::Draining);
+    let warning = out.warning.expect("a warning for a save still blocked after PERSIST_WAIT");
+    assert!(warning.contains("not yet saved after 2000 ms") && warning.contains("the drain is in effect"), "{warning}");
+    disk.started.recv().await.unwrap();
+    disk.gate.send(()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Waits (polling, at most 2 s) until the decision's reason contains `needle`: a change of
+/// reason alone is not published on the channel.
+async fn reason_reaches(ha: &HaController, needle: &str) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !ha.current().reason.contains(needle) {
+        assert!(tokio::time::Instant::now() < end, "{needle:?} not reached: {}", ha.current().reason);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_quick_notifies_leave_the_last_applied_state_in_the_file() {
+    let dir = tmpdir("order");
+    let path = dir.join("role");
+    let (w, mut disk) = slow_disk();
+    let seen: Arc<StdMutex<Vec<AdvertState>>> = Arc::default();
+    let s2 = seen.clone();
+    let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push(d.state));
+    let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
+    let ha = Arc::new(HaController::start_with(c, Some(hook), Persister::with_writer(w)));
+    let h2 = ha.clone();
+    let master = tokio::spawn(async move { h2.notify_keepalived("MASTER").await });
+    // MASTER's save is under way (stuck) when BACKUP arrives.
+    timeout(Duration::from_secs(2), disk.started.recv()).await.expect("the save started").unwrap();
+    let h3 = ha.clone();
+    let backup = tokio::spawn(async move { h3.notify_keepalived("BACKUP").await });
+    reason_reaches(&ha, "standby (keepalived BACKUP)").await;
+    disk.gate.send(()).unwrap();
+    for n in [master, backup] {
+        assert_eq!(timeout(Duration::from_secs(3), n).await.expect("answered").unwrap().unwrap().warning, None);
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "BACKUP\n");
+    // A later write by someone else is seen, so every earlier file event has been handled by
+    // now: the stale MASTER on disk in between was never applied again.
+    state::write_atomic(&path, b"FAULT\n").unwrap();
+    reason_reaches(&ha, "keepalived FAULT").await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|s| **s == AdvertState::Advertising).count(), 1, "{seen:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

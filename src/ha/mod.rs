@@ -10,6 +10,7 @@
 pub mod decision;
 pub mod health;
 pub mod loopback;
+pub mod persist;
 pub mod probe;
 pub mod role;
 pub mod state;
@@ -26,8 +27,11 @@ use crate::config::{Config, HealthCheck, RoleSource, Standby};
 use decision::{CheckSpec, Decider, Drain, Input, RoleUpdate};
 use health::{CheckResult, STALL_INTERVALS};
 use ipnet::IpNet;
+use persist::{Persister, Ticket};
 use serde::Serialize;
+use std::path::Path;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch, Notify};
@@ -39,6 +43,9 @@ pub use status::{DecisionView, HaStatus};
 
 /// Shortest health-check interval honoured.
 const MIN_INTERVAL: Duration = Duration::from_millis(50);
+/// How long an operator command waits for its state to be saved before answering with a
+/// warning (the command is in effect either way; the write goes on in order).
+pub const PERSIST_WAIT: Duration = Duration::from_secs(2);
 
 /// Called with every new decision, synchronously and under the controller's lock, so it sees
 /// decisions in order; it must not block (e.g. `speaker.set_advert(d.advert.clone())`).
@@ -87,7 +94,7 @@ pub struct CommandOutcome {
 /// The running HA controller. Dropping it stops its tasks.
 pub struct HaController {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -99,6 +106,11 @@ struct Shared {
     checks: Vec<HealthCheck>,
     role: RoleSource,
     drain_path: PathBuf,
+    /// Writes the keepalived state and the drain, off the runtime thread and in order.
+    persister: Persister,
+    /// Set (under the decider lock) by [`HaController::stop`]: no input changes the decision
+    /// any more, so a replaced controller can never reach the speaker.
+    stopped: AtomicBool,
 }
 
 /// `now` for the decider, following tokio's clock (so paused-time tests work).
@@ -114,8 +126,27 @@ impl Shared {
 
     /// Applies `input` and publishes a new decision, all before returning.
     fn apply(&self, input: Input) -> Decision {
-        let now = now();
+        self.with_lock(|d| {
+            self.update_locked(d, input);
+            d.current().clone()
+        })
+    }
+
+    /// Runs `f` under the decider lock, then wakes the deadline task.
+    fn with_lock<R>(&self, f: impl FnOnce(&mut Decider) -> R) -> R {
         let mut d = self.lock();
+        let r = f(&mut d);
+        drop(d);
+        self.inputs.notify_one();
+        r
+    }
+
+    /// Feeds `input` to the decider (the caller holds the lock) and publishes a changed
+    /// decision to the hook and the channel. Nothing once stopped.
+    fn update_locked(&self, d: &mut Decider, input: Input) {
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         match &input {
             Input::Role(u) if d.role() != u => info!(role = ?u.role, "role: {}", u.detail),
             _ => {}
@@ -128,7 +159,7 @@ impl Shared {
             Input::Check { index, .. } => Some(*index),
             _ => None,
         };
-        let changed = d.update(now, input);
+        let changed = d.update(now(), input);
         if let (Some(i), Some(was)) = (index, before) {
             if let Some((name, c)) = d.checks().get(i) {
                 let detail = c.last_result.as_ref().map_or("", |r| r.detail.as_str());
@@ -146,32 +177,54 @@ impl Shared {
             }
             self.tx.send_replace(dec.clone());
         }
-        let current = d.current().clone();
-        drop(d);
-        self.inputs.notify_one();
-        current
+    }
+
+    /// A role read by the role source. While our own write of the keepalived file `own` is
+    /// queued, the file may still hold an older state than the one applied: such a read is
+    /// ignored (`false`), and the file is read again once the writes settle.
+    fn source_role(&self, u: RoleUpdate, own: Option<&Path>) -> bool {
+        self.with_lock(|d| {
+            if own.is_some_and(|p| self.persister.pending(p)) {
+                tracing::debug!("role source read {:?} while a write is queued: ignored", u.role);
+                return false;
+            }
+            self.update_locked(d, Input::Role(u));
+            true
+        })
+    }
+
+    /// Queues the drain file for `drain` (call it under the lock that applied it).
+    fn queue_drain(&self, drain: Drain) -> Ticket {
+        let text = state::drain_text(drain, now(), SystemTime::now());
+        self.persister.queue(&self.drain_path, text.map(String::into_bytes))
     }
 
     fn record(&self, index: usize, o: probe::ProbeOutcome) -> Decision {
         let result = CheckResult { ok: o.ok, detail: o.detail, duration: o.duration, at: now() };
         self.apply(Input::Check { index, result })
     }
+}
 
-    fn save_drain(&self, drain: Drain) -> Option<String> {
-        state::save_drain(&self.drain_path, drain, now(), SystemTime::now())
-            .map_err(|e| {
-                let w = format!("{e}; the drain is in effect but a restart would forget it");
-                warn!("{w}");
-                w
-            })
-            .err()
-    }
+/// Waits (at most [`PERSIST_WAIT`]) for `ticket`: the warning for the answer when the write
+/// failed or is slow.
+async fn saved(ticket: Ticket, what: &str) -> Option<String> {
+    let e = ticket.wait(PERSIST_WAIT).await.err()?;
+    let w = format!("{e}; {what} is in effect but a restart would forget it");
+    warn!("{w}");
+    Some(w)
 }
 
 impl HaController {
     /// Loads the saved drain, starts the role source, the checks and the deadline timer. The
     /// first decision (withdrawn until role and checks say otherwise) is already on the channel.
+    /// Its files are written by a writer of its own.
     pub fn start(cfg: HaConfig, hook: Option<DecisionHook>) -> HaController {
+        HaController::start_with(cfg, hook, Persister::start())
+    }
+
+    /// [`start`](Self::start) with the writer of the files given: the daemon shares one
+    /// across reloads, so an old controller's last write can never land after a new one's.
+    pub fn start_with(cfg: HaConfig, hook: Option<DecisionHook>, persister: Persister) -> HaController {
         let t = now();
         let specs = cfg
             .checks
@@ -197,6 +250,8 @@ impl HaController {
             checks: cfg.checks.clone(),
             role: cfg.role.clone(),
             drain_path: cfg.state_dir.join("drain"),
+            persister,
+            stopped: AtomicBool::new(false),
         });
         let (drain, problem) = state::load_drain(&shared.drain_path, t, SystemTime::now());
         if let Some(p) = problem {
@@ -214,19 +269,18 @@ impl HaController {
             }
         }
         let mut tasks = Vec::new();
-        let (role_tx, mut role_rx) = mpsc::channel::<RoleUpdate>(16);
+        let (role_tx, role_rx) = mpsc::channel::<RoleUpdate>(16);
         tasks.push(role::spawn_source(&cfg.role, role_tx));
-        let s = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(u) = role_rx.recv().await {
-                s.apply(Input::Role(u));
-            }
-        }));
+        let own = match &cfg.role {
+            RoleSource::Keepalived { path } => Some(path.clone()),
+            _ => None,
+        };
+        tasks.push(tokio::spawn(follow_role(shared.clone(), role_rx, own)));
         for index in 0..cfg.checks.len() {
             tasks.push(tokio::spawn(run_check(shared.clone(), index)));
         }
         tasks.push(tokio::spawn(run_deadlines(shared.clone())));
-        HaController { shared, tasks }
+        HaController { shared, tasks: Mutex::new(tasks) }
     }
 
     /// A receiver of every new decision; the one in force is its initial value (`borrow()`).
@@ -258,45 +312,49 @@ impl HaController {
             };
             let duration_ms = u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX);
             reports.push(CheckReport { name, ok: o.ok, detail: o.detail.clone(), duration_ms });
+            // A controller stopped meanwhile (replaced by a reload) records nothing.
             self.shared.record(index, o);
         }
         reports
     }
 
-    /// `anycastd notify MASTER|BACKUP|FAULT|STOP` from keepalived: saves the state (so a
-    /// restart remembers it) and applies it at once. An error when the role source is not
-    /// keepalived or the state is not one of keepalived's.
-    pub fn notify_keepalived(&self, state: &str) -> Result<CommandOutcome, String> {
+    /// `anycastd notify MASTER|BACKUP|FAULT|STOP` from keepalived: applies the state at once
+    /// (the speaker has it before this returns to the runtime), then saves it so a restart
+    /// remembers it — off the runtime thread, in order — and waits at most [`PERSIST_WAIT`]
+    /// for the save. An error when the role source is not keepalived or the state is not one
+    /// of keepalived's.
+    pub async fn notify_keepalived(&self, state: &str) -> Result<CommandOutcome, String> {
         let RoleSource::Keepalived { path } = &self.shared.role else {
             return Err("the role source is not keepalived ([role] source = \"keepalived\"); notify ignored".into());
         };
-        let warning = match role::persist_role(path, state) {
-            Ok(()) => None,
-            Err(e) if e.starts_with("unknown keepalived state") => return Err(e),
-            Err(e) => {
-                let w = format!("{e}; the state is in effect but a restart would forget it");
-                warn!("{w}");
-                Some(w)
-            }
-        };
-        let d = self.shared.apply(Input::Role(role::keepalived_update(state)));
+        let word = role::keepalived_word(state)?;
+        let (d, ticket) = self.shared.with_lock(|d| {
+            self.shared.update_locked(d, Input::Role(role::keepalived_update(&word)));
+            // Queued under the lock that applied it: queue order is apply order.
+            (d.current().clone(), self.shared.persister.queue(path, Some(format!("{word}\n").into_bytes())))
+        });
+        let warning = saved(ticket, "the state").await;
         Ok(CommandOutcome { decision: DecisionView::from(&d), warning })
     }
 
     /// Advertises with GRACEFUL_SHUTDOWN for `seconds`, then withdraws (0: withdraw now).
-    /// Saved in `state_dir/drain`.
-    pub fn drain(&self, seconds: u64) -> CommandOutcome {
+    /// Saved in `state_dir/drain` after it is applied (see `notify_keepalived`).
+    pub async fn drain(&self, seconds: u64) -> CommandOutcome {
         let until = now().checked_add(Duration::from_secs(seconds)).unwrap_or_else(now);
-        let d = self.shared.apply(Input::Drain { until });
-        let drain = self.shared.lock().drain();
-        let warning = self.shared.save_drain(drain);
-        CommandOutcome { decision: DecisionView::from(&d), warning }
+        self.drain_input(Input::Drain { until }).await
     }
 
     /// Ends a drain: back to the normal decision.
-    pub fn undrain(&self) -> CommandOutcome {
-        let d = self.shared.apply(Input::Undrain);
-        let warning = self.shared.save_drain(Drain::None);
+    pub async fn undrain(&self) -> CommandOutcome {
+        self.drain_input(Input::Undrain).await
+    }
+
+    async fn drain_input(&self, input: Input) -> CommandOutcome {
+        let (d, ticket) = self.shared.with_lock(|d| {
+            self.shared.update_locked(d, input);
+            (d.current().clone(), self.shared.queue_drain(d.drain()))
+        });
+        let warning = saved(ticket, "the drain").await;
         CommandOutcome { decision: DecisionView::from(&d), warning }
     }
 
@@ -311,9 +369,12 @@ impl HaController {
         status::status_of(&self.shared.lock(), now())
     }
 
-    /// Stops every task (the decision channel stays readable).
-    pub fn stop(&mut self) {
-        for t in self.tasks.drain(..) {
+    /// Stops every task; from now on nothing changes its decision or reaches the hook (the
+    /// decision channel stays readable). Writes already queued still land.
+    pub fn stop(&self) {
+        // Under the decider lock: an input being applied finishes first, none starts after.
+        self.shared.with_lock(|_| self.shared.stopped.store(true, Ordering::SeqCst));
+        for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             t.abort();
         }
     }
@@ -322,6 +383,32 @@ impl HaController {
 impl Drop for HaController {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Feeds the role source's reports to the decider. A report ignored because our own write of
+/// the keepalived file `own` was queued is made good by reading the file again once the
+/// writes to it have settled.
+async fn follow_role(shared: Arc<Shared>, mut rx: mpsc::Receiver<RoleUpdate>, own: Option<PathBuf>) {
+    let mut settled = shared.persister.settled();
+    let mut ignored = false;
+    loop {
+        tokio::select! {
+            u = rx.recv() => {
+                let Some(u) = u else { return };
+                ignored |= !shared.source_role(u, own.as_deref());
+            }
+            Ok(()) = settled.changed(), if ignored => {
+                let Some(path) = own.clone() else { continue };
+                if shared.persister.pending(&path) {
+                    continue;
+                }
+                let u = tokio::task::spawn_blocking(move || role::load_persisted_role(&path))
+                    .await
+                    .unwrap_or_else(|e| RoleUpdate::new(Role::Unknown, format!("cannot read the keepalived state: {e}")));
+                ignored = !shared.source_role(u, own.as_deref());
+            }
+        }
     }
 }
 

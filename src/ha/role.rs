@@ -62,12 +62,19 @@ pub fn parse_role_word(s: &str) -> Role {
 
 /// Saves a keepalived state word to `path` atomically ("MASTER\n"). Only the words keepalived
 /// uses are accepted, so the file never holds something `load_persisted_role` cannot read.
+/// Blocking (fsync): off the runtime thread.
 pub fn persist_role(path: &Path, state: &str) -> Result<(), String> {
+    let word = keepalived_word(state)?;
+    write_atomic(path, format!("{word}\n").as_bytes())
+}
+
+/// `state` as the word saved for it ("MASTER"), or why it is not one of keepalived's.
+pub fn keepalived_word(state: &str) -> Result<String, String> {
     let word = state.trim().to_ascii_uppercase();
     if !matches!(word.as_str(), "MASTER" | "BACKUP" | "FAULT" | "STOP" | "DELETED") {
         return Err(format!("unknown keepalived state {state:?}; expected MASTER, BACKUP, FAULT or STOP"));
     }
-    write_atomic(path, format!("{word}\n").as_bytes())
+    Ok(word)
 }
 
 /// The keepalived state saved at `path`: Unknown when missing or unreadable.
@@ -176,7 +183,7 @@ async fn watch_file(path: PathBuf, read: fn(&Path) -> RoleUpdate, tx: mpsc::Send
     loop {
         // Watch first, then read, so no change between the two is missed.
         let mut stream = watch_dir(&dir).map_err(|e| tracing::warn!("cannot watch {}: {e}", dir.display())).ok();
-        if let (true, u) = report(read(&path)) {
+        if let (true, u) = report(read_off_thread(read, &path).await) {
             if tx.send(u).await.is_err() {
                 return;
             }
@@ -204,7 +211,7 @@ async fn watch_file(path: PathBuf, read: fn(&Path) -> RoleUpdate, tx: mpsc::Send
                 },
                 _ = tokio::time::sleep(RESCAN) => stream.is_none(),
             };
-            if let (true, u) = report(read(&path)) {
+            if let (true, u) = report(read_off_thread(read, &path).await) {
                 if tx.send(u).await.is_err() {
                     return;
                 }
@@ -218,6 +225,14 @@ async fn watch_file(path: PathBuf, read: fn(&Path) -> RoleUpdate, tx: mpsc::Send
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// `read(path)` on the blocking pool: file I/O never runs on the runtime thread.
+async fn read_off_thread(read: fn(&Path) -> RoleUpdate, path: &Path) -> RoleUpdate {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read(&p))
+        .await
+        .unwrap_or_else(|e| RoleUpdate::new(Role::Unknown, format!("cannot read {}: {e}", path.display())))
 }
 
 fn watch_dir(dir: &Path) -> std::io::Result<inotify::EventStream<[u8; 1024]>> {

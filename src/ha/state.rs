@@ -7,23 +7,78 @@
 
 use super::decision::Drain;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Replaces `path` with `bytes` atomically, creating its directory if needed.
+/// Mode of the files written here: neither holds a secret, and keepalived scripts may read them.
+const FILE_MODE: u32 = 0o644;
+/// Fresh temporary names tried before giving up (each clash is a file someone else put there).
+const TMP_ATTEMPTS: u32 = 8;
+/// A temporary file older than this is a leftover from a crash and is removed.
+const LEFTOVER_AGE: Duration = Duration::from_secs(60);
+
+/// A temporary name next to `name` that another local user cannot guess: the pid, the time and
+/// a per-process random key (std's `RandomState`).
+fn tmp_name(name: &str, attempt: u32) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    format!(".{name}.tmp.{}.{:016x}", std::process::id(), h.finish())
+}
+
+/// Removes `.{name}.tmp.*` entries left in `dir` by a crash (older than [`LEFTOVER_AGE`]).
+/// `remove_file` unlinks a symlink itself, never its target.
+fn remove_leftovers(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp.");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten().take(1024) {
+        let stale = e.file_name().to_string_lossy().starts_with(&prefix)
+            && std::fs::symlink_metadata(e.path())
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > LEFTOVER_AGE));
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Creates the first of `names` that does not exist yet, exclusively and without following a
+/// symlink (`O_CREAT | O_EXCL | O_NOFOLLOW`), mode [`FILE_MODE`].
+fn create_tmp(names: impl Iterator<Item = PathBuf>) -> Result<(std::fs::File, PathBuf), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tried = 0;
+    for tmp in names {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true).mode(FILE_MODE).custom_flags(libc::O_NOFOLLOW);
+        match o.open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => tried += 1,
+            Err(e) => return Err(format!("cannot create {}: {e}", tmp.display())),
+        }
+    }
+    Err(format!("{tried} temporary names already taken"))
+}
+
+/// Replaces `path` with `bytes` atomically, creating its directory if needed. The temporary
+/// file is created exclusively (`O_EXCL | O_NOFOLLOW`, mode 0644) under an unpredictable name, so
+/// a symlink or file planted where it would go is never followed, truncated or written.
+/// Blocking (two fsyncs): call it off the runtime thread.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let shown = path.display();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let Some(name) = path.file_name() else {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Err(format!("cannot write {shown}: not a file path"));
     };
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+    remove_leftovers(dir, &name);
+    let names = (0..TMP_ATTEMPTS).map(|a| dir.join(tmp_name(&name, a)));
+    let (mut f, tmp) = create_tmp(names).map_err(|e| format!("cannot write {shown}: {e}"))?;
+    let mut write = || -> std::io::Result<()> {
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -137,6 +192,42 @@ mod tests {
         // No temporary files left behind.
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("drain")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_atomic_never_follows_a_planted_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tmpdir("symlink");
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.join("role");
+        // A symlink at the name the old code used (`.role.tmp.<pid>`) must not be followed.
+        let planted = dir.join(format!(".role.tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&path, b"MASTER\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n", "the symlink was followed");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "MASTER\n");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, FILE_MODE);
+        // A name that clashes with a planted symlink is skipped, the symlink left alone.
+        let free = dir.join(".role.tmp.free");
+        let (f, got) = create_tmp([planted.clone(), free.clone()].into_iter()).unwrap();
+        drop(f);
+        assert_eq!(got, free);
+        assert!(std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink());
+        assert!(create_tmp([planted.clone()].into_iter()).unwrap_err().contains("1 temporary names already taken"));
+        std::fs::remove_file(&free).unwrap();
+        // A crash's leftover (old enough) is cleaned up; the planted symlink is fresh, so kept.
+        let leftover = dir.join(".role.tmp.1.deadbeef");
+        std::fs::write(&leftover, "half").unwrap();
+        let old = SystemTime::now() - 2 * LEFTOVER_AGE;
+        std::fs::File::options().write(true).open(&leftover).unwrap().set_modified(old).unwrap();
+        write_atomic(&path, b"BACKUP\n").unwrap();
+        assert!(!leftover.exists(), "a crash's leftover temporary file stayed");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "BACKUP\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
