@@ -85,7 +85,8 @@ impl Daemon {
                 .await
                 .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
             let weak = Arc::downgrade(&d);
-            let task = tokio::spawn(crate::metrics::serve(l, move || match weak.upgrade() {
+            let refused = d.counters.metrics_refused.clone();
+            let task = tokio::spawn(crate::metrics::serve(l, refused, move || match weak.upgrade() {
                 Some(d) => crate::metrics::render(&d.status(), &d.counters),
                 None => String::new(),
             }));
