@@ -3,6 +3,9 @@
 //! - exhaustion, with the soft fd limit systemd gives a unit by default (1024): over a thousand
 //!   metrics connections held open must not starve the health checks (an `exec` check needs fds
 //!   for its pipes) nor the control socket, and the daemon must not spin;
+//! - the control socket's owner rules: a second daemon does not take over a live socket, a
+//!   client whose uid is neither root nor the daemon's is refused (SO_PEERCRED), and the socket
+//!   goes away with its daemon.
 
 use anycastd::control::{self, Request};
 use anycastd::status::StatusDoc;
@@ -182,5 +185,72 @@ async fn a_thousand_held_metrics_connections_starve_neither_checks_nor_control()
     assert!(cpu_pct < 50, "daemon CPU {cpu_pct}% while connections are held");
     drop(held);
     drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits (bounded) for a child to exit; its exit status.
+fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn control_socket_is_kept_by_its_daemon_and_refuses_strangers() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("acd-ctlsock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let cfg = dir.join("a.toml");
+    std::fs::write(&cfg, config(&dir, free_port(), free_port())).unwrap();
+    let sock = dir.join("run/ctl.sock");
+    let mut d = spawn(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&sock, Duration::from_secs(2)).await.is_err() {
+        assert!(Instant::now() < deadline, "daemon did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::metadata(dir.join("run")).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // A second daemon on the same config stops at the live socket and leaves it alone.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = wait_exit(&mut second, Duration::from_secs(10)).expect("the second daemon kept running");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!st.success() && err.contains("another anycastd is running on"), "{st}: {err}");
+    status(&sock, Duration::from_secs(2)).await.expect("the first daemon lost its control socket");
+
+    // Loosen the modes by hand: the peer's uid still decides. nobody (65534) is refused.
+    std::fs::set_permissions(dir.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["status", "--socket"])
+        .arg(&sock)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("permission denied: uid 65534"), "{}: {text}", out.status);
+    // Root (this process) still may.
+    status(&sock, Duration::from_secs(2)).await.expect("root refused");
+
+    // SIGTERM: the daemon removes its own socket on the way out.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.0.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = wait_exit(&mut d.0, Duration::from_secs(10)).expect("no exit on SIGTERM");
+    assert!(st.success(), "{st}");
+    assert!(!sock.exists(), "the socket outlived its daemon");
     let _ = std::fs::remove_dir_all(&dir);
 }
