@@ -118,7 +118,8 @@ impl Daemon {
                 .await
                 .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
             let weak = Arc::downgrade(&d);
-            let task = tokio::spawn(crate::metrics::serve(l, move || match weak.upgrade() {
+            let refused = d.counters.metrics_refused.clone();
+            let task = tokio::spawn(crate::metrics::serve(l, refused, move || match weak.upgrade() {
                 Some(d) => crate::metrics::render(&d.status(), &d.counters),
                 None => String::new(),
             }));
@@ -301,47 +302,47 @@ impl Daemon {
 
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
+    // Dropped on every way out of here: removes the socket file if it is still ours.
     let ctl = control::bind(&cfg.control.socket).map_err(|e| e.to_string())?;
-    let socket = cfg.control.socket.clone();
     let d = Daemon::start(cfg, path).await?;
-    info!(socket = %socket.display(), "anycastd running");
+    info!(socket = %ctl.path().display(), "anycastd running");
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
     crate::systemd::notify(&format!("READY=1\nSTATUS={}", d.ha().current().reason));
     // The watchdog is fed from this loop: if it stalls, systemd restarts the daemon.
     let mut watchdog = tokio::time::interval(crate::systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
-    let why = loop {
-        tokio::select! {
-            _ = watchdog.tick() => { crate::systemd::notify("WATCHDOG=1"); }
-            _ = term.recv() => break "SIGTERM",
-            _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => {
-                let d = d.clone();
-                tokio::spawn(async move {
-                    crate::systemd::notify("RELOADING=1");
-                    if let Err(e) = d.reload().await {
-                        error!("SIGHUP reload: {e}");
-                    }
-                    crate::systemd::notify("READY=1");
-                });
-            }
-            conn = ctl.accept() => {
-                if let Ok((mut s, _)) = conn {
+    let dc = d.clone();
+    let server = control::serve(&ctl, move |req| {
+        let d = dc.clone();
+        async move { d.handle(req).await }
+    });
+    let why = {
+        // The control server borrows the socket; it ends (in-flight commands go on as their
+        // own tasks) before the socket is removed.
+        let server = server;
+        tokio::pin!(server);
+        loop {
+            tokio::select! {
+                _ = watchdog.tick() => { crate::systemd::notify("WATCHDOG=1"); }
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+                _ = hup.recv() => {
                     let d = d.clone();
                     tokio::spawn(async move {
-                        let resp = match control::read_request(&mut s).await {
-                            Ok(req) => d.handle(req).await,
-                            Err(e) => Response::err(e),
-                        };
-                        control::write_response(&mut s, &resp).await;
+                        crate::systemd::notify("RELOADING=1");
+                        if let Err(e) = d.reload().await {
+                            error!("SIGHUP reload: {e}");
+                        }
+                        crate::systemd::notify("READY=1");
                     });
                 }
+                () = &mut server => {}
             }
         }
     };
     info!("stopping on {why}: sending Cease/Administrative Shutdown to every neighbor");
-    let _ = std::fs::remove_file(&socket);
+    drop(ctl);
     d.shutdown(why).await;
     Ok(())
 }

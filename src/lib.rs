@@ -15,9 +15,11 @@
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
 //! - [`systemd`]: sd_notify READY/STATUS/WATCHDOG without a library.
 //! - [`metrics`]: the optional Prometheus endpoint (prometheus-client encoding).
+//! - [`accept`]: accept-error back-off and connection caps for the local endpoints.
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
+pub mod accept;
 pub mod cli;
 pub mod config;
 pub mod control;

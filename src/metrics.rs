@@ -11,9 +11,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 type Labels = Vec<(String, String)>;
 
@@ -24,6 +25,8 @@ pub struct Counters {
     pub failovers: AtomicU64,
     /// Every change of the advertisement decision.
     pub decisions: AtomicU64,
+    /// Metrics connections closed at once because [`MAX_CONNECTIONS`] were being served.
+    pub metrics_refused: Arc<AtomicU64>,
 }
 
 fn family_gauge(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge<f64, AtomicU64>> {
@@ -89,6 +92,12 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         "decisions",
         "changes of the advertisement decision",
         counters.decisions.load(Ordering::Relaxed),
+    );
+    plain_counter(
+        &mut reg,
+        "metrics_connections_refused",
+        "metrics connections closed at once because too many were open",
+        counters.metrics_refused.load(Ordering::Relaxed),
     );
     let role_g = family_gauge(&mut reg, "role", "1 for the current role");
     let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");
@@ -191,44 +200,65 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     out
 }
 
+/// Connections served at once; more are closed at once (a scraper needs one).
+pub const MAX_CONNECTIONS: usize = 16;
+/// Time a client has to send its request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a client has to take the response.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves `GET /metrics` until the task is dropped; `status` is called at each scrape.
-pub async fn serve(listener: TcpListener, status: impl Fn() -> String + Send + Sync + 'static) {
-    let status = std::sync::Arc::new(status);
+/// At most [`MAX_CONNECTIONS`] at once, each bounded in size and time, so no client can hold
+/// the daemon's fds (which its health checks and BGP sockets need); the connections closed
+/// because of the cap are counted in `refused`. Accept errors back off.
+pub async fn serve(
+    listener: TcpListener,
+    refused: Arc<AtomicU64>,
+    status: impl Fn() -> String + Send + Sync + 'static,
+) {
+    let status = Arc::new(status);
+    let mut gate = crate::accept::Gate::new("metrics", MAX_CONNECTIONS, refused);
+    let l = &listener;
     loop {
-        let Ok((mut s, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
+        let (s, permit) = gate.next(|| async { l.accept().await.map(|(s, _)| s) }).await;
         let status = status.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut n = 0;
-            // Read the request head, bounded in size and time.
-            let head = tokio::time::timeout(Duration::from_secs(5), async {
-                while n < buf.len() {
-                    match s.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => n += k,
-                    }
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-            })
-            .await;
-            let req = String::from_utf8_lossy(&buf[..n]);
-            let resp = if head.is_ok() && (req.starts_with("GET /metrics ") || req.starts_with("GET / ")) {
-                let body = status();
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.write_all(resp.as_bytes())).await;
+            let _permit = permit;
+            serve_one(s, &*status).await;
         });
     }
+}
+
+async fn serve_one(mut s: TcpStream, status: &(dyn Fn() -> String + Send + Sync)) {
+    let mut buf = vec![0u8; 4096];
+    let mut n = 0;
+    // Read the request head, bounded in size and time.
+    let head = tokio::time::timeout(HEAD_TIMEOUT, async {
+        while n < buf.len() {
+            match s.read(&mut buf[n..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    if head.is_err() {
+        return;
+    }
+    let req = String::from_utf8_lossy(&buf[..n]);
+    let resp = if req.starts_with("GET /metrics ") || req.starts_with("GET / ") {
+        let body = status();
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, s.write_all(resp.as_bytes())).await;
 }
 
 #[cfg(test)]
