@@ -46,6 +46,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::time::{timeout, Instant};
 
+#[allow(dead_code)]
 mod common;
 
 const PORT: u16 = 17979;

@@ -9,13 +9,16 @@ use anycastd::speaker::transport::{self, TransportOpts};
 use anycastd::speaker::Speaker;
 use anycastd::status::{NeighborState, NeighborStatus};
 use anycastd::types::Md5Key;
+use common::log_capture::Capture;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout, Instant};
+
+#[allow(dead_code)]
+mod common;
 
 type R<T> = Result<T, String>;
 
@@ -38,31 +41,6 @@ fn free_port(ips: &[Ipv4Addr]) -> R<u16> {
         }
     }
     Err("no port free on every address".into())
-}
-
-/// Captured log output (one `fmt` line per event).
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Log {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let me = self.clone();
-        let sub = tracing_subscriber::fmt().with_ansi(false).with_writer(move || me.clone()).finish();
-        tracing::subscriber::set_default(sub)
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
-
-impl std::io::Write for Log {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 async fn start(text: &str) -> R<Speaker> {
@@ -121,7 +99,7 @@ async fn closed_unread(mut s: TcpStream) -> R<bool> {
 /// connection to 127.0.0.2 and R1's signed one to 127.0.0.1 are adopted (an OPEN comes back).
 #[tokio::test]
 async fn a_neighbor_address_on_the_wrong_listener_is_refused() -> R<()> {
-    let log = Log::default();
+    let log = Capture::default();
     let _g = log.install();
     let (a, b, r1, r2) = (ip("127.0.0.1"), ip("127.0.0.2"), ip("127.0.0.3"), ip("127.0.0.4"));
     let port = free_port(&[a, b])?;
@@ -180,7 +158,7 @@ async fn a_neighbor_address_on_the_wrong_listener_is_refused() -> R<()> {
 /// lines (one per source per minute, a global budget above that), and every one is counted.
 #[tokio::test]
 async fn ten_thousand_unconfigured_connections_log_a_few_lines() -> R<()> {
-    let log = Log::default();
+    let log = Capture::default();
     let _g = log.install();
     let (local, nb) = (ip("127.0.0.9"), ip("127.0.0.10"));
     let port = free_port(&[local])?;

@@ -15,20 +15,14 @@
 //! is checked too. Every wait is bounded.
 
 use anycastd::cli::decode::decode_stream;
-use anycastd::config::Config;
-use anycastd::ha::Advert;
-use anycastd::speaker::Speaker;
 use anycastd::status::{NeighborStatus, StatusDoc};
 use anycastd::wire::SessionParams;
-use common::bgp_bytes::{cap_param, msg, open_with, peer_open, std_caps};
-use common::raw_peer::{Peer, STEP};
-use std::io::Write;
+use common::bgp_bytes::{cap_param, msg, open_with, std_caps};
+use common::log_capture::Capture;
+use common::one_peer::established;
+use common::raw_peer::STEP;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 #[allow(dead_code)]
@@ -54,56 +48,6 @@ fn assert_escaped(where_: &str, shown: &str) {
     }
 }
 
-/// A tracing writer into a shared buffer that wakes the test at every event.
-#[derive(Clone, Default)]
-struct Capture {
-    buf: Arc<Mutex<Vec<u8>>>,
-    wrote: Arc<Notify>,
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-
-    /// Waits (at most `limit`) until the log holds `needle`.
-    async fn wait_for(&self, needle: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let t = self.text();
-            if t.contains(needle) {
-                return t;
-            }
-            if tokio::time::timeout_at(end, self.wrote.notified()).await.is_err() {
-                panic!("no log line with {needle:?} within {limit:?}:\n{t}");
-            }
-        }
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
-        // notify_one keeps a permit when nobody waits yet: no wake-up is lost.
-        self.wrote.notify_one();
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn config(peer_port: u16) -> Config {
-    let text = format!(
-        "[bgp]\nlocal_as = 65124\nrouter_id = \"{LOCAL}\"\nlocal_ip = \"{LOCAL}\"\nhold_time = 9\n\
-         connect_retry = 1\nlisten = false\n\
-         [[bgp.neighbor]]\nremote_ip = \"{PEER}\"\nremote_as = 65000\nport = {peer_port}\n\
-         [anycast]\nprefixes = [\"203.0.113.124/32\"]\n"
-    );
-    Config::from_str(&text, Path::new("peer_text.toml")).unwrap_or_else(|e| panic!("config: {e}"))
-}
-
 /// Cease (6) / Administrative Shutdown (2) with `text` as its RFC 9003 communication.
 fn shutdown_notification(text: &[u8]) -> Vec<u8> {
     let mut body = vec![6, 2, u8::try_from(text.len()).unwrap()];
@@ -115,20 +59,10 @@ fn shutdown_notification(text: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_communication_is_escaped_in_log_status_and_json() {
     let log = Capture::default();
-    let w = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
     // Current-thread runtime: the speaker's tasks run on this thread, under this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = log.install();
 
-    let l = TcpListener::bind((PEER, 0)).await.unwrap();
-    let cfg = config(l.local_addr().unwrap().port());
-    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.unwrap();
-    let mut p = Peer::accept(&l, STEP, "raw").await.unwrap();
-    p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
+    let (sp, mut p) = established(LOCAL, PEER).await;
     log.wait_for("session established", STEP).await;
     p.send(&shutdown_notification(HOSTILE)).await.unwrap();
 

@@ -14,6 +14,7 @@
 use super::transport::{self, TransportOpts};
 use super::Stamped;
 use crate::ha::decision::Advert;
+use crate::log_limit::{LogLimiter, Verdict};
 use crate::session::policy::ExportPolicy;
 use crate::session::{Action, ConnId, Peer, PeerAction, PeerEvent, SessionConfig, State, Stats};
 use crate::status::NeighborStatus;
@@ -227,7 +228,20 @@ struct Task {
     last_update_latency: Option<Duration>,
     /// Detached flushes of closed links (see [`Link::close`]).
     closing: Vec<JoinHandle<()>>,
+    /// Warnings a keyed peer can cause at its own message rate (an RFC 7606 UPDATE error, an
+    /// unnegotiated ROUTE-REFRESH…): one line per kind per minute, with the suppressed count.
+    warn_limit: LogLimiter<PeerWarning>,
 }
+
+/// The kinds of peer-caused warnings, each rate-limited on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum PeerWarning {
+    UpdateError,
+    Other,
+}
+
+/// One line per kind per window; the budget covers both kinds.
+const WARN_WINDOW: Duration = Duration::from_secs(60);
 
 /// Runs one neighbor until it is told to stop.
 pub async fn run(
@@ -247,6 +261,7 @@ pub async fn run(
         published: None,
         last_update_latency: None,
         closing: Vec::new(),
+        warn_limit: LogLimiter::new(WARN_WINDOW, 4, 2),
     };
     let acts = t.peer.handle(now(), PeerEvent::ManualStart);
     t.apply(acts);
@@ -481,8 +496,20 @@ impl Task {
                         }
                     }
                 }
-                Action::UpdateError(e) => warn!(error = %e, "malformed UPDATE handled per RFC 7606, session kept"),
-                Action::Warning(w) => warn!("{w}"),
+                Action::UpdateError(e) => {
+                    let v = self.warn_limit.check(&PeerWarning::UpdateError, now());
+                    if let Verdict::Log { .. } = v {
+                        let more = v.suffix();
+                        warn!(error = %e, "malformed UPDATE handled per RFC 7606, session kept{more}");
+                    }
+                }
+                Action::Warning(w) => {
+                    let v = self.warn_limit.check(&PeerWarning::Other, now());
+                    if let Verdict::Log { .. } = v {
+                        let more = v.suffix();
+                        warn!("{w}{more}");
+                    }
+                }
             }
         }
     }

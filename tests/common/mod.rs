@@ -2,5 +2,7 @@
 //! speaker-side status polls.
 
 pub mod bgp_bytes;
+pub mod log_capture;
+pub mod one_peer;
 pub mod raw_peer;
 pub mod speaker_status;
