@@ -77,11 +77,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
     remove_leftovers(dir, &name);
     let names = (0..TMP_ATTEMPTS).map(|a| dir.join(tmp_name(&name, a)));
-    let (mut f, tmp) = create_tmp(names).map_err(|e| format!("cannot write {shown}: {e}"))?;
-    let mut write = || -> std::io::Result<()> {
+    let (f, tmp) = create_tmp(names).map_err(|e| format!("cannot write {shown}: {e}"))?;
+    let tmp_ref = &tmp;
+    let write = move || -> std::io::Result<()> {
+        let (mut f, tmp) = (f, tmp_ref);
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        // Closed before the rename: a watcher of the directory (the `file` role source) sees
+        // the close under the temporary name and the new content under the real one, never a
+        // second close-after-write of `path` that could race a later plain write to it.
+        drop(f);
+        std::fs::rename(tmp, path)?;
         // Make the rename itself durable.
         std::fs::File::open(dir)?.sync_all()
     };
