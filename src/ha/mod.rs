@@ -7,6 +7,7 @@
 //! caused it — no polling loop in between. The operator's drain is kept in `state_dir/drain`.
 //! `decision`, `health` and `status` are pure; nothing here talks BGP (the speaker follows).
 
+pub mod addrwatch;
 pub mod decision;
 pub mod health;
 pub mod loopback;
