@@ -2,13 +2,16 @@
 //! (every decision reaches the speaker in the same wake-up, no polling between them), serve the
 //! control socket, and stop cleanly on SIGTERM/SIGINT: withdraw by Cease / Administrative
 //! Shutdown (RFC 8203 message), so routers drop the route at once, then remove the loopback
-//! addresses — in that order, so no traffic arrives for an address that is gone.
+//! addresses — in that order, so no traffic arrives for an address that is gone. Managed
+//! addresses are watched while running (`ha::addrwatch`): re-added when deleted, withdrawn
+//! while they cannot be.
 
 use crate::config::Config;
 use crate::control::{self, Request, Response};
+use crate::ha::addrwatch::AddrWatch;
 use crate::ha::loopback::Loopback;
 use crate::ha::persist::Persister;
-use crate::ha::Advert;
+use crate::ha::{AddressReport, Advert};
 use crate::ha::{Decision, DecisionHook, HaConfig, HaController};
 use crate::speaker::Speaker;
 use crate::status::StatusDoc;
@@ -31,7 +34,12 @@ pub struct Daemon {
     gate: Arc<HookGate>,
     /// Writes the HA state files for every controller, so their writes stay in order.
     persister: Persister,
-    loopback: Option<Loopback>,
+    loopback: Option<Arc<Loopback>>,
+    /// Keeps the managed addresses on the interface (with `loopback`).
+    addr_watch: std::sync::OnceLock<AddrWatch>,
+    /// The watcher's last report. Held while it reaches the controller in force, and while a
+    /// reload replaces the controller, so the new one starts knowing it.
+    addresses: Mutex<AddressReport>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
     counters: Arc<crate::metrics::Counters>,
@@ -77,7 +85,7 @@ impl Daemon {
             let lo = Loopback::open(&cfg.anycast.interface).await?;
             lo.add(&cfg.anycast.prefixes).await?;
             info!(interface = %cfg.anycast.interface, prefixes = ?cfg.anycast.prefixes, "anycast addresses added");
-            Some(lo)
+            Some(Arc::new(lo))
         } else {
             None
         };
@@ -109,10 +117,21 @@ impl Daemon {
             gate,
             persister,
             loopback,
+            addr_watch: std::sync::OnceLock::new(),
+            addresses: Mutex::new(AddressReport::default()),
             reloading: tokio::sync::Mutex::new(()),
             counters,
             metrics_task: Mutex::new(None),
         });
+        if let Some(lo) = &d.loopback {
+            let weak = Arc::downgrade(&d);
+            let report = Arc::new(move |r: AddressReport| {
+                if let Some(d) = weak.upgrade() {
+                    d.addresses_changed(r);
+                }
+            });
+            let _ = d.addr_watch.set(AddrWatch::spawn(lo.clone(), d.config().anycast.prefixes, report));
+        }
         if let Some(addr) = metrics_listen {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
@@ -127,6 +146,13 @@ impl Daemon {
             info!(%addr, "serving Prometheus metrics on /metrics");
         }
         Ok(d)
+    }
+
+    /// The address watcher's report: to the controller in force (missing ones withdrawn).
+    fn addresses_changed(&self, r: AddressReport) {
+        let mut cell = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        *cell = r.clone();
+        self.ha().set_addresses(r);
     }
 
     /// The HA controller now in force (a reload may replace it).
@@ -173,6 +199,10 @@ impl Daemon {
                 return Err(format!("reload failed: {e}"));
             }
         };
+        // The watcher owns the new set from here on: a gone prefix's removal below is ours.
+        if let Some(w) = self.addr_watch.get() {
+            w.set_prefixes(new.anycast.prefixes.clone()).await;
+        }
         // The prefixes are the controller's only input a reload changes in place.
         let ha_same = HaConfig { prefixes: Vec::new(), ..HaConfig::from(&old) }
             == HaConfig { prefixes: Vec::new(), ..HaConfig::from(&new) };
@@ -184,9 +214,17 @@ impl Daemon {
         } else {
             // From here on the old controller's decisions no longer reach the speaker.
             let hook = self.gate.next();
-            let ha = Arc::new(HaController::start_with(HaConfig::from(&new), Some(hook), self.persister.clone()));
+            // No watcher report slips between the seed and the swap.
+            let addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+            let ha = Arc::new(HaController::start_seeded(
+                HaConfig::from(&new),
+                Some(hook),
+                self.persister.clone(),
+                addresses.clone(),
+            ));
             self.speaker.set_advert(ha.current().advert);
             let old_ha = std::mem::replace(&mut *self.ha.write().unwrap_or_else(|p| p.into_inner()), ha);
+            drop(addresses);
             old_ha.stop();
             "HA controller restarted (role or checks changed): withdrawn until the checks pass"
         };
@@ -232,7 +270,11 @@ impl Daemon {
             t.abort();
         }
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
-        // Only now, with the withdraw on the wire, may the addresses go.
+        // Only now, with the withdraw on the wire, may the addresses go; first the watcher,
+        // so that our own removal is not "repaired".
+        if let Some(w) = self.addr_watch.get() {
+            w.stop().await;
+        }
         if let Some(lo) = &self.loopback {
             if let Err(e) = lo.remove(&self.config().anycast.prefixes).await {
                 error!("cannot remove the anycast addresses: {e}");

@@ -282,3 +282,29 @@ async fn two_quick_notifies_leave_the_last_applied_state_in_the_file() {
     assert_eq!(seen.iter().filter(|s| **s == AdvertState::Advertising).count(), 1, "{seen:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_missing_address_seeded_at_start_is_never_announced() {
+    let dir = tmpdir("seeded");
+    let seen: Arc<StdMutex<Vec<AdvertState>>> = Arc::default();
+    let s2 = seen.clone();
+    let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push(d.state));
+    let missing = AddressReport { missing: vec!["203.0.113.124/32".parse().unwrap()], detail: "not on lo".into() };
+    let ha = HaController::start_seeded(
+        cfg(&dir, RoleSource::Static, vec![]),
+        Some(hook),
+        Persister::start(),
+        missing.clone(),
+    );
+    // The static role comes from a task: a bounded poll until the decider has it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while ha.status().role != Role::Primary {
+        assert!(std::time::Instant::now() < deadline, "static role not applied: {}", ha.current().reason);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(ha.current().reason, "not advertising 203.0.113.124/32: address 203.0.113.124/32 not on lo");
+    assert_eq!(*seen.lock().unwrap(), vec![AdvertState::Withdrawn], "never announced");
+    assert_eq!(ha.set_addresses(AddressReport::default()).state, AdvertState::Advertising);
+    assert_eq!(ha.set_addresses(missing).state, AdvertState::Withdrawn);
+    assert_eq!(*seen.lock().unwrap(), vec![AdvertState::Withdrawn, AdvertState::Advertising, AdvertState::Withdrawn]);
+}

@@ -4,7 +4,9 @@
 //! periodically. It fails closed: nothing is advertised until the role is known and every check
 //! has passed `rise` times; a stalled check or role source counts as failing. The standby
 //! policy (`withdraw` or `prepend`) and operator drains (RFC 8326 GRACEFUL_SHUTDOWN until the
-//! drain ends, then withdraw) are applied here too. No tokio, no clock reads: time comes in as
+//! drain ends, then withdraw) are applied here too. A managed anycast address that is not on
+//! its interface ([`Input::Addresses`]) is never advertised, whatever the rest says: the node
+//! cannot answer on it, so announcing it would make a black hole. No tokio, no clock reads: time comes in as
 //! `now`, and [`Decider::next_deadline`] tells the edge when to call back with [`Input::Tick`].
 
 use super::health::{CheckResult, CheckState};
@@ -78,8 +80,19 @@ pub enum Input {
     Undrain,
     /// The anycast prefixes changed (config reload); the decision is re-evaluated at once.
     Prefixes(Vec<IpNet>),
+    /// Which managed anycast addresses are missing from the interface now (`manage_loopback`;
+    /// the whole set each time, empty when all are there). Those are not advertised.
+    Addresses(AddressReport),
     /// Time passed (a deadline from [`Decider::next_deadline`] was reached).
     Tick,
+}
+
+/// The managed addresses missing from their interface, and why (for the reason text).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddressReport {
+    pub missing: Vec<IpNet>,
+    /// Completes "203.0.113.124/32 …": e.g. "not on lo (re-add failed: No such device)".
+    pub detail: String,
 }
 
 /// What is being advertised, in one word.
@@ -151,6 +164,8 @@ pub struct Decider {
     role_max_age: Option<Duration>,
     checks: Vec<(String, CheckState)>,
     drain: Drain,
+    /// Managed addresses not on the interface: never advertised.
+    addresses: AddressReport,
     /// Whether anything has been advertised since start (reason wording only).
     ever_advertised: bool,
     current: Decision,
@@ -174,6 +189,7 @@ impl Decider {
             role_max_age,
             checks,
             drain: Drain::None,
+            addresses: AddressReport::default(),
             ever_advertised: false,
             current: Decision { advert: Advert::nothing(), state: AdvertState::Withdrawn, reason: String::new() },
         };
@@ -227,6 +243,7 @@ impl Decider {
             Input::Drain { until } => self.drain = Drain::Draining { until },
             Input::Undrain => self.drain = Drain::None,
             Input::Prefixes(p) => self.prefixes = p,
+            Input::Addresses(a) => self.addresses = a,
             Input::Tick => {}
         }
         if let Drain::Draining { until } = self.drain {
@@ -287,8 +304,24 @@ impl Decider {
     }
 
     fn prefix_list(&self) -> String {
-        let p: Vec<String> = self.prefixes.iter().map(|p| p.to_string()).collect();
-        p.join(", ")
+        list(&self.prefixes)
+    }
+
+    /// The configured prefixes whose address is on the interface, and those whose is not.
+    fn split_present(&self) -> (Vec<IpNet>, Vec<IpNet>) {
+        self.prefixes.iter().partition(|p| !self.addresses.missing.contains(p))
+    }
+
+    /// "203.0.113.124/32 not on lo (…)", or `None` when every address is there.
+    fn missing_phrase(&self, missing: &[IpNet]) -> Option<String> {
+        if missing.is_empty() {
+            return None;
+        }
+        let detail = match self.addresses.detail.as_str() {
+            "" => "not on the interface",
+            d => d,
+        };
+        Some(format!("address {} {detail}", list(missing)))
     }
 
     /// The decision the inputs call for at `now`.
@@ -297,17 +330,28 @@ impl Decider {
         let failures: Vec<String> = self.checks.iter().filter_map(|(n, c)| c.describe_failure(n, now)).collect();
         let healthy = failures.is_empty();
         let prefixes = self.prefix_list();
-        let why_ok = || format!("{} and {}", self.role_phrase(now), self.health_phrase());
+        // Fail closed per address: one the node cannot answer on is never announced.
+        let (present, missing) = self.split_present();
+        let missing_phrase = self.missing_phrase(&missing);
+        let why_ok = || {
+            let partial = match &missing_phrase {
+                Some(m) => format!("; not advertising {}: {m}", list(&missing)),
+                None => String::new(),
+            };
+            format!("{} and {}{partial}", self.role_phrase(now), self.health_phrase())
+        };
 
-        // Base decision from role and health.
+        // Base decision from role, health and the addresses present.
         let base = match (role, self.standby, healthy) {
-            (Role::Primary, _, true) => Some((Advert::announce(self.prefixes.clone()), AdvertState::Advertising)),
+            _ if present.is_empty() => None,
+            (Role::Primary, _, true) => Some((Advert::announce(present.clone()), AdvertState::Advertising)),
             (Role::Standby, Standby::Prepend { count, med }, true) => {
-                let a = Advert { prefixes: self.prefixes.clone(), prepend: count, med, communities: Vec::new() };
+                let a = Advert { prefixes: present.clone(), prepend: count, med, communities: Vec::new() };
                 Some((a, AdvertState::Standby(count)))
             }
             _ => None,
         };
+        let shown = list(&present);
         let withdraw = |causes: Vec<String>| {
             let verb = if self.ever_advertised { "withdrawing" } else { "not advertising" };
             Decision {
@@ -329,7 +373,7 @@ impl Decider {
                     advert,
                     state: AdvertState::Draining,
                     reason: format!(
-                        "draining {prefixes}: advertising with GRACEFUL_SHUTDOWN, withdrawal in {left} s ({})",
+                        "draining {shown}: advertising with GRACEFUL_SHUTDOWN, withdrawal in {left} s ({})",
                         why_ok()
                     ),
                 }
@@ -338,9 +382,9 @@ impl Decider {
                 let reason = match state {
                     AdvertState::Standby(count) => {
                         let med = advert.med.map(|m| format!(", MED {m}")).unwrap_or_default();
-                        format!("advertising {prefixes} with {count} extra AS prepends{med}: {}", why_ok())
+                        format!("advertising {shown} with {count} extra AS prepends{med}: {}", why_ok())
                     }
-                    _ => format!("advertising {prefixes}: {}", why_ok()),
+                    _ => format!("advertising {shown}: {}", why_ok()),
                 };
                 Decision { advert, state, reason }
             }
@@ -362,6 +406,13 @@ impl Decider {
             causes.push(self.role_phrase(now));
         }
         causes.extend(failures);
+        let (_, missing) = self.split_present();
+        causes.extend(self.missing_phrase(&missing));
         causes
     }
+}
+
+fn list(prefixes: &[IpNet]) -> String {
+    let p: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
+    p.join(", ")
 }

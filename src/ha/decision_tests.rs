@@ -294,3 +294,79 @@ fn two_prefixes_are_listed() {
     let a = d.update(t0, Input::Role(RoleUpdate::new(Role::Primary, "static"))).unwrap();
     assert_eq!(a.reason, format!("advertising {P}, 2001:db8::124/128: primary (static) and no health checks"));
 }
+
+const V6: &str = "2001:db8::124/128";
+
+fn gone(missing: &[&str], detail: &str) -> Input {
+    Input::Addresses(AddressReport {
+        missing: missing.iter().map(|p| p.parse().unwrap()).collect(),
+        detail: detail.into(),
+    })
+}
+
+#[test]
+fn a_missing_address_is_withdrawn_and_advertised_again_when_back() {
+    let mut s = Sim::new(Standby::Withdraw, vec![]);
+    s.role(Role::Primary, "static").expect("advertises");
+    let w = s.input(gone(&[P], "not on lo (re-add failed: No such device)")).expect("withdraws at once");
+    assert_eq!(w.state, AdvertState::Withdrawn);
+    assert_eq!(w.advert, Advert::nothing());
+    assert_eq!(w.reason, format!("withdrawing {P}: address {P} not on lo (re-add failed: No such device)"));
+    let a = s.input(gone(&[], "")).expect("back: advertised again");
+    assert_eq!(a.state, AdvertState::Advertising);
+    assert_eq!(a.advert.prefixes, prefixes());
+    assert_eq!(a.reason, format!("advertising {P}: primary (static) and no health checks"));
+}
+
+#[test]
+fn only_the_missing_prefix_is_withdrawn() {
+    let ps: Vec<IpNet> = vec![P.parse().unwrap(), V6.parse().unwrap()];
+    let t0 = Instant::now();
+    let mut d = Decider::new(ps.clone(), Standby::Withdraw, vec![], None, t0);
+    d.update(t0, Input::Role(RoleUpdate::new(Role::Primary, "static"))).expect("advertises both");
+    let part = d.update(t0, gone(&[P], "not on lo")).expect("one fewer prefix");
+    assert_eq!(part.state, AdvertState::Advertising);
+    assert_eq!(part.advert.prefixes, vec![V6.parse::<IpNet>().unwrap()]);
+    assert_eq!(
+        part.reason,
+        format!("advertising {V6}: primary (static) and no health checks; not advertising {P}: address {P} not on lo")
+    );
+    let none = d.update(t0, gone(&[V6, P], "not on lo")).expect("both gone");
+    assert_eq!(none.state, AdvertState::Withdrawn);
+    assert_eq!(none.reason, format!("withdrawing {P}, {V6}: address {P}, {V6} not on lo"));
+    assert_eq!(d.update(t0, gone(&[], "")).expect("both back").advert.prefixes, ps);
+}
+
+#[test]
+fn a_missing_address_is_never_advertised_whatever_else_says() {
+    // Missing before the role is known: the role alone does not announce it.
+    let mut s = Sim::new(Standby::Prepend { count: 2, med: None }, vec![]);
+    assert_eq!(s.input(gone(&[P], "")), None, "already withdrawn");
+    assert_eq!(s.role(Role::Primary, "static"), None, "primary, but the address is not there");
+    assert_eq!(s.d.current().reason, format!("not advertising {P}: address {P} not on the interface"));
+    assert_eq!(s.role(Role::Standby, "file: standby"), None, "nor as a prepended standby");
+    // Nor while draining (GRACEFUL_SHUTDOWN would still attract traffic).
+    s.role(Role::Primary, "static");
+    s.input(Input::Drain { until: s.now + IV });
+    assert_eq!(s.d.current().state, AdvertState::Withdrawn);
+    assert_eq!(s.d.current().reason, format!("not advertising {P}: address {P} not on the interface; draining"));
+    let d = s.input(gone(&[], "")).expect("back: draining");
+    assert_eq!(d.state, AdvertState::Draining);
+}
+
+#[test]
+fn a_missing_address_and_another_cause_are_both_named() {
+    let mut s = Sim::new(Standby::Withdraw, vec![]);
+    s.role(Role::Primary, "static");
+    s.input(gone(&[P], "not on lo"));
+    s.role(Role::Standby, "keepalived BACKUP");
+    assert_eq!(s.d.current().reason, format!("withdrawing {P}: standby (keepalived BACKUP); address {P} not on lo"));
+}
+
+#[test]
+fn a_missing_address_that_is_not_configured_changes_nothing() {
+    let mut s = Sim::new(Standby::Withdraw, vec![]);
+    s.role(Role::Primary, "static");
+    assert_eq!(s.input(gone(&["198.51.100.7/32"], "not on lo")), None);
+    assert_eq!(s.d.current().reason, format!("advertising {P}: primary (static) and no health checks"));
+}

@@ -2,12 +2,15 @@
 //! adds and removes them over rtnetlink (the `rtnetlink` crate; never by running `ip`). Both
 //! operations are idempotent — adding an address already there or removing one already gone
 //! is success — so the caller can simply state what it wants after a restart. Which addresses
-//! should be present is the caller's decision, not this module's.
+//! should be present is the caller's decision, not this module's (`addrwatch` keeps them
+//! there). The interface is found by name; [`Loopback::relink`] finds it again after it was
+//! deleted and re-created (a new index).
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::Handle;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::task::JoinHandle;
 
 const EEXIST: i32 = 17;
@@ -17,7 +20,7 @@ const EADDRNOTAVAIL: i32 = 99;
 pub struct Loopback {
     handle: Handle,
     conn: JoinHandle<()>,
-    index: u32,
+    index: AtomicU32,
     interface: String,
 }
 
@@ -35,6 +38,19 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
+/// The index of `interface`.
+async fn lookup(handle: &Handle, interface: &str) -> Result<u32, String> {
+    let mut links = handle.link().get().match_name(interface.to_string()).execute();
+    let link = links.try_next().await.map_err(|e| match errno(&e) {
+        Some(19) => format!("interface {interface} does not exist; set [anycast] interface"),
+        _ => format!("cannot look up interface {interface}: {e}"),
+    })?;
+    match link {
+        Some(link) => Ok(link.header.index),
+        None => Err(format!("interface {interface} does not exist; set [anycast] interface")),
+    }
+}
+
 fn address_of(m: &AddressMessage) -> Option<IpNet> {
     m.attributes.iter().find_map(|a| match a {
         AddressAttribute::Address(ip) => IpNet::new(*ip, m.header.prefix_len).ok(),
@@ -48,21 +64,35 @@ impl Loopback {
         let (conn, handle, _) =
             rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
         let conn = tokio::spawn(conn);
-        let mut links = handle.link().get().match_name(interface.to_string()).execute();
-        let link = links.try_next().await.map_err(|e| match errno(&e) {
-            Some(19) => format!("interface {interface} does not exist; set [anycast] interface"),
-            _ => format!("cannot look up interface {interface}: {e}"),
-        })?;
-        let Some(link) = link else {
-            conn.abort();
-            return Err(format!("interface {interface} does not exist; set [anycast] interface"));
+        let index = match lookup(&handle, interface).await {
+            Ok(i) => i,
+            Err(e) => {
+                conn.abort();
+                return Err(e);
+            }
         };
-        Ok(Loopback { handle, conn, index: link.header.index, interface: interface.to_string() })
+        Ok(Loopback { handle, conn, index: AtomicU32::new(index), interface: interface.to_string() })
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The interface index in use.
+    pub fn index(&self) -> u32 {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    /// Looks the interface up by name again; `true` when it now has another index (it was
+    /// deleted and re-created).
+    pub async fn relink(&self) -> Result<bool, String> {
+        let index = lookup(&self.handle, &self.interface).await?;
+        Ok(self.index.swap(index, Ordering::Relaxed) != index)
     }
 
     /// The addresses now on the interface.
     pub async fn addresses(&self) -> Result<Vec<IpNet>, String> {
-        let mut s = self.handle.address().get().set_link_index_filter(self.index).execute();
+        let mut s = self.handle.address().get().set_link_index_filter(self.index()).execute();
         let mut out = Vec::new();
         while let Some(m) =
             s.try_next().await.map_err(|e| format!("cannot list addresses of {}: {e}", self.interface))?
@@ -75,7 +105,7 @@ impl Loopback {
     /// Adds `prefixes` (each as address/len); already present is fine.
     pub async fn add(&self, prefixes: &[IpNet]) -> Result<(), String> {
         for p in prefixes {
-            match self.handle.address().add(self.index, p.addr(), p.prefix_len()).execute().await {
+            match self.handle.address().add(self.index(), p.addr(), p.prefix_len()).execute().await {
                 Ok(()) => tracing::info!(interface = %self.interface, "added {p}"),
                 Err(e) if errno(&e) == Some(EEXIST) => {}
                 Err(e) => return Err(format!("cannot add {p} to {}: {e}", self.interface)),
@@ -91,7 +121,7 @@ impl Loopback {
                 .handle
                 .address()
                 .get()
-                .set_link_index_filter(self.index)
+                .set_link_index_filter(self.index())
                 .set_address_filter(p.addr())
                 .set_prefix_length_filter(p.prefix_len())
                 .execute();
@@ -108,13 +138,15 @@ impl Loopback {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Runs `f` on a thread of its own in a fresh, unnamed network namespace
     /// (`unshare(CLONE_NEWNET)` affects only the calling thread; the namespace goes with it),
     /// on a current-thread runtime. `None` when not root: the caller says it skipped, loudly.
-    fn in_throwaway_netns<F: std::future::Future<Output = ()>>(f: impl FnOnce() -> F + Send + 'static) -> Option<()> {
+    pub(crate) fn in_throwaway_netns<F: std::future::Future<Output = ()>>(
+        f: impl FnOnce() -> F + Send + 'static,
+    ) -> Option<()> {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("SKIPPED: not root, cannot make a network namespace for the netlink test");
             return None;

@@ -7,6 +7,7 @@
 //! caused it — no polling loop in between. The operator's drain is kept in `state_dir/drain`.
 //! `decision`, `health` and `status` are pure; nothing here talks BGP (the speaker follows).
 
+pub mod addrwatch;
 pub mod decision;
 pub mod health;
 pub mod loopback;
@@ -38,7 +39,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use decision::{Advert, AdvertState, Decision, Role};
+pub use decision::{AddressReport, Advert, AdvertState, Decision, Role};
 pub use status::{DecisionView, HaStatus};
 
 /// Shortest health-check interval honoured.
@@ -225,6 +226,18 @@ impl HaController {
     /// [`start`](Self::start) with the writer of the files given: the daemon shares one
     /// across reloads, so an old controller's last write can never land after a new one's.
     pub fn start_with(cfg: HaConfig, hook: Option<DecisionHook>, persister: Persister) -> HaController {
+        HaController::start_seeded(cfg, hook, persister, AddressReport::default())
+    }
+
+    /// [`start_with`](Self::start_with) knowing which managed addresses are missing: they are
+    /// left out of the very first decision (a reload that replaces the controller must not
+    /// announce, even once, an address the watcher knows is gone).
+    pub fn start_seeded(
+        cfg: HaConfig,
+        hook: Option<DecisionHook>,
+        persister: Persister,
+        addresses: AddressReport,
+    ) -> HaController {
         let t = now();
         let specs = cfg
             .checks
@@ -235,7 +248,8 @@ impl HaController {
             RoleSource::Exec { interval, .. } => Some(interval.saturating_mul(STALL_INTERVALS)),
             _ => None,
         };
-        let decider = Decider::new(cfg.prefixes.clone(), cfg.standby, specs, role_max_age, t);
+        let mut decider = Decider::new(cfg.prefixes.clone(), cfg.standby, specs, role_max_age, t);
+        decider.update(t, Input::Addresses(addresses));
         let first = decider.current().clone();
         info!("{}", first.reason);
         if let Some(hook) = &hook {
@@ -362,6 +376,12 @@ impl HaController {
     /// of the decision is untouched.
     pub fn set_prefixes(&self, prefixes: Vec<IpNet>) -> Decision {
         self.shared.apply(Input::Prefixes(prefixes))
+    }
+
+    /// Which managed anycast addresses are missing from the interface (the address watcher):
+    /// those are withdrawn at once, and advertised again per the decision once back.
+    pub fn set_addresses(&self, addresses: AddressReport) -> Decision {
+        self.shared.apply(Input::Addresses(addresses))
     }
 
     /// Role, health, each check's last result, drain and decision (`anycastd status --json`).
