@@ -167,11 +167,10 @@ impl Speaker {
                 stops.push((h, "neighbor removed from the configuration"));
             }
         }
-        for (h, why) in stops {
+        for (h, _) in &stops {
             self.accept().unroute(h.spec.remote.ip());
-            stop_one(&h, why, Duration::from_secs(1)).await;
-            h.task.abort();
         }
+        stop_all(stops, RELOAD_STOP).await;
         // 3. Listeners: drop the unused, add or update every wanted key and GTSM in place
         //    (delete only those whose neighbor left), then start the fresh ones.
         let refused = self.lock().listeners.apply(fresh, &wanted, &self.accept_table);
@@ -184,14 +183,14 @@ impl Speaker {
             bad
         };
         let mut disabled: Vec<(NeighborSpec, String)> = Vec::new();
-        for h in doomed {
+        for h in &doomed {
             let ip = h.spec.remote.ip();
             self.accept().unroute(ip);
-            stop_one(&h, "TCP-MD5 key or GTSM could not be installed", Duration::from_secs(1)).await;
-            h.task.abort();
             report.kept.retain(|k| *k != ip);
-            disabled.push((h.spec, refused.get(&ip).cloned().unwrap_or_default()));
+            disabled.push((h.spec.clone(), refused.get(&ip).cloned().unwrap_or_default()));
         }
+        stop_all(doomed.into_iter().map(|h| (h, "TCP-MD5 key or GTSM could not be installed")).collect(), RELOAD_STOP)
+            .await;
         // 5. Start the new and changed neighbors (never one whose key the kernel refused).
         let mut inner = self.lock();
         for spec in specs {
@@ -287,10 +286,7 @@ impl Speaker {
             inner.listeners.stop_all();
             std::mem::take(&mut inner.neighbors)
         };
-        futures_util::future::join_all(neighbors.iter().map(|n| stop_one(n, reason, limit))).await;
-        for n in neighbors {
-            n.task.abort();
-        }
+        stop_all(neighbors.into_iter().map(|n| (n, reason)).collect(), limit).await;
     }
 }
 
@@ -301,6 +297,18 @@ fn same_settings(a: &NeighborSpec, b: &NeighborSpec) -> bool {
     let mut b = b.clone();
     b.session.jitter_seed = a.session.jitter_seed;
     *a == b
+}
+
+/// How long a reload waits for the Ceases of the neighbors it stops (all at once).
+const RELOAD_STOP: Duration = Duration::from_secs(1);
+
+/// Stops every neighbor at once (each with its Cease reason), waits at most `limit` in all,
+/// then ends their tasks.
+async fn stop_all(stops: Vec<(NeighborHandle, &str)>, limit: Duration) {
+    futures_util::future::join_all(stops.iter().map(|(n, why)| stop_one(n, why, limit))).await;
+    for (n, _) in stops {
+        n.task.abort();
+    }
 }
 
 /// Stops one neighbor with Cease / Administrative Shutdown and waits until it is written, at
