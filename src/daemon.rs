@@ -181,6 +181,10 @@ impl Daemon {
         for w in &new.warnings {
             warn!("{w}");
         }
+        if new.control != old.control {
+            // The socket, its group and the state directory are set up once, at start.
+            warn!("[control] changed: it takes effect at the next restart");
+        }
         let added: Vec<_> =
             new.anycast.prefixes.iter().filter(|p| !old.anycast.prefixes.contains(p)).copied().collect();
         let gone: Vec<_> = old.anycast.prefixes.iter().filter(|p| !new.anycast.prefixes.contains(p)).copied().collect();
