@@ -181,6 +181,10 @@ impl Daemon {
         for w in &new.warnings {
             warn!("{w}");
         }
+        if new.control != old.control {
+            // The socket, its group and the state directory are set up once, at start.
+            warn!("[control] changed: it takes effect at the next restart");
+        }
         let added: Vec<_> =
             new.anycast.prefixes.iter().filter(|p| !old.anycast.prefixes.contains(p)).copied().collect();
         let gone: Vec<_> = old.anycast.prefixes.iter().filter(|p| !new.anycast.prefixes.contains(p)).copied().collect();
@@ -345,7 +349,8 @@ impl Daemon {
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     // Dropped on every way out of here: removes the socket file if it is still ours.
-    let ctl = control::bind(&cfg.control.socket).map_err(|e| e.to_string())?;
+    let group = cfg.control.group.as_ref().map(|g| g.gid);
+    let ctl = control::bind(&cfg.control.socket, group).map_err(|e| e.to_string())?;
     let d = Daemon::start(cfg, path).await?;
     info!(socket = %ctl.path().display(), "anycastd running");
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
@@ -355,7 +360,7 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     // The watchdog is fed from this loop: if it stalls, systemd restarts the daemon.
     let mut watchdog = tokio::time::interval(crate::systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let dc = d.clone();
-    let server = control::serve(&ctl, move |req| {
+    let server = control::serve(&ctl, control::Policy::ours(group), move |req| {
         let d = dc.clone();
         async move { d.handle(req).await }
     });

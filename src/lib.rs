@@ -11,7 +11,7 @@
 //! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
 //! - [`log_limit`]: a pure, bounded per-key rate limiter for repeated log lines.
 //! - [`status`]: the typed status document the daemon serves and `status`/`/metrics` read.
-//! - [`control`]: the root-only Unix socket and its JSON protocol (status, notify, drain…).
+//! - [`control`]: the root-only Unix socket (status readable by `[control] group`) and its JSON protocol.
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
 //! - [`systemd`]: sd_notify READY/STATUS/WATCHDOG without a library.
 //! - [`metrics`]: the optional Prometheus endpoint (prometheus-client encoding).

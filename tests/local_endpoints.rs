@@ -5,7 +5,9 @@
 //!   for its pipes) nor the control socket, and the daemon must not spin;
 //! - the control socket's owner rules: a second daemon does not take over a live socket, a
 //!   client whose uid is neither root nor the daemon's is refused (SO_PEERCRED), and the socket
-//!   goes away with its daemon.
+//!   goes away with its daemon;
+//! - `[control] group`: a member (by primary or supplementary group) reads `status` with the
+//!   CLI and is refused `drain`; a non-member is refused.
 
 use anycastd::control::{self, Request};
 use anycastd::status::StatusDoc;
@@ -252,5 +254,94 @@ async fn control_socket_is_kept_by_its_daemon_and_refuses_strangers() {
     let st = wait_exit(&mut d.0, Duration::from_secs(10)).expect("no exit on SIGTERM");
     assert!(st.success(), "{st}");
     assert!(!sock.exists(), "the socket outlived its daemon");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A group on this host that nobody (65534) is not in, by name and gid.
+fn group_without_nobody() -> Option<(String, u32)> {
+    ["operator", "backup", "list", "irc", "games", "daemon", "bin", "sys"].iter().find_map(|n| {
+        let g = nix::unistd::Group::from_name(n).ok().flatten()?;
+        let gid = g.gid.as_raw();
+        (gid != 65534 && !g.mem.iter().any(|m| m == "nobody")).then(|| (n.to_string(), gid))
+    })
+}
+
+/// The CLI as nobody (uid and primary gid from `ids`, supplementary groups from `groups`, both
+/// setpriv options) against `sock`: whether the daemon answered (exit status 0, or 1 for
+/// `status`, which then only tells that a neighbor is down) and its output.
+fn cli_as_nobody(ids: &[&str], groups: &str, cmd: &str, sock: &Path) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(ids)
+        .arg(groups)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_anycastd"))
+        .args([cmd, "--socket"])
+        .arg(sock)
+        .output()
+        .expect("run setpriv");
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let answered =
+        out.status.success() || (cmd == "status" && out.status.code() == Some(1) && text.contains("anycastd PRIMARY"));
+    (answered, text)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn control_group_members_read_status_and_nothing_else() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !nix::unistd::geteuid().is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let Some((name, gid)) = group_without_nobody() else {
+        eprintln!("skipped: no group on this host without nobody in it");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("acd-ctlgroup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    // nobody must reach the socket's directory through ours.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.join("a.toml");
+    let text =
+        config(&dir, free_port(), free_port()).replacen("[control]\n", &format!("[control]\ngroup = \"{name}\"\n"), 1);
+    std::fs::write(&cfg, text).unwrap();
+    let sock = dir.join("run/ctl.sock");
+    let _d = spawn(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&sock, Duration::from_secs(2)).await.is_err() {
+        assert!(Instant::now() < deadline, "daemon did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (d, f) = (std::fs::metadata(dir.join("run")).unwrap(), std::fs::metadata(&sock).unwrap());
+    assert_eq!((d.mode() & 0o7777, d.gid()), (0o750, gid), "directory");
+    assert_eq!((f.mode() & 0o777, f.gid()), (0o660, gid), "socket");
+
+    let nobody = ["--reuid=65534", "--regid=65534"];
+    let member = format!("--groups={gid}");
+    // A member by supplementary group (read from /proc/<pid>/status) reads status, nothing more.
+    let (ok, text) = cli_as_nobody(&nobody, &member, "status", &sock);
+    assert!(ok, "status as a supplementary member: {text}");
+    let (ok, text) = cli_as_nobody(&nobody, &member, "drain", &sock);
+    assert!(
+        !ok && text.contains("permission denied: uid 65534 is not root; group members may only read status"),
+        "{text}"
+    );
+    // A member by primary gid (SO_PEERCRED) too.
+    let primary = ["--reuid=65534".to_string(), format!("--regid={gid}")];
+    let primary: Vec<&str> = primary.iter().map(String::as_str).collect();
+    let (ok, text) = cli_as_nobody(&primary, "--clear-groups", "status", &sock);
+    assert!(ok, "status as a primary member: {text}");
+    let (ok, text) = cli_as_nobody(&primary, "--clear-groups", "undrain", &sock);
+    assert!(!ok && text.contains("group members may only read status"), "{text}");
+    // Not a member: the modes keep it out; loosened by hand, the daemon still does.
+    let (ok, text) = cli_as_nobody(&nobody, "--clear-groups", "status", &sock);
+    assert!(!ok && text.contains("Permission denied"), "{text}");
+    std::fs::set_permissions(dir.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, text) = cli_as_nobody(&nobody, "--clear-groups", "status", &sock);
+    assert!(!ok && text.contains("permission denied: uid 65534 may not use the control socket"), "{text}");
+    // The drain was refused: still not draining.
+    let (doc, _) = status(&sock, Duration::from_secs(2)).await.expect("root refused");
+    assert_eq!(doc.ha.drain.state, anycastd::ha::status::DrainState::None, "a refused drain happened");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -211,6 +211,16 @@ pub struct HttpUrl {
 pub struct Control {
     pub socket: PathBuf,
     pub state_dir: PathBuf,
+    /// `group`: its members may read `status` through the socket (directory 0750, socket
+    /// 0660, both owned by this group); `None`: root and the daemon's uid only (0700/0600).
+    pub group: Option<ControlGroup>,
+}
+
+/// `[control] group`, resolved on this host when the config is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlGroup {
+    pub name: String,
+    pub gid: u32,
 }
 
 /// `[metrics]`.

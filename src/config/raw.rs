@@ -113,6 +113,7 @@ pub struct RawCheck {
 pub struct RawControl {
     pub socket: Option<String>,
     pub state_dir: Option<String>,
+    pub group: Option<String>,
 }
 
 /// `[metrics]`.
@@ -184,6 +185,7 @@ pub fn example(path: &str) -> Option<&'static str> {
         "health.check.fall" => "fall = 3",
         "control.socket" => "socket = \"/run/anycastd/anycastd.sock\"",
         "control.state_dir" => "state_dir = \"/var/lib/anycastd\"",
+        "control.group" => "group = \"anycastd-ops\"",
         "metrics.listen" => "listen = \"127.0.0.1:9179\"",
         _ => return None,
     })

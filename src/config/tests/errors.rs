@@ -176,6 +176,27 @@ fn invalid_values() {
 }
 
 #[test]
+fn control_group_must_exist_on_this_host() {
+    let text = format!("{MINIMAL}[control]\ngroup = \"anycastd-no-such-group\"\n");
+    assert_eq!(
+        one(&text),
+        format!(
+            "{F}:12:9: control.group = \"anycastd-no-such-group\": no group named anycastd-no-such-group on this \
+             host; create it (groupadd anycastd-no-such-group) or remove [control] group"
+        )
+    );
+    let text = format!("{MINIMAL}[control]\ngroup = \"\"\n");
+    assert_eq!(
+        one(&text),
+        format!("{F}:12:9: control.group = \"\": not a group name; example: group = \"anycastd-ops\"")
+    );
+    // Every host has a group root, gid 0; no group means root and our uid only.
+    let c = parse(&format!("{MINIMAL}[control]\ngroup = \"root\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.control.group, Some(ControlGroup { name: "root".into(), gid: 0 }));
+    assert_eq!(parse(MINIMAL).map(|c| c.control.group).ok(), Some(None));
+}
+
+#[test]
 fn md5_key_length_is_redacted() {
     let long = "k".repeat(81);
     let text = with("remote_as = 65000", &format!("remote_as = 65000\nmd5 = \"{long}\""));

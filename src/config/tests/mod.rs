@@ -119,6 +119,7 @@ fn full_example_parses_to_typed_values() {
 
     assert_eq!(c.control.socket, PathBuf::from("/run/anycastd/anycastd.sock"));
     assert_eq!(c.control.state_dir, PathBuf::from("/var/lib/anycastd"));
+    assert_eq!(c.control.group, None);
     assert_eq!(c.metrics, Some(Metrics { listen: "127.0.0.1:9179".parse().expect("addr") }));
     assert_eq!(c.warnings, vec![]);
     assert!(!format!("{c:?}").contains("anycast-lab-key"), "Debug must not show the key");
