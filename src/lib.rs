@@ -10,6 +10,8 @@
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
 //! - [`log_limit`]: a pure, bounded per-key rate limiter for repeated log lines.
+//! - [`log_writer`]: the daemon's log sink, a bounded queue and a writer thread (a slow stderr
+//!   never stalls the runtime; lines over the bound are dropped and counted).
 //! - [`status`]: the typed status document the daemon serves and `status`/`/metrics` read.
 //! - [`control`]: the root-only Unix socket (status readable by `[control] group`) and its JSON protocol.
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
@@ -26,6 +28,7 @@ pub mod control;
 pub mod daemon;
 pub mod ha;
 pub mod log_limit;
+pub mod log_writer;
 pub mod md5verify;
 pub mod metrics;
 pub mod session;

@@ -151,22 +151,32 @@ enum LogFormat {
     Json,
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs to stderr through a bounded queue and a writer thread (`log_writer`), so a slow
+/// journald never stalls the runtime; the returned guard writes what is queued at exit.
+fn init_logs(format: LogFormat) -> Option<anycastd::log_writer::Flush> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ANYCASTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => b.init(),
-        LogFormat::Json => b.json().init(),
+    let ansi = std::io::stderr().is_terminal();
+    let (sink, flush) = match anycastd::log_writer::spawn(std::io::stderr(), anycastd::log_writer::CAPACITY) {
+        Ok((sink, flush)) => (Some(sink), Some(flush)),
+        Err(e) => {
+            eprintln!("anycastd: cannot start the log writer thread ({e}); logging to stderr directly");
+            (None, None)
+        }
+    };
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    match (format, sink) {
+        (LogFormat::Text, Some(s)) => b.with_writer(s).init(),
+        (LogFormat::Json, Some(s)) => b.json().with_writer(s).init(),
+        (LogFormat::Text, None) => b.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, None) => b.json().with_writer(std::io::stderr).init(),
     }
+    flush
 }
 
 fn run_daemon(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
-    init_logs(log_format);
+    let _flush = init_logs(log_format);
     let cfg = match anycastd::config::Config::load(path) {
         Ok(c) => c,
         Err(e) => {
