@@ -84,6 +84,14 @@ pub enum Cmd {
 pub const QUEUE_LIMIT: usize = 16 << 20;
 /// How long queued octets may make no progress when the hold time is 0 (no hold timer).
 pub const WRITE_DEADLINE_NO_HOLD: Duration = Duration::from_secs(90);
+/// `TCP_USER_TIMEOUT` for a write limit: half as long again. Our own write deadline fails a
+/// connection whose queue stalls at the limit, with a reason ("the peer does not read") in
+/// status; the kernel's timer is the backstop for octets stuck in its own buffer (a peer that
+/// still ACKs zero-window probes, or none at all, while nothing more is queued here).
+fn kernel_backstop(limit: Duration) -> Duration {
+    limit.saturating_add(limit / 2)
+}
+
 /// How long a closing connection may take to flush what is queued (in a detached task).
 pub const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
@@ -374,8 +382,8 @@ impl Task {
         self.peer.hold_time(id).and_then(|h| h.duration()).unwrap_or(WRITE_DEADLINE_NO_HOLD)
     }
 
-    /// The write limit before any OPEN is exchanged (the hold time we offer): also the
-    /// `TCP_USER_TIMEOUT` of a new socket.
+    /// The write limit before any OPEN is exchanged (the hold time we offer); the
+    /// `TCP_USER_TIMEOUT` of a new socket follows it ([`kernel_backstop`]).
     fn configured_limit(&self) -> Duration {
         self.spec.session.hold_time.duration().unwrap_or(WRITE_DEADLINE_NO_HOLD)
     }
@@ -427,7 +435,7 @@ impl Task {
 
     fn on_accept(&mut self, stream: TcpStream) {
         let peer = stream.peer_addr().ok();
-        let user_timeout = self.configured_limit();
+        let user_timeout = kernel_backstop(self.configured_limit());
         let prepared = transport::prepare_accepted(&stream, &self.spec.transport)
             .and_then(|()| transport::set_user_timeout(&stream, user_timeout));
         if let Err(e) = prepared {
@@ -472,7 +480,7 @@ impl Task {
                 Action::Connect => {
                     let (peer, opts, to) =
                         (self.spec.remote, self.spec.transport.clone(), self.spec.session.connect_retry);
-                    let user_timeout = self.configured_limit();
+                    let user_timeout = kernel_backstop(self.configured_limit());
                     self.connecting =
                         Some((id, Box::pin(async move { transport::connect(peer, &opts, to, user_timeout).await })));
                 }
@@ -489,7 +497,7 @@ impl Task {
                     info!(peer_as = peer_open.asn(), peer_id = %peer_open.bgp_id, four_octet_as = params.four_octet_as, "session established");
                     self.last_error = None;
                     // TCP_USER_TIMEOUT follows the negotiated hold time.
-                    let limit = self.write_limit(id);
+                    let limit = kernel_backstop(self.write_limit(id));
                     if let Some(l) = self.links.iter().find(|l| l.id == id) {
                         if let Err(e) = transport::set_user_timeout(l.wr.as_ref(), limit) {
                             warn!(error = %e, "cannot set TCP_USER_TIMEOUT");
