@@ -41,6 +41,7 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
     let metrics = endpoints::metrics(raw.metrics, r);
     let (bgp, anycast) = (bgp?, anycast?);
     next_hop_warnings(&bgp, &anycast, r);
+    gtsm_listener_warnings(&bgp, r);
     Some(Config {
         bgp,
         anycast,
@@ -422,6 +423,30 @@ fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
         manage_loopback: a.manage_loopback.unwrap_or(false),
         interface,
     })
+}
+
+/// Warns about a neighbor without GTSM that shares its listening address with a GTSM neighbor:
+/// the kernel's minimum TTL is per listening socket, so the listener drops that neighbor's
+/// SYNs unless they arrive with TTL 255; it can still be reached by our own connection.
+fn gtsm_listener_warnings(bgp: &Bgp, r: &mut Reporter<'_>) {
+    if !bgp.listen {
+        return;
+    }
+    for (i, n) in bgp.neighbors.iter().enumerate() {
+        let shares = |m: &&Neighbor| m.local_ip == n.local_ip && m.ttl == TtlMode::Security;
+        let Some(g) = bgp.neighbors.iter().find(shares) else { continue };
+        if n.ttl == TtlMode::Security {
+            continue;
+        }
+        let what = format!(
+            "shares local address {} with GTSM neighbor {} (ttl_security = true): the listener accepts only TTL 255 there, so connections from {} reach it only if they arrive with TTL 255{}; give it another local_ip or GTSM too",
+            n.local_ip,
+            g.remote_ip,
+            n.remote_ip,
+            if n.passive { " — and this neighbor is passive, so its session may never come up" } else { " (our own connections to it are not affected)" }
+        );
+        r.warn(&format!("bgp.neighbor[{i}].local_ip"), &what);
+    }
 }
 
 /// Warns when a prefix family has no session with a source address of that family, which

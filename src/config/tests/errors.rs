@@ -460,3 +460,24 @@ fn skipping_an_unknown_dotted_key_reports_nothing_spurious() {
         format!("{F}:1:1: unknown section `a` at the top level; valid: bgp, anycast, role, health, control, metrics")
     );
 }
+
+#[test]
+fn a_neighbor_sharing_a_listener_with_a_gtsm_neighbor_is_warned_about() {
+    let text = MINIMAL.replacen(
+        "[anycast]",
+        "ttl_security = true\n\n[[bgp.neighbor]]\nremote_ip = \"203.0.113.9\"\nremote_as = 65009\nmultihop = 2\npassive = true\n\n[anycast]",
+        1,
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(w[0].contains("shares local address 198.51.100.124 with GTSM neighbor 192.0.2.1"), "{}", w[0]);
+    assert!(w[0].contains("this neighbor is passive"), "{}", w[0]);
+    // Its own local_ip, or listen = false: nothing to say.
+    let apart = text.replacen("passive = true", "passive = true\nlocal_ip = \"198.51.100.125\"", 1);
+    assert_eq!(parse(&apart).map(|c| c.warnings.len()).map_err(|e| e.to_string()), Ok(0));
+    let no_listen = text
+        .replacen("local_ip = \"198.51.100.124\"", "local_ip = \"198.51.100.124\"\nlisten = false", 1)
+        .replacen("passive = true", "passive = false", 1);
+    assert_eq!(parse(&no_listen).map(|c| c.warnings.len()).map_err(|e| e.to_string()), Ok(0));
+}
