@@ -80,6 +80,8 @@ class AnycastdConfig:
     standby: str | None = None        # withdraw | prepend
     prepend: int | None = None
     standby_med: int | None = None
+    manage_loopback: bool = False     # anycastd adds (and keeps) the prefixes on `interface`
+    interface: str | None = None      # [anycast] interface (anycastd's default: lo)
     role: str | None = None           # static | file | keepalived
     role_path: Path | None = None
     checks: list[FileCheck] = field(default_factory=list)
@@ -120,6 +122,10 @@ class AnycastdConfig:
             lines.append(f"prepend = {self.prepend}")
         if self.standby_med is not None:
             lines.append(f"standby_med = {self.standby_med}")
+        if self.manage_loopback:
+            lines.append("manage_loopback = true")
+        if self.interface is not None:
+            lines.append(f'interface = "{self.interface}"')
         if self.role:
             lines += ["", "[role]", f'source = "{self.role}"']
             if self.role != "static":
