@@ -1,7 +1,8 @@
-//! Accept-loop hygiene shared by the local endpoints (control socket, metrics): a growing,
-//! capped back-off after an accept error (EMFILE/ENFILE leave the listener readable, so
-//! retrying at once is a busy spin) with at most one log line per period, and a cap on the
-//! connections served at once (over it a connection is closed at once and counted).
+//! Accept-loop hygiene: a growing, capped back-off after an accept error (EMFILE/ENFILE leave
+//! the listener readable, so retrying at once is a busy spin) with at most one log line per
+//! period, used by every accept loop (BGP listeners, control socket, metrics); and a cap on the
+//! connections a local endpoint serves at once (over it a connection is closed at once and
+//! counted).
 //!
 //! Tokio edge, no protocol logic; the back-off arithmetic itself is plain and tested with a
 //! paused clock.

@@ -32,9 +32,6 @@ use tracing::{error, info, warn};
 const LOG_WINDOW: Duration = Duration::from_secs(60);
 const LOG_BUDGET: u32 = 10;
 const LOG_KEYS: usize = 256;
-/// Back-off after a failed `accept()` (EMFILE, ENFILE, …): doubles from the first to the cap.
-const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
-const ACCEPT_BACKOFF_CAP: Duration = Duration::from_secs(1);
 
 /// A running neighbor, as the accept loops see it.
 pub(super) struct Route {
@@ -54,12 +51,6 @@ enum Refusal {
     Busy,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-enum LogKey {
-    Source(IpAddr),
-    AcceptError,
-}
-
 /// What a listener holds, as the kernel accepted it.
 #[derive(Clone, Debug, Default)]
 struct Held {
@@ -75,7 +66,7 @@ pub(super) struct AcceptState {
     configured: HashMap<IpAddr, SocketAddr>,
     held: HashMap<SocketAddr, Held>,
     stats: InboundStatus,
-    log: LogLimiter<LogKey>,
+    log: LogLimiter<IpAddr>,
 }
 
 impl Default for AcceptState {
@@ -322,19 +313,17 @@ fn install(
 }
 
 async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, table: AcceptTable) {
-    let mut backoff = Duration::ZERO;
+    let mut backoff = crate::accept::Backoff::new("BGP");
     loop {
         match l.accept().await {
             Ok((stream, peer)) => {
-                backoff = Duration::ZERO;
+                backoff.reset();
                 // A refused stream is closed by now (dropped in `dispatch`): without a word.
                 let refused = {
                     let mut t = lock(&table);
                     match t.dispatch(addr, stream, peer.ip()) {
                         Ok(()) => None,
-                        Err(why) => {
-                            Some((why, t.log.check(&LogKey::Source(peer.ip()), tokio::time::Instant::now().into_std())))
-                        }
+                        Err(why) => Some((why, t.log.check(&peer.ip(), tokio::time::Instant::now().into_std()))),
                     }
                 };
                 if let Some((why, verdict)) = refused {
@@ -343,16 +332,11 @@ async fn accept_loop(l: Arc<TcpListener>, addr: SocketAddr, table: AcceptTable) 
             }
             Err(e) => {
                 // EMFILE/ENFILE and the like: no spin; the pending connection waits.
-                backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_FIRST, ACCEPT_BACKOFF_CAP);
-                let verdict = {
+                {
                     let mut t = lock(&table);
                     t.stats.accept_errors = t.stats.accept_errors.saturating_add(1);
-                    t.log.check(&LogKey::AcceptError, tokio::time::Instant::now().into_std())
-                };
-                if let Verdict::Log { .. } = verdict {
-                    warn!(%addr, "cannot accept BGP connections: {e}; retrying in {backoff:?}{}", verdict.suffix());
                 }
-                tokio::time::sleep(backoff).await;
+                backoff.pause(&e).await;
             }
         }
     }
