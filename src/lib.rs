@@ -5,6 +5,7 @@
 //! - [`types`]: the validated BGP values every layer shares (AS, hold time, router ID, MD5 key).
 //! - [`wire`]: pure BGP message codec (bytes ⇄ messages, errors = NOTIFICATIONs).
 //! - [`session`]: pure sans-IO BGP session FSM (RFC 4271 §8): events in, actions out.
+//! - [`bfd`]: pure sans-IO BFD (RFC 5880): Control packet codec, authentication, session FSM.
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
@@ -20,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod accept;
+pub mod bfd;
 pub mod cli;
 pub mod config;
 pub mod control;
