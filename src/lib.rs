@@ -10,6 +10,7 @@
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
+//! - [`splitmix`]: the seeded PRNG behind every jitter.
 //! - [`log_limit`]: a pure, bounded per-key rate limiter for repeated log lines.
 //! - [`status`]: the typed status document the daemon serves and `status`/`/metrics` read.
 //! - [`control`]: the root-only Unix socket (status readable by `[control] group`) and its JSON protocol.
@@ -32,6 +33,7 @@ pub mod md5verify;
 pub mod metrics;
 pub mod session;
 pub mod speaker;
+pub mod splitmix;
 pub mod status;
 pub mod systemd;
 pub mod types;

@@ -23,6 +23,10 @@
     )
 )]
 
+pub mod auth;
 pub mod packet;
+#[cfg(test)]
+mod testkit;
 
+pub use auth::{AuthConfig, AuthConfigError, AuthKey, AuthState};
 pub use packet::{decode, AuthSection, AuthType, ControlPacket, Diag, Drop, State};

@@ -1,25 +1,6 @@
 use super::*;
+use crate::bfd::testkit::up_packet;
 use proptest::prelude::*;
-
-fn base() -> ControlPacket {
-    ControlPacket {
-        version: 1,
-        diag: Diag::None,
-        state: State::Up,
-        poll: false,
-        final_: false,
-        cpi: false,
-        demand: false,
-        multipoint: false,
-        detect_mult: 3,
-        my_discriminator: 0x0102_0304,
-        your_discriminator: 0x0a0b_0c0d,
-        desired_min_tx: 50_000,
-        required_min_rx: 50_000,
-        required_min_echo_rx: 0,
-        auth: None,
-    }
-}
 
 fn bytes(p: &ControlPacket) -> Vec<u8> {
     p.encode().unwrap()
@@ -27,7 +8,7 @@ fn bytes(p: &ControlPacket) -> Vec<u8> {
 
 #[test]
 fn exact_bytes_of_an_up_packet() {
-    let mut p = base();
+    let mut p = up_packet();
     p.poll = true;
     p.diag = Diag::ControlDetectionTimeExpired;
     assert_eq!(
@@ -39,7 +20,7 @@ fn exact_bytes_of_an_up_packet() {
 
 #[test]
 fn exact_bytes_with_auth_sections() {
-    let mut p = base();
+    let mut p = up_packet();
     p.auth = Some(AuthSection::SimplePassword { key_id: 7, password: b"abc".to_vec() });
     let b = bytes(&p);
     assert_eq!(b.len(), 30);
@@ -61,14 +42,14 @@ fn exact_bytes_with_auth_sections() {
 
 #[test]
 fn trailing_octets_beyond_length_are_ignored() {
-    let mut b = bytes(&base());
+    let mut b = bytes(&up_packet());
     b.extend_from_slice(&[9, 9, 9]);
-    assert_eq!(decode(&b).unwrap(), base());
+    assert_eq!(decode(&b).unwrap(), up_packet());
 }
 
 #[test]
 fn encode_refuses_unrepresentable_auth() {
-    let mut p = base();
+    let mut p = up_packet();
     p.auth = Some(AuthSection::SimplePassword { key_id: 1, password: vec![] });
     assert_eq!(p.encode(), Err(EncodeError));
     p.auth = Some(AuthSection::SimplePassword { key_id: 1, password: vec![1; 17] });
@@ -78,7 +59,7 @@ fn encode_refuses_unrepresentable_auth() {
 }
 
 fn with(f: impl FnOnce(&mut Vec<u8>)) -> Result<ControlPacket, Drop> {
-    let mut b = bytes(&base());
+    let mut b = bytes(&up_packet());
     f(&mut b);
     decode(&b)
 }
@@ -136,7 +117,7 @@ fn drop_my_discriminator_zero() {
 #[test]
 fn drop_your_discriminator_zero_unless_down() {
     for (state, ok) in [(State::AdminDown, true), (State::Down, true), (State::Init, false), (State::Up, false)] {
-        let mut p = base();
+        let mut p = up_packet();
         p.state = state;
         p.your_discriminator = 0;
         let r = decode(&bytes(&p));
