@@ -24,9 +24,13 @@
 )]
 
 pub mod auth;
+mod endpoint;
 pub mod packet;
+pub mod session;
 #[cfg(test)]
 mod testkit;
 
 pub use auth::{AuthConfig, AuthConfigError, AuthKey, AuthState};
+pub use endpoint::{Action, Bfd, Counters, Event};
 pub use packet::{decode, AuthSection, AuthType, ControlPacket, Diag, Drop, State};
+pub use session::{Session, SessionConfig, SLOW_TX};
