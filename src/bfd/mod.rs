@@ -25,6 +25,8 @@
 
 pub mod auth;
 mod endpoint;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod packet;
 pub mod session;
 #[cfg(test)]
