@@ -5,10 +5,12 @@
 //! - [`types`]: the validated BGP values every layer shares (AS, hold time, router ID, MD5 key).
 //! - [`wire`]: pure BGP message codec (bytes ⇄ messages, errors = NOTIFICATIONs).
 //! - [`session`]: pure sans-IO BGP session FSM (RFC 4271 §8): events in, actions out.
+//! - [`bfd`]: pure sans-IO BFD (RFC 5880): Control packet codec, authentication, session FSM.
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
+//! - [`splitmix`]: the seeded PRNG behind every jitter.
 //! - [`log_limit`]: a pure, bounded per-key rate limiter for repeated log lines.
 //! - [`log_writer`]: the daemon's log sink, a bounded queue and a writer thread (a slow stderr
 //!   never stalls the runtime; lines over the bound are dropped and counted).
@@ -22,6 +24,7 @@
 #![deny(unsafe_code)]
 
 pub mod accept;
+pub mod bfd;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -33,6 +36,7 @@ pub mod md5verify;
 pub mod metrics;
 pub mod session;
 pub mod speaker;
+pub mod splitmix;
 pub mod status;
 pub mod systemd;
 pub mod types;

@@ -13,26 +13,14 @@
 
 use std::time::Duration;
 
+use crate::splitmix::SplitMix64;
+
 /// A session Established at least this long counts as stable: its next failure starts the
 /// backoff from the initial value again.
 pub const STABLE_TIME: Duration = Duration::from_secs(60);
 
 /// Doublings beyond this cannot matter (2^20 s is far above any sane cap).
 const MAX_EXPONENT: u32 = 20;
-
-/// SplitMix64 (Steele, Lea, Flood 2014): 64 bits of state, good enough for jitter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// The IdleHold backoff state of one session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +34,7 @@ pub struct Backoff {
 impl Backoff {
     /// `max` below `initial` is raised to `initial`.
     pub fn new(initial: Duration, max: Duration, seed: u64) -> Self {
-        Backoff { initial, max: max.max(initial), failures: 0, rng: SplitMix64(seed) }
+        Backoff { initial, max: max.max(initial), failures: 0, rng: SplitMix64::new(seed) }
     }
 
     /// Consecutive failures since the last reset.
