@@ -23,6 +23,10 @@
 //! - [`cli`]: the operator commands that are not the daemon (`decode`, …).
 #![deny(unsafe_code)]
 
+// First: `code_points!` is used by the codecs declared after it (wire/, bfd/).
+#[macro_use]
+mod code_point;
+
 pub mod accept;
 pub mod bfd;
 pub mod cli;

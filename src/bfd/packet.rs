@@ -31,145 +31,68 @@ pub const MD5_AUTH_LEN: u8 = 24;
 /// Auth Len of a keyed / meticulous keyed SHA1 section (§4.4).
 pub const SHA1_AUTH_LEN: u8 = 28;
 
-/// Session state as carried in the Sta field (RFC 5880 §4.1, §6.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum State {
-    AdminDown = 0,
-    Down = 1,
-    Init = 2,
-    Up = 3,
+code_points! {
+    /// Session state as carried in the Sta field (RFC 5880 §4.1, §6.2).
+    #[derive(serde::Serialize)]
+    pub enum State, closed {
+        AdminDown = 0, "AdminDown";
+        Down = 1, "Down";
+        Init = 2, "Init";
+        Up = 3, "Up";
+    }
 }
 
 impl State {
-    /// The two-bit value; the codec masks it, so every value maps.
+    /// The two-bit value; the codec masks it, so every value maps (all four are in the list).
     pub const fn from_bits(v: u8) -> Self {
-        match v & 3 {
-            0 => State::AdminDown,
-            1 => State::Down,
-            2 => State::Init,
-            _ => State::Up,
-        }
-    }
-
-    /// The name RFC 5880 uses.
-    pub const fn name(self) -> &'static str {
-        match self {
-            State::AdminDown => "AdminDown",
-            State::Down => "Down",
-            State::Init => "Init",
-            State::Up => "Up",
+        match State::from_u8(v & 3) {
+            Some(s) => s,
+            None => State::AdminDown,
         }
     }
 }
 
-/// Diagnostic code (RFC 5880 §4.1): why the sender's session last left Up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum Diag {
-    None,
-    ControlDetectionTimeExpired,
-    EchoFunctionFailed,
-    NeighborSignaledSessionDown,
-    ForwardingPlaneReset,
-    PathDown,
-    ConcatenatedPathDown,
-    AdministrativelyDown,
-    ReverseConcatenatedPathDown,
-    /// 9–31, reserved for future use: kept so it round-trips.
-    Reserved(u8),
+code_points! {
+    /// Diagnostic code (RFC 5880 §4.1): why the sender's session last left Up. Codes 9–31 are
+    /// reserved for future use and kept as `Unknown` so they round-trip.
+    #[derive(serde::Serialize)]
+    pub enum Diag, consts diag_code, unknown "Reserved" {
+        None = 0, NONE, "No Diagnostic";
+        ControlDetectionTimeExpired = 1, CONTROL_DETECTION_TIME_EXPIRED, "Control Detection Time Expired";
+        EchoFunctionFailed = 2, ECHO_FUNCTION_FAILED, "Echo Function Failed";
+        NeighborSignaledSessionDown = 3, NEIGHBOR_SIGNALED_SESSION_DOWN, "Neighbor Signaled Session Down";
+        ForwardingPlaneReset = 4, FORWARDING_PLANE_RESET, "Forwarding Plane Reset";
+        PathDown = 5, PATH_DOWN, "Path Down";
+        ConcatenatedPathDown = 6, CONCATENATED_PATH_DOWN, "Concatenated Path Down";
+        AdministrativelyDown = 7, ADMINISTRATIVELY_DOWN, "Administratively Down";
+        ReverseConcatenatedPathDown = 8, REVERSE_CONCATENATED_PATH_DOWN, "Reverse Concatenated Path Down";
+    }
 }
 
 impl Diag {
     /// The five-bit value; the codec masks it, so every value maps.
     pub const fn from_bits(v: u8) -> Self {
-        match v & 0x1f {
-            0 => Diag::None,
-            1 => Diag::ControlDetectionTimeExpired,
-            2 => Diag::EchoFunctionFailed,
-            3 => Diag::NeighborSignaledSessionDown,
-            4 => Diag::ForwardingPlaneReset,
-            5 => Diag::PathDown,
-            6 => Diag::ConcatenatedPathDown,
-            7 => Diag::AdministrativelyDown,
-            8 => Diag::ReverseConcatenatedPathDown,
-            r => Diag::Reserved(r),
-        }
-    }
-
-    /// The code on the wire (five bits).
-    pub const fn code(self) -> u8 {
-        match self {
-            Diag::None => 0,
-            Diag::ControlDetectionTimeExpired => 1,
-            Diag::EchoFunctionFailed => 2,
-            Diag::NeighborSignaledSessionDown => 3,
-            Diag::ForwardingPlaneReset => 4,
-            Diag::PathDown => 5,
-            Diag::ConcatenatedPathDown => 6,
-            Diag::AdministrativelyDown => 7,
-            Diag::ReverseConcatenatedPathDown => 8,
-            Diag::Reserved(r) => r & 0x1f,
-        }
-    }
-
-    /// The RFC's wording, for logs and status.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Diag::None => "No Diagnostic",
-            Diag::ControlDetectionTimeExpired => "Control Detection Time Expired",
-            Diag::EchoFunctionFailed => "Echo Function Failed",
-            Diag::NeighborSignaledSessionDown => "Neighbor Signaled Session Down",
-            Diag::ForwardingPlaneReset => "Forwarding Plane Reset",
-            Diag::PathDown => "Path Down",
-            Diag::ConcatenatedPathDown => "Concatenated Path Down",
-            Diag::AdministrativelyDown => "Administratively Down",
-            Diag::ReverseConcatenatedPathDown => "Reverse Concatenated Path Down",
-            Diag::Reserved(_) => "Reserved",
-        }
+        Diag::from_code(v & 0x1f)
     }
 }
 
-/// Authentication type (RFC 5880 §4.1 Auth Type).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum AuthType {
-    SimplePassword = 1,
-    KeyedMd5 = 2,
-    MeticulousKeyedMd5 = 3,
-    KeyedSha1 = 4,
-    MeticulousKeyedSha1 = 5,
+code_points! {
+    /// Authentication type (RFC 5880 §4.1 Auth Type); `from_u8` is `None` for 0 (reserved) and
+    /// 6–255. The names are the configuration spelling (issue 11): `simple`, `keyed-md5`, ….
+    #[derive(serde::Serialize)]
+    pub enum AuthType, closed {
+        SimplePassword = 1, "simple";
+        KeyedMd5 = 2, "keyed-md5";
+        MeticulousKeyedMd5 = 3, "meticulous-keyed-md5";
+        KeyedSha1 = 4, "keyed-sha1";
+        MeticulousKeyedSha1 = 5, "meticulous-keyed-sha1";
+    }
 }
 
 impl AuthType {
-    /// The type of a code, `None` for 0 (reserved) and 6–255.
-    pub const fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(AuthType::SimplePassword),
-            2 => Some(AuthType::KeyedMd5),
-            3 => Some(AuthType::MeticulousKeyedMd5),
-            4 => Some(AuthType::KeyedSha1),
-            5 => Some(AuthType::MeticulousKeyedSha1),
-            _ => None,
-        }
-    }
-
-    /// The code on the wire.
-    pub const fn code(self) -> u8 {
-        self as u8
-    }
-
     /// Whether the sequence number must strictly increase on every packet (§6.7.3, §6.7.4).
     pub const fn meticulous(self) -> bool {
         matches!(self, AuthType::MeticulousKeyedMd5 | AuthType::MeticulousKeyedSha1)
-    }
-
-    /// The configuration spelling (issue 11): `simple`, `keyed-md5`, ….
-    pub const fn name(self) -> &'static str {
-        match self {
-            AuthType::SimplePassword => "simple",
-            AuthType::KeyedMd5 => "keyed-md5",
-            AuthType::MeticulousKeyedMd5 => "meticulous-keyed-md5",
-            AuthType::KeyedSha1 => "keyed-sha1",
-            AuthType::MeticulousKeyedSha1 => "meticulous-keyed-sha1",
-        }
     }
 }
 
@@ -461,7 +384,7 @@ impl ControlPacket {
         };
         let length = u8::try_from(HEADER_LEN).map_err(|_| EncodeError)?.checked_add(auth_len).ok_or(EncodeError)?;
         let mut b = Vec::with_capacity(usize::from(length));
-        b.push(((self.version & 7) << 5) | self.diag.code());
+        b.push(((self.version & 7) << 5) | (self.diag.code() & 0x1f));
         let bit = |on: bool, v: u8| if on { v } else { 0 };
         b.push(
             ((self.state as u8) << 6)

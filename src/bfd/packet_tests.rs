@@ -203,8 +203,8 @@ fn diag_codes_match_rfc_5880() {
         (6, Diag::ConcatenatedPathDown),
         (7, Diag::AdministrativelyDown),
         (8, Diag::ReverseConcatenatedPathDown),
-        (9, Diag::Reserved(9)),
-        (31, Diag::Reserved(31)),
+        (9, Diag::Unknown(9)),
+        (31, Diag::Unknown(31)),
     ] {
         assert_eq!(Diag::from_bits(code), d);
         assert_eq!(d.code(), code);

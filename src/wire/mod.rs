@@ -21,9 +21,6 @@
     clippy::panic
 )]
 
-#[macro_use]
-mod code_point;
-
 pub mod as_path;
 pub mod attr;
 pub mod build;

@@ -1,4 +1,5 @@
-//! One macro, [`code_points!`], that writes an IANA registry once: from a single list of
+//! One macro, [`code_points!`], that writes a protocol registry once (the BGP registries of
+//! `wire/`, the BFD fields of `bfd/`): from a single list of
 //! `Variant = code, CONST, "name"` rows it generates the enum with an `Unknown(u8)` fallback
 //! (smoltcp's `enum_with_unknown!`, routecore's `typeenum!`), both conversions, the name, and a
 //! module of plain `u8` constants for callers that hold a code as a number. Properties that
