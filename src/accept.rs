@@ -7,6 +7,7 @@
 //! Tokio edge, no protocol logic; the back-off arithmetic itself is plain and tested with a
 //! paused clock.
 
+use crate::log_limit::{LogLimiter, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,18 +22,22 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// At most one accept-error line per this period (with the count of those not logged).
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// At most one line per [`LOG_EVERY`], with the count of those left out.
+fn one_line_per_period() -> LogLimiter<()> {
+    LogLimiter::new(LOG_EVERY, 1, 1)
+}
+
 /// The back-off state of one accept loop.
 #[derive(Debug)]
 pub struct Backoff {
     what: &'static str,
     next: Duration,
-    last_log: Option<Instant>,
-    suppressed: u64,
+    log: LogLimiter<()>,
 }
 
 impl Backoff {
     pub fn new(what: &'static str) -> Self {
-        Backoff { what, next: BACKOFF_MIN, last_log: None, suppressed: 0 }
+        Backoff { what, next: BACKOFF_MIN, log: one_line_per_period() }
     }
 
     /// An accept succeeded: the next error starts from the shortest pause again.
@@ -44,15 +49,9 @@ impl Backoff {
     fn on_error(&mut self, now: Instant) -> (Duration, Option<u64>) {
         let pause = self.next;
         self.next = self.next.saturating_mul(2).min(BACKOFF_MAX);
-        let log = match self.last_log {
-            Some(t) if now.saturating_duration_since(t) < LOG_EVERY => {
-                self.suppressed = self.suppressed.saturating_add(1);
-                None
-            }
-            _ => {
-                self.last_log = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
+        let log = match self.log.check(&(), now.into_std()) {
+            Verdict::Log { suppressed, .. } => Some(suppressed),
+            Verdict::Suppress => None,
         };
         (pause, log)
     }
@@ -78,13 +77,18 @@ pub struct Cap {
     what: &'static str,
     sem: Arc<Semaphore>,
     refused: Arc<AtomicU64>,
-    last_log: Arc<std::sync::Mutex<Option<Instant>>>,
+    log: Arc<std::sync::Mutex<LogLimiter<()>>>,
 }
 
 impl Cap {
     /// `refused` counts the connections closed because the cap was reached.
     pub fn new(what: &'static str, max: usize, refused: Arc<AtomicU64>) -> Self {
-        Cap { what, sem: Arc::new(Semaphore::new(max)), refused, last_log: Default::default() }
+        Cap {
+            what,
+            sem: Arc::new(Semaphore::new(max)),
+            refused,
+            log: Arc::new(std::sync::Mutex::new(one_line_per_period())),
+        }
     }
 
     /// A permit to serve one more connection, or `None` (counted, logged at most once per
@@ -94,10 +98,8 @@ impl Cap {
             Ok(p) => Some(p),
             Err(_) => {
                 let n = self.refused.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-                let now = Instant::now();
-                let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
-                if last.is_none_or(|t| now.saturating_duration_since(t) >= LOG_EVERY) {
-                    *last = Some(now);
+                let verdict = self.log.lock().unwrap_or_else(|p| p.into_inner()).check(&(), Instant::now().into_std());
+                if let Verdict::Log { .. } = verdict {
                     warn!(endpoint = self.what, refused_total = n, "too many connections: closing new ones at once");
                 }
                 None

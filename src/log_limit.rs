@@ -5,7 +5,8 @@
 //! add "N similar messages suppressed". The table of keys is bounded; when it is full the
 //! least recently logged key is evicted, and its suppressed count is kept as an unattributed
 //! total that the next printed line reports. Used for refused inbound connections (keyed by
-//! source address) and reusable for any repeated warning (keyed by whatever identifies it).
+//! source address), a neighbor's peer-caused warnings (by kind), missing anycast addresses (by
+//! address) and the accept loops' errors and over-cap refusals (one key each).
 
 use std::collections::HashMap;
 use std::hash::Hash;
