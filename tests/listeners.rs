@@ -7,10 +7,11 @@ use anycastd::config::Config;
 use anycastd::ha::decision::Advert;
 use anycastd::speaker::transport::{self, TransportOpts};
 use anycastd::speaker::Speaker;
-use anycastd::status::{NeighborState, NeighborStatus};
+use anycastd::status::NeighborState;
 use anycastd::types::Md5Key;
 use common::log_capture::Capture;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use common::speaker_status::status_of;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -46,10 +47,6 @@ fn free_port(ips: &[Ipv4Addr]) -> R<u16> {
 async fn start(text: &str) -> R<Speaker> {
     let cfg = Config::from_str(text, Path::new("listeners.toml")).map_err(|e| format!("config: {e}"))?;
     Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.map_err(|e| format!("speaker: {e}"))
-}
-
-fn status_of(sp: &Speaker, a: Ipv4Addr) -> R<NeighborStatus> {
-    sp.status().into_iter().find(|s| s.remote_ip == Some(IpAddr::V4(a))).ok_or_else(|| format!("no status for {a}"))
 }
 
 /// Polls `f` until it holds, at most `limit`.
