@@ -43,5 +43,7 @@ pub mod speaker;
 pub mod splitmix;
 pub mod status;
 pub mod systemd;
+#[doc(hidden)]
+pub mod test_env;
 pub mod types;
 pub mod wire;

@@ -143,12 +143,11 @@ pub(crate) mod tests {
 
     /// Runs `f` on a thread of its own in a fresh, unnamed network namespace
     /// (`unshare(CLONE_NEWNET)` affects only the calling thread; the namespace goes with it),
-    /// on a current-thread runtime. `None` when not root: the caller says it skipped, loudly.
+    /// on a current-thread runtime. `None` when it skips ([`crate::test_env`]): not root, and allowed to.
     pub(crate) fn in_throwaway_netns<F: std::future::Future<Output = ()>>(
         f: impl FnOnce() -> F + Send + 'static,
     ) -> Option<()> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED: not root, cannot make a network namespace for the netlink test");
+        if crate::test_env::skip_unprivileged("netlink test in a network namespace") {
             return None;
         }
         let t = std::thread::spawn(move || {

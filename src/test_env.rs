@@ -1,0 +1,23 @@
+//! For the tests that need root (a network namespace of their own, files given to another
+//! group, a client running as another uid). CI runs as root, and there they must run. Without
+//! root they would fail, and only `ANYCASTD_TEST_UNPRIVILEGED=1` lets them skip; `tests/all.sh`
+//! sets it when it is not run as root. So a root-only test never passes without doing
+//! anything, unnoticed. Not used by the daemon.
+
+/// The variable that lets root-only tests skip when not root.
+pub const UNPRIVILEGED: &str = "ANYCASTD_TEST_UNPRIVILEGED";
+
+/// Whether the root-only test `test` should skip: only when not root and [`UNPRIVILEGED`] is
+/// set (it says so on stderr). Not root without it: `false`, with a hint, and the test goes on
+/// to fail on the permission it lacks.
+pub fn skip_unprivileged(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    if std::env::var_os(UNPRIVILEGED).is_some() {
+        eprintln!("SKIPPED {test}: needs root ({UNPRIVILEGED} is set)");
+        return true;
+    }
+    eprintln!("{test} needs root: run the tests as root (CI does), or set {UNPRIVILEGED}=1 to skip it");
+    false
+}
