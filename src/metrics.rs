@@ -174,6 +174,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             last_update_latency_us,
             established_count,
             flaps: n_flaps,
+            bfd: _,
         } = n;
         let peer = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
         for s in NeighborState::BGP {

@@ -129,6 +129,54 @@ pub struct NeighborStatus {
     pub last_update_latency_us: Option<u64>,
     pub established_count: u64,
     pub flaps: u64,
+    /// BFD with this neighbor; `None` when it has no `bfd` configured.
+    pub bfd: Option<BfdStatus>,
+}
+
+/// One neighbor's BFD session (RFC 5880 §6.8.1 variables, as `status` shows them). States and
+/// Diagnostics are the RFC's names ("Up", "Control Detection Time Expired").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BfdStatus {
+    /// bfd.SessionState: "AdminDown", "Down", "Init" or "Up".
+    pub state: String,
+    /// bfd.RemoteSessionState.
+    pub remote_state: String,
+    /// bfd.LocalDiag: the Diagnostic we send (why our session last went down).
+    pub local_diag: String,
+    /// The Diagnostic in the remote's last packet.
+    pub remote_diag: String,
+    pub my_discriminator: u32,
+    /// 0 while nothing valid was heard within a Detection Time.
+    pub remote_discriminator: u32,
+    /// RFC 5883 multihop (UDP 4784) rather than RFC 5881 single hop (UDP 3784).
+    pub multihop: bool,
+    /// BGP advertises nothing to this neighbor until BFD is Up.
+    pub strict: bool,
+    /// The authentication type ("meticulous-keyed-sha1", …), `None` without.
+    pub auth: Option<String>,
+    /// Configured interval (Desired Min TX = Required Min RX) and multiplier.
+    pub interval_ms: u64,
+    pub multiplier: u8,
+    /// The negotiated transmission interval (before jitter), µs; `None` while not sending.
+    pub tx_interval_us: Option<u64>,
+    /// The Detection Time: how long the remote may stay silent before we declare it down, µs.
+    pub detection_time_us: Option<u64>,
+    /// The remote's Required Min RX, Desired Min TX and Detect Mult, from its last packet.
+    pub remote_min_rx_us: u64,
+    pub remote_min_tx_us: u64,
+    pub remote_multiplier: u8,
+    /// Transitions into Up and out of it.
+    pub up_count: u64,
+    pub down_count: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// Received packets discarded, by reason (RFC 5880 §6.8.6 checks, wrong TTL, …).
+    pub drops: std::collections::BTreeMap<String, u64>,
+    /// Packets not sent because the decision loop had stalled (liveness, see README).
+    pub tx_suppressed: u64,
+    /// Why the session is not Up, when something tells (e.g. "authentication failed: …").
+    pub problem: Option<String>,
 }
 
 impl StatusDoc {

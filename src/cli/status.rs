@@ -134,6 +134,7 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
         last_update_latency_us: _,
         established_count: _,
         flaps: _,
+        bfd: _,
     } = n;
     let ip = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
     let up = established_secs.map(|s| format!(" {}", secs(s))).unwrap_or_default();

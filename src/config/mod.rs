@@ -114,7 +114,28 @@ pub struct Neighbor {
     pub med: Option<u32>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
+    /// BFD with this neighbor (`bfd = { … }`), off when absent.
+    pub bfd: Option<Bfd>,
 }
+
+/// BFD for one neighbor (RFC 5880; single hop, RFC 5881, or multihop, RFC 5883, when the
+/// neighbor is `multihop`): `bfd = { interval_ms, multiplier, auth, key_id, key | key_file,
+/// strict }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bfd {
+    /// Desired Min TX Interval = Required Min RX Interval (`interval_ms`, ≥ 10 ms).
+    pub interval: Duration,
+    /// Detect Mult (`multiplier`, 1–255).
+    pub multiplier: NonZeroU8,
+    /// Authentication (`auth`, `key_id`, `key` or `key_file`); `None`: no authentication.
+    pub auth: Option<crate::bfd::AuthConfig>,
+    /// `strict` (default true): BGP advertises nothing to this neighbor until BFD is Up.
+    /// `false` lets BGP run while BFD is down (with a status warning).
+    pub strict: bool,
+}
+
+/// The shortest BFD interval accepted (`interval_ms`).
+pub const BFD_MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 impl Bgp {
     /// The next hops to announce to `n`: its own local_ip for its family, the configured

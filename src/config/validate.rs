@@ -298,6 +298,7 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
         med: med?,
         communities: communities?,
         large_communities: large?,
+        bfd: None,
     })
 }
 

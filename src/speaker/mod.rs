@@ -4,6 +4,7 @@
 //! the speaker is told an [`Advert`] and every neighbor converges to it at once, through its
 //! export policy (`session::policy`).
 
+pub mod bfd;
 mod listener;
 pub mod neighbor;
 pub mod transport;

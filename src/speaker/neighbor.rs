@@ -564,6 +564,7 @@ impl Task {
             last_update_latency_us: self.last_update_latency.map(|d| d.as_micros() as u64),
             established_count: st.established_count,
             flaps: st.flaps,
+            bfd: None,
         };
         self.status.send_replace(NeighborReport { status, established_at: st.established_at });
         self.published = Some(inputs);
