@@ -159,7 +159,7 @@ class Bench:
             m = re.search(r"Last error:\s+(.*)$", self.router.protocol(NODEA.addr4), re.M)
             return m.group(1).strip() if m else ""
         n = self.router._neighbor(NODEA.addr4)
-        return n.get("lastResetDueTo", "")
+        return ": ".join(x for x in (n.get("lastResetDueTo"), n.get("lastNotificationReason")) if x)
 
     def detected_us(self, t0: int) -> int | None:
         """BIRD's log: when it ended the session with nodea (`nodea: State changed to stop`,
