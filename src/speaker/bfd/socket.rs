@@ -397,12 +397,26 @@ mod tests {
 
     /// An RxSocket on `local` and a session's TxSocket on the same address.
     fn pair(local: IpAddr, multihop: bool, first_try: u16) -> (RxSocket, TxSocket) {
-        let rx = RxSocket::bind(local, multihop).unwrap();
+        let rx = rx_bind(local, multihop);
         let port = if multihop { PORT_MULTIHOP } else { PORT_SINGLE_HOP };
         assert_eq!(rx.local(), SocketAddr::new(local, port));
         let tx = TxSocket::bind(local, first_try).unwrap();
         assert!(SOURCE_PORTS.contains(&tx.local_port()));
         (rx, tx)
+    }
+
+    /// [`RxSocket::bind`], waiting up to 5 s while the port is taken: [::1]:3784 is one per
+    /// machine, and another checkout's tests may hold it for a moment.
+    fn rx_bind(local: IpAddr, multihop: bool) -> RxSocket {
+        for _ in 0..50 {
+            match RxSocket::bind(local, multihop) {
+                Err(SocketError::Bind { err, .. }) if err.kind() == io::ErrorKind::AddrInUse => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                r => return r.unwrap(),
+            }
+        }
+        RxSocket::bind(local, multihop).unwrap()
     }
 
     async fn recv(rx: &RxSocket, buf: &mut [u8]) -> Datagram {
@@ -478,7 +492,7 @@ mod tests {
 
     #[tokio::test]
     async fn tx_to_rx_single_hop_v4_carries_ttl_255_and_destination() {
-        let local = v4(51);
+        let local = v4(151);
         let (rx, tx) = pair(local, false, 50051);
         assert!(tx.send_to(b"bfd control", rx.local()).unwrap());
         let mut buf = [0u8; 64];
@@ -495,7 +509,7 @@ mod tests {
 
     #[tokio::test]
     async fn multihop_rx_listens_on_4784() {
-        let local = v4(52);
+        let local = v4(152);
         let (rx, tx) = pair(local, true, 50052);
         assert!(tx.send_to(b"mh", rx.local()).unwrap());
         let mut buf = [0u8; 16];
@@ -505,7 +519,7 @@ mod tests {
 
     #[tokio::test]
     async fn ttl_254_arrives_as_254_and_fails_the_single_hop_rule() {
-        let local = v4(53);
+        let local = v4(153);
         let rx = RxSocket::bind(local, false).unwrap();
         let plain = UdpSocket::bind((local, 0)).unwrap();
         plain.set_ttl(254).unwrap();
@@ -521,7 +535,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_sessions_on_one_address_get_different_ports() {
-        let local = v4(54);
+        let local = v4(154);
         let a = TxSocket::bind(local, 50054).unwrap();
         let b = TxSocket::bind(local, 50054).unwrap();
         assert_ne!(a.local_port(), b.local_port());
@@ -532,7 +546,7 @@ mod tests {
 
     #[test]
     fn the_port_search_wraps_from_65535_to_49152() {
-        let local = v4(55);
+        let local = v4(155);
         let _taken = UdpSocket::bind((local, 65535)).unwrap();
         let first_free = UdpSocket::bind((local, 49152)).is_ok();
         let tx = TxSocket::bind(local, 65535).unwrap();
@@ -551,7 +565,7 @@ mod tests {
 
     #[test]
     fn tx_sends_with_ttl_255_and_cs6() {
-        let tx = TxSocket::bind(v4(56), 50056).unwrap();
+        let tx = TxSocket::bind(v4(156), 50056).unwrap();
         let s = socket2::SockRef::from(&tx);
         assert_eq!(s.tos_v4().unwrap(), u32::from(DSCP_CS6_TOS));
         assert_eq!(s.ttl_v4().unwrap(), 255);
@@ -560,7 +574,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_datagram_is_flagged_truncated() {
-        let (rx, tx) = pair(v4(57), false, 50057);
+        let (rx, tx) = pair(v4(157), false, 50057);
         assert!(tx.send_to(&[0xAA; 100], rx.local()).unwrap());
         let mut buf = [0u8; 10];
         let d = recv(&rx, &mut buf).await;
@@ -576,19 +590,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_taken_port_is_an_error_naming_the_address() {
-        let local = v4(58);
+        let local = v4(158);
         let _rx = RxSocket::bind(local, false).unwrap();
         let err = RxSocket::bind(local, false).unwrap_err();
         assert!(matches!(&err, SocketError::Bind { err, .. } if err.kind() == io::ErrorKind::AddrInUse), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.starts_with("cannot bind BFD socket to 127.0.0.58:3784: Address already in use"), "{msg}");
+        assert!(msg.starts_with("cannot bind BFD socket to 127.0.0.158:3784: Address already in use"), "{msg}");
     }
 
     #[test]
     fn rx_outside_a_runtime_is_an_error_not_a_panic() {
-        let err = RxSocket::bind(v4(59), false).unwrap_err();
+        let err = RxSocket::bind(v4(159), false).unwrap_err();
         assert!(matches!(err, SocketError::Runtime { .. }), "{err:?}");
-        assert!(err.to_string().contains("127.0.0.59:3784"), "{err}");
+        assert!(err.to_string().contains("127.0.0.159:3784"), "{err}");
     }
 
     /// All IPv6 cases in one test: [::1]:3784 and [::1]:4784 can be bound once at a time.
@@ -631,7 +645,7 @@ mod tests {
         assert!(d.truncated && d.len == 4, "{d:?}");
 
         // Multihop on [::1]:4784.
-        let mh = RxSocket::bind(local, true).unwrap();
+        let mh = rx_bind(local, true);
         assert_eq!(mh.local().to_string(), "[::1]:4784");
         assert!(tx.send_to(b"mh6", mh.local()).unwrap());
         let d = recv(&mh, &mut buf).await;
