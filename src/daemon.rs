@@ -107,6 +107,7 @@ impl Daemon {
         let gate = Arc::new(HookGate { current: Mutex::new(0), inner: hook });
         let persister = Persister::start();
         let ha = Arc::new(HaController::start_with(HaConfig::from(&cfg), Some(gate.next()), persister.clone()));
+        ha.beat(speaker.liveness());
         speaker.set_advert(ha.current().advert);
         let metrics_listen = cfg.metrics.as_ref().map(|m| m.listen);
         let d = Arc::new(Daemon {
@@ -226,6 +227,7 @@ impl Daemon {
                 self.persister.clone(),
                 addresses.clone(),
             ));
+            ha.beat(self.speaker.liveness());
             self.speaker.set_advert(ha.current().advert);
             let old_ha = std::mem::replace(&mut *self.ha.write().unwrap_or_else(|p| p.into_inner()), ha);
             drop(addresses);

@@ -34,6 +34,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod ha;
+pub mod liveness;
 pub mod log_limit;
 pub mod log_writer;
 pub mod md5verify;

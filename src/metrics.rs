@@ -114,6 +114,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     let flaps = family_counter(&mut reg, "neighbor_flaps", "times the session left Established");
     let msgs_in = family_counter(&mut reg, "neighbor_messages_received", "BGP messages received");
     let msgs_out = family_counter(&mut reg, "neighbor_messages_sent", "BGP messages sent");
+    let bfd_m = BfdMetrics::new(&mut reg);
     role_g.get_or_create(&l("role", role.name())).set(1.0);
     let InboundStatus {
         refused_unconfigured,
@@ -174,7 +175,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             last_update_latency_us,
             established_count,
             flaps: n_flaps,
-            bfd: _,
+            bfd,
         } = n;
         let peer = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
         for s in NeighborState::BGP {
@@ -193,12 +194,68 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         flaps.get_or_create(&l("neighbor", &peer)).inc_by(*n_flaps);
         msgs_in.get_or_create(&l("neighbor", &peer)).inc_by(*m_in);
         msgs_out.get_or_create(&l("neighbor", &peer)).inc_by(*m_out);
+        if let Some(b) = bfd {
+            bfd_m.record(&peer, b);
+        }
     }
     let mut out = String::new();
     if encode(&mut out, &reg).is_err() {
         out = "# encoding failed\n".into();
     }
     out
+}
+
+/// The BFD families, one series per neighbor that has BFD.
+struct BfdMetrics {
+    state: Family<Labels, Gauge<f64, AtomicU64>>,
+    up: Family<Labels, Gauge<f64, AtomicU64>>,
+    detection: Family<Labels, Gauge<f64, AtomicU64>>,
+    tx_interval: Family<Labels, Gauge<f64, AtomicU64>>,
+    transitions: Family<Labels, Counter>,
+    packets: Family<Labels, Counter>,
+    dropped: Family<Labels, Counter>,
+    suppressed: Family<Labels, Counter>,
+}
+
+impl BfdMetrics {
+    fn new(reg: &mut Registry) -> Self {
+        BfdMetrics {
+            state: family_gauge(reg, "bfd_state", "1 for the neighbor's current BFD session state"),
+            up: family_gauge(reg, "bfd_up", "1 while the neighbor's BFD session is Up"),
+            detection: family_gauge(reg, "bfd_detection_time_seconds", "BFD Detection Time in force"),
+            tx_interval: family_gauge(reg, "bfd_tx_interval_seconds", "negotiated BFD transmission interval"),
+            transitions: family_counter(reg, "bfd_transitions", "BFD session transitions into Up (up) and out of it (down)"),
+            packets: family_counter(reg, "bfd_packets", "BFD Control packets, by direction"),
+            dropped: family_counter(reg, "bfd_packets_dropped", "received BFD packets discarded, by reason"),
+            suppressed: family_counter(
+                reg,
+                "bfd_tx_suppressed",
+                "BFD packets not sent because the decision loop had stalled",
+            ),
+        }
+    }
+
+    fn record(&self, peer: &str, b: &crate::status::BfdStatus) {
+        let two = |k: &str, v: &str| vec![("neighbor".to_string(), peer.to_string()), (k.to_string(), v.to_string())];
+        for s in ["AdminDown", "Down", "Init", "Up"] {
+            self.state.get_or_create(&two("state", s)).set(if b.state == s { 1.0 } else { 0.0 });
+        }
+        self.up.get_or_create(&l("neighbor", peer)).set(if b.state == "Up" { 1.0 } else { 0.0 });
+        if let Some(us) = b.detection_time_us {
+            self.detection.get_or_create(&l("neighbor", peer)).set(us as f64 / 1e6);
+        }
+        if let Some(us) = b.tx_interval_us {
+            self.tx_interval.get_or_create(&l("neighbor", peer)).set(us as f64 / 1e6);
+        }
+        self.transitions.get_or_create(&two("direction", "up")).inc_by(b.up_count);
+        self.transitions.get_or_create(&two("direction", "down")).inc_by(b.down_count);
+        self.packets.get_or_create(&two("direction", "in")).inc_by(b.packets_in);
+        self.packets.get_or_create(&two("direction", "out")).inc_by(b.packets_out);
+        for (reason, n) in &b.drops {
+            self.dropped.get_or_create(&two("reason", reason)).inc_by(*n);
+        }
+        self.suppressed.get_or_create(&l("neighbor", peer)).inc_by(b.tx_suppressed);
+    }
 }
 
 /// Connections served at once; more are closed at once (a scraper needs one).

@@ -66,6 +66,7 @@ pub struct Session {
     remote_desired_tx: Duration,
     remote_detect_mult: u8,
     remote_demand: bool,
+    remote_diag: Diag,
     detect_at: Option<Instant>,
     last_tx: Option<Instant>,
     next_tx: Option<Instant>,
@@ -112,6 +113,7 @@ impl Session {
             remote_desired_tx: Duration::ZERO,
             remote_detect_mult: 0,
             remote_demand: false,
+            remote_diag: Diag::None,
             detect_at: None,
             last_tx: None,
             next_tx: Some(now),
@@ -143,6 +145,17 @@ impl Session {
     /// bfd.RemoteDiscr (0 while nothing valid was heard within a Detection Time).
     pub fn remote_discriminator(&self) -> u32 {
         self.remote_discriminator
+    }
+
+    /// The Diagnostic of the remote's last accepted packet.
+    pub fn remote_diag(&self) -> Diag {
+        self.remote_diag
+    }
+
+    /// The remote's Required Min RX Interval, Desired Min TX Interval and Detect Mult from its
+    /// last accepted packet (1 µs, 0 and 0 before any).
+    pub fn remote_intervals(&self) -> (Duration, Duration, u8) {
+        (self.remote_min_rx, self.remote_desired_tx, self.remote_detect_mult)
     }
 
     /// Whether a Poll Sequence is running.
@@ -197,6 +210,7 @@ impl Session {
         self.remote_min_rx = micros(p.required_min_rx);
         self.remote_desired_tx = micros(p.desired_min_tx);
         self.remote_detect_mult = p.detect_mult;
+        self.remote_diag = p.diag;
         // §6.5: a Final ends our Poll Sequence; the new values take effect (§6.8.3).
         if p.final_ && self.poll {
             self.poll = false;

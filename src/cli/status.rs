@@ -134,7 +134,7 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
         last_update_latency_us: _,
         established_count: _,
         flaps: _,
-        bfd: _,
+        bfd,
     } = n;
     let ip = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
     let up = established_secs.map(|s| format!(" {}", secs(s))).unwrap_or_default();
@@ -147,6 +147,9 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
         );
     }
     out.push('\n');
+    if let Some(b) = bfd {
+        bfd_line(out, b, verbose);
+    }
     for (k, v) in [
         ("last error", last_error),
         ("last notification sent", last_notification_sent),
@@ -157,6 +160,65 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
                 let _ = writeln!(out, "    {k}: {e}");
             }
         }
+    }
+}
+
+/// `    bfd Up  tx 50 ms  detect 150 ms  remote discr 0x…  up 1 down 0` and, when it is not Up
+/// or something weakens it, why.
+fn bfd_line(out: &mut String, b: &crate::status::BfdStatus, verbose: bool) {
+    let crate::status::BfdStatus {
+        state,
+        remote_state,
+        local_diag,
+        remote_diag,
+        my_discriminator,
+        remote_discriminator,
+        multihop,
+        strict,
+        auth,
+        interval_ms,
+        multiplier,
+        tx_interval_us,
+        detection_time_us,
+        remote_min_rx_us: _,
+        remote_min_tx_us: _,
+        remote_multiplier: _,
+        up_count,
+        down_count,
+        packets_in,
+        packets_out,
+        drops,
+        tx_suppressed,
+        problem,
+    } = b;
+    let ms = |us: &Option<u64>| us.map(|u| format!("{} ms", u as f64 / 1000.0)).unwrap_or_else(|| "-".into());
+    let _ = write!(
+        out,
+        "    bfd {state}  tx {}  detect {}  remote discr {remote_discriminator:#x}  up {up_count} down {down_count}",
+        ms(tx_interval_us),
+        ms(detection_time_us)
+    );
+    if local_diag != "No Diagnostic" {
+        let _ = write!(out, "  diag {local_diag}");
+    }
+    if !strict {
+        out.push_str("  strict off");
+    }
+    out.push('\n');
+    if verbose {
+        let hop = if *multihop { "multihop" } else { "single hop" };
+        let auth = auth.as_deref().unwrap_or("none");
+        let _ = writeln!(
+            out,
+            "      configured {interval_ms} ms x {multiplier} ({hop}, auth {auth})  my discr {my_discriminator:#x}  remote {remote_state} ({remote_diag})  packets in {packets_in} out {packets_out}  not sent (stalled) {tx_suppressed}",
+        );
+        if !drops.is_empty() {
+            let d: Vec<String> = drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(out, "      dropped: {}", d.join(", "));
+        }
+    }
+    if let Some(p) = problem {
+        let _ = writeln!(out, "    bfd problem: {p}");
     }
 }
 

@@ -297,6 +297,24 @@ impl HaController {
         HaController { shared, tasks: Mutex::new(tasks) }
     }
 
+    /// Beats `liveness` every [`crate::liveness::HEARTBEAT`] for as long as this controller
+    /// runs, each beat taken under the decider's lock: a decision stuck under it, or the
+    /// runtime thread stuck anywhere, stops the beats (and so BFD transmission).
+    pub fn beat(&self, liveness: crate::liveness::Liveness) {
+        let shared = self.shared.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::liveness::HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let d = shared.lock();
+                liveness.beat(now());
+                drop(d);
+            }
+        });
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
     /// A receiver of every new decision; the one in force is its initial value (`borrow()`).
     pub fn subscribe(&self) -> watch::Receiver<Decision> {
         self.shared.tx.subscribe()

@@ -276,6 +276,34 @@ fn manual_stop_in_connect_and_idle() {
 }
 
 #[test]
+fn bfd_down_ceases_with_subcode_10_and_waits_or_restarts() {
+    // Strict: Cease / BFD Down (RFC 9384), Idle, nothing scheduled: the caller restarts the
+    // session when BFD is Up again.
+    let (mut s, t) = established();
+    let a = strip(s.handle(t, Event::BfdDown { restart: false }));
+    assert_eq!(a, failed(State::Established, Notification::new(6, 10, vec![])));
+    assert_eq!(s.next_deadline(), None);
+    assert!(s.handle(t + secs(3600), Event::Timer).is_empty());
+    // Not strict: the session comes back by itself after the IdleHold back-off.
+    let (mut s, t) = established();
+    s.handle(t, Event::BfdDown { restart: true });
+    assert_eq!(s.state(), State::Idle);
+    assert!(s.next_deadline().is_some());
+    // Connect: the attempt is abandoned; Idle: a pending restart is cancelled.
+    let mut s = Session::new(cfg(), routes());
+    s.handle(t, Event::ManualStart);
+    assert_eq!(
+        strip(s.handle(t, Event::BfdDown { restart: false })),
+        vec![Action::Close, sc(State::Connect, State::Idle)]
+    );
+    s.handle(t, Event::ManualStart);
+    s.handle(t, Event::TcpConnectionFails);
+    assert!(s.next_deadline().is_some());
+    assert!(s.handle(t, Event::BfdDown { restart: false }).is_empty());
+    assert_eq!(s.next_deadline(), None);
+}
+
+#[test]
 fn collision_loser_ceases_without_restart() {
     let (mut s, t) = in_opensent(cfg(), routes());
     s.handle(t, Event::Bytes(&peer_open()));

@@ -155,6 +155,7 @@ impl Session {
             Event::ManualStart => self.start(now, true, &mut out),
             Event::AutomaticStart => self.start(now, false, &mut out),
             Event::ManualStop { reason } => self.manual_stop(now, reason, &mut out),
+            Event::BfdDown { restart } => self.bfd_down(now, restart, &mut out),
             Event::TcpCrAcked => self.connected(now, "outbound connection established", &mut out),
             Event::TcpConnectionConfirmed => self.connected(now, "inbound connection accepted", &mut out),
             Event::TcpConnectionFails => self.tcp_fails(now, &mut out),
@@ -252,6 +253,30 @@ impl Session {
             }
         }
         self.stats.connect_retry_counter = 0;
+    }
+
+    /// BFD Down (RFC 5882 §4.3): the forwarding path to the peer failed, so the session goes
+    /// at once instead of after the hold time. OpenSent/OpenConfirm/Established: NOTIFICATION
+    /// Cease / BFD Down (RFC 9384 §5, subcode 10), close, Idle; Connect/Active: abandon the
+    /// connection, Idle. Idle: a pending automatic restart is cancelled unless `restart`.
+    fn bfd_down(&mut self, now: Instant, restart: bool, out: &mut Vec<Action>) {
+        let then = if restart { Restart::Auto } else { Restart::No };
+        match self.state {
+            State::Idle => {
+                if !restart {
+                    self.timers.clear();
+                }
+            }
+            State::Connect | State::Active => {
+                out.push(Action::Close);
+                self.go_idle(now, "BFD Down", then, out);
+            }
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                self.send_notification(Notification::new(code::CEASE, cease::BFD_DOWN, Vec::new()), out);
+                out.push(Action::Close);
+                self.go_idle(now, "BFD Down", then, out);
+            }
+        }
     }
 
     /// Tcp_CR_Acked (16) / TcpConnectionConfirmed (17).

@@ -185,7 +185,8 @@ pub fn fuzz_peer(data: &[u8]) -> FuzzRun {
                 let chunk = take(&mut d);
                 p.handle(now, PeerEvent::Bytes(on, chunk))
             }
-            10 | 11 => p.handle(now, PeerEvent::Closed(on)),
+            10 => p.handle(now, PeerEvent::Closed(on)),
+            11 => p.handle(now, PeerEvent::BfdDown { restart: op & 16 != 0 }),
             12 => {
                 now += Duration::from_secs(u64::from(take(&mut d).first().copied().unwrap_or(1)));
                 p.handle(now, PeerEvent::Timer)

@@ -174,6 +174,10 @@ pub enum Event<'a> {
     ManualStop { reason: Option<String> },
     /// Event 3 (the session schedules its own after errors; see [`Session::next_deadline`]).
     AutomaticStart,
+    /// The neighbor's BFD session went down (RFC 5882 §4.3): Cease / BFD Down (RFC 9384) and
+    /// Idle, restarting by itself only when `restart` (otherwise the caller sends ManualStart
+    /// once BFD is Up again).
+    BfdDown { restart: bool },
     /// Event 17: an inbound connection from the peer was accepted and bound to this session.
     TcpConnectionConfirmed,
     /// Event 16: our outbound connection succeeded.

@@ -44,6 +44,10 @@ pub enum PeerEvent<'a> {
     ManualStop {
         reason: Option<String>,
     },
+    /// The neighbor's BFD session went down: Cease / BFD Down on every connection.
+    BfdDown {
+        restart: bool,
+    },
     /// The outbound attempt asked for by `Action::Connect` on this id failed (Event 18).
     ConnectFailed(ConnId),
     /// Octets received on a connection.
@@ -133,6 +137,12 @@ impl Peer {
                     run(c, now, Event::ManualStop { reason: reason.clone() }, &mut out);
                 }
                 run(&mut self.main, now, Event::ManualStop { reason }, &mut out);
+            }
+            PeerEvent::BfdDown { restart } => {
+                if let Some(c) = self.second.as_mut() {
+                    run(c, now, Event::BfdDown { restart: false }, &mut out);
+                }
+                run(&mut self.main, now, Event::BfdDown { restart }, &mut out);
             }
             PeerEvent::ConnectFailed(id) => {
                 if id == self.main.id && self.main.session.state() == State::Connect {

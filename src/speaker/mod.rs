@@ -11,6 +11,7 @@ pub mod transport;
 
 use crate::config::{self, Config, TtlMode};
 use crate::ha::decision::Advert;
+use crate::liveness::Liveness;
 use crate::session::policy::ExportPolicy;
 use crate::session::SessionConfig;
 use crate::status::{NeighborState, NeighborStatus};
@@ -30,6 +31,8 @@ struct NeighborHandle {
     cmds: mpsc::Sender<Cmd>,
     status: watch::Receiver<NeighborReport>,
     task: JoinHandle<()>,
+    /// The neighbor's BFD status, kept current by the BFD thread.
+    bfd: Option<Arc<std::sync::Mutex<crate::status::BfdStatus>>>,
 }
 
 #[derive(Default)]
@@ -39,6 +42,8 @@ struct Inner {
     failed: Vec<NeighborStatus>,
     listeners: Listeners,
     seed: u64,
+    /// The BFD thread, started with the first neighbor that has `bfd`.
+    bfd: Option<Arc<bfd::BfdRunner>>,
 }
 
 /// An advertisement and when it was decided (for the decision → wire latency in status).
@@ -53,6 +58,8 @@ pub struct Speaker {
     inner: std::sync::Mutex<Inner>,
     accept_table: AcceptTable,
     advert: watch::Sender<Arc<Stamped>>,
+    /// The decision loop's heartbeat, which BFD transmission depends on.
+    liveness: Liveness,
 }
 
 /// What [`Speaker::reload`] did, neighbor by neighbor.
@@ -102,6 +109,12 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
         },
         session: s,
         policy,
+        bfd: n.bfd.clone().map(|config| bfd::BfdSpec {
+            local: n.local_ip,
+            remote: n.remote_ip,
+            multihop: matches!(n.ttl, TtlMode::Multihop(_)),
+            config,
+        }),
     }
 }
 
@@ -110,9 +123,15 @@ impl Speaker {
     /// neighbor. A neighbor whose key the kernel refuses does not start (shown in status).
     pub async fn start(cfg: &Config, advert: Advert) -> Result<Speaker, SpeakerError> {
         let (advert_tx, _) = watch::channel(Arc::new(Stamped { advert, at: tokio::time::Instant::now().into_std() }));
-        let sp = Speaker { inner: Default::default(), accept_table: Default::default(), advert: advert_tx };
+        let liveness = Liveness::new(std::time::Instant::now());
+        let sp = Speaker { inner: Default::default(), accept_table: Default::default(), advert: advert_tx, liveness };
         sp.apply(cfg, true).await?;
         Ok(sp)
+    }
+
+    /// The heartbeat the decision loop must beat for BFD to transmit (see `crate::liveness`).
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -200,12 +219,24 @@ impl Speaker {
                 disabled.push((spec, why.clone()));
                 continue;
             }
+            let bfd = match &spec.bfd {
+                Some(b) => match inner.bfd_runner(&self.liveness) {
+                    Ok(r) => Some(r.add(b)),
+                    Err(e) => {
+                        disabled.push((spec, format!("BFD cannot start: {e}")));
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let (cmd_tx, cmd_rx) = mpsc::channel(8);
             let (st_tx, st_rx) = watch::channel(NeighborReport::default());
             let span = tracing::info_span!("neighbor", peer = %ip);
-            let task =
-                tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx).instrument(span));
-            inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task });
+            let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
+            let task = tokio::spawn(
+                neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd).instrument(span),
+            );
+            inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task, bfd: bfd_status });
         }
         for (spec, why) in disabled {
             let ip = spec.remote.ip();
@@ -275,19 +306,32 @@ impl Speaker {
     pub fn status(&self) -> Vec<NeighborStatus> {
         let inner = self.lock();
         let now = tokio::time::Instant::now().into_std();
-        inner.neighbors.iter().map(|n| n.status.borrow().at(now)).chain(inner.failed.iter().cloned()).collect()
+        inner
+            .neighbors
+            .iter()
+            .map(|n| {
+                let mut s = n.status.borrow().at(now);
+                s.bfd = n.bfd.as_deref().map(bfd::read_status);
+                s
+            })
+            .chain(inner.failed.iter().cloned())
+            .collect()
     }
 
     /// Sends Cease / Administrative Shutdown with `reason` to every neighbor at once and waits
     /// (at most `limit` in all, however many peers are stuck) until the NOTIFICATIONs are
     /// written; then the neighbor tasks end.
     pub async fn shutdown(&self, reason: &str, limit: Duration) {
-        let neighbors = {
+        let (neighbors, bfd) = {
             let mut inner = self.lock();
             inner.listeners.stop_all();
-            std::mem::take(&mut inner.neighbors)
+            (std::mem::take(&mut inner.neighbors), inner.bfd.take())
         };
         stop_all(neighbors.into_iter().map(|n| (n, reason)).collect(), limit).await;
+        // The Ceases are out; the BFD sessions go AdminDown (RFC 5882 §3.2: not a failure).
+        if let Some(b) = bfd {
+            b.shutdown(BFD_SHUTDOWN).await;
+        }
     }
 }
 
@@ -298,6 +342,28 @@ fn same_settings(a: &NeighborSpec, b: &NeighborSpec) -> bool {
     let mut b = b.clone();
     b.session.jitter_seed = a.session.jitter_seed;
     *a == b
+}
+
+/// How long a shutdown waits for the BFD thread to send its AdminDown packets.
+const BFD_SHUTDOWN: Duration = Duration::from_millis(200);
+
+impl Inner {
+    /// The BFD thread, started now if it is not running yet.
+    fn bfd_runner(&mut self, liveness: &Liveness) -> std::io::Result<Arc<bfd::BfdRunner>> {
+        if let Some(r) = &self.bfd {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(bfd::BfdRunner::start(liveness.clone(), os_seed())?);
+        self.bfd = Some(r.clone());
+        Ok(r)
+    }
+}
+
+/// A seed that differs between runs and processes (for discriminators and jitter; nothing
+/// secret depends on it).
+fn os_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
+    t.unwrap_or(0) ^ (u64::from(std::process::id()) << 32)
 }
 
 /// How long a reload waits for the Ceases of the neighbors it stops (all at once).

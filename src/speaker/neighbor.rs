@@ -11,6 +11,7 @@
 //! failure path), so a peer that stops reading cannot keep the hold timer, the other link or
 //! a stop from running. A closing link gets a short, detached chance to flush its queue.
 
+use super::bfd::{BfdHandle, BfdLink, BfdSpec};
 use super::transport::{self, TransportOpts};
 use super::Stamped;
 use crate::ha::decision::Advert;
@@ -40,6 +41,8 @@ pub struct NeighborSpec {
     pub transport: TransportOpts,
     pub session: SessionConfig,
     pub policy: ExportPolicy,
+    /// BFD with the neighbor (RFC 5882 coupling below), when configured.
+    pub bfd: Option<BfdSpec>,
 }
 
 impl NeighborSpec {
@@ -239,6 +242,13 @@ struct Task {
     /// Warnings a keyed peer can cause at its own message rate (an RFC 7606 UPDATE error, an
     /// unnegotiated ROUTE-REFRESH…): one line per kind per minute, with the suppressed count.
     warn_limit: LogLimiter<PeerWarning>,
+    /// The latest advertisement (what the routes follow, through the BFD gate).
+    advert: Advert,
+    /// The neighbor's BFD session and what was last seen of it.
+    bfd: Option<BfdHandle>,
+    bfd_link: BfdLink,
+    /// BGP was stopped by BFD Down and waits for BFD Up (strict).
+    held_by_bfd: bool,
 }
 
 /// The kinds of peer-caused warnings, each rate-limited on its own.
@@ -257,10 +267,11 @@ pub async fn run(
     mut advert_rx: watch::Receiver<Arc<Stamped>>,
     mut cmds: mpsc::Receiver<Cmd>,
     status: watch::Sender<NeighborReport>,
+    bfd: Option<BfdHandle>,
 ) {
-    let routes = spec.routes_for(&advert_rx.borrow_and_update().advert);
+    let advert = advert_rx.borrow_and_update().advert.clone();
     let mut t = Task {
-        peer: Peer::new(spec.session.clone(), routes),
+        peer: Peer::new(spec.session.clone(), crate::session::Routes::default()),
         spec,
         links: Vec::new(),
         connecting: None,
@@ -270,7 +281,13 @@ pub async fn run(
         last_update_latency: None,
         closing: Vec::new(),
         warn_limit: LogLimiter::new(WARN_WINDOW, 4, 2),
+        advert,
+        bfd,
+        bfd_link: BfdLink::default(),
+        held_by_bfd: false,
     };
+    let acts = t.peer.set_routes(now(), t.desired_routes());
+    t.apply(acts);
     let acts = t.peer.handle(now(), PeerEvent::ManualStart);
     t.apply(acts);
     loop {
@@ -289,11 +306,28 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
+        let bfd = async {
+            match t.bfd.as_mut() {
+                Some(h) => h.link().changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            (id, ev) = poll_links(&mut t.links) => match ev {
-                LinkEvent::Read(r) => t.on_read(id, r),
-                LinkEvent::WriteFailed(e) => t.fail(id, format!("connection error: {e}")),
-            },
+            (id, ev) = poll_links(&mut t.links) => {
+                let full = match ev {
+                    LinkEvent::Read(r) => t.on_read(id, r),
+                    LinkEvent::WriteFailed(e) => {
+                        t.fail(id, format!("connection error: {e}"));
+                        false
+                    }
+                };
+                // A full read buffer means more is waiting (a table being sent): let the
+                // runtime's other tasks (the decision loop, its heartbeat) run in between.
+                if full {
+                    tokio::task::yield_now().await;
+                }
+            }
+            alive = bfd => t.on_bfd(alive),
             (id, r) = connecting => {
                 t.connecting = None;
                 match r {
@@ -321,7 +355,8 @@ pub async fn run(
                     return;
                 }
                 let stamped = advert_rx.borrow_and_update().clone();
-                let acts = t.peer.set_routes(now(), t.spec.routes_for(&stamped.advert));
+                t.advert = stamped.advert.clone();
+                let acts = t.peer.set_routes(now(), t.desired_routes());
                 let sends = acts.iter().any(|(_, a)| matches!(a, Action::Send(_)));
                 t.apply(acts);
                 if sends && t.links.iter().all(|l| l.queued() == 0) {
@@ -415,22 +450,79 @@ impl Task {
         self.apply(acts);
     }
 
-    fn on_read(&mut self, id: ConnId, r: std::io::Result<usize>) {
-        let acts = match r {
+    /// Feeds what was read; true when it filled the read buffer.
+    fn on_read(&mut self, id: ConnId, r: std::io::Result<usize>) -> bool {
+        let (acts, full) = match r {
             Ok(n) if n > 0 => {
-                let Some(l) = self.links.iter().find(|l| l.id == id) else { return };
+                let Some(l) = self.links.iter().find(|l| l.id == id) else { return false };
                 let bytes = l.buf.get(..n).unwrap_or_default();
-                self.peer.handle(now(), PeerEvent::Bytes(id, bytes))
+                let full = n == l.buf.len();
+                (self.peer.handle(now(), PeerEvent::Bytes(id, bytes)), full)
             }
             _ => {
                 let why = match &r {
                     Err(e) => format!("connection error: {e}"),
                     _ => "connection closed by peer".to_string(),
                 };
-                return self.fail(id, why);
+                self.fail(id, why);
+                return false;
             }
         };
         self.apply(acts);
+        full
+    }
+
+    /// Whether BGP must advertise nothing for now: strict BFD that is not Up (RFC 5882 §4.3
+    /// lets BGP wait for BFD; only we can enforce it, a router ignores a BFD session that
+    /// never came up).
+    fn gated_by_bfd(&self) -> bool {
+        self.spec.bfd.as_ref().is_some_and(|b| b.config.strict) && !self.bfd_link.up
+    }
+
+    /// The routes the neighbor is to have now.
+    fn desired_routes(&self) -> crate::session::Routes {
+        if self.gated_by_bfd() {
+            crate::session::Routes::default()
+        } else {
+            self.spec.routes_for(&self.advert)
+        }
+    }
+
+    /// The BFD session changed (RFC 5882 §4.3): Down after Up ends the BGP session with
+    /// Cease / BFD Down at once; strict BGP then waits for BFD Up to start again, and
+    /// advertises only while BFD is Up. `alive` is false when the BFD thread is gone (then
+    /// BFD counts as Down for good: fail closed).
+    fn on_bfd(&mut self, alive: bool) {
+        let new = match self.bfd.as_mut() {
+            Some(h) if alive => *h.link().borrow_and_update(),
+            _ => {
+                self.bfd = None;
+                self.note_error("BFD stopped (its thread ended): BGP stays down".into());
+                BfdLink { up: false, downs: self.bfd_link.downs.saturating_add(1), diag: crate::bfd::Diag::None }
+            }
+        };
+        let old = std::mem::replace(&mut self.bfd_link, new);
+        let strict = self.spec.bfd.as_ref().is_some_and(|b| b.config.strict);
+        if new.downs > old.downs {
+            warn!(diag = new.diag.name(), "BFD down: BGP session ended with Cease / BFD Down");
+            let acts = self.peer.handle(now(), PeerEvent::BfdDown { restart: !strict });
+            self.apply(acts);
+            if strict {
+                self.held_by_bfd = true;
+                self.note_error(format!("BFD down ({}): BGP waits for BFD Up", new.diag.name()));
+            }
+        }
+        if new.up && self.held_by_bfd && self.bfd.is_some() {
+            info!("BFD up: BGP starts again");
+            self.held_by_bfd = false;
+            self.last_error = None;
+            let acts = self.peer.handle(now(), PeerEvent::ManualStart);
+            self.apply(acts);
+        }
+        if new.up != old.up || new.downs != old.downs {
+            let acts = self.peer.set_routes(now(), self.desired_routes());
+            self.apply(acts);
+        }
     }
 
     fn on_accept(&mut self, stream: TcpStream) {

@@ -1,0 +1,505 @@
+//! The BFD thread's loop: sessions, their sockets and their timers. Everything BFD — states,
+//! intervals, authentication, what to send — is `crate::bfd::Bfd`'s; this file moves
+//! datagrams, enforces the transport's receive rules (TTL 255, RFC 5881 §5), demultiplexes
+//! (RFC 5880 §6.3), withholds transmission while the decision loop is stalled, and publishes
+//! status.
+
+use super::socket::{self, Datagram, RxSocket, TxSocket};
+use super::{BfdLink, BfdSpec};
+use crate::bfd::{Action, Bfd, Diag, Drop, Event, SessionConfig, State};
+use crate::liveness::Liveness;
+use crate::status::BfdStatus;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+/// Requests to the BFD thread.
+#[derive(Debug)]
+pub(super) enum Cmd {
+    Add {
+        discriminator: u32,
+        spec: Box<BfdSpec>,
+        link: watch::Sender<BfdLink>,
+        status: Arc<Mutex<BfdStatus>>,
+        seed: u64,
+    },
+    Remove(u32),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Datagrams queued from the receive sockets to the loop; more are dropped (and counted),
+/// so a flood of packets costs bounded memory.
+const RX_QUEUE: usize = 1024;
+/// The largest datagram read: a Control packet with the longest authentication section is
+/// 52 octets; anything longer is discarded.
+const RX_BUF: usize = 512;
+/// How often a receive socket that failed is tried again.
+const REBIND_EVERY: Duration = Duration::from_secs(1);
+
+/// The thread's body: a current-thread runtime running [`Driver::run`].
+pub(super) fn run(liveness: Liveness, cmds: mpsc::UnboundedReceiver<Cmd>) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("BFD cannot start its runtime: {e}; every BFD session stays Down");
+            return;
+        }
+    };
+    rt.block_on(Driver::new(liveness).run(cmds));
+}
+
+/// What a receive socket hands to the loop.
+struct Incoming {
+    on: RxKey,
+    dgram: Datagram,
+    payload: Vec<u8>,
+}
+
+/// A receive socket: the local address and whether it is the multihop port.
+type RxKey = (IpAddr, bool);
+
+struct Rx {
+    task: JoinHandle<()>,
+    users: usize,
+}
+
+struct Sess {
+    spec: BfdSpec,
+    bfd: Bfd,
+    tx: Option<TxSocket>,
+    link: watch::Sender<BfdLink>,
+    status: Arc<Mutex<BfdStatus>>,
+    /// Discarded before the session saw them (wrong TTL, oversize).
+    transport_drops: BTreeMap<&'static str, u64>,
+    last_drop: Option<Drop>,
+    tx_suppressed: u64,
+    send_failures: u64,
+    /// Why the sockets do not work, when they do not.
+    socket_problem: Option<String>,
+}
+
+impl Sess {
+    fn dest(&self) -> SocketAddr {
+        let port = if self.spec.multihop { socket::PORT_MULTIHOP } else { socket::PORT_SINGLE_HOP };
+        SocketAddr::new(self.spec.remote, port)
+    }
+
+    fn rx_key(&self) -> RxKey {
+        (self.spec.local, self.spec.multihop)
+    }
+
+    fn count_transport_drop(&mut self, why: &'static str) {
+        let n = self.transport_drops.entry(why).or_default();
+        *n = n.saturating_add(1);
+    }
+}
+
+struct Driver {
+    sessions: HashMap<u32, Sess>,
+    rx: HashMap<RxKey, Rx>,
+    incoming_tx: mpsc::Sender<Incoming>,
+    incoming: mpsc::Receiver<Incoming>,
+    liveness: Liveness,
+    /// Whether the current stall of the decision loop was logged.
+    stall_logged: bool,
+    /// Datagrams no session would take (unknown discriminator or addresses).
+    unmatched: u64,
+    rebind_at: Option<Instant>,
+}
+
+impl Driver {
+    fn new(liveness: Liveness) -> Self {
+        let (incoming_tx, incoming) = mpsc::channel(RX_QUEUE);
+        Driver {
+            sessions: HashMap::new(),
+            rx: HashMap::new(),
+            incoming_tx,
+            incoming,
+            liveness,
+            stall_logged: false,
+            unmatched: 0,
+            rebind_at: None,
+        }
+    }
+
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+        loop {
+            let deadline = self.sessions.values().filter_map(|s| s.bfd.next_deadline()).chain(self.rebind_at).min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = sleep => self.timers(),
+                Some(inc) = self.incoming.recv() => self.receive(inc),
+                cmd = cmds.recv() => match cmd {
+                    Some(Cmd::Add { discriminator, spec, link, status, seed }) => {
+                        self.add(discriminator, *spec, link, status, seed)
+                    }
+                    Some(Cmd::Remove(d)) => self.remove(d),
+                    Some(Cmd::Shutdown(done)) => {
+                        let all: Vec<u32> = self.sessions.keys().copied().collect();
+                        for d in all {
+                            self.remove(d);
+                        }
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn add(&mut self, d: u32, spec: BfdSpec, link: watch::Sender<BfdLink>, status: Arc<Mutex<BfdStatus>>, seed: u64) {
+        let Some(disc) = NonZeroU32::new(d) else { return };
+        let now = Instant::now();
+        let cfg = SessionConfig {
+            my_discriminator: disc,
+            desired_min_tx: spec.config.interval,
+            required_min_rx: spec.config.interval,
+            detect_mult: spec.config.multiplier,
+            jitter_seed: seed,
+        };
+        // bfd.XmitAuthSeq starts at a random value (RFC 5880 §6.8.1).
+        let auth = spec.config.auth.clone().map(|a| (a, (seed >> 32) as u32));
+        let first_port = port_from(seed);
+        let (tx, socket_problem) = match TxSocket::bind(spec.local, first_port) {
+            Ok(t) => (Some(t), None),
+            Err(e) => {
+                error!(neighbor = %spec.remote, "BFD cannot send: {e}");
+                (None, Some(format!("cannot send: {e}")))
+            }
+        };
+        let mut s = Sess {
+            bfd: Bfd::new(now, cfg, auth),
+            spec,
+            tx,
+            link,
+            status,
+            transport_drops: BTreeMap::new(),
+            last_drop: None,
+            tx_suppressed: 0,
+            send_failures: 0,
+            socket_problem,
+        };
+        info!(neighbor = %s.spec.remote, local = %s.spec.local, discriminator = d, multihop = s.spec.multihop,
+            interval_ms = s.spec.config.interval.as_millis() as u64, multiplier = s.spec.config.multiplier.get(),
+            "BFD session started");
+        let key = s.rx_key();
+        if let Err(e) = self.use_rx(key) {
+            error!(neighbor = %s.spec.remote, "BFD cannot receive: {e}");
+            s.socket_problem = Some(format!("cannot receive: {e}"));
+            self.rebind_at = Some(now + REBIND_EVERY);
+        }
+        self.sessions.insert(d, s);
+        self.step(d, now, Event::Timer);
+    }
+
+    /// Takes the session administratively down (its AdminDown packet leaves now) and drops it.
+    fn remove(&mut self, d: u32) {
+        if !self.sessions.contains_key(&d) {
+            return;
+        }
+        self.step(d, Instant::now(), Event::AdminDown);
+        if let Some(s) = self.sessions.remove(&d) {
+            info!(neighbor = %s.spec.remote, discriminator = d, "BFD session removed (AdminDown sent)");
+            self.release_rx(s.rx_key());
+        }
+    }
+
+    /// One more session receives on `key`: binds its socket if it is the first.
+    fn use_rx(&mut self, key: RxKey) -> Result<(), socket::SocketError> {
+        if let Some(rx) = self.rx.get_mut(&key) {
+            rx.users = rx.users.saturating_add(1);
+            return Ok(());
+        }
+        let sock = RxSocket::bind(key.0, key.1)?;
+        let tx = self.incoming_tx.clone();
+        let task = tokio::spawn(receive_loop(sock, key, tx));
+        self.rx.insert(key, Rx { task, users: 1 });
+        Ok(())
+    }
+
+    fn release_rx(&mut self, key: RxKey) {
+        if let Some(rx) = self.rx.get_mut(&key) {
+            rx.users = rx.users.saturating_sub(1);
+            if rx.users == 0 {
+                rx.task.abort();
+                self.rx.remove(&key);
+            }
+        }
+    }
+
+    /// Retries the receive sockets that could not be bound.
+    fn rebind(&mut self, now: Instant) {
+        self.rebind_at = None;
+        let missing: Vec<(u32, RxKey)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.socket_problem.as_deref().is_some_and(|p| p.starts_with("cannot receive")))
+            .map(|(d, s)| (*d, s.rx_key()))
+            .collect();
+        for (d, key) in missing {
+            match self.use_rx(key) {
+                Ok(()) => {
+                    if let Some(s) = self.sessions.get_mut(&d) {
+                        info!(neighbor = %s.spec.remote, "BFD receives again");
+                        s.socket_problem = None;
+                    }
+                }
+                Err(e) => {
+                    if let Some(s) = self.sessions.get_mut(&d) {
+                        s.socket_problem = Some(format!("cannot receive: {e}"));
+                    }
+                    self.rebind_at = Some(now + REBIND_EVERY);
+                }
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if self.rebind_at.is_some_and(|t| t <= now) {
+            self.rebind(now);
+        }
+        let due: Vec<u32> =
+            self.sessions.iter().filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= now)).map(|(d, _)| *d).collect();
+        for d in due {
+            self.step(d, now, Event::Timer);
+        }
+    }
+
+    /// RFC 5880 §6.3: a nonzero Your Discriminator selects the session (which must be the
+    /// one with that source and local address); a zero one selects by addresses.
+    fn demux(&self, inc: &Incoming) -> Option<u32> {
+        let src = inc.dgram.src.ip();
+        let your = inc.payload.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes)?;
+        let fits = |s: &Sess| s.spec.remote == src && s.rx_key() == inc.on;
+        if your != 0 {
+            return self.sessions.get(&your).filter(|s| fits(s)).map(|_| your);
+        }
+        self.sessions.iter().find(|(_, s)| fits(s)).map(|(d, _)| *d)
+    }
+
+    fn receive(&mut self, inc: Incoming) {
+        let now = Instant::now();
+        let Some(d) = self.demux(&inc) else {
+            self.unmatched = self.unmatched.saturating_add(1);
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        if inc.dgram.truncated {
+            s.count_transport_drop("Oversize");
+            return publish(s, now, &self.liveness);
+        }
+        // RFC 5881 §5: TTL / Hop Limit 255 (GTSM); RFC 5883 §5 for multihop.
+        if !socket::ttl_acceptable(s.spec.multihop, s.spec.config.auth.is_some(), inc.dgram.ttl) {
+            s.count_transport_drop("BadTtl");
+            return publish(s, now, &self.liveness);
+        }
+        self.step(d, now, Event::Received(inc.payload));
+    }
+
+    /// Feeds `ev` to session `d` and carries out what it asks for.
+    fn step(&mut self, d: u32, now: Instant, ev: Event) {
+        let stalled = self.liveness.stalled(now);
+        match stalled {
+            Some(for_) if !self.stall_logged => {
+                self.stall_logged = true;
+                error!(
+                    silent_ms = for_.as_millis() as u64,
+                    "the decision loop has not run for {for_:?}: BFD transmission stopped, so the routers declare this node down"
+                );
+            }
+            None if self.stall_logged => {
+                self.stall_logged = false;
+                warn!("the decision loop runs again: BFD transmission resumed");
+            }
+            _ => {}
+        }
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        for a in s.bfd.handle(now, ev) {
+            match a {
+                Action::Send(b) => {
+                    if stalled.is_some() {
+                        s.tx_suppressed = s.tx_suppressed.saturating_add(1);
+                        continue;
+                    }
+                    let dest = s.dest();
+                    let sent = match &s.tx {
+                        Some(tx) => tx.send_to(&b, dest).unwrap_or(false),
+                        None => false,
+                    };
+                    if !sent {
+                        s.send_failures = s.send_failures.saturating_add(1);
+                    }
+                }
+                Action::StateChange { from, to, diag } => {
+                    let remote = s.spec.remote;
+                    if from == State::Up {
+                        warn!(neighbor = %remote, from = from.name(), to = to.name(), diag = diag.name(), "BFD session down");
+                    } else {
+                        info!(neighbor = %remote, from = from.name(), to = to.name(), diag = diag.name(), "BFD state change");
+                    }
+                    s.link.send_if_modified(|l| {
+                        let before = *l;
+                        l.up = to == State::Up;
+                        if from == State::Up {
+                            l.downs = l.downs.saturating_add(1);
+                            l.diag = diag;
+                        }
+                        *l != before
+                    });
+                }
+                Action::Dropped(why) => s.last_drop = Some(why),
+            }
+        }
+        publish(s, now, &self.liveness);
+    }
+}
+
+/// A source port from the seed, in RFC 5881's range.
+fn port_from(seed: u64) -> u16 {
+    let (lo, hi) = (*socket::SOURCE_PORTS.start(), *socket::SOURCE_PORTS.end());
+    let span = u64::from(hi - lo) + 1;
+    lo + (seed % span) as u16
+}
+
+/// Reads datagrams until the socket is dropped; the loop gets them through a bounded queue.
+async fn receive_loop(sock: RxSocket, on: RxKey, tx: mpsc::Sender<Incoming>) {
+    let mut buf = vec![0u8; RX_BUF];
+    let mut errors = 0u64;
+    loop {
+        match sock.recv(&mut buf).await {
+            Ok(dgram) => {
+                let payload = buf.get(..dgram.len.min(RX_BUF)).unwrap_or_default().to_vec();
+                // A full queue drops the datagram: a flood of packets cannot grow memory.
+                let _ = tx.try_send(Incoming { on, dgram, payload });
+            }
+            Err(e) => {
+                errors = errors.saturating_add(1);
+                if errors == 1 || errors.is_power_of_two() {
+                    warn!(local = %sock.local(), errors, "BFD receive error: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// The status of a session before its first event.
+pub(super) fn initial_status(spec: &BfdSpec) -> BfdStatus {
+    BfdStatus {
+        state: State::Down.name().into(),
+        remote_state: State::Down.name().into(),
+        local_diag: Diag::None.name().into(),
+        remote_diag: Diag::None.name().into(),
+        multihop: spec.multihop,
+        strict: spec.config.strict,
+        auth: spec.config.auth.as_ref().map(|a| a.auth_type().name().to_string()),
+        interval_ms: spec.config.interval.as_millis() as u64,
+        multiplier: spec.config.multiplier.get(),
+        ..Default::default()
+    }
+}
+
+fn set(field: &mut String, v: &str) {
+    if field != v {
+        *field = v.to_string();
+    }
+}
+
+/// Writes the session's state into its status cell (no allocation unless a text changed).
+fn publish(s: &Sess, now: Instant, liveness: &Liveness) {
+    let ses = s.bfd.session();
+    let c = s.bfd.counters();
+    let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
+    set(&mut st.state, ses.state().name());
+    set(&mut st.remote_state, ses.remote_state().name());
+    set(&mut st.local_diag, ses.local_diag().name());
+    set(&mut st.remote_diag, ses.remote_diag().name());
+    st.my_discriminator = ses.my_discriminator();
+    st.remote_discriminator = ses.remote_discriminator();
+    st.tx_interval_us = ses.tx_interval().map(|d| d.as_micros() as u64);
+    st.detection_time_us = ses.detection_time().map(|d| d.as_micros() as u64);
+    let (min_rx, min_tx, mult) = ses.remote_intervals();
+    st.remote_min_rx_us = min_rx.as_micros() as u64;
+    st.remote_min_tx_us = min_tx.as_micros() as u64;
+    st.remote_multiplier = mult;
+    st.up_count = c.up;
+    st.down_count = c.down;
+    st.packets_in = c.packets_in;
+    st.packets_out = c.packets_out.saturating_sub(s.tx_suppressed).saturating_sub(s.send_failures);
+    st.tx_suppressed = s.tx_suppressed;
+    let drops = c.drops.iter().map(|(d, n)| (d.name(), *n)).chain(s.transport_drops.iter().map(|(k, n)| (*k, *n)));
+    let total: u64 = c.drops.values().chain(s.transport_drops.values()).sum();
+    let counted: u64 = st.drops.values().sum();
+    if total != counted {
+        st.drops = drops.map(|(k, n)| (k.to_string(), n)).collect();
+    }
+    let problem = problem(s, ses.state(), now, liveness);
+    if st.problem != problem {
+        st.problem = problem;
+    }
+}
+
+/// Why a session is not Up (or what weakens it), in words an operator can act on.
+fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<String> {
+    if let Some(p) = &s.socket_problem {
+        return Some(p.clone());
+    }
+    if let Some(stall) = liveness.stalled(now) {
+        return Some(format!("not transmitting: the decision loop has not run for {} ms", stall.as_millis()));
+    }
+    if state == State::Up {
+        return None;
+    }
+    let auth = |d: Drop| {
+        matches!(
+            d,
+            Drop::AuthUnexpected
+                | Drop::AuthMissing
+                | Drop::AuthTypeMismatch
+                | Drop::KeyIdMismatch
+                | Drop::BadPassword
+                | Drop::BadDigest
+                | Drop::SequenceOutOfWindow
+        )
+    };
+    let strict = if s.spec.config.strict {
+        ""
+    } else {
+        "; strict = false: BGP runs without BFD, so this node's death is seen only by the hold timer"
+    };
+    let why = match s.last_drop {
+        Some(d) if auth(d) => {
+            let ours = match &s.spec.config.auth {
+                Some(a) => format!("{} key_id {}", a.auth_type().name(), a.key_id()),
+                None => "no authentication".into(),
+            };
+            format!(
+                "authentication failed: {} ({} packets dropped); we use {ours}: check auth, key_id and key against the router's",
+                d.name(),
+                s.bfd.counters().drops.get(&d).copied().unwrap_or(0)
+            )
+        }
+        Some(d) => format!("packets from the router dropped: {}", d.name()),
+        None if s.transport_drops.contains_key("BadTtl") => {
+            "packets from the router dropped: TTL/hop limit not 255 (is the router more than one hop away? set multihop)".into()
+        }
+        None if s.bfd.counters().packets_in == 0 => {
+            format!("no BFD packets from {}: is BFD enabled for this session on the router?", s.spec.remote)
+        }
+        None => return (!strict.is_empty()).then(|| strict.trim_start_matches("; ").to_string()),
+    };
+    Some(format!("{why}{strict}"))
+}
