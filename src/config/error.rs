@@ -1,6 +1,6 @@
 //! Configuration errors as the operator reads them: `file:line:col: key = value: what is
 //! wrong; example: right value`. Owns `ConfigError`, `Diagnostic`, the translation of serde/TOML
-//! messages into that shape, and the "did you mean" suggestion. Never prints a TCP-MD5 key.
+//! messages into that shape, and the "did you mean" suggestion. Never prints a TCP-MD5 or BFD key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -94,6 +94,9 @@ fn render(d: &[Diagnostic]) -> String {
     lines.join("\n")
 }
 
+/// The keys whose values are secrets, by normalized path: `shown` never prints them.
+const SECRET_PATHS: [&str; 2] = ["bgp.neighbor.md5", "bgp.neighbor.bfd.key"];
+
 /// Builds diagnostics for one source text.
 pub struct Reporter<'a> {
     pub file: &'a Path,
@@ -120,7 +123,7 @@ impl<'a> Reporter<'a> {
         let Some(v) = self.index.value_span(path).filter(|_| !self.index.is_table(path)) else {
             return path.to_string();
         };
-        if spans::normalize(path) == "bgp.neighbor.md5" {
+        if SECRET_PATHS.contains(&spans::normalize(path).as_str()) {
             return format!("{path} = <redacted>");
         }
         let text = self.src.get(v).unwrap_or_default();
@@ -223,7 +226,7 @@ fn with_example(path: &str, text: String) -> String {
 pub fn unknown_key(name: &str, table: &str, valid: &[String]) -> String {
     let place = if table.is_empty() {
         "at the top level".to_string()
-    } else if table.ends_with(']') {
+    } else if table.contains(']') {
         format!("in {table}")
     } else {
         format!("in [{table}]")

@@ -1,12 +1,14 @@
 //! anycastd's configuration: the typed `Config` the daemon runs on and the one way to get it,
 //! `Config::from_str` / `Config::load`, which parse the TOML file into raw serde structs
 //! (`raw`), then check and convert every value into a type that cannot hold an illegal value
-//! (`validate` for `[bgp]`/`[anycast]`, `ha` for `[role]`/`[[health.check]]`, `endpoints` for
+//! (`validate` for `[bgp]`/`[anycast]`, `bfd` for a neighbor's `bfd` table, `ha` for
+//! `[role]`/`[[health.check]]`, `endpoints` for
 //! `[control]`/`[metrics]`, on the helpers of `values` and the value types of `crate::types`).
 //! Every problem is reported as `file:line:col: key = value: what is wrong; example: right
 //! value`, all of them where practical. Editing the file for `anycastd bgp set` lives in
 //! `edit`. The only I/O here is reading the file and key files.
 
+mod bfd;
 pub mod edit;
 mod endpoints;
 mod error;

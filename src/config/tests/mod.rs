@@ -1,7 +1,9 @@
 //! Tests of the whole configuration module through its public API: the full example parses
 //! to the expected typed values (here), every error class gives its exact located message
-//! (`errors`), `bgp set`/`unset` and `write_atomic` (`edit`), and no input panics (`robust`).
+//! (`errors`), a neighbor's `bfd` table (`bfd`), `bgp set`/`unset` and `write_atomic` (`edit`),
+//! and no input panics (`robust`).
 
+mod bfd;
 mod edit;
 mod errors;
 mod robust;
