@@ -9,22 +9,18 @@ use std::num::NonZeroU8;
 use super::error::{DiagnosticKind as K, Reporter};
 use super::raw::RawBfd;
 use super::values::{choice, key_file, millis, num};
-use super::{Bfd, BFD_MIN_INTERVAL};
+use super::{Bfd, BFD_INTERVAL_MS, BFD_MIN_INTERVAL};
 use crate::bfd::{AuthConfig, AuthType};
 
 /// `interval_ms` when the table does not set it: with the default multiplier a failure is
 /// detected in under a second, slow enough for any router's control plane.
-pub const DEFAULT_INTERVAL_MS: u32 = 300;
-/// The shortest `interval_ms`, [`BFD_MIN_INTERVAL`].
-pub const MIN_INTERVAL_MS: u32 = 10;
-/// The longest `interval_ms`.
-pub const MAX_INTERVAL_MS: u32 = 60_000;
+const DEFAULT_INTERVAL_MS: u32 = 300;
 /// `multiplier` when the table does not set it.
-pub const DEFAULT_MULTIPLIER: u8 = 3;
+const DEFAULT_MULTIPLIER: u8 = 3;
 /// `key_id` when `auth` is set without one.
 const DEFAULT_KEY_ID: u8 = 1;
 
-const _: () = assert!(BFD_MIN_INTERVAL.as_millis() == MIN_INTERVAL_MS as u128);
+const _: () = assert!(BFD_MIN_INTERVAL.as_millis() == *BFD_INTERVAL_MS.start() as u128);
 
 /// The example shown when a key is missing or set twice.
 const KEY_FILE_EXAMPLE: &str = "key_file = \"/etc/anycastd/bfd.key\"";
@@ -34,7 +30,8 @@ const KEY_FILE_EXAMPLE: &str = "key_file = \"/etc/anycastd/bfd.key\"";
 /// authentication, strict.
 pub fn neighbor_bfd(b: RawBfd, path: &str, r: &mut Reporter<'_>) -> Option<Bfd> {
     let p = |k: &str| format!("{path}.{k}");
-    let interval = millis(r, &p("interval_ms"), b.interval_ms, DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+    let (lo, hi) = (u32::from(*BFD_INTERVAL_MS.start()), u32::from(*BFD_INTERVAL_MS.end()));
+    let interval = millis(r, &p("interval_ms"), b.interval_ms, DEFAULT_INTERVAL_MS, lo, hi);
     let multiplier = match b.multiplier {
         Some(v) => num(r, &p("multiplier"), v, 1u8, u8::MAX, "a detection multiplier").and_then(NonZeroU8::new),
         None => NonZeroU8::new(DEFAULT_MULTIPLIER),
