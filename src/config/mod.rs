@@ -122,14 +122,17 @@ pub struct Neighbor {
 
 /// BFD for one neighbor (RFC 5880; single hop, RFC 5881, or multihop, RFC 5883, when the
 /// neighbor is `multihop`): `bfd = { interval_ms, multiplier, auth, key_id, key | key_file,
-/// strict }`.
+/// strict }`. Every key is optional: an operator writing `bfd = {}` gets a sane session,
+/// 300 ms × 3, unauthenticated, strict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bfd {
-    /// Desired Min TX Interval = Required Min RX Interval (`interval_ms`, ≥ 10 ms).
+    /// Desired Min TX Interval = Required Min RX Interval (`interval_ms`, [`BFD_INTERVAL_MS`];
+    /// 300 ms unless set).
     pub interval: Duration,
-    /// Detect Mult (`multiplier`, 1–255).
+    /// Detect Mult (`multiplier`, 1–255; 3 unless set).
     pub multiplier: NonZeroU8,
-    /// Authentication (`auth`, `key_id`, `key` or `key_file`); `None`: no authentication.
+    /// Authentication (`auth`, `key_id` (1 unless set), `key` or `key_file`); `None`: no
+    /// authentication. The key never shows in `Debug`.
     pub auth: Option<crate::bfd::AuthConfig>,
     /// `strict` (default true): BGP advertises nothing to this neighbor until BFD is Up.
     /// `false` lets BGP run while BFD is down (with a status warning).
