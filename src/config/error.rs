@@ -94,7 +94,8 @@ fn render(d: &[Diagnostic]) -> String {
     lines.join("\n")
 }
 
-/// The keys whose values are secrets, by normalized path: `shown` never prints them.
+/// The keys whose values are secrets, by normalized path: `shown` prints neither them nor a
+/// value that holds one.
 const SECRET_PATHS: [&str; 2] = ["bgp.neighbor.md5", "bgp.neighbor.bfd.key"];
 
 /// Builds diagnostics for one source text.
@@ -123,7 +124,8 @@ impl<'a> Reporter<'a> {
         let Some(v) = self.index.value_span(path).filter(|_| !self.index.is_table(path)) else {
             return path.to_string();
         };
-        if SECRET_PATHS.contains(&spans::normalize(path).as_str()) {
+        // A secret, or a value holding one (`bfd = [{ key = … }]` where a table belongs).
+        if self.index.paths_under(path).any(|p| SECRET_PATHS.contains(&spans::normalize(p).as_str())) {
             return format!("{path} = <redacted>");
         }
         let text = self.src.get(v).unwrap_or_default();
@@ -188,14 +190,16 @@ impl<'a> Reporter<'a> {
         }
         // serde also accepts a struct written as an array (fields by position); name the real
         // mistake: an array where a table belongs.
-        let head = at_path.split('[').next().unwrap_or_default();
-        let indexed_section = head.len() < at_path.len() && raw::TABLES.contains(&head);
+        let array_for_table = at_path
+            .match_indices('[')
+            .map(|(i, _)| at_path.get(..i).unwrap_or_default())
+            .find(|t| raw::TABLES.contains(&spans::normalize(t).as_str()));
         let (key, kind, message) = if let Some(rest) = msg.strip_prefix("missing field `") {
             let path = spans::join(&at_path, rest.split('`').next().unwrap_or_default());
             let text = format!("{path}: missing required key");
             (path.clone(), DiagnosticKind::MissingKey, with_example(&path, text))
-        } else if indexed_section || msg.starts_with("invalid length") {
-            let table = if indexed_section { head } else { at_path.as_str() };
+        } else if array_for_table.is_some() || msg.starts_with("invalid length") {
+            let table = array_for_table.unwrap_or(at_path.as_str());
             let text = format!("{table}: expected a table, found an array");
             (table.to_string(), DiagnosticKind::WrongType, with_example(table, text))
         } else if at_path.is_empty() {

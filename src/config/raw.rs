@@ -137,8 +137,9 @@ pub struct RawMetrics {
     pub listen: String,
 }
 
-/// The keys that must hold a single table (a `[[name]]` or `name = [...]` there is an error).
-pub const TABLES: [&str; 6] = ["bgp", "anycast", "role", "health", "control", "metrics"];
+/// The keys that must hold a single table (a `[[name]]` or `name = [...]` there is an error),
+/// by key path with array indices removed.
+pub const TABLES: [&str; 7] = ["bgp", "anycast", "role", "health", "control", "metrics", "bgp.neighbor.bfd"];
 
 /// A right value for a key, by key path with array indices removed (`bgp.neighbor.remote_as`),
 /// shown after `example:` in error messages.

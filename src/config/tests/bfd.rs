@@ -282,3 +282,27 @@ fn several_bfd_errors_at_once() {
     let at: Vec<&str> = e.iter().map(|s| s.split(": ").next().unwrap_or_default()).collect();
     assert_eq!(at, [format!("{F}:8:23"), format!("{F}:8:39"), format!("{F}:8:49")], "{e:#?}");
 }
+
+#[test]
+fn no_error_shows_a_key_even_in_a_malformed_bfd_value_and_an_array_is_named() {
+    let forms = [
+        "bfd = [{ auth = \"simple\", key = \"s3cret-bfd\" }]",
+        "bfd = { auth = \"simple\", key = [\"s3cret-bfd\"] }",
+        "bfd = { auth = \"simple\", key = { k = \"s3cret-bfd\" } }",
+        "bfd = { auth = \"simple\", key = \"s3cret-bfd\", strict = 1 }",
+        "bfd = { auth = \"smple\", key = \"s3cret-bfd\" }",
+        "bfd = { key = \"s3cret-bfd\", kye = 1 }",
+        "bfd.key = \"s3cret-bfd\"\nbfd.auth = 5",
+    ];
+    for extra in forms {
+        let e = errors(&neighbor_with(extra));
+        assert!(e.iter().all(|m| !m.contains("s3cret")), "{extra}: {e:#?}");
+    }
+    assert_eq!(
+        one("bfd = [{ auth = \"simple\", key = \"s3cret-bfd\" }]"),
+        format!(
+            "{F}:8:8: bgp.neighbor[0].bfd: expected a table, found an array; \
+             example: bfd = {{ interval_ms = 300, multiplier = 3 }}"
+        )
+    );
+}
