@@ -162,13 +162,13 @@ class Bench:
         return ": ".join(x for x in (n.get("lastResetDueTo"), n.get("lastNotificationReason")) if x)
 
     def detected_us(self, t0: int) -> int | None:
-        """BIRD's log: when it ended the session with nodea (`nodea: State changed to stop`,
-        ms resolution) after t0; None for FRR (not parsed)."""
-        if self.router.kind != "bird":
-            return None
+        """The router's log: when it ended the session with nodea after t0 (ms resolution).
+        BIRD: `nodea: State changed to stop`; bgpd: `%ADJCHANGE: neighbor 192.0.2.11… Down`."""
+        bird = self.router.kind == "bird"
         for line in self.router.log_text().splitlines():
-            if " nodea: State changed to stop" in line:
-                us = parse_iso_us(line[:23], local=True)
+            if (" nodea: State changed to stop" in line) if bird else \
+                    ("%ADJCHANGE" in line and f"neighbor {NODEA.addr4}(" in line and " Down " in line):
+                us = parse_iso_us(line[:23].replace("/", "-"), local=True)
                 if us is not None and us >= t0 - 1000:
                     return us
         return None
