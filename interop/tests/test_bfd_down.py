@@ -23,7 +23,10 @@ Checks:
      starts again only when BFD is Up"; found failing at BFD-WIRED 59f2082: IdleHold's
      AutomaticStart accepts the router's connection while BFD is Down)
   5. unblocked: BFD Up on both sides < 5 s, then BGP Established and both prefixes < 10 s
-     after it (BGP restarts only once BFD is Up: BFD Up came first)
+     after it; up_count +1 exactly (one Up, no flap after the recovery; found failing with FRR
+     in 3 of 4 runs at 59f2082: anycastd goes Up on bfdd's Init but sends its next packet only
+     ~0.5 s later at the slow-start pace, bfdd times out in Init and signals Down, and BGP
+     takes a second Cease / BFD Down)
 """
 
 from __future__ import annotations
