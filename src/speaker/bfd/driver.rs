@@ -29,6 +29,11 @@ pub(super) enum Cmd {
         seed: u64,
     },
     Remove(u32),
+    SetTimers {
+        discriminator: u32,
+        interval: Duration,
+        multiplier: std::num::NonZeroU8,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -145,6 +150,9 @@ impl Driver {
                         self.add(discriminator, *spec, link, status, seed)
                     }
                     Some(Cmd::Remove(d)) => self.remove(d),
+                    Some(Cmd::SetTimers { discriminator, interval, multiplier }) => {
+                        self.set_timers(discriminator, interval, multiplier)
+                    }
                     Some(Cmd::Shutdown(done)) => {
                         let all: Vec<u32> = self.sessions.keys().copied().collect();
                         for d in all {
@@ -202,6 +210,22 @@ impl Driver {
         }
         self.sessions.insert(d, s);
         self.step(d, now, Event::Timer);
+    }
+
+    /// New timers from a reload: the session runs a Poll Sequence (while Up) and keeps going.
+    fn set_timers(&mut self, d: u32, interval: Duration, multiplier: std::num::NonZeroU8) {
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        s.spec.config.interval = interval;
+        s.spec.config.multiplier = multiplier;
+        {
+            let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
+            st.interval_ms = interval.as_millis() as u64;
+            st.multiplier = multiplier.get();
+        }
+        info!(neighbor = %s.spec.remote, interval_ms = interval.as_millis() as u64, multiplier = multiplier.get(),
+            "BFD timers changed (Poll Sequence)");
+        let ev = Event::SetIntervals { desired_min_tx: interval, required_min_rx: interval, detect_mult: multiplier };
+        self.step(d, Instant::now(), ev);
     }
 
     /// Takes the session administratively down (its AdminDown packet leaves now) and drops it.
