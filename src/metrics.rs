@@ -335,7 +335,10 @@ mod tests {
             "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
             "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
                            "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
-                           "last_update_latency_us": 85}],
+                           "last_update_latency_us": 85,
+                           "bfd": {"state": "Up", "detection_time_us": 150000, "tx_interval_us": 50000,
+                                   "up_count": 2, "down_count": 1, "packets_in": 40, "packets_out": 41,
+                                   "drops": {"bad_digest": 3}, "tx_suppressed": 5}}],
            "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2}
         }))
         .unwrap();
@@ -355,6 +358,15 @@ mod tests {
             "anycastd_bgp_connections_refused_total{reason=\"busy\"} 0",
             "anycastd_bgp_accept_errors_total 2",
             "anycastd_neighbor_update_latency_seconds{neighbor=\"192.0.2.1\"} 0.000085",
+            "anycastd_bfd_up{neighbor=\"192.0.2.1\"} 1.0",
+            "anycastd_bfd_state{neighbor=\"192.0.2.1\",state=\"Up\"} 1.0",
+            "anycastd_bfd_state{neighbor=\"192.0.2.1\",state=\"Down\"} 0.0",
+            "anycastd_bfd_detection_time_seconds{neighbor=\"192.0.2.1\"} 0.15",
+            "anycastd_bfd_tx_interval_seconds{neighbor=\"192.0.2.1\"} 0.05",
+            "anycastd_bfd_transitions_total{neighbor=\"192.0.2.1\",direction=\"down\"} 1",
+            "anycastd_bfd_packets_total{neighbor=\"192.0.2.1\",direction=\"out\"} 41",
+            "anycastd_bfd_packets_dropped_total{neighbor=\"192.0.2.1\",reason=\"bad_digest\"} 3",
+            "anycastd_bfd_tx_suppressed_total{neighbor=\"192.0.2.1\"} 5",
             "# EOF",
         ] {
             assert!(t.contains(want), "missing {want} in\n{t}");
