@@ -239,26 +239,52 @@ impl BfdMetrics {
         }
     }
 
+    /// Destructured without `..`, like the document's other readers.
     fn record(&self, peer: &str, b: &crate::status::BfdStatus) {
+        let crate::status::BfdStatus {
+            state,
+            remote_state: _,
+            local_diag: _,
+            remote_diag: _,
+            my_discriminator: _,
+            remote_discriminator: _,
+            multihop: _,
+            strict: _,
+            auth: _,
+            interval_ms: _,
+            multiplier: _,
+            tx_interval_us,
+            detection_time_us,
+            remote_min_rx_us: _,
+            remote_min_tx_us: _,
+            remote_multiplier: _,
+            up_count,
+            down_count,
+            packets_in,
+            packets_out,
+            drops,
+            tx_suppressed,
+            problem: _,
+        } = b;
         let two = |k: &str, v: &str| vec![("neighbor".to_string(), peer.to_string()), (k.to_string(), v.to_string())];
         for s in ["AdminDown", "Down", "Init", "Up"] {
-            self.state.get_or_create(&two("state", s)).set(if b.state == s { 1.0 } else { 0.0 });
+            self.state.get_or_create(&two("state", s)).set(if state == s { 1.0 } else { 0.0 });
         }
-        self.up.get_or_create(&l("neighbor", peer)).set(if b.state == "Up" { 1.0 } else { 0.0 });
-        if let Some(us) = b.detection_time_us {
-            self.detection.get_or_create(&l("neighbor", peer)).set(us as f64 / 1e6);
+        self.up.get_or_create(&l("neighbor", peer)).set(if state == "Up" { 1.0 } else { 0.0 });
+        if let Some(us) = detection_time_us {
+            self.detection.get_or_create(&l("neighbor", peer)).set(*us as f64 / 1e6);
         }
-        if let Some(us) = b.tx_interval_us {
-            self.tx_interval.get_or_create(&l("neighbor", peer)).set(us as f64 / 1e6);
+        if let Some(us) = tx_interval_us {
+            self.tx_interval.get_or_create(&l("neighbor", peer)).set(*us as f64 / 1e6);
         }
-        self.transitions.get_or_create(&two("direction", "up")).inc_by(b.up_count);
-        self.transitions.get_or_create(&two("direction", "down")).inc_by(b.down_count);
-        self.packets.get_or_create(&two("direction", "in")).inc_by(b.packets_in);
-        self.packets.get_or_create(&two("direction", "out")).inc_by(b.packets_out);
-        for (reason, n) in &b.drops {
+        self.transitions.get_or_create(&two("direction", "up")).inc_by(*up_count);
+        self.transitions.get_or_create(&two("direction", "down")).inc_by(*down_count);
+        self.packets.get_or_create(&two("direction", "in")).inc_by(*packets_in);
+        self.packets.get_or_create(&two("direction", "out")).inc_by(*packets_out);
+        for (reason, n) in drops {
             self.dropped.get_or_create(&two("reason", reason)).inc_by(*n);
         }
-        self.suppressed.get_or_create(&l("neighbor", peer)).inc_by(b.tx_suppressed);
+        self.suppressed.get_or_create(&l("neighbor", peer)).inc_by(*tx_suppressed);
     }
 }
 
