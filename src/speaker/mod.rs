@@ -115,10 +115,6 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
             local: n.local_ip,
             remote: n.remote_ip,
             multihop: matches!(n.ttl, TtlMode::Multihop(_)),
-            hops: match n.ttl {
-                TtlMode::Multihop(t) => t.get(),
-                _ => 1,
-            },
             config,
         }),
     }

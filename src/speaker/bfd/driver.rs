@@ -401,14 +401,10 @@ impl Driver {
 }
 
 /// RFC 5881 §5: a single-hop packet must arrive with TTL / Hop Limit 255. RFC 5883 sets no
-/// TTL rule for multihop; ours is GTSM's (RFC 5082): the router sends 255, so a packet from
-/// at most `hops` hops away arrives with at least 256 − hops.
+/// TTL rule for multihop, and routers do not send 255 there (BIRD sends 64): any TTL is
+/// taken, and authentication is what protects a multihop session (RFC 5883 §6).
 fn ttl_ok(spec: &BfdSpec, ttl: Option<u8>) -> bool {
-    if spec.multihop {
-        ttl.is_some_and(|t| u16::from(t) + u16::from(spec.hops) >= 256)
-    } else {
-        socket::ttl_acceptable(false, spec.config.auth.is_some(), ttl)
-    }
+    socket::ttl_acceptable(spec.multihop, spec.config.auth.is_some(), ttl)
 }
 
 /// A source port from the seed, in RFC 5881's range.
@@ -538,7 +534,7 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
         }
         Some(d) => format!("packets from the router dropped: {}", d.name()),
         None if s.transport_drops.contains_key("bad_ttl") => {
-            "packets from the router dropped: TTL/hop limit not 255 (is the router more than one hop away? set multihop)".into()
+            "packets from the router dropped: TTL/hop limit not 255 (single hop, RFC 5881); is the router more than one hop away? then the neighbor needs multihop".into()
         }
         None if s.bfd.counters().packets_in == 0 => {
             format!("no BFD packets from {}: is BFD enabled for this session on the router?", s.spec.remote)
@@ -553,12 +549,11 @@ mod tests {
     use super::*;
     use std::num::NonZeroU8;
 
-    fn spec(multihop: bool, hops: u8) -> BfdSpec {
+    fn spec(multihop: bool) -> BfdSpec {
         BfdSpec {
             local: IpAddr::from([192, 0, 2, 11]),
             remote: IpAddr::from([192, 0, 2, 1]),
             multihop,
-            hops,
             config: crate::config::Bfd {
                 interval: Duration::from_millis(50),
                 multiplier: NonZeroU8::MIN,
@@ -569,14 +564,12 @@ mod tests {
     }
 
     #[test]
-    fn single_hop_wants_255_and_multihop_at_most_its_hops() {
-        assert!(ttl_ok(&spec(false, 1), Some(255)));
-        assert!(!ttl_ok(&spec(false, 1), Some(254)));
-        assert!(!ttl_ok(&spec(false, 1), None));
-        assert!(ttl_ok(&spec(true, 2), Some(254)));
-        assert!(!ttl_ok(&spec(true, 2), Some(253)));
-        assert!(ttl_ok(&spec(true, 255), Some(1)));
-        assert!(!ttl_ok(&spec(true, 255), None));
+    fn single_hop_wants_255_and_multihop_any_ttl() {
+        assert!(ttl_ok(&spec(false), Some(255)));
+        assert!(!ttl_ok(&spec(false), Some(254)));
+        assert!(!ttl_ok(&spec(false), None));
+        assert!(ttl_ok(&spec(true), Some(64)), "BIRD's multihop TTL");
+        assert!(ttl_ok(&spec(true), Some(1)));
     }
 
     #[test]
