@@ -320,3 +320,53 @@ async fn a_reload_that_changes_only_bfd_timers_keeps_both_sessions_up() {
     p.r.quiet(Duration::from_millis(300)).await.unwrap();
     assert_eq!(status_of(&sp, peer).unwrap().established_count, 1);
 }
+
+/// A free TCP port on `ip`.
+fn free_port(ip: Ipv4Addr) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A connection from `src` to the speaker's listener.
+async fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(src.into(), 0)).unwrap();
+    tokio::time::timeout(STEP, s.connect(dst)).await.expect("connect timed out").expect("connect")
+}
+
+#[tokio::test]
+async fn while_bfd_is_down_the_routers_own_connections_are_refused_too() {
+    let (local, peer) = (Ipv4Addr::new(127, 0, 0, 71), Ipv4Addr::new(127, 0, 0, 72));
+    let port = free_port(local);
+    let text = format!(
+        "[bgp]\nlocal_as = 65124\nrouter_id = \"{local}\"\nlocal_ip = \"{local}\"\nhold_time = 9\n\
+         connect_retry = 1\nport = {port}\n\
+         [[bgp.neighbor]]\nremote_ip = \"{peer}\"\nremote_as = 65000\npassive = true\n\
+         bfd = {{ interval_ms = 20, multiplier = 3 }}\n\
+         [anycast]\nprefixes = [\"203.0.113.124/32\"]\n"
+    );
+    let cfg = Config::from_str(&text, std::path::Path::new("bfd.toml")).unwrap_or_else(|e| panic!("config: {e}"));
+    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.expect("speaker");
+    let to = SocketAddr::new(IpAddr::V4(local), port);
+    let bp = bfd_peer(peer, local, None);
+    wait_status(&sp, peer, STEP, "BFD Up", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Up")).await.unwrap();
+    let mut p = Peer::from_stream(connect_from(peer, to).await).unwrap();
+    p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
+    assert!(announcement(&mut p, STEP).await.unwrap());
+    bp.mute.store(true, Ordering::Relaxed);
+    assert_eq!(p.r.notification(Duration::from_secs(2)).await.unwrap().map(|(c, s, _)| (c, s)), Some((6, 10)));
+    // The router reconnects at once: closed without an OPEN, for as long as BFD is down.
+    for _ in 0..3 {
+        let mut s = connect_from(peer, to).await;
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(STEP, tokio::io::AsyncReadExt::read(&mut s, &mut b)).await.expect("no close");
+        assert!(matches!(n, Ok(0) | Err(_)), "answered while BFD is down: {n:?} {:02x?}", &b[..]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_of(&sp, peer).unwrap().state, anycastd::status::NeighborState::Idle);
+    // BFD Up again: the router's connection is taken.
+    bp.mute.store(false, Ordering::Relaxed);
+    wait_status(&sp, peer, STEP, "BFD Up again", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Up")).await.unwrap();
+    let mut p = Peer::from_stream(connect_from(peer, to).await).unwrap();
+    p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
+    assert!(announcement(&mut p, STEP).await.unwrap());
+}
