@@ -370,3 +370,28 @@ async fn while_bfd_is_down_the_routers_own_connections_are_refused_too() {
     p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
     assert!(announcement(&mut p, STEP).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_local_address_not_configured_yet_is_a_problem_in_status() {
+    // 192.0.2.99 is on no interface here: nothing can be bound (and nothing is sent).
+    let (local, peer) = (Ipv4Addr::new(192, 0, 2, 99), Ipv4Addr::new(192, 0, 2, 98));
+    let text = format!(
+        "[bgp]\nlocal_as = 65124\nrouter_id = \"{local}\"\nlocal_ip = \"{local}\"\nhold_time = 9\nlisten = false\n\
+         [[bgp.neighbor]]\nremote_ip = \"{peer}\"\nremote_as = 65000\n\
+         bfd = {{ interval_ms = 20, multiplier = 3 }}\n\
+         [anycast]\nprefixes = [\"203.0.113.124/32\"]\n"
+    );
+    let cfg = Config::from_str(&text, std::path::Path::new("bfd.toml")).unwrap_or_else(|e| panic!("config: {e}"));
+    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.expect("speaker");
+    let s = wait_status(&sp, peer, STEP, "a socket problem", |s| {
+        s.bfd
+            .as_ref()
+            .and_then(|b| b.problem.as_deref())
+            .is_some_and(|p| p.contains("cannot send") && p.contains("cannot receive"))
+    })
+    .await
+    .unwrap();
+    let b = s.bfd.unwrap();
+    assert_eq!((b.state.as_str(), b.packets_out), ("Down", 0), "{b:?}");
+    assert!(b.problem.unwrap().contains("192.0.2.99"));
+}

@@ -84,6 +84,10 @@ struct Sess {
     last_drop: Option<Drop>,
     tx_suppressed: u64,
     send_failures: u64,
+    /// Whether this session holds a use of its receive socket.
+    rx_ok: bool,
+    /// The source port to try first (kept for a retried bind).
+    first_port: u16,
     /// Why the sockets do not work, when they do not.
     socket_problem: Option<String>,
 }
@@ -179,37 +183,62 @@ impl Driver {
         };
         // bfd.XmitAuthSeq starts at a random value (RFC 5880 §6.8.1).
         let auth = spec.config.auth.clone().map(|a| (a, (seed >> 32) as u32));
-        let first_port = port_from(seed);
-        let (tx, socket_problem) = match TxSocket::bind(spec.local, first_port) {
-            Ok(t) => (Some(t), None),
-            Err(e) => {
-                error!(neighbor = %spec.remote, "BFD cannot send: {e}");
-                (None, Some(format!("cannot send: {e}")))
-            }
-        };
-        let mut s = Sess {
+        let s = Sess {
             bfd: Bfd::new(now, cfg, auth),
             spec,
-            tx,
+            tx: None,
             link,
             status,
             transport_drops: BTreeMap::new(),
             last_drop: None,
             tx_suppressed: 0,
             send_failures: 0,
-            socket_problem,
+            rx_ok: false,
+            first_port: port_from(seed),
+            socket_problem: None,
         };
         info!(neighbor = %s.spec.remote, local = %s.spec.local, discriminator = d, multihop = s.spec.multihop,
             interval_ms = s.spec.config.interval.as_millis() as u64, multiplier = s.spec.config.multiplier.get(),
             "BFD session started");
-        let key = s.rx_key();
-        if let Err(e) = self.use_rx(key) {
-            error!(neighbor = %s.spec.remote, "BFD cannot receive: {e}");
-            s.socket_problem = Some(format!("cannot receive: {e}"));
+        self.sessions.insert(d, s);
+        self.bind_sockets(d, now, true);
+        self.step(d, now, Event::Timer);
+    }
+
+    /// Binds what session `d` lacks: its send socket and its use of the receive socket. What
+    /// fails (the local address is not configured yet, the port is taken…) is retried every
+    /// [`REBIND_EVERY`], logged the first time.
+    fn bind_sockets(&mut self, d: u32, now: Instant, first: bool) {
+        let Some(s) = self.sessions.get(&d) else { return };
+        let (local, remote, key, need_tx, need_rx, port) =
+            (s.spec.local, s.spec.remote, s.rx_key(), s.tx.is_none(), !s.rx_ok, s.first_port);
+        let tx = need_tx.then(|| TxSocket::bind(local, port));
+        let rx = need_rx.then(|| self.use_rx(key));
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        let mut problems = Vec::new();
+        match tx {
+            Some(Ok(t)) => s.tx = Some(t),
+            Some(Err(e)) => problems.push(format!("cannot send: {e}")),
+            None => {}
+        }
+        match rx {
+            Some(Ok(())) => s.rx_ok = true,
+            Some(Err(e)) => problems.push(format!("cannot receive: {e}")),
+            None => {}
+        }
+        let was = s.socket_problem.take();
+        if problems.is_empty() {
+            if was.is_some() {
+                info!(neighbor = %remote, "BFD sockets bound");
+            }
+        } else {
+            let p = problems.join("; ");
+            if first {
+                error!(neighbor = %remote, "BFD {p} (retried every {REBIND_EVERY:?})");
+            }
+            s.socket_problem = Some(p);
             self.rebind_at = Some(now + REBIND_EVERY);
         }
-        self.sessions.insert(d, s);
-        self.step(d, now, Event::Timer);
     }
 
     /// New timers from a reload: the session runs a Poll Sequence (while Up) and keeps going.
@@ -236,7 +265,9 @@ impl Driver {
         self.step(d, Instant::now(), Event::AdminDown);
         if let Some(s) = self.sessions.remove(&d) {
             info!(neighbor = %s.spec.remote, discriminator = d, "BFD session removed (AdminDown sent)");
-            self.release_rx(s.rx_key());
+            if s.rx_ok {
+                self.release_rx(s.rx_key());
+            }
         }
     }
 
@@ -263,30 +294,13 @@ impl Driver {
         }
     }
 
-    /// Retries the receive sockets that could not be bound.
+    /// Retries the sockets that could not be bound.
     fn rebind(&mut self, now: Instant) {
         self.rebind_at = None;
-        let missing: Vec<(u32, RxKey)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.socket_problem.as_deref().is_some_and(|p| p.starts_with("cannot receive")))
-            .map(|(d, s)| (*d, s.rx_key()))
-            .collect();
-        for (d, key) in missing {
-            match self.use_rx(key) {
-                Ok(()) => {
-                    if let Some(s) = self.sessions.get_mut(&d) {
-                        info!(neighbor = %s.spec.remote, "BFD receives again");
-                        s.socket_problem = None;
-                    }
-                }
-                Err(e) => {
-                    if let Some(s) = self.sessions.get_mut(&d) {
-                        s.socket_problem = Some(format!("cannot receive: {e}"));
-                    }
-                    self.rebind_at = Some(now + REBIND_EVERY);
-                }
-            }
+        let missing: Vec<u32> =
+            self.sessions.iter().filter(|(_, s)| s.socket_problem.is_some()).map(|(d, _)| *d).collect();
+        for d in missing {
+            self.bind_sockets(d, now, false);
         }
     }
 
