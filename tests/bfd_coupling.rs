@@ -85,22 +85,27 @@ fn bfd_peer(me: Ipv4Addr, speaker: Ipv4Addr, auth: Option<AuthConfig>) -> BfdPee
         let mut b = Bfd::new(std::time::Instant::now(), cfg, auth.map(|a| (a, 1)));
         let to = SocketAddr::new(IpAddr::V4(speaker), PORT_SINGLE_HOP);
         let mut buf = vec![0u8; 512];
+        // Polls its socket every millisecond (the sockets do not wait; a test peer may).
         loop {
-            let deadline = b.next_deadline().map(Instant::from_std).unwrap_or_else(|| Instant::now() + STEP);
-            let ev = tokio::select! {
-                r = rx.recv(&mut buf) => match r {
-                    Ok(d) if !m.load(Ordering::Relaxed) => Event::Received(buf[..d.len].to_vec()),
-                    _ => continue,
-                },
-                _ = tokio::time::sleep_until(deadline) => Event::Timer,
-            };
-            for a in b.handle(std::time::Instant::now(), ev) {
-                if let Action::Send(p) = a {
-                    if !m.load(Ordering::Relaxed) {
-                        let _ = tx.send_to(&p, to);
+            let mut events = Vec::new();
+            while let Ok(Some(d)) = rx.try_recv(&mut buf) {
+                if !m.load(Ordering::Relaxed) {
+                    events.push(Event::Received(buf[..d.len].to_vec()));
+                }
+            }
+            if b.next_deadline().is_some_and(|t| t <= std::time::Instant::now()) {
+                events.push(Event::Timer);
+            }
+            for ev in events {
+                for a in b.handle(std::time::Instant::now(), ev) {
+                    if let Action::Send(p) = a {
+                        if !m.load(Ordering::Relaxed) {
+                            let _ = tx.send_to(&p, to);
+                        }
                     }
                 }
             }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
     BfdPeer { mute, task }

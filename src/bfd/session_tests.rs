@@ -366,13 +366,11 @@ fn jitter_bounds(mult: u8, lo: u64, hi: u64) {
     assert!(max <= ms(hi) && max > ms(hi - 5), "{max:?}");
 }
 
+/// 75–90 % whatever the multiplier: within §6.8.7's 75–100 % (and the 75–90 % it requires
+/// for Detect Mult 1), with the top tenth left for a packet that leaves a little late.
 #[test]
-fn jitter_is_75_to_100_percent() {
-    jitter_bounds(3, 750, 1000);
-}
-
-#[test]
-fn jitter_is_75_to_90_percent_with_detect_mult_1() {
+fn jitter_is_75_to_90_percent() {
+    jitter_bounds(3, 750, 900);
     jitter_bounds(1, 750, 900);
 }
 
@@ -395,7 +393,7 @@ fn periodic_gaps_stay_within_jitter() {
     }
     for w in times.windows(2) {
         let gap = w[1] - w[0];
-        assert!(gap >= ms(37) + Duration::from_micros(500) && gap <= ms(50), "{gap:?}");
+        assert!(gap >= ms(37) + Duration::from_micros(500) && gap <= ms(45), "{gap:?}");
     }
 }
 

@@ -3,19 +3,27 @@
 //! datagrams, enforces the transport's receive rules (TTL 255, RFC 5881 §5), demultiplexes
 //! (RFC 5880 §6.3), withholds transmission while the decision loop is stalled, and publishes
 //! status.
+//!
+//! The loop is a plain `poll(2)` over the receive sockets and a wake-up socket for commands,
+//! with the earliest session deadline as its timeout: one wake-up serves every datagram
+//! queued and every deadline due, and nothing wakes it but a packet, a deadline or a command
+//! (measured: tokio's timers woke the thread once more per packet sent, see BENCHMARKS.md).
 
 use super::socket::{self, Datagram, RxSocket, TxSocket};
 use super::{BfdLink, BfdSpec};
 use crate::bfd::{Action, Bfd, Diag, Drop, Event, SessionConfig, State};
 use crate::liveness::Liveness;
 use crate::status::BfdStatus;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
 /// Requests to the BFD thread.
@@ -37,40 +45,70 @@ pub(super) enum Cmd {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Datagrams queued from the receive sockets to the loop; more are dropped (and counted),
-/// so a flood of packets costs bounded memory.
-const RX_QUEUE: usize = 1024;
+/// The way into the BFD thread: commands, each followed by a wake-up byte.
+#[derive(Debug)]
+pub(super) struct Mailbox {
+    tx: mpsc::Sender<Cmd>,
+    wake: UnixStream,
+}
+
+impl Mailbox {
+    /// Queues `cmd` and wakes the thread; false when the thread is gone.
+    pub(super) fn send(&self, cmd: Cmd) -> bool {
+        if self.tx.send(cmd).is_err() {
+            return false;
+        }
+        // A full socket buffer means a wake-up is pending already.
+        let _ = (&self.wake).write(&[1]);
+        true
+    }
+}
+
+/// The mailbox and the thread's end of it.
+pub(super) fn mailbox() -> std::io::Result<(Mailbox, Inbox)> {
+    let (a, b) = UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    let (tx, rx) = mpsc::channel();
+    Ok((Mailbox { tx, wake: a }, Inbox { rx, wake: b }))
+}
+
+/// The BFD thread's end of the [`Mailbox`].
+pub(super) struct Inbox {
+    rx: mpsc::Receiver<Cmd>,
+    wake: UnixStream,
+}
+
+/// At most this many datagrams are read from one socket per wake-up, so a flood of packets
+/// cannot keep the loop from its deadlines (the rest wait in the socket's buffer, bounded by
+/// the kernel).
+const RX_BATCH: usize = 256;
 /// The largest datagram read: a Control packet with the longest authentication section is
 /// 52 octets; anything longer is discarded.
 const RX_BUF: usize = 512;
 /// How often a receive socket that failed is tried again.
 const REBIND_EVERY: Duration = Duration::from_secs(1);
 
-/// The thread's body: a current-thread runtime running [`Driver::run`].
-pub(super) fn run(liveness: Liveness, cmds: mpsc::UnboundedReceiver<Cmd>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("BFD cannot start its runtime: {e}; every BFD session stays Down");
-            return;
-        }
-    };
-    rt.block_on(Driver::new(liveness).run(cmds));
+/// The thread's body.
+pub(super) fn run(liveness: Liveness, inbox: Inbox) {
+    Driver::new(liveness).run(inbox);
 }
 
-/// What a receive socket hands to the loop.
-struct Incoming {
+/// What a receive socket read.
+struct Incoming<'a> {
     on: RxKey,
     dgram: Datagram,
-    payload: Vec<u8>,
+    payload: &'a [u8],
 }
 
 /// A receive socket: the local address and whether it is the multihop port.
 type RxKey = (IpAddr, bool);
 
 struct Rx {
-    task: JoinHandle<()>,
+    sock: RxSocket,
     users: usize,
+    /// Receive errors so far (logged at powers of two).
+    errors: u64,
 }
 
 struct Sess {
@@ -111,8 +149,6 @@ impl Sess {
 struct Driver {
     sessions: HashMap<u32, Sess>,
     rx: HashMap<RxKey, Rx>,
-    incoming_tx: mpsc::Sender<Incoming>,
-    incoming: mpsc::Receiver<Incoming>,
     liveness: Liveness,
     /// Whether the current stall of the decision loop was logged.
     stall_logged: bool,
@@ -123,12 +159,9 @@ struct Driver {
 
 impl Driver {
     fn new(liveness: Liveness) -> Self {
-        let (incoming_tx, incoming) = mpsc::channel(RX_QUEUE);
         Driver {
             sessions: HashMap::new(),
             rx: HashMap::new(),
-            incoming_tx,
-            incoming,
             liveness,
             stall_logged: false,
             unmatched: 0,
@@ -136,28 +169,13 @@ impl Driver {
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+    fn run(mut self, inbox: Inbox) {
+        let mut buf = vec![0u8; RX_BUF];
         loop {
-            let deadline = self.sessions.values().filter_map(|s| s.bfd.next_deadline()).chain(self.rebind_at).min();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = sleep => self.timers(),
-                Some(inc) = self.incoming.recv() => self.receive(inc),
-                cmd = cmds.recv() => match cmd {
-                    Some(Cmd::Add { discriminator, spec, link, status, seed }) => {
-                        self.add(discriminator, *spec, link, status, seed)
-                    }
-                    Some(Cmd::Remove(d)) => self.remove(d),
-                    Some(Cmd::SetTimers { discriminator, interval, multiplier }) => {
-                        self.set_timers(discriminator, interval, multiplier)
-                    }
-                    Some(Cmd::Shutdown(done)) => {
+            // Commands first (a wake-up byte came with each).
+            loop {
+                match inbox.rx.try_recv() {
+                    Ok(Cmd::Shutdown(done)) => {
                         let all: Vec<u32> = self.sessions.keys().copied().collect();
                         for d in all {
                             self.remove(d);
@@ -165,8 +183,81 @@ impl Driver {
                         let _ = done.send(());
                         return;
                     }
-                    None => return,
-                },
+                    Ok(cmd) => self.command(cmd),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            self.timers();
+            // Wait for a datagram, a command or the next deadline (rounded up to the ms).
+            let deadline = self.sessions.values().filter_map(|s| s.bfd.next_deadline()).chain(self.rebind_at).min();
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let ms = d.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+                    PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::ZERO)
+                }
+            };
+            let keys: Vec<RxKey> = self.rx.keys().copied().collect();
+            let ready: Vec<bool> = {
+                let mut fds = Vec::with_capacity(keys.len() + 1);
+                fds.push(PollFd::new(inbox.wake.as_fd(), PollFlags::POLLIN));
+                for k in &keys {
+                    if let Some(rx) = self.rx.get(k) {
+                        fds.push(PollFd::new(rx.sock.as_fd(), PollFlags::POLLIN));
+                    }
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(_) => fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect(),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        error!("BFD poll failed: {e}");
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                }
+            };
+            if ready.first().copied().unwrap_or(false) {
+                let mut sink = [0u8; 64];
+                while matches!((&inbox.wake).read(&mut sink), Ok(n) if n > 0) {}
+            }
+            for (k, _) in keys.iter().zip(ready.iter().skip(1)).filter(|(_, r)| **r) {
+                self.drain(*k, &mut buf);
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Add { discriminator, spec, link, status, seed } => self.add(discriminator, *spec, link, status, seed),
+            Cmd::Remove(d) => self.remove(d),
+            Cmd::SetTimers { discriminator, interval, multiplier } => {
+                self.set_timers(discriminator, interval, multiplier)
+            }
+            Cmd::Shutdown(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Reads what socket `k` holds (at most [`RX_BATCH`]) and hands it to the sessions.
+    fn drain(&mut self, k: RxKey, buf: &mut [u8]) {
+        for _ in 0..RX_BATCH {
+            let Some(rx) = self.rx.get_mut(&k) else { return };
+            match rx.sock.try_recv(buf) {
+                Ok(Some(dgram)) => {
+                    let payload = buf.get(..dgram.len.min(buf.len())).unwrap_or_default();
+                    let inc = Incoming { on: k, dgram, payload };
+                    self.receive(&inc);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    rx.errors = rx.errors.saturating_add(1);
+                    if rx.errors.is_power_of_two() {
+                        warn!(local = %rx.sock.local(), errors = rx.errors, "BFD receive error: {e}");
+                    }
+                    return;
+                }
             }
         }
     }
@@ -278,9 +369,7 @@ impl Driver {
             return Ok(());
         }
         let sock = RxSocket::bind(key.0, key.1)?;
-        let tx = self.incoming_tx.clone();
-        let task = tokio::spawn(receive_loop(sock, key, tx));
-        self.rx.insert(key, Rx { task, users: 1 });
+        self.rx.insert(key, Rx { sock, users: 1, errors: 0 });
         Ok(())
     }
 
@@ -288,7 +377,6 @@ impl Driver {
         if let Some(rx) = self.rx.get_mut(&key) {
             rx.users = rx.users.saturating_sub(1);
             if rx.users == 0 {
-                rx.task.abort();
                 self.rx.remove(&key);
             }
         }
@@ -304,6 +392,7 @@ impl Driver {
         }
     }
 
+    /// Serves every deadline due now (all sessions due by this wake-up in one go).
     fn timers(&mut self) {
         let now = Instant::now();
         if self.rebind_at.is_some_and(|t| t <= now) {
@@ -322,7 +411,7 @@ impl Driver {
 
     /// RFC 5880 §6.3: a nonzero Your Discriminator selects the session (which must be the
     /// one with that source and local address); a zero one selects by addresses.
-    fn demux(&self, inc: &Incoming) -> Option<u32> {
+    fn demux(&self, inc: &Incoming<'_>) -> Option<u32> {
         let src = inc.dgram.src.ip();
         let your = inc.payload.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes)?;
         let fits = |s: &Sess| s.spec.remote == src && s.rx_key() == inc.on;
@@ -332,9 +421,9 @@ impl Driver {
         self.sessions.iter().find(|(_, s)| fits(s)).map(|(d, _)| *d)
     }
 
-    fn receive(&mut self, inc: Incoming) {
+    fn receive(&mut self, inc: &Incoming<'_>) {
         let now = Instant::now();
-        let Some(d) = self.demux(&inc) else {
+        let Some(d) = self.demux(inc) else {
             self.unmatched = self.unmatched.saturating_add(1);
             return;
         };
@@ -347,7 +436,7 @@ impl Driver {
             s.count_transport_drop("bad_ttl");
             return publish(s, now, &self.liveness);
         }
-        self.step(d, now, Event::Received(inc.payload));
+        self.step(d, now, Event::Received(inc.payload.to_vec()));
     }
 
     /// Feeds `ev` to session `d` and carries out what it asks for.
@@ -426,28 +515,6 @@ fn port_from(seed: u64) -> u16 {
     let (lo, hi) = (*socket::SOURCE_PORTS.start(), *socket::SOURCE_PORTS.end());
     let span = u64::from(hi - lo) + 1;
     lo + (seed % span) as u16
-}
-
-/// Reads datagrams until the socket is dropped; the loop gets them through a bounded queue.
-async fn receive_loop(sock: RxSocket, on: RxKey, tx: mpsc::Sender<Incoming>) {
-    let mut buf = vec![0u8; RX_BUF];
-    let mut errors = 0u64;
-    loop {
-        match sock.recv(&mut buf).await {
-            Ok(dgram) => {
-                let payload = buf.get(..dgram.len.min(RX_BUF)).unwrap_or_default().to_vec();
-                // A full queue drops the datagram: a flood of packets cannot grow memory.
-                let _ = tx.try_send(Incoming { on, dgram, payload });
-            }
-            Err(e) => {
-                errors = errors.saturating_add(1);
-                if errors == 1 || errors.is_power_of_two() {
-                    warn!(local = %sock.local(), errors, "BFD receive error: {e}");
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
 }
 
 /// The status of a session before its first event.

@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// One neighbor's BFD session as the speaker asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct BfdHandle {
     discriminator: u32,
     link: watch::Receiver<BfdLink>,
     status: Arc<Mutex<BfdStatus>>,
-    cmds: mpsc::UnboundedSender<driver::Cmd>,
+    cmds: Arc<driver::Mailbox>,
 }
 
 impl BfdHandle {
@@ -87,7 +87,7 @@ impl BfdHandle {
 #[derive(Clone, Debug)]
 pub struct BfdControl {
     discriminator: u32,
-    cmds: mpsc::UnboundedSender<driver::Cmd>,
+    cmds: Arc<driver::Mailbox>,
 }
 
 impl BfdControl {
@@ -112,7 +112,7 @@ pub fn read_status(cell: &Mutex<BfdStatus>) -> BfdStatus {
 /// The BFD thread and the way to add sessions to it.
 #[derive(Debug)]
 pub struct BfdRunner {
-    cmds: mpsc::UnboundedSender<driver::Cmd>,
+    cmds: Arc<driver::Mailbox>,
     next_discriminator: AtomicU32,
     seed: u64,
 }
@@ -121,7 +121,8 @@ impl BfdRunner {
     /// Starts the BFD thread. `seed` (from the OS in the daemon) picks the discriminators,
     /// jitter and initial authentication sequence numbers.
     pub fn start(liveness: Liveness, seed: u64) -> std::io::Result<BfdRunner> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = driver::mailbox()?;
+        let tx = Arc::new(tx);
         std::thread::Builder::new().name("anycastd-bfd".into()).spawn(move || driver::run(liveness, rx))?;
         let first = (crate::splitmix::SplitMix64::new(seed).next_u64() as u32).max(1);
         Ok(BfdRunner { cmds: tx, next_discriminator: AtomicU32::new(first), seed })
@@ -150,7 +151,7 @@ impl BfdRunner {
     /// most `limit`.
     pub async fn shutdown(&self, limit: Duration) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.cmds.send(driver::Cmd::Shutdown(tx)).is_ok() {
+        if self.cmds.send(driver::Cmd::Shutdown(tx)) {
             let _ = tokio::time::timeout(limit, rx).await;
         }
     }

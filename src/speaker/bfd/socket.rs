@@ -7,9 +7,10 @@
 //! destination address so the caller can apply [`ttl_acceptable`] and demultiplex.
 //!
 //! `unsafe` here: viewing the caller's byte buffers as `MaybeUninit` for `recvmsg`, the
-//! `setsockopt` calls socket2 does not wrap (`IP_RECVTTL`, `IP_PKTINFO`, `IPV6_RECVPKTINFO`),
-//! and handing the fd to tokio (`AsyncFd::register_with_interest`, unsafe since tokio 1.54).
-//! The control messages themselves are parsed from plain bytes, bounds-checked.
+//! and the `setsockopt` calls socket2 does not wrap (`IP_RECVTTL`, `IP_PKTINFO`,
+//! `IPV6_RECVPKTINFO`). The control messages themselves are parsed from plain bytes,
+//! bounds-checked. Both sockets are non-blocking and need no runtime: the BFD thread waits on
+//! them with `poll(2)` (`speaker::bfd::driver`).
 #![allow(unsafe_code)]
 
 use socket2::{Domain, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, Socket, Type};
@@ -18,8 +19,6 @@ use std::mem::{offset_of, size_of, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 
 /// UDP destination port of single-hop BFD Control packets (RFC 5881 §4).
 pub const PORT_SINGLE_HOP: u16 = 3784;
@@ -47,10 +46,6 @@ pub enum SocketError {
         SOURCE_PORTS.end()
     )]
     NoFreePort { local: IpAddr },
-    #[error("BFD socket {addr} needs a tokio runtime: {err}")]
-    Runtime { addr: SocketAddr, err: tokio::runtime::TryCurrentError },
-    #[error("cannot register BFD socket {addr} with tokio: {err}")]
-    Register { addr: SocketAddr, err: io::Error },
     #[error("cannot send BFD packet from {local} to {remote}: {err}")]
     Send { local: SocketAddr, remote: SocketAddr, err: io::Error },
     #[error("cannot receive on BFD socket {local}: {err}")]
@@ -200,16 +195,14 @@ pub struct Datagram {
 /// 4784 (multihop), reporting TTL / hop limit and destination address with every datagram.
 #[derive(Debug)]
 pub struct RxSocket {
-    fd: AsyncFd<Socket>,
+    fd: Socket,
     local: SocketAddr,
 }
 
 impl RxSocket {
-    /// Binds to (`local`, [`PORT_MULTIHOP`] or [`PORT_SINGLE_HOP`]) and registers with the
-    /// current tokio runtime (an error, not a panic, outside one; the runtime needs IO enabled).
+    /// Binds to (`local`, [`PORT_MULTIHOP`] or [`PORT_SINGLE_HOP`]).
     pub fn bind(local: IpAddr, multihop: bool) -> Result<RxSocket, SocketError> {
         let addr = SocketAddr::new(local, if multihop { PORT_MULTIHOP } else { PORT_SINGLE_HOP });
-        tokio::runtime::Handle::try_current().map_err(|err| SocketError::Runtime { addr, err })?;
         let sock = udp_socket(local)?;
         if local.is_ipv6() {
             sock.set_recv_hoplimit_v6(true).map_err(|err| SocketError::Option {
@@ -223,12 +216,7 @@ impl RxSocket {
             enable(&sock, local, libc::IPPROTO_IP, libc::IP_PKTINFO, "IP_PKTINFO")?;
         }
         sock.bind(&addr.into()).map_err(|err| SocketError::Bind { addr, err })?;
-        // SAFETY: `sock` owns its open fd and moves into the `AsyncFd`, which owns it until it
-        // is dropped; nothing closes or replaces it meanwhile (only `get_ref` is ever used), so
-        // `as_raw_fd` keeps returning the same open descriptor.
-        let fd = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
-            .map_err(|e| SocketError::Register { addr, err: e.into_parts().1 })?;
-        Ok(RxSocket { fd, local: addr })
+        Ok(RxSocket { fd: sock, local: addr })
     }
 
     /// The bound local address and port.
@@ -236,17 +224,15 @@ impl RxSocket {
         self.local
     }
 
-    /// Waits for one datagram and writes its start into `buf` (a longer one is cut and
-    /// flagged [`Datagram::truncated`]).
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<Datagram, SocketError> {
-        let recv_err = |err| SocketError::Recv { local: self.local, err };
+    /// One datagram if one is queued (its start written into `buf`; a longer one is cut
+    /// and flagged [`Datagram::truncated`]), `None` when none is: never waits.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, SocketError> {
         loop {
-            let mut guard = self.fd.readable().await.map_err(recv_err)?;
-            match guard.try_io(|fd| recv_one(fd.get_ref(), self.local.is_ipv6(), buf)) {
-                Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(result) => return result.map_err(recv_err),
-                // Spurious readiness: the guard cleared it; wait again.
-                Err(_would_block) => continue,
+            match recv_one(&self.fd, self.local.is_ipv6(), buf) {
+                Ok(d) => return Ok(Some(d)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(err) => return Err(SocketError::Recv { local: self.local, err }),
             }
         }
     }
@@ -254,13 +240,13 @@ impl RxSocket {
 
 impl AsFd for RxSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.get_ref().as_fd()
+        self.fd.as_fd()
     }
 }
 
 impl AsRawFd for RxSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.get_ref().as_raw_fd()
+        self.fd.as_raw_fd()
     }
 }
 
@@ -419,8 +405,16 @@ mod tests {
         RxSocket::bind(local, multihop).unwrap()
     }
 
+    /// The next datagram, waiting (by polling) at most [`WAIT`].
     async fn recv(rx: &RxSocket, buf: &mut [u8]) -> Datagram {
-        tokio::time::timeout(WAIT, rx.recv(buf)).await.expect("datagram within 3 s").expect("recv")
+        let end = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(d) = rx.try_recv(buf).expect("recv") {
+                return d;
+            }
+            assert!(std::time::Instant::now() < end, "no datagram within 3 s");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     #[test]
@@ -599,10 +593,10 @@ mod tests {
     }
 
     #[test]
-    fn rx_outside_a_runtime_is_an_error_not_a_panic() {
-        let err = RxSocket::bind(v4(159), false).unwrap_err();
-        assert!(matches!(err, SocketError::Runtime { .. }), "{err:?}");
-        assert!(err.to_string().contains("127.0.0.159:3784"), "{err}");
+    fn rx_needs_no_runtime_and_never_waits() {
+        let rx = RxSocket::bind(v4(159), false).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(rx.try_recv(&mut buf).unwrap().is_none());
     }
 
     /// All IPv6 cases in one test: [::1]:3784 and [::1]:4784 can be bound once at a time.
