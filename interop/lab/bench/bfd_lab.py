@@ -79,9 +79,10 @@ class BfdBird(Bird):
         return out
 
     def bfd_log_lines(self) -> list[str]:
-        """BIRD log lines about BFD sessions going Down/Up (debug states)."""
+        """BIRD's log lines about its BFD sessions (debug events): `Session to ADDR changed
+        state from X to Y`, `… added`, `… removed` (a session re-created with its BGP one)."""
         return [line for line in self.log_text().splitlines()
-                if re.search(r"bfd1: .*(Session|session).*(Down|Up|Init)|BFD session down", line)]
+                if re.search(r"bfd1: Session to \S+ (changed state|added|removed)", line)]
 
 
 # ---- anycastd ---------------------------------------------------------------------------
