@@ -211,7 +211,7 @@ enum BgpCommand {
     ///     --local_as 65124 --remote_as 65000 --local_router_id 192.0.2.11 --md5 secret
     Set {
         #[command(flatten)]
-        flags: anycastd::cli::bgp::SetFlags,
+        flags: Box<anycastd::cli::bgp::SetFlags>,
         #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },

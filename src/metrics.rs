@@ -224,7 +224,11 @@ impl BfdMetrics {
             up: family_gauge(reg, "bfd_up", "1 while the neighbor's BFD session is Up"),
             detection: family_gauge(reg, "bfd_detection_time_seconds", "BFD Detection Time in force"),
             tx_interval: family_gauge(reg, "bfd_tx_interval_seconds", "negotiated BFD transmission interval"),
-            transitions: family_counter(reg, "bfd_transitions", "BFD session transitions into Up (up) and out of it (down)"),
+            transitions: family_counter(
+                reg,
+                "bfd_transitions",
+                "BFD session transitions into Up (up) and out of it (down)",
+            ),
             packets: family_counter(reg, "bfd_packets", "BFD Control packets, by direction"),
             dropped: family_counter(reg, "bfd_packets_dropped", "received BFD packets discarded, by reason"),
             suppressed: family_counter(

@@ -171,7 +171,9 @@ pub struct BfdStatus {
     pub down_count: u64,
     pub packets_in: u64,
     pub packets_out: u64,
-    /// Received packets discarded, by reason (RFC 5880 §6.8.6 checks, wrong TTL, …).
+    /// Received packets discarded, by reason: the RFC 5880 §6.8.6 checks in snake case
+    /// (`bad_digest`, `key_id_mismatch`, `auth_missing`, `unknown_your_discriminator`, …), and
+    /// the transport's `bad_ttl` (not 255 on a single hop) and `oversize`.
     pub drops: std::collections::BTreeMap<String, u64>,
     /// Packets not sent because the decision loop had stalled (liveness, see README).
     pub tx_suppressed: u64,

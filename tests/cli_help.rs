@@ -40,6 +40,8 @@ fn every_subcommand_has_help() {
         "--local_router_id",
         "--md5",
         "--md5-file",
+        "--bfd-interval-ms",
+        "--bfd-multiplier",
         "local-ip",
     ] {
         assert!(out.contains(flag), "bgp set --help lacks {flag}");

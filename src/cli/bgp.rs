@@ -3,9 +3,10 @@
 //! a key, and says what changed. Returns the text to print or an error message; `main` maps
 //! them to exit codes.
 
-use crate::config::edit::{self, BgpSet};
-use crate::config::{Asn, Config, RouterId};
+use crate::config::edit::{self, BgpSet, SECRET_KEYS};
+use crate::config::{Asn, Config, RouterId, BFD_INTERVAL_MS};
 use std::net::IpAddr;
+use std::num::NonZeroU8;
 use std::path::Path;
 
 /// The flags as given on the command line (strings, parsed here with precise messages); the
@@ -36,6 +37,13 @@ pub struct SetFlags {
     /// Read the TCP-MD5 key from this file (absolute path, mode 0600).
     #[arg(long = "md5-file", visible_alias = "md5_file", value_name = "PATH")]
     pub md5_file: Option<String>,
+    /// BFD with every neighbor: desired min TX = required min RX interval, 10-60000 ms
+    /// (sets bfd.interval_ms; adds `bfd = { … }` where there is none).
+    #[arg(long = "bfd-interval-ms", visible_alias = "bfd_interval_ms", value_name = "MS")]
+    pub bfd_interval_ms: Option<String>,
+    /// BFD detection multiplier for every neighbor, 1-255 (sets bfd.multiplier).
+    #[arg(long = "bfd-multiplier", visible_alias = "bfd_multiplier", value_name = "N")]
+    pub bfd_multiplier: Option<String>,
 }
 
 fn ip(flag: &str, s: &str) -> Result<IpAddr, String> {
@@ -44,6 +52,19 @@ fn ip(flag: &str, s: &str) -> Result<IpAddr, String> {
 
 fn asn(flag: &str, s: &str) -> Result<Asn, String> {
     s.parse::<Asn>().map_err(|e| format!("--{flag} {s}: {e} (e.g. --{flag} 65124)"))
+}
+
+/// An integer flag in `range`, with the flag's own example in the message.
+fn bounded<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    flag: &str,
+    s: &str,
+    range: std::ops::RangeInclusive<T>,
+    example: &str,
+) -> Result<T, String> {
+    match s.trim().parse::<T>() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(format!("--{flag} {s}: must be {} to {} (e.g. --{flag} {example})", range.start(), range.end())),
+    }
 }
 
 impl SetFlags {
@@ -68,6 +89,16 @@ impl SetFlags {
                 .transpose()?,
             md5: self.md5.clone(),
             md5_file: self.md5_file.as_ref().map(Into::into),
+            bfd_interval_ms: self
+                .bfd_interval_ms
+                .as_deref()
+                .map(|s| bounded("bfd-interval-ms", s, BFD_INTERVAL_MS, "300"))
+                .transpose()?,
+            bfd_multiplier: self
+                .bfd_multiplier
+                .as_deref()
+                .map(|s| bounded("bfd-multiplier", s, NonZeroU8::MIN..=NonZeroU8::MAX, "3"))
+                .transpose()?,
         })
     }
 }
@@ -111,10 +142,6 @@ pub fn unset(path: &Path) -> Result<String, String> {
     edit::write_atomic(path, &out.text, out.holds_key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(format!("{}: updated\n{}\n", path.display(), out.changes.join("\n")))
 }
-
-/// Keys whose values are secrets, wherever they appear (today the TCP-MD5 key; `md5_file` is a
-/// path, not a secret).
-const SECRET_KEYS: &[&str] = &["md5"];
 
 /// `bgp show`: the `[bgp]` section (and neighbors) as written, keys redacted.
 pub fn show(path: &Path) -> Result<String, String> {
@@ -264,5 +291,64 @@ mod tests {
     fn multi_line_key_is_redacted() {
         shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nmd5 = \"\"\"\ns3cret-key\"\"\"\n");
         shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nmd5 = '''\ns3cret-key\n'''\n");
+    }
+
+    #[test]
+    fn bfd_key_is_redacted_inline_and_in_a_subtable() {
+        let out = shown(
+            "[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nbfd = { interval_ms = 50, auth = \"keyed-sha1\", key = \"s3cret-key\", key_id = 2 }\n",
+        );
+        assert!(
+            out.contains("bfd = { interval_ms = 50, auth = \"keyed-sha1\", key = \"<redacted>\", key_id = 2 }"),
+            "{out}"
+        );
+        let out = shown(
+            "[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\n[bgp.neighbor.bfd]\nkey = \"s3cret-key\" # r1\n",
+        );
+        assert!(out.contains("[bgp.neighbor.bfd]\nkey = \"<redacted>\" # r1\n"), "{out}");
+        shown("[bgp]\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nbfd.key = \"s3cret-key\"\n");
+    }
+
+    #[test]
+    fn bfd_flags_are_parsed_with_their_range() {
+        let flags = |ms: &str, mult: &str| SetFlags {
+            bfd_interval_ms: Some(ms.into()),
+            bfd_multiplier: Some(mult.into()),
+            ..SetFlags::default()
+        };
+        let set = flags("50", "3").parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((set.bfd_interval_ms, set.bfd_multiplier.map(NonZeroU8::get)), (Some(50), Some(3)));
+        let set = flags("10", "255").parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((set.bfd_interval_ms, set.bfd_multiplier.map(NonZeroU8::get)), (Some(10), Some(255)));
+        let e = |ms: &str, mult: &str| flags(ms, mult).parse().map(|_| ()).expect_err("out of range");
+        let interval = "must be 10 to 60000 (e.g. --bfd-interval-ms 300)";
+        assert_eq!(e("9", "3"), format!("--bfd-interval-ms 9: {interval}"));
+        assert_eq!(e("60001", "3"), format!("--bfd-interval-ms 60001: {interval}"));
+        assert_eq!(e("fast", "3"), format!("--bfd-interval-ms fast: {interval}"));
+        assert_eq!(e("50", "0"), "--bfd-multiplier 0: must be 1 to 255 (e.g. --bfd-multiplier 3)");
+        assert_eq!(e("50", "256"), "--bfd-multiplier 256: must be 1 to 255 (e.g. --bfd-multiplier 3)");
+    }
+
+    #[test]
+    fn set_with_bfd_flags_writes_the_bfd_table() {
+        let dir = std::env::temp_dir().join(format!("anycastd-cli-bfd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("anycastd.toml");
+        let flags = SetFlags {
+            local_ip: Some("192.0.2.11".into()),
+            anycast_ip: vec!["203.0.113.124".into()],
+            remote_ip: vec!["192.0.2.1".into()],
+            local_as: Some("65124".into()),
+            remote_as: Some("65000".into()),
+            bfd_interval_ms: Some("50".into()),
+            bfd_multiplier: Some("4".into()),
+            ..SetFlags::default()
+        };
+        let out = set(&path, &flags).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.contains("  + bgp.neighbor remote_ip=192.0.2.1 bfd.interval_ms = 50\n"), "{out}");
+        assert!(out.contains("  + bgp.neighbor remote_ip=192.0.2.1 bfd.multiplier = 4\n"), "{out}");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(text.contains("bfd = { interval_ms = 50, multiplier = 4 }\n"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,21 +8,29 @@
 //! exactly those addresses, keeping the table (extra keys, comments) of each address that
 //! stays and appending new ones; a new neighbour inherits `remote_as`, `md5` or `md5_file`
 //! when every existing neighbour has the same value; `remote_as`, `md5` and `md5_file` then
-//! apply to every neighbour (`md5` removes `md5_file` and the other way round).
+//! apply to every neighbour (`md5` removes `md5_file` and the other way round), and so do
+//! `bfd_interval_ms` / `bfd_multiplier`, which set `interval_ms` / `multiplier` in each
+//! neighbour's `bfd` table (added as `bfd = { … }` where there is none; other `bfd` keys kept).
 
 use std::collections::HashSet;
 use std::fmt;
 use std::io::Write;
 use std::net::IpAddr;
+use std::num::NonZeroU8;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
 use super::error::{ConfigError, Diagnostic, DiagnosticKind};
 use super::{spans, Config};
 use crate::types::{Asn, RouterId};
+
+/// Keys whose values are secrets wherever they appear: the TCP-MD5 key (`md5`) and a
+/// neighbor's BFD key (`bfd.key`); `md5_file` and `key_file` are paths, not secrets. A file
+/// holding one is written 0600 and `bgp show` redacts them.
+pub const SECRET_KEYS: &[&str] = &["md5", "key"];
 
 /// The flags of `anycastd bgp set`. `Debug` redacts `md5`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -37,6 +45,10 @@ pub struct BgpSet {
     pub md5: Option<String>,
     /// Must be absolute; the file is read (and its mode checked) during validation.
     pub md5_file: Option<PathBuf>,
+    /// `bfd.interval_ms` of every neighbor; the range is checked when the result is validated.
+    pub bfd_interval_ms: Option<u16>,
+    /// `bfd.multiplier` of every neighbor.
+    pub bfd_multiplier: Option<NonZeroU8>,
 }
 
 impl fmt::Debug for BgpSet {
@@ -50,6 +62,8 @@ impl fmt::Debug for BgpSet {
             .field("local_router_id", &self.local_router_id)
             .field("md5", &self.md5.as_ref().map(|_| "<redacted>"))
             .field("md5_file", &self.md5_file)
+            .field("bfd_interval_ms", &self.bfd_interval_ms)
+            .field("bfd_multiplier", &self.bfd_multiplier)
             .finish()
     }
 }
@@ -63,7 +77,7 @@ pub struct EditOutcome {
     pub changes: Vec<String>,
     /// False when the flags were already in effect; then there is nothing to write.
     pub changed: bool,
-    /// The text holds an inline `md5` key: write it with mode 0600.
+    /// The text holds an inline key ([`SECRET_KEYS`]): write it with mode 0600.
     pub holds_key: bool,
 }
 
@@ -290,7 +304,8 @@ fn common(list: &ArrayOfTables, key: &str) -> Option<Value> {
 }
 
 fn neighbors(bgp: &mut dyn TableLike, set: &BgpSet, ch: &mut Vec<String>) -> Result<(), ConfigError> {
-    if set.remote_ip.is_empty() && set.remote_as.is_none() && set.md5.is_none() && set.md5_file.is_none() {
+    let bfd = set.bfd_interval_ms.is_some() || set.bfd_multiplier.is_some();
+    if set.remote_ip.is_empty() && set.remote_as.is_none() && set.md5.is_none() && set.md5_file.is_none() && !bfd {
         return Ok(());
     }
     let item = bgp.entry("neighbor").or_insert(Item::ArrayOfTables(ArrayOfTables::new()));
@@ -348,8 +363,45 @@ fn neighbors(bgp: &mut dyn TableLike, set: &BgpSet, ch: &mut Vec<String>) -> Res
             set_key(t, &label, "md5_file", v.clone(), same_str(&s), false, ch);
             remove_key(t, &label, "md5", ch);
         }
+        if bfd {
+            neighbor_bfd(t, &label, set, ch)?;
+        }
     }
     Ok(())
+}
+
+/// Sets `interval_ms` / `multiplier` in the neighbor's `bfd` table (`[bgp.neighbor.bfd]` or
+/// inline), adding `bfd = { … }` when there is none.
+fn neighbor_bfd(t: &mut Table, label: &str, set: &BgpSet, ch: &mut Vec<String>) -> Result<(), ConfigError> {
+    let item = t.entry("bfd").or_insert(Item::Value(Value::InlineTable(InlineTable::new())));
+    if item.as_table_like().is_none() {
+        return usage(format!("cannot edit {label}bfd: it is not a table; write it as bfd = {{ interval_ms = 300 }}"));
+    }
+    let label = format!("{label}bfd.");
+    let keys = [
+        ("interval_ms", set.bfd_interval_ms.map(i64::from)),
+        ("multiplier", set.bfd_multiplier.map(|m| i64::from(m.get()))),
+    ];
+    for (key, n) in keys {
+        let Some(n) = n else { continue };
+        trim_last(item, key);
+        if let Some(bfd) = item.as_table_like_mut() {
+            set_key(bfd, &label, key, n.into(), |i| i.as_integer() == Some(n), false, ch);
+        }
+    }
+    Ok(())
+}
+
+/// Before `key` is appended to an inline table: drops the blank after its last value, so that
+/// the new key reads `a = 1, key = 2 }` rather than `a = 1 , key = 2 }`.
+fn trim_last(item: &mut Item, key: &str) {
+    let Some(t) = item.as_inline_table_mut().filter(|t| !t.contains_key(key)) else { return };
+    if let Some((_, v)) = t.iter_mut().last() {
+        let blank = v.decor().suffix().and_then(|s| s.as_str()).is_some_and(|s| s.trim().is_empty());
+        if blank {
+            v.decor_mut().set_suffix("");
+        }
+    }
 }
 
 fn prefixes(any: &mut dyn TableLike, nets: &[IpNet], ch: &mut Vec<String>) {
@@ -364,18 +416,19 @@ fn prefixes(any: &mut dyn TableLike, nets: &[IpNet], ch: &mut Vec<String>) {
     set_key(any, "anycast.", "prefixes", Value::Array(arr), same, false, ch);
 }
 
-/// Whether any `md5` key is written anywhere under `item`.
+/// Whether any [`SECRET_KEYS`] key is written anywhere under `item`.
 fn holds_key(item: &Item) -> bool {
+    let secret = |k: &str| SECRET_KEYS.contains(&k);
     fn value(v: &Value) -> bool {
         match v {
-            Value::InlineTable(t) => t.iter().any(|(k, v)| k == "md5" || value(v)),
+            Value::InlineTable(t) => t.iter().any(|(k, v)| SECRET_KEYS.contains(&k) || value(v)),
             Value::Array(a) => a.iter().any(value),
             _ => false,
         }
     }
     match item {
-        Item::Table(t) => t.iter().any(|(k, i)| k == "md5" || holds_key(i)),
-        Item::ArrayOfTables(a) => a.iter().any(|t| t.iter().any(|(k, i)| k == "md5" || holds_key(i))),
+        Item::Table(t) => t.iter().any(|(k, i)| secret(k) || holds_key(i)),
+        Item::ArrayOfTables(a) => a.iter().any(|t| t.iter().any(|(k, i)| secret(k) || holds_key(i))),
         Item::Value(v) => value(v),
         Item::None => false,
     }

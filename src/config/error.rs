@@ -1,6 +1,6 @@
 //! Configuration errors as the operator reads them: `file:line:col: key = value: what is
 //! wrong; example: right value`. Owns `ConfigError`, `Diagnostic`, the translation of serde/TOML
-//! messages into that shape, and the "did you mean" suggestion. Never prints a TCP-MD5 key.
+//! messages into that shape, and the "did you mean" suggestion. Never prints a TCP-MD5 or BFD key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -94,6 +94,10 @@ fn render(d: &[Diagnostic]) -> String {
     lines.join("\n")
 }
 
+/// The keys whose values are secrets, by normalized path: `shown` prints neither them nor a
+/// value that holds one.
+const SECRET_PATHS: [&str; 2] = ["bgp.neighbor.md5", "bgp.neighbor.bfd.key"];
+
 /// Builds diagnostics for one source text.
 pub struct Reporter<'a> {
     pub file: &'a Path,
@@ -120,7 +124,8 @@ impl<'a> Reporter<'a> {
         let Some(v) = self.index.value_span(path).filter(|_| !self.index.is_table(path)) else {
             return path.to_string();
         };
-        if spans::normalize(path) == "bgp.neighbor.md5" {
+        // A secret, or a value holding one (`bfd = [{ key = … }]` where a table belongs).
+        if self.index.paths_under(path).any(|p| SECRET_PATHS.contains(&spans::normalize(p).as_str())) {
             return format!("{path} = <redacted>");
         }
         let text = self.src.get(v).unwrap_or_default();
@@ -185,14 +190,16 @@ impl<'a> Reporter<'a> {
         }
         // serde also accepts a struct written as an array (fields by position); name the real
         // mistake: an array where a table belongs.
-        let head = at_path.split('[').next().unwrap_or_default();
-        let indexed_section = head.len() < at_path.len() && raw::TABLES.contains(&head);
+        let array_for_table = at_path
+            .match_indices('[')
+            .map(|(i, _)| at_path.get(..i).unwrap_or_default())
+            .find(|t| raw::TABLES.contains(&spans::normalize(t).as_str()));
         let (key, kind, message) = if let Some(rest) = msg.strip_prefix("missing field `") {
             let path = spans::join(&at_path, rest.split('`').next().unwrap_or_default());
             let text = format!("{path}: missing required key");
             (path.clone(), DiagnosticKind::MissingKey, with_example(&path, text))
-        } else if indexed_section || msg.starts_with("invalid length") {
-            let table = if indexed_section { head } else { at_path.as_str() };
+        } else if array_for_table.is_some() || msg.starts_with("invalid length") {
+            let table = array_for_table.unwrap_or(at_path.as_str());
             let text = format!("{table}: expected a table, found an array");
             (table.to_string(), DiagnosticKind::WrongType, with_example(table, text))
         } else if at_path.is_empty() {
@@ -223,7 +230,7 @@ fn with_example(path: &str, text: String) -> String {
 pub fn unknown_key(name: &str, table: &str, valid: &[String]) -> String {
     let place = if table.is_empty() {
         "at the top level".to_string()
-    } else if table.ends_with(']') {
+    } else if table.contains(']') {
         format!("in {table}")
     } else {
         format!("in [{table}]")

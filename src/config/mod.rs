@@ -1,12 +1,14 @@
 //! anycastd's configuration: the typed `Config` the daemon runs on and the one way to get it,
 //! `Config::from_str` / `Config::load`, which parse the TOML file into raw serde structs
 //! (`raw`), then check and convert every value into a type that cannot hold an illegal value
-//! (`validate` for `[bgp]`/`[anycast]`, `ha` for `[role]`/`[[health.check]]`, `endpoints` for
+//! (`validate` for `[bgp]`/`[anycast]`, `bfd` for a neighbor's `bfd` table, `ha` for
+//! `[role]`/`[[health.check]]`, `endpoints` for
 //! `[control]`/`[metrics]`, on the helpers of `values` and the value types of `crate::types`).
 //! Every problem is reported as `file:line:col: key = value: what is wrong; example: right
 //! value`, all of them where practical. Editing the file for `anycastd bgp set` lives in
 //! `edit`. The only I/O here is reading the file and key files.
 
+mod bfd;
 pub mod edit;
 mod endpoints;
 mod error;
@@ -120,14 +122,17 @@ pub struct Neighbor {
 
 /// BFD for one neighbor (RFC 5880; single hop, RFC 5881, or multihop, RFC 5883, when the
 /// neighbor is `multihop`): `bfd = { interval_ms, multiplier, auth, key_id, key | key_file,
-/// strict }`.
+/// strict }`. Every key is optional: an operator writing `bfd = {}` gets a sane session,
+/// 300 ms × 3, unauthenticated, strict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bfd {
-    /// Desired Min TX Interval = Required Min RX Interval (`interval_ms`, ≥ 10 ms).
+    /// Desired Min TX Interval = Required Min RX Interval (`interval_ms`, [`BFD_INTERVAL_MS`];
+    /// 300 ms unless set).
     pub interval: Duration,
-    /// Detect Mult (`multiplier`, 1–255).
+    /// Detect Mult (`multiplier`, 1–255; 3 unless set).
     pub multiplier: NonZeroU8,
-    /// Authentication (`auth`, `key_id`, `key` or `key_file`); `None`: no authentication.
+    /// Authentication (`auth`, `key_id` (1 unless set), `key` or `key_file`); `None`: no
+    /// authentication. The key never shows in `Debug`.
     pub auth: Option<crate::bfd::AuthConfig>,
     /// `strict` (default true): BGP advertises nothing to this neighbor until BFD is Up.
     /// `false` lets BGP run while BFD is down (with a status warning).
@@ -136,6 +141,9 @@ pub struct Bfd {
 
 /// The shortest BFD interval accepted (`interval_ms`).
 pub const BFD_MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The `interval_ms` values accepted (`bfd.interval_ms`, `bgp set --bfd-interval-ms`).
+pub const BFD_INTERVAL_MS: RangeInclusive<u16> = 10..=60_000;
 
 impl Bgp {
     /// The next hops to announce to `n`: its own local_ip for its family, the configured
@@ -256,7 +264,7 @@ const MAX_PASSES: usize = 32;
 impl Config {
     /// Parses and validates `text`; `file` is used in messages only.
     ///
-    /// Reads the `md5_file` key files it names. All errors found are returned, in file order;
+    /// Reads the `md5_file` and `bfd.key_file` key files it names. All errors found are returned, in file order;
     /// if a value has the wrong type or a required key is missing, later checks are skipped.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
@@ -289,7 +297,7 @@ impl Config {
     }
 
     /// Reads and validates the file at `path`. Adds a warning when the file holds an inline
-    /// `md5` key yet is readable by group or others.
+    /// `md5` or `bfd.key` key yet is readable by group or others.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let io = |source| ConfigError::Io { path: path.to_path_buf(), source };
         let bytes = std::fs::read(path).map_err(io)?;
@@ -362,7 +370,8 @@ fn blank(src: &mut String, range: std::ops::Range<usize>) {
     src.replace_range(range, &replaced);
 }
 
-/// A warning when `text` holds an inline `md5 =` key but the file is group/other readable.
+/// A warning when `text` holds an inline `md5 =` or `bfd.key =` key but the file is
+/// group/other readable.
 fn open_key_warning(path: &Path, text: &str) -> Option<Diagnostic> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
@@ -373,12 +382,16 @@ fn open_key_warning(path: &Path, text: &str) -> Option<Diagnostic> {
     let index = SpanIndex::build(&doc);
     let r = Reporter::new(path, text, &index);
     let neighbors = doc.get("bgp")?.get("neighbor")?.as_array_of_tables()?;
-    let i = neighbors.iter().position(|t| t.contains_key("md5"))?;
-    let key = format!("bgp.neighbor[{i}].md5");
-    let msg = format!(
-        "{key}: this file holds a TCP-MD5 key but has mode {:03o}; run `chmod 600 {}`",
-        mode & 0o777,
-        path.display()
-    );
+    let bfd_key =
+        |t: &toml_edit::Table| t.get("bfd").and_then(|b| b.as_table_like()).is_some_and(|b| b.contains_key("key"));
+    let (key, what) = neighbors.iter().enumerate().find_map(|(i, t)| {
+        if t.contains_key("md5") {
+            Some((format!("bgp.neighbor[{i}].md5"), "a TCP-MD5 key"))
+        } else {
+            bfd_key(t).then(|| (format!("bgp.neighbor[{i}].bfd.key"), "a BFD key"))
+        }
+    })?;
+    let msg =
+        format!("{key}: this file holds {what} but has mode {:03o}; run `chmod 600 {}`", mode & 0o777, path.display());
     Some(r.at(index.offset(&key), &key, DiagnosticKind::Warning, msg))
 }

@@ -54,6 +54,20 @@ pub struct RawNeighbor {
     pub med: Option<i64>,
     pub communities: Option<Vec<String>>,
     pub large_communities: Option<Vec<String>>,
+    pub bfd: Option<RawBfd>,
+}
+
+/// `bfd = { … }` (or `[bgp.neighbor.bfd]`) in a `[[bgp.neighbor]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfd {
+    pub interval_ms: Option<i64>,
+    pub multiplier: Option<i64>,
+    pub auth: Option<String>,
+    pub key_id: Option<i64>,
+    pub key: Option<String>,
+    pub key_file: Option<String>,
+    pub strict: Option<bool>,
 }
 
 /// `[anycast]`.
@@ -123,8 +137,9 @@ pub struct RawMetrics {
     pub listen: String,
 }
 
-/// The keys that must hold a single table (a `[[name]]` or `name = [...]` there is an error).
-pub const TABLES: [&str; 6] = ["bgp", "anycast", "role", "health", "control", "metrics"];
+/// The keys that must hold a single table (a `[[name]]` or `name = [...]` there is an error),
+/// by key path with array indices removed.
+pub const TABLES: [&str; 7] = ["bgp", "anycast", "role", "health", "control", "metrics", "bgp.neighbor.bfd"];
 
 /// A right value for a key, by key path with array indices removed (`bgp.neighbor.remote_as`),
 /// shown after `example:` in error messages.
@@ -154,6 +169,14 @@ pub fn example(path: &str) -> Option<&'static str> {
         "bgp.neighbor.med" => "med = 0",
         "bgp.neighbor.communities" => "communities = [\"65124:100\", \"NO_EXPORT\"]",
         "bgp.neighbor.large_communities" => "large_communities = [\"65124:1:2\"]",
+        "bgp.neighbor.bfd" => "bfd = { interval_ms = 300, multiplier = 3 }",
+        "bgp.neighbor.bfd.interval_ms" => "interval_ms = 300",
+        "bgp.neighbor.bfd.multiplier" => "multiplier = 3",
+        "bgp.neighbor.bfd.auth" => "auth = \"meticulous-keyed-sha1\"",
+        "bgp.neighbor.bfd.key_id" => "key_id = 1",
+        "bgp.neighbor.bfd.key" => "key = \"a-bfd-secret\"",
+        "bgp.neighbor.bfd.key_file" => "key_file = \"/etc/anycastd/bfd.key\"",
+        "bgp.neighbor.bfd.strict" => "strict = true",
         "anycast" => "[anycast] with prefixes = [\"203.0.113.124/32\"]",
         "anycast.prefixes" => "prefixes = [\"203.0.113.124/32\", \"2001:db8:124::1/128\"]",
         "anycast.standby" => "standby = \"withdraw\"",

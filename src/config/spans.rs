@@ -177,17 +177,25 @@ impl SpanIndex {
         }
     }
 
+    /// The entries of `path` and of everything under it.
+    fn under<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        let inside = format!("{path}.");
+        let inside_ix = format!("{path}[");
+        self.entries
+            .iter()
+            .filter(move |e| e.path == path || e.path.starts_with(&inside) || e.path.starts_with(&inside_ix))
+    }
+
+    /// The key paths of `path` and of everything under it.
+    pub fn paths_under<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.under(path).map(|e| e.path.as_str())
+    }
+
     /// The byte ranges to blank out to delete `path` and everything under it from the source
     /// (used to skip an unknown key and look for further errors).
     pub fn ranges_under(&self, path: &str) -> Vec<Range<usize>> {
-        let inside = format!("{path}.");
-        let inside_ix = format!("{path}[");
         let mut out = Vec::new();
-        for e in &self.entries {
-            let under = e.path == path || e.path.starts_with(&inside) || e.path.starts_with(&inside_ix);
-            if !under {
-                continue;
-            }
+        for e in self.under(path) {
             match (&e.key, &e.value, e.is_table) {
                 (Some(k), Some(v), false) if k.start <= v.start => out.push(k.start..v.end),
                 (_, Some(v), true) => out.push(v.clone()),

@@ -1,21 +1,20 @@
 //! Raw → typed conversion of the whole file: `[bgp]` and `[anycast]` here, the HA sections in
 //! `ha.rs`, the local endpoints in `endpoints.rs`, on the value helpers of `values.rs`. Each
 //! rule records a located error through the `Reporter` and carries on, so one pass reports as
-//! many problems as it can. Reads the `md5_file` key files (the only I/O); never panics on any
-//! value.
+//! many problems as it can. A neighbor's `bfd` table is converted in `bfd.rs`. Reads the
+//! `md5_file` key files through `values::key_file` (the only I/O); never panics on any value.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU8;
-use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
 use super::error::{DiagnosticKind as K, Reporter};
 use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor};
-use super::values::{abs_path, choice, host_ip, num};
-use super::{endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
+use super::values::{choice, host_ip, key_file, num};
+use super::{bfd, endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
 use crate::types::{Asn, HoldTime, Md5Key, RouterId};
 use crate::wire::community::{Community, LargeCommunity};
 
@@ -252,7 +251,7 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
         (Some(k), None) => {
             Md5Key::new(k.as_bytes()).map(Some).map_err(|e| r.error(&p("md5"), K::InvalidValue, &e.0)).ok()
         }
-        (None, Some(f)) => key_file(r, &p("md5_file"), f).map(Some),
+        (None, Some(f)) => key_file(r, &p("md5_file"), f, Md5Key::new).map(Some),
         (None, None) => Some(None),
     };
     let passive = n.passive.unwrap_or(false);
@@ -285,6 +284,10 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
     let med = opt(n.med, |v| num(r, &p("med"), v, 0u32, u32::MAX, "a MED"));
     let communities = list::<Community>(r, &p("communities"), n.communities.unwrap_or_default());
     let large = list::<LargeCommunity>(r, &p("large_communities"), n.large_communities.unwrap_or_default());
+    let bfd = match n.bfd {
+        Some(b) => bfd::neighbor_bfd(b, &p("bfd"), r).map(Some),
+        None => Some(None),
+    };
     Some(Neighbor {
         remote_ip: remote_ip?,
         remote_as: remote_as?,
@@ -298,7 +301,7 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
         med: med?,
         communities: communities?,
         large_communities: large?,
-        bfd: None,
+        bfd: bfd?,
     })
 }
 
@@ -323,43 +326,6 @@ fn list<T: std::str::FromStr<Err = String>>(r: &mut Reporter<'_>, path: &str, it
         }
     }
     ok.then_some(out)
-}
-
-/// Reads a TCP-MD5 key file: absolute path, regular file, mode without group/other bits;
-/// trailing line breaks are not part of the key.
-fn key_file(r: &mut Reporter<'_>, path: &str, s: &str) -> Option<Md5Key> {
-    let file = abs_path(r, path, s)?;
-    let fail = |r: &mut Reporter<'_>, what: String| {
-        r.error(path, K::KeyFile, &what);
-        None
-    };
-    let meta = match std::fs::metadata(&file) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return fail(r, "the key file does not exist".into());
-        }
-        Err(e) => return fail(r, format!("cannot read the key file: {e}")),
-    };
-    if !meta.is_file() {
-        return fail(r, "the key file is not a regular file".into());
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        let what =
-            format!("the key file has mode {mode:03o}, open to group or others; run `chmod 600 {}`", file.display());
-        return fail(r, what);
-    }
-    let mut key = match std::fs::read(&file) {
-        Ok(k) => k,
-        Err(e) => return fail(r, format!("cannot read the key file: {e}")),
-    };
-    while key.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        key.pop();
-    }
-    match Md5Key::new(key) {
-        Ok(k) => Some(k),
-        Err(e) => fail(r, format!("in the key file: {}", e.0)),
-    }
 }
 
 fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {

@@ -1,9 +1,11 @@
 //! The value helpers every section's conversion uses: integer ranges, milliseconds, host
-//! addresses, absolute paths, enum names (with a did-you-mean), and keys that do not belong to
-//! the selected `type`/`source`. Each records a located error through the `Reporter`.
+//! addresses, absolute paths, enum names (with a did-you-mean), key files (`md5_file`,
+//! `bfd.key_file`: the only I/O here), and keys that do not belong to the selected
+//! `type`/`source`. Each records a located error through the `Reporter`.
 
 use std::fmt::Display;
 use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -80,5 +82,48 @@ pub fn foreign(r: &mut Reporter<'_>, path: &str, present: bool, selector: &str, 
         let key = spans::last_key(path);
         let what = format!("`{key}` does not apply to {selector}; remove it");
         r.error_ex(path, K::Conflict, &what, owner);
+    }
+}
+
+/// Reads a key file (`md5_file`, `bfd.key_file`): absolute path, regular file, mode without
+/// group/other bits; trailing line breaks are not part of the key. `key` checks the octets
+/// (its refusal is reported as `in the key file: …`, never with the key).
+pub fn key_file<T, E: Display>(
+    r: &mut Reporter<'_>,
+    path: &str,
+    s: &str,
+    key: impl FnOnce(Vec<u8>) -> Result<T, E>,
+) -> Option<T> {
+    let file = abs_path(r, path, s)?;
+    let fail = |r: &mut Reporter<'_>, what: String| {
+        r.error(path, K::KeyFile, &what);
+        None
+    };
+    let meta = match std::fs::metadata(&file) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fail(r, "the key file does not exist".into());
+        }
+        Err(e) => return fail(r, format!("cannot read the key file: {e}")),
+    };
+    if !meta.is_file() {
+        return fail(r, "the key file is not a regular file".into());
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        let what =
+            format!("the key file has mode {mode:03o}, open to group or others; run `chmod 600 {}`", file.display());
+        return fail(r, what);
+    }
+    let mut bytes = match std::fs::read(&file) {
+        Ok(k) => k,
+        Err(e) => return fail(r, format!("cannot read the key file: {e}")),
+    };
+    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        bytes.pop();
+    }
+    match key(bytes) {
+        Ok(k) => Some(k),
+        Err(e) => fail(r, format!("in the key file: {e}")),
     }
 }

@@ -113,6 +113,10 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
             local: n.local_ip,
             remote: n.remote_ip,
             multihop: matches!(n.ttl, TtlMode::Multihop(_)),
+            hops: match n.ttl {
+                TtlMode::Multihop(t) => t.get(),
+                _ => 1,
+            },
             config,
         }),
     }
@@ -230,12 +234,18 @@ impl Speaker {
                 None => None,
             };
             let (cmd_tx, cmd_rx) = mpsc::channel(8);
-            let (st_tx, st_rx) = watch::channel(NeighborReport::default());
+            // Until the task publishes, status names the neighbor (Idle).
+            let first = NeighborStatus {
+                remote_ip: Some(ip),
+                remote_as: spec.session.remote_as.get(),
+                md5: spec.transport.md5_key.is_some(),
+                ..Default::default()
+            };
+            let (st_tx, st_rx) = watch::channel(NeighborReport { status: first, established_at: None });
             let span = tracing::info_span!("neighbor", peer = %ip);
             let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
-            let task = tokio::spawn(
-                neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd).instrument(span),
-            );
+            let task =
+                tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd).instrument(span));
             inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task, bfd: bfd_status });
         }
         for (spec, why) in disabled {

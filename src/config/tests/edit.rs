@@ -14,6 +14,8 @@ fn full_set() -> BgpSet {
         local_router_id: "198.51.100.124".parse().ok(),
         md5: Some("secret".into()),
         md5_file: None,
+        bfd_interval_ms: None,
+        bfd_multiplier: None,
     }
 }
 
@@ -290,5 +292,80 @@ fn new_bgp_goes_last_and_inline_bgp_becomes_a_table() {
     assert_eq!(
         out.changes.get(..2),
         Some(&["bgp: inline table rewritten as [bgp]".to_string(), "bgp.local_as: 1 -> 65124".to_string()][..])
+    );
+}
+
+#[test]
+fn bfd_flags_set_every_neighbors_bfd_keys_and_keep_the_others() {
+    let existing = CREATED.replacen(
+        "md5 = \"secret\"\n\n",
+        "md5 = \"secret\"\nbfd = { multiplier = 5, strict = false } # fast link\n\n",
+        1,
+    );
+    let s = BgpSet { bfd_interval_ms: Some(50), bfd_multiplier: NonZeroU8::new(3), ..BgpSet::default() };
+    let out = set(Some(&existing), &s);
+    assert_eq!(
+        out.changes,
+        [
+            "+ bgp.neighbor remote_ip=192.0.2.1 bfd.interval_ms = 50",
+            "bgp.neighbor remote_ip=192.0.2.1 bfd.multiplier: 5 -> 3",
+            "+ bgp.neighbor remote_ip=192.0.2.2 bfd.interval_ms = 50",
+            "+ bgp.neighbor remote_ip=192.0.2.2 bfd.multiplier = 3",
+        ]
+    );
+    let want = CREATED
+        .replacen(
+            "md5 = \"secret\"\n\n",
+            "md5 = \"secret\"\nbfd = { multiplier = 3, strict = false, interval_ms = 50 } # fast link\n\n",
+            1,
+        )
+        .replacen(
+            "md5 = \"secret\"\n\n[anycast]",
+            "md5 = \"secret\"\nbfd = { interval_ms = 50, multiplier = 3 }\n\n[anycast]",
+            1,
+        );
+    assert_eq!(out.text, want);
+    let c = parse(&out.text).unwrap_or_else(|e| panic!("{e}"));
+    let bfd: Vec<_> = c.bgp.neighbors.iter().filter_map(|n| n.bfd.as_ref()).map(|b| (b.interval, b.strict)).collect();
+    assert_eq!(bfd, [(Duration::from_millis(50), false), (Duration::from_millis(50), true)]);
+    assert!(!set(Some(&out.text), &s).changed, "same flags twice must not change anything");
+}
+
+#[test]
+fn bfd_flags_edit_a_bfd_subtable_in_place() {
+    let existing = MINIMAL.replacen(
+        "remote_as = 65000\n",
+        "remote_as = 65000\n\n[bgp.neighbor.bfd] # BFD to r1\ninterval_ms = 300 # slow\nauth = \"simple\"\nkey = \"s3cret\"\n",
+        1,
+    );
+    let s = BgpSet { bfd_interval_ms: Some(100), ..BgpSet::default() };
+    let out = set(Some(&existing), &s);
+    assert_eq!(out.changes, ["bgp.neighbor remote_ip=192.0.2.1 bfd.interval_ms: 300 -> 100"]);
+    assert_eq!(out.text, existing.replacen("interval_ms = 300 # slow", "interval_ms = 100 # slow", 1));
+    assert!(out.holds_key, "a BFD key makes the file 0600");
+}
+
+#[test]
+fn bad_bfd_edits_are_refused() {
+    let s = BgpSet { bfd_interval_ms: Some(5), ..BgpSet::default() };
+    let e = apply_bgp_set(Some(CREATED), &s, Path::new(FILE)).map(|o| o.text).expect_err("5 ms is too short");
+    assert_eq!(
+        e.to_string(),
+        [10, 16]
+            .map(|line| {
+                format!(
+                    "{FILE}:{line}:23: bgp.neighbor[{}].bfd.interval_ms = 5: milliseconds must be 10 to 60000; \
+                     example: interval_ms = 300",
+                    (line - 10) / 6
+                )
+            })
+            .join("\n")
+    );
+    let not_a_table = CREATED.replacen("md5 = \"secret\"\n\n", "md5 = \"secret\"\nbfd = true\n\n", 1);
+    let s = BgpSet { bfd_multiplier: NonZeroU8::new(3), ..BgpSet::default() };
+    let e = apply_bgp_set(Some(&not_a_table), &s, Path::new(FILE)).map(|o| o.text).expect_err("bfd = true");
+    assert_eq!(
+        e.to_string(),
+        "cannot edit bgp.neighbor remote_ip=192.0.2.1 bfd: it is not a table; write it as bfd = { interval_ms = 300 }"
     );
 }

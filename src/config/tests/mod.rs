@@ -1,7 +1,9 @@
 //! Tests of the whole configuration module through its public API: the full example parses
 //! to the expected typed values (here), every error class gives its exact located message
-//! (`errors`), `bgp set`/`unset` and `write_atomic` (`edit`), and no input panics (`robust`).
+//! (`errors`), a neighbor's `bfd` table (`bfd`), `bgp set`/`unset` and `write_atomic` (`edit`),
+//! and no input panics (`robust`).
 
+mod bfd;
 mod edit;
 mod errors;
 mod robust;
@@ -179,22 +181,28 @@ fn md5_file_is_read_and_stripped() {
     assert_eq!(n.md5.as_ref().map(Md5Key::as_bytes), Some(&b"s3cret"[..]));
 }
 
-#[test]
-fn load_reads_file_and_warns_on_open_inline_key() {
+/// The warnings of `Config::load` on `text` written with mode 0644, then with 0600 (which must
+/// have none); `{path}` in the expected warning stands for the file.
+fn open_key_warnings(dir: &TempDir, text: &str) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("load");
     let path = dir.0.join("anycastd.toml");
-    std::fs::write(&path, FULL).expect("write");
+    std::fs::write(&path, text).expect("write");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let want = format!(
-        "{}:23:7: warning: bgp.neighbor[0].md5: this file holds a TCP-MD5 key but has mode 644; run `chmod 600 {}`",
-        path.display(),
-        path.display()
-    );
-    assert_eq!(c.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(), [want]);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     assert_eq!(Config::load(&path).map(|c| c.warnings.len()).ok(), Some(0));
+    let shown = path.display().to_string();
+    c.warnings.iter().map(|w| w.to_string().replace(&shown, "{path}")).collect()
+}
+
+#[test]
+fn load_reads_file_and_warns_on_open_inline_key() {
+    let dir = TempDir::new("load");
+    let path = dir.0.join("anycastd.toml");
+    assert_eq!(
+        open_key_warnings(&dir, FULL),
+        ["{path}:23:7: warning: bgp.neighbor[0].md5: this file holds a TCP-MD5 key but has mode 644; run `chmod 600 {path}`"]
+    );
 
     let missing = dir.0.join("nope.toml");
     let e = Config::load(&missing).expect_err("missing file");
@@ -203,6 +211,20 @@ fn load_reads_file_and_warns_on_open_inline_key() {
     std::fs::write(&path, b"[bgp]\nlocal_as = \xff\n").expect("write");
     let e = Config::load(&path).expect_err("not UTF-8");
     assert_eq!(e.to_string(), format!("{}:2:12: the file is not valid UTF-8", path.display()));
+}
+
+#[test]
+fn load_warns_on_an_open_inline_bfd_key() {
+    let dir = TempDir::new("loadbfd");
+    let text = MINIMAL.replacen(
+        "remote_as = 65000",
+        "remote_as = 65000\nbfd = { auth = \"keyed-sha1\", key = \"s3cret-bfd\" }",
+        1,
+    );
+    assert_eq!(
+        open_key_warnings(&dir, &text),
+        ["{path}:8:36: warning: bgp.neighbor[0].bfd.key: this file holds a BFD key but has mode 644; run `chmod 600 {path}`"]
+    );
 }
 
 #[test]

@@ -46,6 +46,28 @@ fn every_truncation_of_the_full_example() {
 
 const ALPHABET: &[u8] = b"[]{}=\"'.,#\n \t0123456789abcxyz:-_/\\";
 
+/// `base` with one to four random byte insertions, removals or replacements.
+fn mutate(rng: &mut Rng, base: &str) -> String {
+    let mut bytes = base.as_bytes().to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(bytes.len());
+        let c = ALPHABET.get(rng.below(ALPHABET.len())).copied().unwrap_or(b' ');
+        match rng.below(4) {
+            0 => bytes.insert(at, c),
+            1 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            2 => bytes.insert(at, 0xff),
+            _ => {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = c;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 #[test]
 fn seeded_random_mutations() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -55,28 +77,29 @@ fn seeded_random_mutations() {
         ..BgpSet::default()
     };
     for round in 0..1500 {
-        let mut bytes = FULL.as_bytes().to_vec();
-        for _ in 0..=rng.below(4) {
-            let at = rng.below(bytes.len());
-            let c = ALPHABET.get(rng.below(ALPHABET.len())).copied().unwrap_or(b' ');
-            match rng.below(4) {
-                0 => bytes.insert(at, c),
-                1 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                2 => bytes.insert(at, 0xff),
-                _ => {
-                    if let Some(b) = bytes.get_mut(at) {
-                        *b = c;
-                    }
-                }
-            }
-        }
-        let text = String::from_utf8_lossy(&bytes);
+        let text = mutate(&mut rng, FULL);
         check(&text);
         if round % 10 == 0 {
             let _ = apply_bgp_set(Some(&text), &set, Path::new(FILE));
         }
+    }
+}
+
+#[test]
+fn seeded_random_mutations_of_bfd_tables() {
+    let base = MINIMAL.replacen(
+        "remote_as = 65000\n",
+        "remote_as = 65000\nbfd = { interval_ms = 50, multiplier = 3, auth = \"keyed-sha1\", key_id = 2, key = \"k\" }\n\n\
+         [[bgp.neighbor]]\nremote_ip = \"192.0.2.2\"\nremote_as = 65000\n[bgp.neighbor.bfd]\nstrict = false\n\
+         auth = \"simple\"\nkey_file = \"/nonexistent/bfd.key\"\n",
+        1,
+    );
+    let mut rng = Rng(0x5eed_1234_abcd_0bfd);
+    let set = BgpSet { bfd_interval_ms: Some(100), bfd_multiplier: NonZeroU8::new(5), ..BgpSet::default() };
+    for _ in 0..600 {
+        let text = mutate(&mut rng, &base);
+        check(&text);
+        let _ = apply_bgp_set(Some(&text), &set, Path::new(FILE));
     }
 }
 
@@ -97,6 +120,9 @@ fn hostile_snippets() {
         "[anycast]\nprefixes = [\"::/0\", \"0.0.0.0/0\", \"1.2.3.4/99\", \"\u{1F600}\"]\n",
         "[\"bgp\"]\n\"local_as\" = 1\n",
         "[bgp]\nlocal_as = 65124\n[bgp.neighbor]\n",
+        "[bgp]\n[[bgp.neighbor]]\nbfd = { bfd = { bfd = {} } }\n[bgp.neighbor.bfd.x]\n",
+        "[bgp]\n[[bgp.neighbor]]\nbfd = { interval_ms = -9223372036854775808, key_id = 9223372036854775807 }\n",
+        "[bgp]\n[[bgp.neighbor]]\nbfd = { auth = \"\", key = \"\u{1F600}\", key_file = \"\" }\n",
     ];
     for s in snippets {
         check(s);

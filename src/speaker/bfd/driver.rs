@@ -271,8 +271,12 @@ impl Driver {
         if self.rebind_at.is_some_and(|t| t <= now) {
             self.rebind(now);
         }
-        let due: Vec<u32> =
-            self.sessions.iter().filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= now)).map(|(d, _)| *d).collect();
+        let due: Vec<u32> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= now))
+            .map(|(d, _)| *d)
+            .collect();
         for d in due {
             self.step(d, now, Event::Timer);
         }
@@ -298,12 +302,11 @@ impl Driver {
         };
         let Some(s) = self.sessions.get_mut(&d) else { return };
         if inc.dgram.truncated {
-            s.count_transport_drop("Oversize");
+            s.count_transport_drop("oversize");
             return publish(s, now, &self.liveness);
         }
-        // RFC 5881 §5: TTL / Hop Limit 255 (GTSM); RFC 5883 §5 for multihop.
-        if !socket::ttl_acceptable(s.spec.multihop, s.spec.config.auth.is_some(), inc.dgram.ttl) {
-            s.count_transport_drop("BadTtl");
+        if !ttl_ok(&s.spec, inc.dgram.ttl) {
+            s.count_transport_drop("bad_ttl");
             return publish(s, now, &self.liveness);
         }
         self.step(d, now, Event::Received(inc.payload));
@@ -327,6 +330,7 @@ impl Driver {
             _ => {}
         }
         let Some(s) = self.sessions.get_mut(&d) else { return };
+        let mut changes = Vec::new();
         for a in s.bfd.handle(now, ev) {
             match a {
                 Action::Send(b) => {
@@ -350,20 +354,36 @@ impl Driver {
                     } else {
                         info!(neighbor = %remote, from = from.name(), to = to.name(), diag = diag.name(), "BFD state change");
                     }
-                    s.link.send_if_modified(|l| {
-                        let before = *l;
-                        l.up = to == State::Up;
-                        if from == State::Up {
-                            l.downs = l.downs.saturating_add(1);
-                            l.diag = diag;
-                        }
-                        *l != before
-                    });
+                    changes.push((from, to, diag));
                 }
                 Action::Dropped(why) => s.last_drop = Some(why),
             }
         }
+        // Status first: whoever the link wakes (the BGP coupling) reads a status that
+        // already shows the change.
         publish(s, now, &self.liveness);
+        for (from, to, diag) in changes {
+            s.link.send_if_modified(|l| {
+                let before = *l;
+                l.up = to == State::Up;
+                if from == State::Up {
+                    l.downs = l.downs.saturating_add(1);
+                    l.diag = diag;
+                }
+                *l != before
+            });
+        }
+    }
+}
+
+/// RFC 5881 §5: a single-hop packet must arrive with TTL / Hop Limit 255. RFC 5883 sets no
+/// TTL rule for multihop; ours is GTSM's (RFC 5082): the router sends 255, so a packet from
+/// at most `hops` hops away arrives with at least 256 − hops.
+fn ttl_ok(spec: &BfdSpec, ttl: Option<u8>) -> bool {
+    if spec.multihop {
+        ttl.is_some_and(|t| u16::from(t) + u16::from(spec.hops) >= 256)
+    } else {
+        socket::ttl_acceptable(false, spec.config.auth.is_some(), ttl)
     }
 }
 
@@ -493,7 +513,7 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
             )
         }
         Some(d) => format!("packets from the router dropped: {}", d.name()),
-        None if s.transport_drops.contains_key("BadTtl") => {
+        None if s.transport_drops.contains_key("bad_ttl") => {
             "packets from the router dropped: TTL/hop limit not 255 (is the router more than one hop away? set multihop)".into()
         }
         None if s.bfd.counters().packets_in == 0 => {
@@ -502,4 +522,43 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
         None => return (!strict.is_empty()).then(|| strict.trim_start_matches("; ").to_string()),
     };
     Some(format!("{why}{strict}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU8;
+
+    fn spec(multihop: bool, hops: u8) -> BfdSpec {
+        BfdSpec {
+            local: IpAddr::from([192, 0, 2, 11]),
+            remote: IpAddr::from([192, 0, 2, 1]),
+            multihop,
+            hops,
+            config: crate::config::Bfd {
+                interval: Duration::from_millis(50),
+                multiplier: NonZeroU8::MIN,
+                auth: None,
+                strict: true,
+            },
+        }
+    }
+
+    #[test]
+    fn single_hop_wants_255_and_multihop_at_most_its_hops() {
+        assert!(ttl_ok(&spec(false, 1), Some(255)));
+        assert!(!ttl_ok(&spec(false, 1), Some(254)));
+        assert!(!ttl_ok(&spec(false, 1), None));
+        assert!(ttl_ok(&spec(true, 2), Some(254)));
+        assert!(!ttl_ok(&spec(true, 2), Some(253)));
+        assert!(ttl_ok(&spec(true, 255), Some(1)));
+        assert!(!ttl_ok(&spec(true, 255), None));
+    }
+
+    #[test]
+    fn source_ports_stay_in_the_rfc_range() {
+        for seed in [0, 1, 16383, 16384, u64::MAX] {
+            assert!(socket::SOURCE_PORTS.contains(&port_from(seed)), "{seed}");
+        }
+    }
 }

@@ -36,6 +36,9 @@ pub struct BfdSpec {
     pub remote: IpAddr,
     /// RFC 5883 (UDP 4784) for a `multihop` neighbor, RFC 5881 (UDP 3784) otherwise.
     pub multihop: bool,
+    /// How many hops away the router may be: the neighbor's `multihop` TTL (1 for single
+    /// hop). A multihop packet must arrive with TTL ≥ 256 − hops (the router sends 255).
+    pub hops: u8,
     pub config: config::Bfd,
 }
 
