@@ -182,9 +182,11 @@ pub struct BfdStatus {
 }
 
 impl StatusDoc {
-    /// Every neighbor Established.
+    /// Every neighbor Established, and its BFD session (if it has one) Up.
     pub fn all_established(&self) -> bool {
-        self.neighbors.iter().all(|n| n.state == NeighborState::Established)
+        self.neighbors
+            .iter()
+            .all(|n| n.state == NeighborState::Established && n.bfd.as_ref().is_none_or(|b| b.state == "Up"))
     }
 }
 

@@ -255,6 +255,33 @@ mod tests {
     }
 
     #[test]
+    fn bfd_shows_its_state_timers_and_problem_and_counts_for_the_exit_code() {
+        let mut s = doc();
+        s.neighbors.pop();
+        s.neighbors[0].bfd = Some(crate::status::BfdStatus {
+            state: "Up".into(),
+            local_diag: "No Diagnostic".into(),
+            tx_interval_us: Some(50_000),
+            detection_time_us: Some(150_000),
+            remote_discriminator: 0x2a,
+            up_count: 1,
+            strict: true,
+            ..Default::default()
+        });
+        let t = render(&s, false);
+        assert!(t.contains("    bfd Up  tx 50 ms  detect 150 ms  remote discr 0x2a  up 1 down 0\n"), "{t}");
+        assert_eq!(exit_code(&s), 0);
+        let b = s.neighbors[0].bfd.as_mut().unwrap();
+        b.state = "Down".into();
+        b.local_diag = "Control Detection Time Expired".into();
+        b.problem = Some("authentication failed: bad_digest (3 packets dropped)".into());
+        let t = render(&s, false);
+        assert!(t.contains("diag Control Detection Time Expired"), "{t}");
+        assert!(t.contains("    bfd problem: authentication failed: bad_digest (3 packets dropped)\n"), "{t}");
+        assert_eq!(exit_code(&s), 1, "BGP Established but BFD Down is not all well");
+    }
+
+    #[test]
     fn refused_inbound_connections_show_when_there_are_any() {
         let mut s = doc();
         assert!(!render(&s, false).contains("inbound"));

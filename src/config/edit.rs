@@ -418,10 +418,12 @@ fn prefixes(any: &mut dyn TableLike, nets: &[IpNet], ch: &mut Vec<String>) {
 
 /// Whether any [`SECRET_KEYS`] key is written anywhere under `item`.
 fn holds_key(item: &Item) -> bool {
-    let secret = |k: &str| SECRET_KEYS.contains(&k);
+    fn secret(k: &str) -> bool {
+        SECRET_KEYS.contains(&k)
+    }
     fn value(v: &Value) -> bool {
         match v {
-            Value::InlineTable(t) => t.iter().any(|(k, v)| SECRET_KEYS.contains(&k) || value(v)),
+            Value::InlineTable(t) => t.iter().any(|(k, v)| secret(k) || value(v)),
             Value::Array(a) => a.iter().any(value),
             _ => false,
         }

@@ -324,6 +324,7 @@ pub async fn run(
                 // A full read buffer means more is waiting (a table being sent): let the
                 // runtime's other tasks (the decision loop, its heartbeat) run in between.
                 if full {
+                    t.publish();
                     tokio::task::yield_now().await;
                 }
             }
