@@ -42,7 +42,7 @@ from ..drivers import Neighbor, RouterConfig
 from ..drivers.anycastd import Anycastd, ExtraNeighbor
 from ..topology import Lab, log
 from .bfd_lab import (BfdAnycastdConfig, BfdBird, ProcSample, acd_neighbors, bfd_table, cpu_pct,
-                      load, proc_sample)
+                      load, per_thread_pct, proc_sample)
 
 NODEA = plan.NODEA
 GOAL_PCT = {1: 0.2, 50: 2.0}  # issue 11: % of one core per 1 and per 50 sessions
@@ -100,6 +100,7 @@ class Phase:
     tx_us: set = field(default_factory=set)
     flaps: list[str] = field(default_factory=list)
     load: str = ""
+    threads: str = ""
 
     @property
     def label(self) -> str:
@@ -174,6 +175,7 @@ def run_phase(lab: Lab, o: Options, kind: str, n: int) -> Phase:
     ph.seconds = w1 - w0
     ph.acd_cpu, ph.bird_cpu = cpu_pct(pa0, pa1, ph.seconds), cpu_pct(pb0, pb1, ph.seconds)
     ph.acd_end, ph.bird_end = pa1, pb1
+    ph.threads = per_thread_pct(pa0, pa1, ph.seconds)
     for ip, s in a1.items():
         s0 = a0.get(ip)
         if not s0 or s[0] != "Established" or s[1:3] != s0[1:3]:
@@ -233,6 +235,7 @@ def report(o: Options, phases: list[Phase], started: str) -> str:
                      f"{(p.acd_end.rss_kb - base.acd_end.rss_kb) / 1024:+.1f} | {p.bird_cpu[1] - base.bird_cpu[1]:+.3f} |")
     lines += ["", "CPU % = (utime+stime) of all the process's threads over the window / window length, "
               "% of one core; ticks are 1/100 s (a 30 s window resolves 0.033 %), schedstat is ns per thread.",
+              "anycastd's threads (schedstat, % of one core):"] + [f"  {p.kind}:{p.n}: {p.threads}" for p in phases] + [
               "load at the windows:"] + [f"  {p.kind}:{p.n}: {p.load}" for p in phases]
     flaps = [f"  {p.kind}:{p.n}: {f}" for p in phases for f in p.flaps]
     if flaps:

@@ -40,7 +40,7 @@ from ..clock import now_us, wait_until
 from ..drivers import Neighbor, RouterConfig
 from ..drivers.anycastd import Anycastd
 from ..topology import Lab, log
-from .bfd_lab import CLK_TCK, BfdAnycastdConfig, BfdBird, Gaps, bfd_table, gaps, load, proc_sample
+from .bfd_lab import CLK_TCK, BfdAnycastdConfig, BfdBird, Gaps, bfd_table, gaps, load, per_thread_pct, proc_sample
 from .full_table import generate
 
 NODEA = plan.NODEA
@@ -188,6 +188,7 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
         f"flood: {'all' if complete else 'NOT all'} {v4} prefixes counted by anycastd {flood_s:.2f} s after "
         f"`enable feed4` (anycastd CPU {cpu_pct:.0f} % of a core meanwhile, VmHWM {cpu1.hwm_kb / 1024:.1f} MiB); "
         f"baseline: the idle {idle_s:.2f} s just before it",
+        f"anycastd's threads during the flood (schedstat, % of one core): {per_thread_pct(cpu0, cpu1, flood_s)}",
         "",
         f"| sender | window | length s | BFD packets | max gap ms | p99 gap ms | p50 gap ms | min gap ms | "
         f"gaps > {o.interval_ms} ms (RFC 5880 §6.8.7 bound) | gaps ≥ {detect_ms} ms (detection time) |",

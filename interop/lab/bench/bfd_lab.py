@@ -125,32 +125,45 @@ class ProcSample:
     rss_kb: int
     hwm_kb: int
     threads: int
+    per_thread_ns: tuple[tuple[str, int], ...] = ()  # (TID:comm, schedstat ns) per thread
 
 
 def proc_sample(pid: int) -> ProcSample:
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])
-    sched = 0
+    sched, per = 0, []
     tasks = os.listdir(f"/proc/{pid}/task")
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
-                sched += int(f.read().split()[0])
+                ns = int(f.read().split()[0])
+            with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8", errors="replace") as f:
+                comm = f.read().strip()
         except (OSError, ValueError, IndexError):
-            pass
+            continue
+        sched += ns
+        per.append((f"{tid}:{comm}", ns))
     mem = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
             k, _, v = line.partition(":")
             if k in ("VmRSS", "VmHWM"):
                 mem[k] = int(v.split()[0])
-    return ProcSample(ticks, sched, mem.get("VmRSS", 0), mem.get("VmHWM", 0), len(tasks))
+    return ProcSample(ticks, sched, mem.get("VmRSS", 0), mem.get("VmHWM", 0), len(tasks), tuple(sorted(per)))
 
 
 def cpu_pct(a: ProcSample, b: ProcSample, seconds: float) -> tuple[float, float]:
     """(% of one core from clock ticks, % of one core from schedstat ns) between two samples."""
     return ((b.ticks - a.ticks) / CLK_TCK / seconds * 100, (b.sched_ns - a.sched_ns) / 1e9 / seconds * 100)
+
+
+def per_thread_pct(a: ProcSample, b: ProcSample, seconds: float) -> str:
+    """'comm X.XXX %, …' per thread alive at both samples (schedstat), busiest first."""
+    before = dict(a.per_thread_ns)
+    rows = sorted(((ns - before[t]) / 1e9 / seconds * 100, t.split(":", 1)[1])
+                  for t, ns in b.per_thread_ns if t in before)
+    return ", ".join(f"{comm} {pct:.3f} %" for pct, comm in reversed(rows))
 
 
 def load() -> str:
