@@ -187,11 +187,11 @@ def run_phase(lab: Lab, o: Options, kind: str, n: int) -> Phase:
             ph.pkts_out += s[7] - s0[7]
             ph.tx_us.add(s[8])
     for name, v in g1.items():
-        if v[0] != "Established" or g0.get(name, ("", ""))[1] != v[1]:
+        if v[0] != "Established" or not bird.same_session(g0.get(name, ("", ""))[1], v[1]):
             ph.flaps.append(f"BIRD BGP {name}: {g0.get(name)} -> {v}")
     if bfd:
         for ip in node_addrs:
-            if ip not in b1 or b1[ip][0] != "Up" or b0.get(ip, ("", ""))[1] != b1[ip][1]:
+            if ip not in b1 or b1[ip][0] != "Up" or not bird.same_session(b0.get(ip, ("", ""))[1], b1[ip][1]):
                 ph.flaps.append(f"BIRD BFD {ip}: {b0.get(ip)} -> {b1.get(ip)}")
         extra_log = bird.bfd_log_lines()[bird_log0:]
         if extra_log:
