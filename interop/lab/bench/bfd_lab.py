@@ -125,7 +125,8 @@ class ProcSample:
     rss_kb: int
     hwm_kb: int
     threads: int
-    per_thread_ns: tuple[tuple[str, int], ...] = ()  # (TID:comm, schedstat ns) per thread
+    # per thread: (TID:comm, ns on a CPU, times it was scheduled in) from its schedstat
+    per_thread_ns: tuple[tuple[str, int, int], ...] = ()
 
 
 def proc_sample(pid: int) -> ProcSample:
@@ -137,13 +138,13 @@ def proc_sample(pid: int) -> ProcSample:
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
-                ns = int(f.read().split()[0])
+                ns, _wait, slices = (int(x) for x in f.read().split()[:3])
             with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8", errors="replace") as f:
                 comm = f.read().strip()
         except (OSError, ValueError, IndexError):
             continue
         sched += ns
-        per.append((f"{tid}:{comm}", ns))
+        per.append((f"{tid}:{comm}", ns, slices))
     mem = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
@@ -159,11 +160,14 @@ def cpu_pct(a: ProcSample, b: ProcSample, seconds: float) -> tuple[float, float]
 
 
 def per_thread_pct(a: ProcSample, b: ProcSample, seconds: float) -> str:
-    """'comm X.XXX %, …' per thread alive at both samples (schedstat), busiest first."""
-    before = dict(a.per_thread_ns)
-    rows = sorted(((ns - before[t]) / 1e9 / seconds * 100, t.split(":", 1)[1])
-                  for t, ns in b.per_thread_ns if t in before)
-    return ", ".join(f"{comm} {pct:.3f} %" for pct, comm in reversed(rows))
+    """'comm X.XXX % (N runs/s, M µs a run), …' per thread alive at both samples (schedstat:
+    CPU time and how often it was scheduled in, i.e. its wakeups), busiest first."""
+    before = {t: (ns, n) for t, ns, n in a.per_thread_ns}
+    rows = sorted(((ns - before[t][0]) / 1e9 / seconds * 100, (n - before[t][1]) / seconds,
+                   (ns - before[t][0]) / 1e3 / max(n - before[t][1], 1), t.split(":", 1)[1])
+                  for t, ns, n in b.per_thread_ns if t in before)
+    return ", ".join(f"{comm} {pct:.3f} % ({runs:.0f} runs/s, {us:.0f} µs a run)"
+                     for pct, runs, us, comm in reversed(rows))
 
 
 def load() -> str:
