@@ -30,6 +30,7 @@ period on both sides. `uptime` before and after (a 2-core machine shared with bu
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ from .bfd_lab import CLK_TCK, BfdAnycastdConfig, BfdBird, Gaps, bfd_table, gaps,
 from .full_table import generate
 
 NODEA = plan.NODEA
+# A busy loop that ends by itself after argv[1] seconds (--hog).
+HOG = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Options:
     multiplier: int = 3
     out: str | None = None
     dry_run: bool = False
+    hog: int = 0
 
 
 def parse(argv: list[str]) -> Options:
@@ -70,11 +74,16 @@ def parse(argv: list[str]) -> Options:
     ap.add_argument("--out", help="also write the report (markdown) to this file")
     ap.add_argument("--dry-run", action="store_true",
                     help="anycastd without BFD, no BFD wait (tries the script on an anycastd without BFD)")
+    ap.add_argument("--hog", type=int, default=0,
+                    help="N busy-loop processes (0..4) in nodea through the idle window and the flood: "
+                         "CPU contention like a build on this machine (bounded by the windows' time)")
     a = ap.parse_args(argv)
     v4 = 100_000 if a.quick else a.v4
+    if not 0 <= a.hog <= 4:
+        ap.error("--hog 0..4")
     if not 1 <= v4 <= 2_000_000 or not 5 <= a.idle <= 120 or not 10 <= a.timeout <= 300 or a.group < 1:
         ap.error("--v4 1..2000000, --idle 5..120, --timeout 10..300, --group >= 1")
-    return Options(v4, a.group, a.idle, a.timeout, a.interval_ms, a.multiplier, a.out, a.dry_run)
+    return Options(v4, a.group, a.idle, a.timeout, a.interval_ms, a.multiplier, a.out, a.dry_run, a.hog)
 
 
 def feeder(lab: Lab, o: Options) -> BfdBird:
@@ -139,6 +148,8 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
     bsess0 = bird.bfd_sessions().get(NODEA.addr4)
     since0 = bird.established_since(NODEA.addr4)
     blog0, notes0 = len(bird.bfd_log_lines()), len(bird.notification_lines())
+    hogs = [lab.spawn("nodea", f"hog-{i}", [sys.executable, "-c", HOG, str(o.idle + o.timeout + 10)])
+            for i in range(o.hog)]
     t_idle = now_us()
     time.sleep(o.idle)
     cpu0 = proc_sample(acd.proc.pid)
@@ -159,6 +170,8 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
     flood_s = (t_done - t_flood) / 1e6
     log(f"anycastd counted {v4} of {o.v4} prefixes {flood_s:.2f} s after enable feed4 (complete: {complete})")
     time.sleep(1)
+    for h in hogs:
+        lab.stop(h)
     load1 = load()
     nb1, b1 = acd_bfd(acd)
     bsess1 = bird.bfd_sessions().get(NODEA.addr4)
@@ -188,6 +201,7 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
         f"{o.interval_ms} ms × {o.multiplier} on the session; {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; "
         f"{len(__import__('os').sched_getaffinity(0))} cores",
         f"load before: {load0}", f"load after:  {load1}",
+        *([f"CPU contention: {o.hog} busy-loop process(es) in nodea through the idle window and the flood"] if o.hog else []),
         f"flood: {'all' if complete else 'NOT all'} {v4} prefixes counted by anycastd {flood_s:.2f} s after "
         f"`enable feed4` (anycastd CPU {cpu_pct:.0f} % of a core meanwhile, VmHWM {cpu1.hwm_kb / 1024:.1f} MiB); "
         f"baseline: the idle {idle_s:.2f} s just before it",
