@@ -29,6 +29,11 @@ pub(super) enum Cmd {
         seed: u64,
     },
     Remove(u32),
+    SetTimers {
+        discriminator: u32,
+        interval: Duration,
+        multiplier: std::num::NonZeroU8,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -79,6 +84,10 @@ struct Sess {
     last_drop: Option<Drop>,
     tx_suppressed: u64,
     send_failures: u64,
+    /// Whether this session holds a use of its receive socket.
+    rx_ok: bool,
+    /// The source port to try first (kept for a retried bind).
+    first_port: u16,
     /// Why the sockets do not work, when they do not.
     socket_problem: Option<String>,
 }
@@ -145,6 +154,9 @@ impl Driver {
                         self.add(discriminator, *spec, link, status, seed)
                     }
                     Some(Cmd::Remove(d)) => self.remove(d),
+                    Some(Cmd::SetTimers { discriminator, interval, multiplier }) => {
+                        self.set_timers(discriminator, interval, multiplier)
+                    }
                     Some(Cmd::Shutdown(done)) => {
                         let all: Vec<u32> = self.sessions.keys().copied().collect();
                         for d in all {
@@ -171,37 +183,78 @@ impl Driver {
         };
         // bfd.XmitAuthSeq starts at a random value (RFC 5880 §6.8.1).
         let auth = spec.config.auth.clone().map(|a| (a, (seed >> 32) as u32));
-        let first_port = port_from(seed);
-        let (tx, socket_problem) = match TxSocket::bind(spec.local, first_port) {
-            Ok(t) => (Some(t), None),
-            Err(e) => {
-                error!(neighbor = %spec.remote, "BFD cannot send: {e}");
-                (None, Some(format!("cannot send: {e}")))
-            }
-        };
-        let mut s = Sess {
+        let s = Sess {
             bfd: Bfd::new(now, cfg, auth),
             spec,
-            tx,
+            tx: None,
             link,
             status,
             transport_drops: BTreeMap::new(),
             last_drop: None,
             tx_suppressed: 0,
             send_failures: 0,
-            socket_problem,
+            rx_ok: false,
+            first_port: port_from(seed),
+            socket_problem: None,
         };
         info!(neighbor = %s.spec.remote, local = %s.spec.local, discriminator = d, multihop = s.spec.multihop,
             interval_ms = s.spec.config.interval.as_millis() as u64, multiplier = s.spec.config.multiplier.get(),
             "BFD session started");
-        let key = s.rx_key();
-        if let Err(e) = self.use_rx(key) {
-            error!(neighbor = %s.spec.remote, "BFD cannot receive: {e}");
-            s.socket_problem = Some(format!("cannot receive: {e}"));
+        self.sessions.insert(d, s);
+        self.bind_sockets(d, now, true);
+        self.step(d, now, Event::Timer);
+    }
+
+    /// Binds what session `d` lacks: its send socket and its use of the receive socket. What
+    /// fails (the local address is not configured yet, the port is taken…) is retried every
+    /// [`REBIND_EVERY`], logged the first time.
+    fn bind_sockets(&mut self, d: u32, now: Instant, first: bool) {
+        let Some(s) = self.sessions.get(&d) else { return };
+        let (local, remote, key, need_tx, need_rx, port) =
+            (s.spec.local, s.spec.remote, s.rx_key(), s.tx.is_none(), !s.rx_ok, s.first_port);
+        let tx = need_tx.then(|| TxSocket::bind(local, port));
+        let rx = need_rx.then(|| self.use_rx(key));
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        let mut problems = Vec::new();
+        match tx {
+            Some(Ok(t)) => s.tx = Some(t),
+            Some(Err(e)) => problems.push(format!("cannot send: {e}")),
+            None => {}
+        }
+        match rx {
+            Some(Ok(())) => s.rx_ok = true,
+            Some(Err(e)) => problems.push(format!("cannot receive: {e}")),
+            None => {}
+        }
+        let was = s.socket_problem.take();
+        if problems.is_empty() {
+            if was.is_some() {
+                info!(neighbor = %remote, "BFD sockets bound");
+            }
+        } else {
+            let p = problems.join("; ");
+            if first {
+                error!(neighbor = %remote, "BFD {p} (retried every {REBIND_EVERY:?})");
+            }
+            s.socket_problem = Some(p);
             self.rebind_at = Some(now + REBIND_EVERY);
         }
-        self.sessions.insert(d, s);
-        self.step(d, now, Event::Timer);
+    }
+
+    /// New timers from a reload: the session runs a Poll Sequence (while Up) and keeps going.
+    fn set_timers(&mut self, d: u32, interval: Duration, multiplier: std::num::NonZeroU8) {
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        s.spec.config.interval = interval;
+        s.spec.config.multiplier = multiplier;
+        {
+            let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
+            st.interval_ms = interval.as_millis() as u64;
+            st.multiplier = multiplier.get();
+        }
+        info!(neighbor = %s.spec.remote, interval_ms = interval.as_millis() as u64, multiplier = multiplier.get(),
+            "BFD timers changed (Poll Sequence)");
+        let ev = Event::SetIntervals { desired_min_tx: interval, required_min_rx: interval, detect_mult: multiplier };
+        self.step(d, Instant::now(), ev);
     }
 
     /// Takes the session administratively down (its AdminDown packet leaves now) and drops it.
@@ -212,7 +265,9 @@ impl Driver {
         self.step(d, Instant::now(), Event::AdminDown);
         if let Some(s) = self.sessions.remove(&d) {
             info!(neighbor = %s.spec.remote, discriminator = d, "BFD session removed (AdminDown sent)");
-            self.release_rx(s.rx_key());
+            if s.rx_ok {
+                self.release_rx(s.rx_key());
+            }
         }
     }
 
@@ -239,30 +294,13 @@ impl Driver {
         }
     }
 
-    /// Retries the receive sockets that could not be bound.
+    /// Retries the sockets that could not be bound.
     fn rebind(&mut self, now: Instant) {
         self.rebind_at = None;
-        let missing: Vec<(u32, RxKey)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.socket_problem.as_deref().is_some_and(|p| p.starts_with("cannot receive")))
-            .map(|(d, s)| (*d, s.rx_key()))
-            .collect();
-        for (d, key) in missing {
-            match self.use_rx(key) {
-                Ok(()) => {
-                    if let Some(s) = self.sessions.get_mut(&d) {
-                        info!(neighbor = %s.spec.remote, "BFD receives again");
-                        s.socket_problem = None;
-                    }
-                }
-                Err(e) => {
-                    if let Some(s) = self.sessions.get_mut(&d) {
-                        s.socket_problem = Some(format!("cannot receive: {e}"));
-                    }
-                    self.rebind_at = Some(now + REBIND_EVERY);
-                }
-            }
+        let missing: Vec<u32> =
+            self.sessions.iter().filter(|(_, s)| s.socket_problem.is_some()).map(|(d, _)| *d).collect();
+        for d in missing {
+            self.bind_sockets(d, now, false);
         }
     }
 
@@ -377,14 +415,10 @@ impl Driver {
 }
 
 /// RFC 5881 §5: a single-hop packet must arrive with TTL / Hop Limit 255. RFC 5883 sets no
-/// TTL rule for multihop; ours is GTSM's (RFC 5082): the router sends 255, so a packet from
-/// at most `hops` hops away arrives with at least 256 − hops.
+/// TTL rule for multihop, and routers do not send 255 there (BIRD sends 64): any TTL is
+/// taken, and authentication is what protects a multihop session (RFC 5883 §6).
 fn ttl_ok(spec: &BfdSpec, ttl: Option<u8>) -> bool {
-    if spec.multihop {
-        ttl.is_some_and(|t| u16::from(t) + u16::from(spec.hops) >= 256)
-    } else {
-        socket::ttl_acceptable(false, spec.config.auth.is_some(), ttl)
-    }
+    socket::ttl_acceptable(spec.multihop, spec.config.auth.is_some(), ttl)
 }
 
 /// A source port from the seed, in RFC 5881's range.
@@ -514,7 +548,7 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
         }
         Some(d) => format!("packets from the router dropped: {}", d.name()),
         None if s.transport_drops.contains_key("bad_ttl") => {
-            "packets from the router dropped: TTL/hop limit not 255 (is the router more than one hop away? set multihop)".into()
+            "packets from the router dropped: TTL/hop limit not 255 (single hop, RFC 5881); is the router more than one hop away? then the neighbor needs multihop".into()
         }
         None if s.bfd.counters().packets_in == 0 => {
             format!("no BFD packets from {}: is BFD enabled for this session on the router?", s.spec.remote)
@@ -529,12 +563,11 @@ mod tests {
     use super::*;
     use std::num::NonZeroU8;
 
-    fn spec(multihop: bool, hops: u8) -> BfdSpec {
+    fn spec(multihop: bool) -> BfdSpec {
         BfdSpec {
             local: IpAddr::from([192, 0, 2, 11]),
             remote: IpAddr::from([192, 0, 2, 1]),
             multihop,
-            hops,
             config: crate::config::Bfd {
                 interval: Duration::from_millis(50),
                 multiplier: NonZeroU8::MIN,
@@ -545,14 +578,12 @@ mod tests {
     }
 
     #[test]
-    fn single_hop_wants_255_and_multihop_at_most_its_hops() {
-        assert!(ttl_ok(&spec(false, 1), Some(255)));
-        assert!(!ttl_ok(&spec(false, 1), Some(254)));
-        assert!(!ttl_ok(&spec(false, 1), None));
-        assert!(ttl_ok(&spec(true, 2), Some(254)));
-        assert!(!ttl_ok(&spec(true, 2), Some(253)));
-        assert!(ttl_ok(&spec(true, 255), Some(1)));
-        assert!(!ttl_ok(&spec(true, 255), None));
+    fn single_hop_wants_255_and_multihop_any_ttl() {
+        assert!(ttl_ok(&spec(false), Some(255)));
+        assert!(!ttl_ok(&spec(false), Some(254)));
+        assert!(!ttl_ok(&spec(false), None));
+        assert!(ttl_ok(&spec(true), Some(64)), "BIRD's multihop TTL");
+        assert!(ttl_ok(&spec(true), Some(1)));
     }
 
     #[test]

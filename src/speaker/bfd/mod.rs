@@ -36,9 +36,6 @@ pub struct BfdSpec {
     pub remote: IpAddr,
     /// RFC 5883 (UDP 4784) for a `multihop` neighbor, RFC 5881 (UDP 3784) otherwise.
     pub multihop: bool,
-    /// How many hops away the router may be: the neighbor's `multihop` TTL (1 for single
-    /// hop). A multihop packet must arrive with TTL ≥ 256 − hops (the router sends 255).
-    pub hops: u8,
     pub config: config::Bfd,
 }
 
@@ -75,9 +72,29 @@ impl BfdHandle {
         &mut self.link
     }
 
+    /// A handle that changes the session's timers.
+    pub fn control(&self) -> BfdControl {
+        BfdControl { discriminator: self.discriminator, cmds: self.cmds.clone() }
+    }
+
     /// The status cell the BFD thread keeps current (shared with the speaker's `status`).
     pub fn status_cell(&self) -> Arc<Mutex<BfdStatus>> {
         self.status.clone()
+    }
+}
+
+/// Changes a running session's timers (a reload): cloneable, holds no session.
+#[derive(Clone, Debug)]
+pub struct BfdControl {
+    discriminator: u32,
+    cmds: mpsc::UnboundedSender<driver::Cmd>,
+}
+
+impl BfdControl {
+    /// New Desired Min TX = Required Min RX and Detect Mult, applied with a Poll Sequence
+    /// while Up (RFC 5880 §6.8.3).
+    pub fn set_timers(&self, interval: Duration, multiplier: std::num::NonZeroU8) {
+        let _ = self.cmds.send(driver::Cmd::SetTimers { discriminator: self.discriminator, interval, multiplier });
     }
 }
 
