@@ -30,6 +30,7 @@ period on both sides. `uptime` before and after (a 2-core machine shared with bu
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -179,6 +180,8 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
     blog = bird.bfd_log_lines()[blog0:]
     notes = bird.notification_lines()[notes0:]
     pcap = cap.stop()
+    m = re.search(r"(\d+) packets? dropped by kernel", cap.proc.log_text())
+    cap_drops = int(m.group(1)) if m else None
     by_src = times_by_src(pcap)
     ours, theirs = by_src.get(NODEA.addr4, []), by_src.get(plan.RTR_LAN4, [])
     base_start = max(t_idle, t_flood - (t_done - t_flood))
@@ -213,7 +216,9 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
         *(f"| {'anycastd (192.0.2.11)' if who == 'ours' else 'BIRD (192.0.2.1)'} | {win} | "
           f"{ {'idle': idle_s, 'flood': flood_s}.get(win, (t_flood - t_idle) / 1e6):.2f} | {fmt_gaps(g)} |"
           for (who, win), g in rows.items()),
-        f"(idle = the last part of the idle window as long as the flood; idle, whole = all {o.idle:.0f} s of it)",
+        f"(idle = the last part of the idle window as long as the flood; idle, whole = all {o.idle:.0f} s of it; "
+        f"a gap belongs to the window of the packet that ends it; tcpdump: "
+        f"{'?' if cap_drops is None else cap_drops} packets dropped by kernel)",
         "",
         f"| BFD stayed Up | |", "|---|---|",
         f"| anycastd | {'yes' if acd_up else 'NO'}: state {b1.get('state')}, up_count {b0.get('up_count')} → "
@@ -230,6 +235,7 @@ def bench(lab: Lab, o: Options, checks: Checks) -> int:
     g = rows[("ours", "flood")]
     checks.check(f"anycastd counted all {o.v4} prefixes within {o.timeout:.0f} s", complete, f"{v4} in {flood_s:.2f} s")
     checks.check("anycastd sent BFD packets during the flood", g.packets > 0, g.packets)
+    checks.equal("packets the capture dropped (tcpdump: dropped by kernel)", cap_drops, 0)
     checks.check(f"no gap between anycastd's BFD packets above {o.interval_ms} ms during the flood",
                  g.over == 0, f"max {g.max_ms:.1f} ms, p99 {g.p99_ms:.1f} ms, {g.over} over")
     checks.check("BFD stayed Up at anycastd", acd_up, f"down_count {b1.get('down_count')}")

@@ -198,9 +198,12 @@ def percentile(values: list[float], p: float) -> float:
 
 def gaps(times_us: list[int], start_us: int, end_us: int, interval_ms: float,
          detect_ms: float) -> Gaps:
-    """Gaps between consecutive packets inside [start, end] (µs epoch times)."""
-    t = sorted(x for x in times_us if start_us <= x <= end_us)
-    g = [(b - a) / 1000 for a, b in zip(t, t[1:])]
+    """Packets inside [start, end] (µs epoch times) and the gaps that end at one of them,
+    the one from the last packet before `start` included (so no gap falls between windows)."""
+    allt = sorted(times_us)
+    t = [x for x in allt if start_us <= x <= end_us]
+    before = [x for x in allt if x < start_us]
+    g = [(b - a) / 1000 for a, b in zip(before[-1:] + t, t)]
     return Gaps(len(t), max(g, default=0.0), percentile(g, 99), percentile(g, 50), min(g, default=0.0),
                 sum(x > interval_ms for x in g), sum(x < 0.75 * interval_ms for x in g),
                 sum(x >= detect_ms for x in g))
