@@ -277,6 +277,25 @@ impl Session {
         }
     }
 
+    /// Sends the next periodic packet now if it is due within `slack` and the interval since
+    /// the last one is already at least 75 % of the transmission interval (§6.8.7's lower
+    /// bound): a transport serving several sessions at one wake-up sends early what it would
+    /// otherwise wake for again a moment later. Never earlier than the RFC allows, never
+    /// later than planned; true when a packet was sent.
+    pub fn transmit_early(&mut self, now: Instant, slack: Duration, out: &mut Vec<Output>) -> bool {
+        let (Some(next), Some(iv)) = (self.next_tx, self.tx_interval()) else { return false };
+        let floor = self.last_tx.map(|l| later(l, iv.saturating_mul(3).checked_div(4).unwrap_or(iv)));
+        if next > later(now, slack) || floor.is_some_and(|f| now < f) {
+            return false;
+        }
+        out.push(Output::Send(self.packet()));
+        self.last_tx = Some(now);
+        self.next_tx = None;
+        self.scheduled_interval = None;
+        self.reschedule(now);
+        true
+    }
+
     /// §6.8.16: the session goes to AdminDown with Diag 7 and keeps sending AdminDown
     /// packets at the slow rate; received packets are discarded.
     pub fn admin_down(&mut self, now: Instant, out: &mut Vec<Output>) {

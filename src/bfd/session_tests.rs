@@ -527,3 +527,32 @@ fn the_auth_sequence_is_forgotten_after_twice_the_detection_time() {
     a.handle(t + ms(300), Event::Timer);
     assert!(!a.auth().unwrap().seq_known());
 }
+
+#[test]
+fn early_transmission_stays_above_75_percent_and_never_later_than_planned() {
+    let t = Instant::now();
+    let mut b = up_after_final(t);
+    let mut last: Option<Instant> = None;
+    let mut now = t;
+    let mut gaps = Vec::new();
+    // Wake every 3 ms and let the session send up to 5 ms early: every gap stays within
+    // 75 % (37.5 ms) and the planned 90 % (45 ms) of 50 ms.
+    for _ in 0..20_000 {
+        now += ms(3);
+        let mut a = b.handle(now, Event::TimerWithin(ms(5)));
+        if (now - t).as_millis().is_multiple_of(30) {
+            a.extend(rx(&mut b, now, &peer(State::Up)));
+        }
+        if !sent(&a).is_empty() {
+            if let Some(l) = last {
+                gaps.push(now - l);
+            }
+            last = Some(now);
+        }
+    }
+    assert!(gaps.len() > 1000, "{}", gaps.len());
+    for g in &gaps {
+        assert!(*g >= ms(37) + Duration::from_micros(500) && *g <= ms(45) + ms(3), "{g:?}");
+    }
+    assert!(gaps.iter().any(|g| *g < ms(40)), "some packets went early");
+}

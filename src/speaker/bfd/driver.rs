@@ -4,10 +4,16 @@
 //! (RFC 5880 §6.3), withholds transmission while the decision loop is stalled, and publishes
 //! status.
 //!
-//! The loop is a plain `poll(2)` over the receive sockets and a wake-up socket for commands,
-//! with the earliest session deadline as its timeout: one wake-up serves every datagram
-//! queued and every deadline due, and nothing wakes it but a packet, a deadline or a command
-//! (measured: tokio's timers woke the thread once more per packet sent, see BENCHMARKS.md).
+//! The loop is a plain `poll(2)` with the earliest session deadline as its timeout; a wake-up
+//! costs more than the packets it serves (BENCHMARKS.md), so there are as few as the sessions
+//! allow:
+//! - every wake-up reads every datagram queued and serves every session whose next packet is
+//!   due within [`TX_SLACK`] (sent early, never below RFC 5880 §6.8.7's 75 %);
+//! - a receive socket whose sessions are all Up (and run no Poll Sequence) wakes nobody: its
+//!   datagrams are read at the next wake-up (a transmission, at most one interval away, or a
+//!   Detection Time, which reads them before it judges), counted as heard when the kernel
+//!   received them (`SO_TIMESTAMPNS`), so the Detection Time is exact. A socket with a session
+//!   coming up, going down or polling wakes the loop at once.
 
 use super::socket::{self, Datagram, RxSocket, TxSocket};
 use super::{BfdLink, BfdSpec};
@@ -83,6 +89,9 @@ pub(super) struct Inbox {
 /// cannot keep the loop from its deadlines (the rest wait in the socket's buffer, bounded by
 /// the kernel).
 const RX_BATCH: usize = 256;
+
+/// How early a periodic packet may leave to share a wake-up with another session's.
+const TX_SLACK: Duration = Duration::from_millis(4);
 /// The largest datagram read: a Control packet with the longest authentication section is
 /// 52 octets; anything longer is discarded.
 const RX_BUF: usize = 512;
@@ -155,6 +164,8 @@ struct Driver {
     /// Datagrams no session would take (unknown discriminator or addresses).
     unmatched: u64,
     rebind_at: Option<Instant>,
+    /// The time the last deadlines were served at.
+    floor: Instant,
 }
 
 impl Driver {
@@ -166,6 +177,7 @@ impl Driver {
             stall_logged: false,
             unmatched: 0,
             rebind_at: None,
+            floor: Instant::now(),
         }
     }
 
@@ -188,8 +200,14 @@ impl Driver {
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
             }
+            // Everything received since the last wake-up, then what is due.
+            let keys: Vec<RxKey> = self.rx.keys().copied().collect();
+            for k in &keys {
+                self.drain(*k, &mut buf);
+            }
             self.timers();
-            // Wait for a datagram, a command or the next deadline (rounded up to the ms).
+            // Wait for a command, a datagram on a socket that must wake us, or the next
+            // deadline (rounded up to the ms).
             let deadline = self.sessions.values().filter_map(|s| s.bfd.next_deadline()).chain(self.rebind_at).min();
             let timeout = match deadline {
                 None => PollTimeout::NONE,
@@ -198,11 +216,11 @@ impl Driver {
                     PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::ZERO)
                 }
             };
-            let keys: Vec<RxKey> = self.rx.keys().copied().collect();
+            let eager: Vec<RxKey> = keys.iter().copied().filter(|k| self.wakes_on(*k)).collect();
             let ready: Vec<bool> = {
-                let mut fds = Vec::with_capacity(keys.len() + 1);
+                let mut fds = Vec::with_capacity(eager.len() + 1);
                 fds.push(PollFd::new(inbox.wake.as_fd(), PollFlags::POLLIN));
-                for k in &keys {
+                for k in &eager {
                     if let Some(rx) = self.rx.get(k) {
                         fds.push(PollFd::new(rx.sock.as_fd(), PollFlags::POLLIN));
                     }
@@ -221,10 +239,16 @@ impl Driver {
                 let mut sink = [0u8; 64];
                 while matches!((&inbox.wake).read(&mut sink), Ok(n) if n > 0) {}
             }
-            for (k, _) in keys.iter().zip(ready.iter().skip(1)).filter(|(_, r)| **r) {
-                self.drain(*k, &mut buf);
-            }
         }
+    }
+
+    /// Whether a datagram on `k` must wake the loop: some session on it is not Up, its
+    /// remote is not, or a Poll Sequence runs (a Final is awaited, or one is to be sent).
+    fn wakes_on(&self, k: RxKey) -> bool {
+        self.sessions.values().filter(|s| s.rx_key() == k).any(|s| {
+            let ses = s.bfd.session();
+            ses.state() != State::Up || ses.remote_state() != State::Up || ses.poll_active()
+        })
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -398,14 +422,16 @@ impl Driver {
         if self.rebind_at.is_some_and(|t| t <= now) {
             self.rebind(now);
         }
+        self.floor = now;
+        let soon = now + TX_SLACK;
         let due: Vec<u32> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= now))
+            .filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= soon))
             .map(|(d, _)| *d)
             .collect();
         for d in due {
-            self.step(d, now, Event::Timer);
+            self.step(d, now, Event::TimerWithin(TX_SLACK));
         }
     }
 
@@ -422,7 +448,9 @@ impl Driver {
     }
 
     fn receive(&mut self, inc: &Incoming<'_>) {
-        let now = Instant::now();
+        // Heard when the kernel received it (never before the last wake-up's time, so the
+        // sessions see time go forward).
+        let now = arrival(inc.dgram.received, Instant::now(), std::time::SystemTime::now()).max(self.floor);
         let Some(d) = self.demux(inc) else {
             self.unmatched = self.unmatched.saturating_add(1);
             return;
@@ -508,6 +536,13 @@ impl Driver {
 /// taken, and authentication is what protects a multihop session (RFC 5883 §6).
 fn ttl_ok(spec: &BfdSpec, ttl: Option<u8>) -> bool {
     socket::ttl_acceptable(spec.multihop, spec.config.auth.is_some(), ttl)
+}
+
+/// When a datagram the kernel stamped `received` (wall clock) arrived, on the monotonic clock:
+/// `now` less its age, the age bounded to a second (a wall clock that jumped says nothing).
+fn arrival(received: Option<std::time::SystemTime>, now: Instant, wall: std::time::SystemTime) -> Instant {
+    let age = received.and_then(|r| wall.duration_since(r).ok()).unwrap_or(Duration::ZERO).min(Duration::from_secs(1));
+    now.checked_sub(age).unwrap_or(now)
 }
 
 /// A source port from the seed, in RFC 5881's range.
@@ -651,6 +686,17 @@ mod tests {
         assert!(!ttl_ok(&spec(false), None));
         assert!(ttl_ok(&spec(true), Some(64)), "BIRD's multihop TTL");
         assert!(ttl_ok(&spec(true), Some(1)));
+    }
+
+    #[test]
+    fn arrival_is_now_less_the_kernel_age_bounded() {
+        let now = Instant::now();
+        let wall = std::time::SystemTime::now();
+        let ms = Duration::from_millis;
+        assert_eq!(arrival(Some(wall - ms(30)), now, wall), now - ms(30));
+        assert_eq!(arrival(None, now, wall), now);
+        assert_eq!(arrival(Some(wall + ms(5)), now, wall), now, "a stamp in the future is now");
+        assert_eq!(arrival(Some(wall - ms(5000)), now, wall), now - ms(1000), "at most a second old");
     }
 
     #[test]

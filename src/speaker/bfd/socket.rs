@@ -189,6 +189,8 @@ pub struct Datagram {
     /// The interface it arrived on (from the pktinfo), for single-hop sessions that are
     /// tied to an interface (RFC 5881 §3).
     pub ifindex: Option<u32>,
+    /// When the kernel received it (`SO_TIMESTAMPNS`, wall clock).
+    pub received: Option<std::time::SystemTime>,
 }
 
 /// The socket the BFD sessions on one local address receive on: port 3784 (single hop) or
@@ -215,6 +217,9 @@ impl RxSocket {
             enable(&sock, local, libc::IPPROTO_IP, libc::IP_RECVTTL, "IP_RECVTTL")?;
             enable(&sock, local, libc::IPPROTO_IP, libc::IP_PKTINFO, "IP_PKTINFO")?;
         }
+        // The kernel's receive time: the BFD thread reads datagrams a little after they
+        // arrive and counts them as heard when they arrived.
+        enable(&sock, local, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, "SO_TIMESTAMPNS")?;
         sock.bind(&addr.into()).map_err(|err| SocketError::Bind { addr, err })?;
         Ok(RxSocket { fd: sock, local: addr })
     }
@@ -279,7 +284,7 @@ fn recv_one(sock: &Socket, v6: bool, buf: &mut [u8]) -> io::Result<Datagram> {
         .as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "recvmsg returned no IP source address"))?;
     let anc = parse_control(control.0.get(..control_len).unwrap_or_default());
-    Ok(Datagram { len, src, ttl: anc.ttl, dst: anc.dst, truncated, ifindex: anc.ifindex })
+    Ok(Datagram { len, src, ttl: anc.ttl, dst: anc.dst, truncated, ifindex: anc.ifindex, received: anc.received })
 }
 
 /// What the control messages of one datagram said.
@@ -288,6 +293,7 @@ struct Ancillary {
     ttl: Option<u8>,
     dst: Option<IpAddr>,
     ifindex: Option<u32>,
+    received: Option<std::time::SystemTime>,
 }
 
 /// `cmsg_len`'s type: `size_t` in glibc, `socklen_t` (with padding) in musl.
@@ -338,6 +344,17 @@ fn parse_control(mut control: &[u8]) -> Ancillary {
                 anc.dst = octets::<4>(data, offset_of!(libc::in_pktinfo, ipi_addr)).map(|a| Ipv4Addr::from(a).into());
                 anc.ifindex =
                     c_int_at(data, offset_of!(libc::in_pktinfo, ipi_ifindex)).and_then(|i| u32::try_from(i).ok());
+            }
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                let sec = octets(data, offset_of!(libc::timespec, tv_sec)).map(libc::time_t::from_ne_bytes);
+                let nsec = octets(data, offset_of!(libc::timespec, tv_nsec)).map(libc::c_long::from_ne_bytes);
+                anc.received = match (sec.and_then(|s| u64::try_from(s).ok()), nsec.and_then(|n| u32::try_from(n).ok()))
+                {
+                    (Some(s), Some(n)) if n < 1_000_000_000 => {
+                        std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(s, n))
+                    }
+                    _ => None,
+                };
             }
             (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                 anc.dst =
@@ -468,7 +485,12 @@ mod tests {
         pktinfo[at..at + 4].copy_from_slice(&[192, 0, 2, 2]);
         let mut buf = cmsg(libc::IPPROTO_IP, libc::IP_TTL, &64i32.to_ne_bytes());
         buf.extend(cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, &pktinfo));
-        let want = Ancillary { ttl: Some(64), dst: Some(Ipv4Addr::new(192, 0, 2, 2).into()), ifindex: Some(7) };
+        let want = Ancillary {
+            ttl: Some(64),
+            dst: Some(Ipv4Addr::new(192, 0, 2, 2).into()),
+            ifindex: Some(7),
+            received: None,
+        };
         assert_eq!(parse_control(&buf), want);
         // Cut anywhere: never a panic, never more than was there. The last message's padding
         // is not needed (the kernel need not count it in msg_controllen).
@@ -488,9 +510,12 @@ mod tests {
     async fn tx_to_rx_single_hop_v4_carries_ttl_255_and_destination() {
         let local = v4(151);
         let (rx, tx) = pair(local, false, 50051);
+        let before = std::time::SystemTime::now();
         assert!(tx.send_to(b"bfd control", rx.local()).unwrap());
         let mut buf = [0u8; 64];
         let d = recv(&rx, &mut buf).await;
+        let at = d.received.expect("a kernel receive time");
+        assert!(at >= before - std::time::Duration::from_millis(1) && at <= std::time::SystemTime::now(), "{d:?}");
         assert_eq!(&buf[..d.len], b"bfd control");
         assert_eq!(d.src, SocketAddr::new(local, tx.local_port()));
         assert!(SOURCE_PORTS.contains(&d.src.port()));
