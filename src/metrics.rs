@@ -239,26 +239,52 @@ impl BfdMetrics {
         }
     }
 
+    /// Destructured without `..`, like the document's other readers.
     fn record(&self, peer: &str, b: &crate::status::BfdStatus) {
+        let crate::status::BfdStatus {
+            state,
+            remote_state: _,
+            local_diag: _,
+            remote_diag: _,
+            my_discriminator: _,
+            remote_discriminator: _,
+            multihop: _,
+            strict: _,
+            auth: _,
+            interval_ms: _,
+            multiplier: _,
+            tx_interval_us,
+            detection_time_us,
+            remote_min_rx_us: _,
+            remote_min_tx_us: _,
+            remote_multiplier: _,
+            up_count,
+            down_count,
+            packets_in,
+            packets_out,
+            drops,
+            tx_suppressed,
+            problem: _,
+        } = b;
         let two = |k: &str, v: &str| vec![("neighbor".to_string(), peer.to_string()), (k.to_string(), v.to_string())];
         for s in ["AdminDown", "Down", "Init", "Up"] {
-            self.state.get_or_create(&two("state", s)).set(if b.state == s { 1.0 } else { 0.0 });
+            self.state.get_or_create(&two("state", s)).set(if state == s { 1.0 } else { 0.0 });
         }
-        self.up.get_or_create(&l("neighbor", peer)).set(if b.state == "Up" { 1.0 } else { 0.0 });
-        if let Some(us) = b.detection_time_us {
-            self.detection.get_or_create(&l("neighbor", peer)).set(us as f64 / 1e6);
+        self.up.get_or_create(&l("neighbor", peer)).set(if state == "Up" { 1.0 } else { 0.0 });
+        if let Some(us) = detection_time_us {
+            self.detection.get_or_create(&l("neighbor", peer)).set(*us as f64 / 1e6);
         }
-        if let Some(us) = b.tx_interval_us {
-            self.tx_interval.get_or_create(&l("neighbor", peer)).set(us as f64 / 1e6);
+        if let Some(us) = tx_interval_us {
+            self.tx_interval.get_or_create(&l("neighbor", peer)).set(*us as f64 / 1e6);
         }
-        self.transitions.get_or_create(&two("direction", "up")).inc_by(b.up_count);
-        self.transitions.get_or_create(&two("direction", "down")).inc_by(b.down_count);
-        self.packets.get_or_create(&two("direction", "in")).inc_by(b.packets_in);
-        self.packets.get_or_create(&two("direction", "out")).inc_by(b.packets_out);
-        for (reason, n) in &b.drops {
+        self.transitions.get_or_create(&two("direction", "up")).inc_by(*up_count);
+        self.transitions.get_or_create(&two("direction", "down")).inc_by(*down_count);
+        self.packets.get_or_create(&two("direction", "in")).inc_by(*packets_in);
+        self.packets.get_or_create(&two("direction", "out")).inc_by(*packets_out);
+        for (reason, n) in drops {
             self.dropped.get_or_create(&two("reason", reason)).inc_by(*n);
         }
-        self.suppressed.get_or_create(&l("neighbor", peer)).inc_by(b.tx_suppressed);
+        self.suppressed.get_or_create(&l("neighbor", peer)).inc_by(*tx_suppressed);
     }
 }
 
@@ -335,7 +361,10 @@ mod tests {
             "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
             "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
                            "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
-                           "last_update_latency_us": 85}],
+                           "last_update_latency_us": 85,
+                           "bfd": {"state": "Up", "detection_time_us": 150000, "tx_interval_us": 50000,
+                                   "up_count": 2, "down_count": 1, "packets_in": 40, "packets_out": 41,
+                                   "drops": {"bad_digest": 3}, "tx_suppressed": 5}}],
            "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2}
         }))
         .unwrap();
@@ -355,6 +384,15 @@ mod tests {
             "anycastd_bgp_connections_refused_total{reason=\"busy\"} 0",
             "anycastd_bgp_accept_errors_total 2",
             "anycastd_neighbor_update_latency_seconds{neighbor=\"192.0.2.1\"} 0.000085",
+            "anycastd_bfd_up{neighbor=\"192.0.2.1\"} 1.0",
+            "anycastd_bfd_state{neighbor=\"192.0.2.1\",state=\"Up\"} 1.0",
+            "anycastd_bfd_state{neighbor=\"192.0.2.1\",state=\"Down\"} 0.0",
+            "anycastd_bfd_detection_time_seconds{neighbor=\"192.0.2.1\"} 0.15",
+            "anycastd_bfd_tx_interval_seconds{neighbor=\"192.0.2.1\"} 0.05",
+            "anycastd_bfd_transitions_total{neighbor=\"192.0.2.1\",direction=\"down\"} 1",
+            "anycastd_bfd_packets_total{neighbor=\"192.0.2.1\",direction=\"out\"} 41",
+            "anycastd_bfd_packets_dropped_total{neighbor=\"192.0.2.1\",reason=\"bad_digest\"} 3",
+            "anycastd_bfd_tx_suppressed_total{neighbor=\"192.0.2.1\"} 5",
             "# EOF",
         ] {
             assert!(t.contains(want), "missing {want} in\n{t}");

@@ -181,6 +181,14 @@ pub struct BfdStatus {
     pub problem: Option<String>,
 }
 
+impl NeighborStatus {
+    /// Established and not held back by a strict BFD session that is not Up: the neighbor
+    /// has (or is sent) the advertisement.
+    pub fn serving(&self) -> bool {
+        self.state == NeighborState::Established && self.bfd.as_ref().is_none_or(|b| b.state == "Up" || !b.strict)
+    }
+}
+
 impl StatusDoc {
     /// Every neighbor Established, and its BFD session (if it has one) Up.
     pub fn all_established(&self) -> bool {

@@ -40,6 +40,12 @@ fn bfd_cfg(auth: Option<AuthConfig>) -> config::Bfd {
 async fn speaker(local: Ipv4Addr, peer: Ipv4Addr, bfd: config::Bfd) -> (Speaker, TcpListener) {
     let l = TcpListener::bind((peer, 0)).await.expect("bind the raw peer");
     let port = l.local_addr().expect("raw peer address").port();
+    let cfg = config_for(local, peer, port, bfd);
+    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.expect("speaker");
+    (sp, l)
+}
+
+fn config_for(local: Ipv4Addr, peer: Ipv4Addr, port: u16, bfd: config::Bfd) -> Config {
     let text = format!(
         "[bgp]\nlocal_as = 65124\nrouter_id = \"{local}\"\nlocal_ip = \"{local}\"\nhold_time = 9\n\
          connect_retry = 1\nlisten = false\n\
@@ -48,8 +54,7 @@ async fn speaker(local: Ipv4Addr, peer: Ipv4Addr, bfd: config::Bfd) -> (Speaker,
     );
     let mut cfg = Config::from_str(&text, std::path::Path::new("bfd.toml")).unwrap_or_else(|e| panic!("config: {e}"));
     cfg.bgp.neighbors[0].bfd = Some(bfd);
-    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.expect("speaker");
-    (sp, l)
+    cfg
 }
 
 /// The far end's BFD: a session on its own sockets, silent while `mute` is set.
@@ -80,22 +85,27 @@ fn bfd_peer(me: Ipv4Addr, speaker: Ipv4Addr, auth: Option<AuthConfig>) -> BfdPee
         let mut b = Bfd::new(std::time::Instant::now(), cfg, auth.map(|a| (a, 1)));
         let to = SocketAddr::new(IpAddr::V4(speaker), PORT_SINGLE_HOP);
         let mut buf = vec![0u8; 512];
+        // Polls its socket every millisecond (the sockets do not wait; a test peer may).
         loop {
-            let deadline = b.next_deadline().map(Instant::from_std).unwrap_or_else(|| Instant::now() + STEP);
-            let ev = tokio::select! {
-                r = rx.recv(&mut buf) => match r {
-                    Ok(d) if !m.load(Ordering::Relaxed) => Event::Received(buf[..d.len].to_vec()),
-                    _ => continue,
-                },
-                _ = tokio::time::sleep_until(deadline) => Event::Timer,
-            };
-            for a in b.handle(std::time::Instant::now(), ev) {
-                if let Action::Send(p) = a {
-                    if !m.load(Ordering::Relaxed) {
-                        let _ = tx.send_to(&p, to);
+            let mut events = Vec::new();
+            while let Ok(Some(d)) = rx.try_recv(&mut buf) {
+                if !m.load(Ordering::Relaxed) {
+                    events.push(Event::Received(buf[..d.len].to_vec()));
+                }
+            }
+            if b.next_deadline().is_some_and(|t| t <= std::time::Instant::now()) {
+                events.push(Event::Timer);
+            }
+            for ev in events {
+                for a in b.handle(std::time::Instant::now(), ev) {
+                    if let Action::Send(p) = a {
+                        if !m.load(Ordering::Relaxed) {
+                            let _ = tx.send_to(&p, to);
+                        }
                     }
                 }
             }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
     BfdPeer { mute, task }
@@ -282,4 +292,111 @@ async fn packets_with_a_ttl_below_255_are_dropped() {
     u.send_to(&pkt, (local, PORT_SINGLE_HOP)).unwrap();
     wait_status(&sp, peer, STEP, "Init", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Init")).await.unwrap();
     assert_eq!(s.bfd.map(|b| b.packets_in), Some(0));
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_only_bfd_timers_keeps_both_sessions_up() {
+    let (local, peer) = (Ipv4Addr::new(127, 0, 0, 69), Ipv4Addr::new(127, 0, 0, 70));
+    let (sp, l) = speaker(local, peer, bfd_cfg(None)).await;
+    let port = l.local_addr().unwrap().port();
+    let _bp = bfd_peer(peer, local, None);
+    let mut p = Peer::accept(&l, STEP, "raw").await.unwrap();
+    p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
+    wait_status(&sp, peer, STEP, "BFD Up", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Up")).await.unwrap();
+    // 20 ms → 40 ms × 5: the peer's Detection Time of us and ours of it follow through a
+    // Poll Sequence; neither BGP nor BFD goes down.
+    let mut c = bfd_cfg(None);
+    c.interval = Duration::from_millis(40);
+    c.multiplier = NonZeroU8::new(5).unwrap();
+    let report = sp.reload(&config_for(local, peer, port, c)).await.unwrap();
+    assert_eq!(report.kept, vec![IpAddr::V4(peer)], "{report:?}");
+    let s = wait_status(&sp, peer, STEP, "the new timers", |s| {
+        s.bfd.as_ref().is_some_and(|b| {
+            b.interval_ms == 40
+                && b.multiplier == 5
+                && b.detection_time_us == Some(120_000)
+                && b.tx_interval_us == Some(40_000)
+        })
+    })
+    .await
+    .unwrap();
+    let b = s.bfd.unwrap();
+    assert_eq!((b.state.as_str(), b.up_count, b.down_count), ("Up", 1, 0), "{b:?}");
+    p.r.quiet(Duration::from_millis(300)).await.unwrap();
+    assert_eq!(status_of(&sp, peer).unwrap().established_count, 1);
+}
+
+/// A free TCP port on `ip`.
+fn free_port(ip: Ipv4Addr) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A connection from `src` to the speaker's listener.
+async fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::new(src.into(), 0)).unwrap();
+    tokio::time::timeout(STEP, s.connect(dst)).await.expect("connect timed out").expect("connect")
+}
+
+#[tokio::test]
+async fn while_bfd_is_down_the_routers_own_connections_are_refused_too() {
+    let (local, peer) = (Ipv4Addr::new(127, 0, 0, 71), Ipv4Addr::new(127, 0, 0, 72));
+    let port = free_port(local);
+    let text = format!(
+        "[bgp]\nlocal_as = 65124\nrouter_id = \"{local}\"\nlocal_ip = \"{local}\"\nhold_time = 9\n\
+         connect_retry = 1\nport = {port}\n\
+         [[bgp.neighbor]]\nremote_ip = \"{peer}\"\nremote_as = 65000\npassive = true\n\
+         bfd = {{ interval_ms = 20, multiplier = 3 }}\n\
+         [anycast]\nprefixes = [\"203.0.113.124/32\"]\n"
+    );
+    let cfg = Config::from_str(&text, std::path::Path::new("bfd.toml")).unwrap_or_else(|e| panic!("config: {e}"));
+    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.expect("speaker");
+    let to = SocketAddr::new(IpAddr::V4(local), port);
+    let bp = bfd_peer(peer, local, None);
+    wait_status(&sp, peer, STEP, "BFD Up", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Up")).await.unwrap();
+    let mut p = Peer::from_stream(connect_from(peer, to).await).unwrap();
+    p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
+    assert!(announcement(&mut p, STEP).await.unwrap());
+    bp.mute.store(true, Ordering::Relaxed);
+    assert_eq!(p.r.notification(Duration::from_secs(2)).await.unwrap().map(|(c, s, _)| (c, s)), Some((6, 10)));
+    // The router reconnects at once: closed without an OPEN, for as long as BFD is down.
+    for _ in 0..3 {
+        let mut s = connect_from(peer, to).await;
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(STEP, tokio::io::AsyncReadExt::read(&mut s, &mut b)).await.expect("no close");
+        assert!(matches!(n, Ok(0) | Err(_)), "answered while BFD is down: {n:?} {:02x?}", &b[..]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_of(&sp, peer).unwrap().state, anycastd::status::NeighborState::Idle);
+    // BFD Up again: the router's connection is taken.
+    bp.mute.store(false, Ordering::Relaxed);
+    wait_status(&sp, peer, STEP, "BFD Up again", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Up")).await.unwrap();
+    let mut p = Peer::from_stream(connect_from(peer, to).await).unwrap();
+    p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
+    assert!(announcement(&mut p, STEP).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_local_address_not_configured_yet_is_a_problem_in_status() {
+    // 192.0.2.99 is on no interface here: nothing can be bound (and nothing is sent).
+    let (local, peer) = (Ipv4Addr::new(192, 0, 2, 99), Ipv4Addr::new(192, 0, 2, 98));
+    let text = format!(
+        "[bgp]\nlocal_as = 65124\nrouter_id = \"{local}\"\nlocal_ip = \"{local}\"\nhold_time = 9\nlisten = false\n\
+         [[bgp.neighbor]]\nremote_ip = \"{peer}\"\nremote_as = 65000\n\
+         bfd = {{ interval_ms = 20, multiplier = 3 }}\n\
+         [anycast]\nprefixes = [\"203.0.113.124/32\"]\n"
+    );
+    let cfg = Config::from_str(&text, std::path::Path::new("bfd.toml")).unwrap_or_else(|e| panic!("config: {e}"));
+    let sp = Speaker::start(&cfg, Advert::announce(cfg.anycast.prefixes.clone())).await.expect("speaker");
+    let s = wait_status(&sp, peer, STEP, "a socket problem", |s| {
+        s.bfd
+            .as_ref()
+            .and_then(|b| b.problem.as_deref())
+            .is_some_and(|p| p.contains("cannot send") && p.contains("cannot receive"))
+    })
+    .await
+    .unwrap();
+    let b = s.bfd.unwrap();
+    assert_eq!((b.state.as_str(), b.packets_out), ("Down", 0), "{b:?}");
+    assert!(b.problem.unwrap().contains("192.0.2.99"));
 }

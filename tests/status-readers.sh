@@ -37,6 +37,7 @@ cases=(
     "src/status.rs|    pub msgs_in: u64,|    pub messages_in: u64,|NeighborStatus.msgs_in renamed"
     "src/ha/status.rs|    pub interval_ms: u64,|    pub interval_ms: u64,\n    pub timeout_ms: u64,|CheckStatus.timeout_ms added"
     "src/status.rs|    pub refused_busy: u64,|    pub refused_queue_full: u64,|InboundStatus.refused_busy renamed"
+    "src/status.rs|    pub tx_suppressed: u64,|    pub tx_withheld: u64,|BfdStatus.tx_suppressed renamed"
 )
 for c in "${cases[@]}"; do
     IFS='|' read -r file from to what <<<"$c"

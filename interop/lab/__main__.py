@@ -65,6 +65,8 @@ def main(argv: list[str]) -> int:
         from .bench import flap_soak
         o = flap_soak.parse(args)
         return with_lab(lambda lab, checks: flap_soak.bench(lab, o, checks))
+    if cmd == "bench-bfd-cpu": from .bench import bfd_cpu; return bfd_cpu.main(args, with_lab)
+    if cmd == "bench-bfd-flood": from .bench import bfd_flood; return bfd_flood.main(args, with_lab)
     if cmd == "capture-ipv6-md5":
         from .fixtures import capture_ipv6_md5
         return with_lab(lambda lab, checks: capture_ipv6_md5(lab, checks, args[0] if args else None))

@@ -25,6 +25,9 @@ pub enum Event {
     Received(Vec<u8>),
     /// The clock reached [`Bfd::next_deadline`] (early or late calls are harmless).
     Timer,
+    /// As [`Event::Timer`], and the next periodic packet goes now if it is due within this
+    /// slack and §6.8.7's 75 % floor allows ([`Session::transmit_early`]).
+    TimerWithin(Duration),
     /// §6.8.16: take the session administratively down.
     AdminDown,
     /// §6.8.16: enable it again.
@@ -112,6 +115,9 @@ impl Bfd {
         self.timers(now, &mut out);
         match event {
             Event::Timer => {}
+            Event::TimerWithin(slack) => {
+                self.session.transmit_early(now, slack, &mut out);
+            }
             Event::Received(raw) => match self.check(&raw) {
                 Ok(p) => {
                     self.counters.packets_in = self.counters.packets_in.saturating_add(1);

@@ -88,7 +88,11 @@ pub fn fuzz_session(data: &[u8]) -> (usize, State) {
                 if let Some(d) = bfd.next_deadline() {
                     now = now.max(d);
                 }
-                Event::Timer
+                // Half the time with a slack: early transmission must keep every invariant.
+                match s.byte() {
+                    Some(b) if b & 1 == 1 => Event::TimerWithin(Duration::from_micros(u64::from(b) * 100)),
+                    _ => Event::Timer,
+                }
             }
             2 => Event::AdminDown,
             3 => Event::AdminUp,

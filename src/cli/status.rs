@@ -41,7 +41,7 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     } = ha;
     let mut out = String::new();
     let role = role.name().to_uppercase();
-    let up = neighbors.iter().filter(|n| n.state == NeighborState::Established).count();
+    let up = neighbors.iter().filter(|n| n.serving()).count();
     let what = if advertising.is_empty() {
         "advertising nothing".to_string()
     } else {
@@ -276,6 +276,7 @@ mod tests {
         b.local_diag = "Control Detection Time Expired".into();
         b.problem = Some("authentication failed: bad_digest (3 packets dropped)".into());
         let t = render(&s, false);
+        assert!(t.contains("to 0/1 neighbors"), "held back by strict BFD: {t}");
         assert!(t.contains("diag Control Detection Time Expired"), "{t}");
         assert!(t.contains("    bfd problem: authentication failed: bad_digest (3 packets dropped)\n"), "{t}");
         assert_eq!(exit_code(&s), 1, "BGP Established but BFD Down is not all well");

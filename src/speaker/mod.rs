@@ -33,6 +33,8 @@ struct NeighborHandle {
     task: JoinHandle<()>,
     /// The neighbor's BFD status, kept current by the BFD thread.
     bfd: Option<Arc<std::sync::Mutex<crate::status::BfdStatus>>>,
+    /// Changes the BFD session's timers in place.
+    bfd_ctl: Option<bfd::BfdControl>,
 }
 
 #[derive(Default)]
@@ -113,10 +115,6 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
             local: n.local_ip,
             remote: n.remote_ip,
             multihop: matches!(n.ttl, TtlMode::Multihop(_)),
-            hops: match n.ttl {
-                TtlMode::Multihop(t) => t.get(),
-                _ => 1,
-            },
             config,
         }),
     }
@@ -170,6 +168,15 @@ impl Speaker {
                 let spec = neighbor_spec(bgp, n, 0x5eed_0000 + inner.seed);
                 match old.remove(&n.remote_ip) {
                     Some(h) if same_settings(&h.spec, &spec) => {
+                        report.kept.push(n.remote_ip);
+                        inner.neighbors.push(h);
+                    }
+                    // Only the BFD timers changed: a Poll Sequence, the BGP session stays.
+                    Some(mut h) if same_but_bfd_timers(&h.spec, &spec) => {
+                        if let (Some(ctl), Some(b)) = (&h.bfd_ctl, &spec.bfd) {
+                            ctl.set_timers(b.config.interval, b.config.multiplier);
+                        }
+                        h.spec.bfd = spec.bfd.clone();
                         report.kept.push(n.remote_ip);
                         inner.neighbors.push(h);
                     }
@@ -244,9 +251,10 @@ impl Speaker {
             let (st_tx, st_rx) = watch::channel(NeighborReport { status: first, established_at: None });
             let span = tracing::info_span!("neighbor", peer = %ip);
             let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
+            let bfd_ctl = bfd.as_ref().map(bfd::BfdHandle::control);
             let task =
                 tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd).instrument(span));
-            inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task, bfd: bfd_status });
+            inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task, bfd: bfd_status, bfd_ctl });
         }
         for (spec, why) in disabled {
             let ip = spec.remote.ip();
@@ -374,6 +382,18 @@ impl Inner {
 fn os_seed() -> u64 {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
     t.unwrap_or(0) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Same settings but the BFD interval or multiplier: a reload changes those in place (RFC 5880
+/// §6.8.3 Poll Sequence) without touching the BGP session.
+fn same_but_bfd_timers(a: &NeighborSpec, b: &NeighborSpec) -> bool {
+    let (Some(x), Some(y)) = (&a.bfd, &b.bfd) else { return false };
+    let mut b = b.clone();
+    if let Some(bb) = b.bfd.as_mut() {
+        bb.config.interval = x.config.interval;
+        bb.config.multiplier = x.config.multiplier;
+    }
+    x.config != y.config && same_settings(a, &b)
 }
 
 /// How long a reload waits for the Ceases of the neighbors it stops (all at once).

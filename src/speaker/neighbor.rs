@@ -528,6 +528,11 @@ impl Task {
 
     fn on_accept(&mut self, stream: TcpStream) {
         let peer = stream.peer_addr().ok();
+        // BGP waits for BFD Up: the router's own connection attempts are refused too.
+        if self.held_by_bfd {
+            debug!(?peer, "refused a connection: BGP waits for BFD Up");
+            return;
+        }
         let user_timeout = kernel_backstop(self.configured_limit());
         let prepared = transport::prepare_accepted(&stream, &self.spec.transport)
             .and_then(|()| transport::set_user_timeout(&stream, user_timeout));

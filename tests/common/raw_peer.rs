@@ -128,6 +128,13 @@ impl Peer {
         Ok(Peer { r: Reader { rd, buf: Vec::new() }, wr: Some(wr) })
     }
 
+    /// A peer on a connection it opened itself (to a listening speaker).
+    pub fn from_stream(s: tokio::net::TcpStream) -> R<Peer> {
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (rd, wr) = s.into_split();
+        Ok(Peer { r: Reader { rd, buf: Vec::new() }, wr: Some(wr) })
+    }
+
     pub async fn send(&mut self, b: &[u8]) -> R<()> {
         let w = self.wr.as_mut().ok_or("write half given away")?;
         timeout(STEP, w.write_all(b))

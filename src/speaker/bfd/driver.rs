@@ -3,19 +3,33 @@
 //! datagrams, enforces the transport's receive rules (TTL 255, RFC 5881 §5), demultiplexes
 //! (RFC 5880 §6.3), withholds transmission while the decision loop is stalled, and publishes
 //! status.
+//!
+//! The loop is a plain `poll(2)` with the earliest session deadline as its timeout; a wake-up
+//! costs more than the packets it serves (BENCHMARKS.md), so there are as few as the sessions
+//! allow:
+//! - every wake-up reads every datagram queued and serves every session whose next packet is
+//!   due within [`TX_SLACK`] (sent early, never below RFC 5880 §6.8.7's 75 %);
+//! - a receive socket whose sessions are all Up (and run no Poll Sequence) wakes nobody: its
+//!   datagrams are read at the next wake-up (a transmission, at most one interval away, or a
+//!   Detection Time, which reads them before it judges), counted as heard when the kernel
+//!   received them (`SO_TIMESTAMPNS`), so the Detection Time is exact. A socket with a session
+//!   coming up, going down or polling wakes the loop at once.
 
 use super::socket::{self, Datagram, RxSocket, TxSocket};
 use super::{BfdLink, BfdSpec};
 use crate::bfd::{Action, Bfd, Diag, Drop, Event, SessionConfig, State};
 use crate::liveness::Liveness;
 use crate::status::BfdStatus;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
 /// Requests to the BFD thread.
@@ -29,43 +43,81 @@ pub(super) enum Cmd {
         seed: u64,
     },
     Remove(u32),
+    SetTimers {
+        discriminator: u32,
+        interval: Duration,
+        multiplier: std::num::NonZeroU8,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Datagrams queued from the receive sockets to the loop; more are dropped (and counted),
-/// so a flood of packets costs bounded memory.
-const RX_QUEUE: usize = 1024;
+/// The way into the BFD thread: commands, each followed by a wake-up byte.
+#[derive(Debug)]
+pub(super) struct Mailbox {
+    tx: mpsc::Sender<Cmd>,
+    wake: UnixStream,
+}
+
+impl Mailbox {
+    /// Queues `cmd` and wakes the thread; false when the thread is gone.
+    pub(super) fn send(&self, cmd: Cmd) -> bool {
+        if self.tx.send(cmd).is_err() {
+            return false;
+        }
+        // A full socket buffer means a wake-up is pending already.
+        let _ = (&self.wake).write(&[1]);
+        true
+    }
+}
+
+/// The mailbox and the thread's end of it.
+pub(super) fn mailbox() -> std::io::Result<(Mailbox, Inbox)> {
+    let (a, b) = UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    let (tx, rx) = mpsc::channel();
+    Ok((Mailbox { tx, wake: a }, Inbox { rx, wake: b }))
+}
+
+/// The BFD thread's end of the [`Mailbox`].
+pub(super) struct Inbox {
+    rx: mpsc::Receiver<Cmd>,
+    wake: UnixStream,
+}
+
+/// At most this many datagrams are read from one socket per wake-up, so a flood of packets
+/// cannot keep the loop from its deadlines (the rest wait in the socket's buffer, bounded by
+/// the kernel).
+const RX_BATCH: usize = 256;
+
+/// How early a periodic packet may leave to share a wake-up with another session's.
+const TX_SLACK: Duration = Duration::from_millis(4);
 /// The largest datagram read: a Control packet with the longest authentication section is
 /// 52 octets; anything longer is discarded.
 const RX_BUF: usize = 512;
 /// How often a receive socket that failed is tried again.
 const REBIND_EVERY: Duration = Duration::from_secs(1);
 
-/// The thread's body: a current-thread runtime running [`Driver::run`].
-pub(super) fn run(liveness: Liveness, cmds: mpsc::UnboundedReceiver<Cmd>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("BFD cannot start its runtime: {e}; every BFD session stays Down");
-            return;
-        }
-    };
-    rt.block_on(Driver::new(liveness).run(cmds));
+/// The thread's body.
+pub(super) fn run(liveness: Liveness, inbox: Inbox) {
+    Driver::new(liveness).run(inbox);
 }
 
-/// What a receive socket hands to the loop.
-struct Incoming {
+/// What a receive socket read.
+struct Incoming<'a> {
     on: RxKey,
     dgram: Datagram,
-    payload: Vec<u8>,
+    payload: &'a [u8],
 }
 
 /// A receive socket: the local address and whether it is the multihop port.
 type RxKey = (IpAddr, bool);
 
 struct Rx {
-    task: JoinHandle<()>,
+    sock: RxSocket,
     users: usize,
+    /// Receive errors so far (logged at powers of two).
+    errors: u64,
 }
 
 struct Sess {
@@ -79,6 +131,10 @@ struct Sess {
     last_drop: Option<Drop>,
     tx_suppressed: u64,
     send_failures: u64,
+    /// Whether this session holds a use of its receive socket.
+    rx_ok: bool,
+    /// The source port to try first (kept for a retried bind).
+    first_port: u16,
     /// Why the sockets do not work, when they do not.
     socket_problem: Option<String>,
 }
@@ -102,50 +158,36 @@ impl Sess {
 struct Driver {
     sessions: HashMap<u32, Sess>,
     rx: HashMap<RxKey, Rx>,
-    incoming_tx: mpsc::Sender<Incoming>,
-    incoming: mpsc::Receiver<Incoming>,
     liveness: Liveness,
     /// Whether the current stall of the decision loop was logged.
     stall_logged: bool,
     /// Datagrams no session would take (unknown discriminator or addresses).
     unmatched: u64,
     rebind_at: Option<Instant>,
+    /// The time the last deadlines were served at.
+    floor: Instant,
 }
 
 impl Driver {
     fn new(liveness: Liveness) -> Self {
-        let (incoming_tx, incoming) = mpsc::channel(RX_QUEUE);
         Driver {
             sessions: HashMap::new(),
             rx: HashMap::new(),
-            incoming_tx,
-            incoming,
             liveness,
             stall_logged: false,
             unmatched: 0,
             rebind_at: None,
+            floor: Instant::now(),
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+    fn run(mut self, inbox: Inbox) {
+        let mut buf = vec![0u8; RX_BUF];
         loop {
-            let deadline = self.sessions.values().filter_map(|s| s.bfd.next_deadline()).chain(self.rebind_at).min();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = sleep => self.timers(),
-                Some(inc) = self.incoming.recv() => self.receive(inc),
-                cmd = cmds.recv() => match cmd {
-                    Some(Cmd::Add { discriminator, spec, link, status, seed }) => {
-                        self.add(discriminator, *spec, link, status, seed)
-                    }
-                    Some(Cmd::Remove(d)) => self.remove(d),
-                    Some(Cmd::Shutdown(done)) => {
+            // Commands first (a wake-up byte came with each).
+            loop {
+                match inbox.rx.try_recv() {
+                    Ok(Cmd::Shutdown(done)) => {
                         let all: Vec<u32> = self.sessions.keys().copied().collect();
                         for d in all {
                             self.remove(d);
@@ -153,8 +195,93 @@ impl Driver {
                         let _ = done.send(());
                         return;
                     }
-                    None => return,
-                },
+                    Ok(cmd) => self.command(cmd),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            // Everything received since the last wake-up, then what is due.
+            let keys: Vec<RxKey> = self.rx.keys().copied().collect();
+            for k in &keys {
+                self.drain(*k, &mut buf);
+            }
+            self.timers();
+            // Wait for a command, a datagram on a socket that must wake us, or the next
+            // deadline (rounded up to the ms).
+            let deadline = self.sessions.values().filter_map(|s| s.bfd.next_deadline()).chain(self.rebind_at).min();
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let ms = d.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+                    PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::ZERO)
+                }
+            };
+            let eager: Vec<RxKey> = keys.iter().copied().filter(|k| self.wakes_on(*k)).collect();
+            let ready: Vec<bool> = {
+                let mut fds = Vec::with_capacity(eager.len() + 1);
+                fds.push(PollFd::new(inbox.wake.as_fd(), PollFlags::POLLIN));
+                for k in &eager {
+                    if let Some(rx) = self.rx.get(k) {
+                        fds.push(PollFd::new(rx.sock.as_fd(), PollFlags::POLLIN));
+                    }
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(_) => fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect(),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        error!("BFD poll failed: {e}");
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                }
+            };
+            if ready.first().copied().unwrap_or(false) {
+                let mut sink = [0u8; 64];
+                while matches!((&inbox.wake).read(&mut sink), Ok(n) if n > 0) {}
+            }
+        }
+    }
+
+    /// Whether a datagram on `k` must wake the loop: some session on it is not Up, its
+    /// remote is not, or a Poll Sequence runs (a Final is awaited, or one is to be sent).
+    fn wakes_on(&self, k: RxKey) -> bool {
+        self.sessions.values().filter(|s| s.rx_key() == k).any(|s| {
+            let ses = s.bfd.session();
+            ses.state() != State::Up || ses.remote_state() != State::Up || ses.poll_active()
+        })
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Add { discriminator, spec, link, status, seed } => self.add(discriminator, *spec, link, status, seed),
+            Cmd::Remove(d) => self.remove(d),
+            Cmd::SetTimers { discriminator, interval, multiplier } => {
+                self.set_timers(discriminator, interval, multiplier)
+            }
+            Cmd::Shutdown(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Reads what socket `k` holds (at most [`RX_BATCH`]) and hands it to the sessions.
+    fn drain(&mut self, k: RxKey, buf: &mut [u8]) {
+        for _ in 0..RX_BATCH {
+            let Some(rx) = self.rx.get_mut(&k) else { return };
+            match rx.sock.try_recv(buf) {
+                Ok(Some(dgram)) => {
+                    let payload = buf.get(..dgram.len.min(buf.len())).unwrap_or_default();
+                    let inc = Incoming { on: k, dgram, payload };
+                    self.receive(&inc);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    rx.errors = rx.errors.saturating_add(1);
+                    if rx.errors.is_power_of_two() {
+                        warn!(local = %rx.sock.local(), errors = rx.errors, "BFD receive error: {e}");
+                    }
+                    return;
+                }
             }
         }
     }
@@ -171,37 +298,78 @@ impl Driver {
         };
         // bfd.XmitAuthSeq starts at a random value (RFC 5880 §6.8.1).
         let auth = spec.config.auth.clone().map(|a| (a, (seed >> 32) as u32));
-        let first_port = port_from(seed);
-        let (tx, socket_problem) = match TxSocket::bind(spec.local, first_port) {
-            Ok(t) => (Some(t), None),
-            Err(e) => {
-                error!(neighbor = %spec.remote, "BFD cannot send: {e}");
-                (None, Some(format!("cannot send: {e}")))
-            }
-        };
-        let mut s = Sess {
+        let s = Sess {
             bfd: Bfd::new(now, cfg, auth),
             spec,
-            tx,
+            tx: None,
             link,
             status,
             transport_drops: BTreeMap::new(),
             last_drop: None,
             tx_suppressed: 0,
             send_failures: 0,
-            socket_problem,
+            rx_ok: false,
+            first_port: port_from(seed),
+            socket_problem: None,
         };
         info!(neighbor = %s.spec.remote, local = %s.spec.local, discriminator = d, multihop = s.spec.multihop,
             interval_ms = s.spec.config.interval.as_millis() as u64, multiplier = s.spec.config.multiplier.get(),
             "BFD session started");
-        let key = s.rx_key();
-        if let Err(e) = self.use_rx(key) {
-            error!(neighbor = %s.spec.remote, "BFD cannot receive: {e}");
-            s.socket_problem = Some(format!("cannot receive: {e}"));
+        self.sessions.insert(d, s);
+        self.bind_sockets(d, now, true);
+        self.step(d, now, Event::Timer);
+    }
+
+    /// Binds what session `d` lacks: its send socket and its use of the receive socket. What
+    /// fails (the local address is not configured yet, the port is taken…) is retried every
+    /// [`REBIND_EVERY`], logged the first time.
+    fn bind_sockets(&mut self, d: u32, now: Instant, first: bool) {
+        let Some(s) = self.sessions.get(&d) else { return };
+        let (local, remote, key, need_tx, need_rx, port) =
+            (s.spec.local, s.spec.remote, s.rx_key(), s.tx.is_none(), !s.rx_ok, s.first_port);
+        let tx = need_tx.then(|| TxSocket::bind(local, port));
+        let rx = need_rx.then(|| self.use_rx(key));
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        let mut problems = Vec::new();
+        match tx {
+            Some(Ok(t)) => s.tx = Some(t),
+            Some(Err(e)) => problems.push(format!("cannot send: {e}")),
+            None => {}
+        }
+        match rx {
+            Some(Ok(())) => s.rx_ok = true,
+            Some(Err(e)) => problems.push(format!("cannot receive: {e}")),
+            None => {}
+        }
+        let was = s.socket_problem.take();
+        if problems.is_empty() {
+            if was.is_some() {
+                info!(neighbor = %remote, "BFD sockets bound");
+            }
+        } else {
+            let p = problems.join("; ");
+            if first {
+                error!(neighbor = %remote, "BFD {p} (retried every {REBIND_EVERY:?})");
+            }
+            s.socket_problem = Some(p);
             self.rebind_at = Some(now + REBIND_EVERY);
         }
-        self.sessions.insert(d, s);
-        self.step(d, now, Event::Timer);
+    }
+
+    /// New timers from a reload: the session runs a Poll Sequence (while Up) and keeps going.
+    fn set_timers(&mut self, d: u32, interval: Duration, multiplier: std::num::NonZeroU8) {
+        let Some(s) = self.sessions.get_mut(&d) else { return };
+        s.spec.config.interval = interval;
+        s.spec.config.multiplier = multiplier;
+        {
+            let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
+            st.interval_ms = interval.as_millis() as u64;
+            st.multiplier = multiplier.get();
+        }
+        info!(neighbor = %s.spec.remote, interval_ms = interval.as_millis() as u64, multiplier = multiplier.get(),
+            "BFD timers changed (Poll Sequence)");
+        let ev = Event::SetIntervals { desired_min_tx: interval, required_min_rx: interval, detect_mult: multiplier };
+        self.step(d, Instant::now(), ev);
     }
 
     /// Takes the session administratively down (its AdminDown packet leaves now) and drops it.
@@ -212,7 +380,9 @@ impl Driver {
         self.step(d, Instant::now(), Event::AdminDown);
         if let Some(s) = self.sessions.remove(&d) {
             info!(neighbor = %s.spec.remote, discriminator = d, "BFD session removed (AdminDown sent)");
-            self.release_rx(s.rx_key());
+            if s.rx_ok {
+                self.release_rx(s.rx_key());
+            }
         }
     }
 
@@ -223,9 +393,7 @@ impl Driver {
             return Ok(());
         }
         let sock = RxSocket::bind(key.0, key.1)?;
-        let tx = self.incoming_tx.clone();
-        let task = tokio::spawn(receive_loop(sock, key, tx));
-        self.rx.insert(key, Rx { task, users: 1 });
+        self.rx.insert(key, Rx { sock, users: 1, errors: 0 });
         Ok(())
     }
 
@@ -233,58 +401,43 @@ impl Driver {
         if let Some(rx) = self.rx.get_mut(&key) {
             rx.users = rx.users.saturating_sub(1);
             if rx.users == 0 {
-                rx.task.abort();
                 self.rx.remove(&key);
             }
         }
     }
 
-    /// Retries the receive sockets that could not be bound.
+    /// Retries the sockets that could not be bound.
     fn rebind(&mut self, now: Instant) {
         self.rebind_at = None;
-        let missing: Vec<(u32, RxKey)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.socket_problem.as_deref().is_some_and(|p| p.starts_with("cannot receive")))
-            .map(|(d, s)| (*d, s.rx_key()))
-            .collect();
-        for (d, key) in missing {
-            match self.use_rx(key) {
-                Ok(()) => {
-                    if let Some(s) = self.sessions.get_mut(&d) {
-                        info!(neighbor = %s.spec.remote, "BFD receives again");
-                        s.socket_problem = None;
-                    }
-                }
-                Err(e) => {
-                    if let Some(s) = self.sessions.get_mut(&d) {
-                        s.socket_problem = Some(format!("cannot receive: {e}"));
-                    }
-                    self.rebind_at = Some(now + REBIND_EVERY);
-                }
-            }
+        let missing: Vec<u32> =
+            self.sessions.iter().filter(|(_, s)| s.socket_problem.is_some()).map(|(d, _)| *d).collect();
+        for d in missing {
+            self.bind_sockets(d, now, false);
         }
     }
 
+    /// Serves every deadline due now (all sessions due by this wake-up in one go).
     fn timers(&mut self) {
         let now = Instant::now();
         if self.rebind_at.is_some_and(|t| t <= now) {
             self.rebind(now);
         }
+        self.floor = now;
+        let soon = now + TX_SLACK;
         let due: Vec<u32> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= now))
+            .filter(|(_, s)| s.bfd.next_deadline().is_some_and(|t| t <= soon))
             .map(|(d, _)| *d)
             .collect();
         for d in due {
-            self.step(d, now, Event::Timer);
+            self.step(d, now, Event::TimerWithin(TX_SLACK));
         }
     }
 
     /// RFC 5880 §6.3: a nonzero Your Discriminator selects the session (which must be the
     /// one with that source and local address); a zero one selects by addresses.
-    fn demux(&self, inc: &Incoming) -> Option<u32> {
+    fn demux(&self, inc: &Incoming<'_>) -> Option<u32> {
         let src = inc.dgram.src.ip();
         let your = inc.payload.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes)?;
         let fits = |s: &Sess| s.spec.remote == src && s.rx_key() == inc.on;
@@ -294,9 +447,11 @@ impl Driver {
         self.sessions.iter().find(|(_, s)| fits(s)).map(|(d, _)| *d)
     }
 
-    fn receive(&mut self, inc: Incoming) {
-        let now = Instant::now();
-        let Some(d) = self.demux(&inc) else {
+    fn receive(&mut self, inc: &Incoming<'_>) {
+        // Heard when the kernel received it (never before the last wake-up's time, so the
+        // sessions see time go forward).
+        let now = arrival(inc.dgram.received, Instant::now(), std::time::SystemTime::now()).max(self.floor);
+        let Some(d) = self.demux(inc) else {
             self.unmatched = self.unmatched.saturating_add(1);
             return;
         };
@@ -309,7 +464,7 @@ impl Driver {
             s.count_transport_drop("bad_ttl");
             return publish(s, now, &self.liveness);
         }
-        self.step(d, now, Event::Received(inc.payload));
+        self.step(d, now, Event::Received(inc.payload.to_vec()));
     }
 
     /// Feeds `ev` to session `d` and carries out what it asks for.
@@ -377,14 +532,17 @@ impl Driver {
 }
 
 /// RFC 5881 §5: a single-hop packet must arrive with TTL / Hop Limit 255. RFC 5883 sets no
-/// TTL rule for multihop; ours is GTSM's (RFC 5082): the router sends 255, so a packet from
-/// at most `hops` hops away arrives with at least 256 − hops.
+/// TTL rule for multihop, and routers do not send 255 there (BIRD sends 64): any TTL is
+/// taken, and authentication is what protects a multihop session (RFC 5883 §6).
 fn ttl_ok(spec: &BfdSpec, ttl: Option<u8>) -> bool {
-    if spec.multihop {
-        ttl.is_some_and(|t| u16::from(t) + u16::from(spec.hops) >= 256)
-    } else {
-        socket::ttl_acceptable(false, spec.config.auth.is_some(), ttl)
-    }
+    socket::ttl_acceptable(spec.multihop, spec.config.auth.is_some(), ttl)
+}
+
+/// When a datagram the kernel stamped `received` (wall clock) arrived, on the monotonic clock:
+/// `now` less its age, the age bounded to a second (a wall clock that jumped says nothing).
+fn arrival(received: Option<std::time::SystemTime>, now: Instant, wall: std::time::SystemTime) -> Instant {
+    let age = received.and_then(|r| wall.duration_since(r).ok()).unwrap_or(Duration::ZERO).min(Duration::from_secs(1));
+    now.checked_sub(age).unwrap_or(now)
 }
 
 /// A source port from the seed, in RFC 5881's range.
@@ -392,28 +550,6 @@ fn port_from(seed: u64) -> u16 {
     let (lo, hi) = (*socket::SOURCE_PORTS.start(), *socket::SOURCE_PORTS.end());
     let span = u64::from(hi - lo) + 1;
     lo + (seed % span) as u16
-}
-
-/// Reads datagrams until the socket is dropped; the loop gets them through a bounded queue.
-async fn receive_loop(sock: RxSocket, on: RxKey, tx: mpsc::Sender<Incoming>) {
-    let mut buf = vec![0u8; RX_BUF];
-    let mut errors = 0u64;
-    loop {
-        match sock.recv(&mut buf).await {
-            Ok(dgram) => {
-                let payload = buf.get(..dgram.len.min(RX_BUF)).unwrap_or_default().to_vec();
-                // A full queue drops the datagram: a flood of packets cannot grow memory.
-                let _ = tx.try_send(Incoming { on, dgram, payload });
-            }
-            Err(e) => {
-                errors = errors.saturating_add(1);
-                if errors == 1 || errors.is_power_of_two() {
-                    warn!(local = %sock.local(), errors, "BFD receive error: {e}");
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
 }
 
 /// The status of a session before its first event.
@@ -514,7 +650,7 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
         }
         Some(d) => format!("packets from the router dropped: {}", d.name()),
         None if s.transport_drops.contains_key("bad_ttl") => {
-            "packets from the router dropped: TTL/hop limit not 255 (is the router more than one hop away? set multihop)".into()
+            "packets from the router dropped: TTL/hop limit not 255 (single hop, RFC 5881); is the router more than one hop away? then the neighbor needs multihop".into()
         }
         None if s.bfd.counters().packets_in == 0 => {
             format!("no BFD packets from {}: is BFD enabled for this session on the router?", s.spec.remote)
@@ -529,12 +665,11 @@ mod tests {
     use super::*;
     use std::num::NonZeroU8;
 
-    fn spec(multihop: bool, hops: u8) -> BfdSpec {
+    fn spec(multihop: bool) -> BfdSpec {
         BfdSpec {
             local: IpAddr::from([192, 0, 2, 11]),
             remote: IpAddr::from([192, 0, 2, 1]),
             multihop,
-            hops,
             config: crate::config::Bfd {
                 interval: Duration::from_millis(50),
                 multiplier: NonZeroU8::MIN,
@@ -545,14 +680,23 @@ mod tests {
     }
 
     #[test]
-    fn single_hop_wants_255_and_multihop_at_most_its_hops() {
-        assert!(ttl_ok(&spec(false, 1), Some(255)));
-        assert!(!ttl_ok(&spec(false, 1), Some(254)));
-        assert!(!ttl_ok(&spec(false, 1), None));
-        assert!(ttl_ok(&spec(true, 2), Some(254)));
-        assert!(!ttl_ok(&spec(true, 2), Some(253)));
-        assert!(ttl_ok(&spec(true, 255), Some(1)));
-        assert!(!ttl_ok(&spec(true, 255), None));
+    fn single_hop_wants_255_and_multihop_any_ttl() {
+        assert!(ttl_ok(&spec(false), Some(255)));
+        assert!(!ttl_ok(&spec(false), Some(254)));
+        assert!(!ttl_ok(&spec(false), None));
+        assert!(ttl_ok(&spec(true), Some(64)), "BIRD's multihop TTL");
+        assert!(ttl_ok(&spec(true), Some(1)));
+    }
+
+    #[test]
+    fn arrival_is_now_less_the_kernel_age_bounded() {
+        let now = Instant::now();
+        let wall = std::time::SystemTime::now();
+        let ms = Duration::from_millis;
+        assert_eq!(arrival(Some(wall - ms(30)), now, wall), now - ms(30));
+        assert_eq!(arrival(None, now, wall), now);
+        assert_eq!(arrival(Some(wall + ms(5)), now, wall), now, "a stamp in the future is now");
+        assert_eq!(arrival(Some(wall - ms(5000)), now, wall), now - ms(1000), "at most a second old");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// One neighbor's BFD session as the speaker asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,9 +36,6 @@ pub struct BfdSpec {
     pub remote: IpAddr,
     /// RFC 5883 (UDP 4784) for a `multihop` neighbor, RFC 5881 (UDP 3784) otherwise.
     pub multihop: bool,
-    /// How many hops away the router may be: the neighbor's `multihop` TTL (1 for single
-    /// hop). A multihop packet must arrive with TTL ≥ 256 − hops (the router sends 255).
-    pub hops: u8,
     pub config: config::Bfd,
 }
 
@@ -66,7 +63,7 @@ pub struct BfdHandle {
     discriminator: u32,
     link: watch::Receiver<BfdLink>,
     status: Arc<Mutex<BfdStatus>>,
-    cmds: mpsc::UnboundedSender<driver::Cmd>,
+    cmds: Arc<driver::Mailbox>,
 }
 
 impl BfdHandle {
@@ -75,9 +72,29 @@ impl BfdHandle {
         &mut self.link
     }
 
+    /// A handle that changes the session's timers.
+    pub fn control(&self) -> BfdControl {
+        BfdControl { discriminator: self.discriminator, cmds: self.cmds.clone() }
+    }
+
     /// The status cell the BFD thread keeps current (shared with the speaker's `status`).
     pub fn status_cell(&self) -> Arc<Mutex<BfdStatus>> {
         self.status.clone()
+    }
+}
+
+/// Changes a running session's timers (a reload): cloneable, holds no session.
+#[derive(Clone, Debug)]
+pub struct BfdControl {
+    discriminator: u32,
+    cmds: Arc<driver::Mailbox>,
+}
+
+impl BfdControl {
+    /// New Desired Min TX = Required Min RX and Detect Mult, applied with a Poll Sequence
+    /// while Up (RFC 5880 §6.8.3).
+    pub fn set_timers(&self, interval: Duration, multiplier: std::num::NonZeroU8) {
+        let _ = self.cmds.send(driver::Cmd::SetTimers { discriminator: self.discriminator, interval, multiplier });
     }
 }
 
@@ -95,7 +112,7 @@ pub fn read_status(cell: &Mutex<BfdStatus>) -> BfdStatus {
 /// The BFD thread and the way to add sessions to it.
 #[derive(Debug)]
 pub struct BfdRunner {
-    cmds: mpsc::UnboundedSender<driver::Cmd>,
+    cmds: Arc<driver::Mailbox>,
     next_discriminator: AtomicU32,
     seed: u64,
 }
@@ -104,7 +121,8 @@ impl BfdRunner {
     /// Starts the BFD thread. `seed` (from the OS in the daemon) picks the discriminators,
     /// jitter and initial authentication sequence numbers.
     pub fn start(liveness: Liveness, seed: u64) -> std::io::Result<BfdRunner> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = driver::mailbox()?;
+        let tx = Arc::new(tx);
         std::thread::Builder::new().name("anycastd-bfd".into()).spawn(move || driver::run(liveness, rx))?;
         let first = (crate::splitmix::SplitMix64::new(seed).next_u64() as u32).max(1);
         Ok(BfdRunner { cmds: tx, next_discriminator: AtomicU32::new(first), seed })
@@ -133,7 +151,7 @@ impl BfdRunner {
     /// most `limit`.
     pub async fn shutdown(&self, limit: Duration) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.cmds.send(driver::Cmd::Shutdown(tx)).is_ok() {
+        if self.cmds.send(driver::Cmd::Shutdown(tx)) {
             let _ = tokio::time::timeout(limit, rx).await;
         }
     }

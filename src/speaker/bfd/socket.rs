@@ -7,9 +7,10 @@
 //! destination address so the caller can apply [`ttl_acceptable`] and demultiplex.
 //!
 //! `unsafe` here: viewing the caller's byte buffers as `MaybeUninit` for `recvmsg`, the
-//! `setsockopt` calls socket2 does not wrap (`IP_RECVTTL`, `IP_PKTINFO`, `IPV6_RECVPKTINFO`),
-//! and handing the fd to tokio (`AsyncFd::register_with_interest`, unsafe since tokio 1.54).
-//! The control messages themselves are parsed from plain bytes, bounds-checked.
+//! and the `setsockopt` calls socket2 does not wrap (`IP_RECVTTL`, `IP_PKTINFO`,
+//! `IPV6_RECVPKTINFO`). The control messages themselves are parsed from plain bytes,
+//! bounds-checked. Both sockets are non-blocking and need no runtime: the BFD thread waits on
+//! them with `poll(2)` (`speaker::bfd::driver`).
 #![allow(unsafe_code)]
 
 use socket2::{Domain, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, Socket, Type};
@@ -18,8 +19,6 @@ use std::mem::{offset_of, size_of, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 
 /// UDP destination port of single-hop BFD Control packets (RFC 5881 §4).
 pub const PORT_SINGLE_HOP: u16 = 3784;
@@ -47,10 +46,6 @@ pub enum SocketError {
         SOURCE_PORTS.end()
     )]
     NoFreePort { local: IpAddr },
-    #[error("BFD socket {addr} needs a tokio runtime: {err}")]
-    Runtime { addr: SocketAddr, err: tokio::runtime::TryCurrentError },
-    #[error("cannot register BFD socket {addr} with tokio: {err}")]
-    Register { addr: SocketAddr, err: io::Error },
     #[error("cannot send BFD packet from {local} to {remote}: {err}")]
     Send { local: SocketAddr, remote: SocketAddr, err: io::Error },
     #[error("cannot receive on BFD socket {local}: {err}")]
@@ -194,22 +189,22 @@ pub struct Datagram {
     /// The interface it arrived on (from the pktinfo), for single-hop sessions that are
     /// tied to an interface (RFC 5881 §3).
     pub ifindex: Option<u32>,
+    /// When the kernel received it (`SO_TIMESTAMPNS`, wall clock).
+    pub received: Option<std::time::SystemTime>,
 }
 
 /// The socket the BFD sessions on one local address receive on: port 3784 (single hop) or
 /// 4784 (multihop), reporting TTL / hop limit and destination address with every datagram.
 #[derive(Debug)]
 pub struct RxSocket {
-    fd: AsyncFd<Socket>,
+    fd: Socket,
     local: SocketAddr,
 }
 
 impl RxSocket {
-    /// Binds to (`local`, [`PORT_MULTIHOP`] or [`PORT_SINGLE_HOP`]) and registers with the
-    /// current tokio runtime (an error, not a panic, outside one; the runtime needs IO enabled).
+    /// Binds to (`local`, [`PORT_MULTIHOP`] or [`PORT_SINGLE_HOP`]).
     pub fn bind(local: IpAddr, multihop: bool) -> Result<RxSocket, SocketError> {
         let addr = SocketAddr::new(local, if multihop { PORT_MULTIHOP } else { PORT_SINGLE_HOP });
-        tokio::runtime::Handle::try_current().map_err(|err| SocketError::Runtime { addr, err })?;
         let sock = udp_socket(local)?;
         if local.is_ipv6() {
             sock.set_recv_hoplimit_v6(true).map_err(|err| SocketError::Option {
@@ -222,13 +217,11 @@ impl RxSocket {
             enable(&sock, local, libc::IPPROTO_IP, libc::IP_RECVTTL, "IP_RECVTTL")?;
             enable(&sock, local, libc::IPPROTO_IP, libc::IP_PKTINFO, "IP_PKTINFO")?;
         }
+        // The kernel's receive time: the BFD thread reads datagrams a little after they
+        // arrive and counts them as heard when they arrived.
+        enable(&sock, local, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, "SO_TIMESTAMPNS")?;
         sock.bind(&addr.into()).map_err(|err| SocketError::Bind { addr, err })?;
-        // SAFETY: `sock` owns its open fd and moves into the `AsyncFd`, which owns it until it
-        // is dropped; nothing closes or replaces it meanwhile (only `get_ref` is ever used), so
-        // `as_raw_fd` keeps returning the same open descriptor.
-        let fd = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
-            .map_err(|e| SocketError::Register { addr, err: e.into_parts().1 })?;
-        Ok(RxSocket { fd, local: addr })
+        Ok(RxSocket { fd: sock, local: addr })
     }
 
     /// The bound local address and port.
@@ -236,17 +229,15 @@ impl RxSocket {
         self.local
     }
 
-    /// Waits for one datagram and writes its start into `buf` (a longer one is cut and
-    /// flagged [`Datagram::truncated`]).
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<Datagram, SocketError> {
-        let recv_err = |err| SocketError::Recv { local: self.local, err };
+    /// One datagram if one is queued (its start written into `buf`; a longer one is cut
+    /// and flagged [`Datagram::truncated`]), `None` when none is: never waits.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, SocketError> {
         loop {
-            let mut guard = self.fd.readable().await.map_err(recv_err)?;
-            match guard.try_io(|fd| recv_one(fd.get_ref(), self.local.is_ipv6(), buf)) {
-                Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(result) => return result.map_err(recv_err),
-                // Spurious readiness: the guard cleared it; wait again.
-                Err(_would_block) => continue,
+            match recv_one(&self.fd, self.local.is_ipv6(), buf) {
+                Ok(d) => return Ok(Some(d)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(err) => return Err(SocketError::Recv { local: self.local, err }),
             }
         }
     }
@@ -254,13 +245,13 @@ impl RxSocket {
 
 impl AsFd for RxSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.get_ref().as_fd()
+        self.fd.as_fd()
     }
 }
 
 impl AsRawFd for RxSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.get_ref().as_raw_fd()
+        self.fd.as_raw_fd()
     }
 }
 
@@ -293,7 +284,7 @@ fn recv_one(sock: &Socket, v6: bool, buf: &mut [u8]) -> io::Result<Datagram> {
         .as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "recvmsg returned no IP source address"))?;
     let anc = parse_control(control.0.get(..control_len).unwrap_or_default());
-    Ok(Datagram { len, src, ttl: anc.ttl, dst: anc.dst, truncated, ifindex: anc.ifindex })
+    Ok(Datagram { len, src, ttl: anc.ttl, dst: anc.dst, truncated, ifindex: anc.ifindex, received: anc.received })
 }
 
 /// What the control messages of one datagram said.
@@ -302,6 +293,7 @@ struct Ancillary {
     ttl: Option<u8>,
     dst: Option<IpAddr>,
     ifindex: Option<u32>,
+    received: Option<std::time::SystemTime>,
 }
 
 /// `cmsg_len`'s type: `size_t` in glibc, `socklen_t` (with padding) in musl.
@@ -352,6 +344,17 @@ fn parse_control(mut control: &[u8]) -> Ancillary {
                 anc.dst = octets::<4>(data, offset_of!(libc::in_pktinfo, ipi_addr)).map(|a| Ipv4Addr::from(a).into());
                 anc.ifindex =
                     c_int_at(data, offset_of!(libc::in_pktinfo, ipi_ifindex)).and_then(|i| u32::try_from(i).ok());
+            }
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                let sec = octets(data, offset_of!(libc::timespec, tv_sec)).map(libc::time_t::from_ne_bytes);
+                let nsec = octets(data, offset_of!(libc::timespec, tv_nsec)).map(libc::c_long::from_ne_bytes);
+                anc.received = match (sec.and_then(|s| u64::try_from(s).ok()), nsec.and_then(|n| u32::try_from(n).ok()))
+                {
+                    (Some(s), Some(n)) if n < 1_000_000_000 => {
+                        std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(s, n))
+                    }
+                    _ => None,
+                };
             }
             (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                 anc.dst =
@@ -419,8 +422,16 @@ mod tests {
         RxSocket::bind(local, multihop).unwrap()
     }
 
+    /// The next datagram, waiting (by polling) at most [`WAIT`].
     async fn recv(rx: &RxSocket, buf: &mut [u8]) -> Datagram {
-        tokio::time::timeout(WAIT, rx.recv(buf)).await.expect("datagram within 3 s").expect("recv")
+        let end = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(d) = rx.try_recv(buf).expect("recv") {
+                return d;
+            }
+            assert!(std::time::Instant::now() < end, "no datagram within 3 s");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     #[test]
@@ -474,7 +485,12 @@ mod tests {
         pktinfo[at..at + 4].copy_from_slice(&[192, 0, 2, 2]);
         let mut buf = cmsg(libc::IPPROTO_IP, libc::IP_TTL, &64i32.to_ne_bytes());
         buf.extend(cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, &pktinfo));
-        let want = Ancillary { ttl: Some(64), dst: Some(Ipv4Addr::new(192, 0, 2, 2).into()), ifindex: Some(7) };
+        let want = Ancillary {
+            ttl: Some(64),
+            dst: Some(Ipv4Addr::new(192, 0, 2, 2).into()),
+            ifindex: Some(7),
+            received: None,
+        };
         assert_eq!(parse_control(&buf), want);
         // Cut anywhere: never a panic, never more than was there. The last message's padding
         // is not needed (the kernel need not count it in msg_controllen).
@@ -494,9 +510,12 @@ mod tests {
     async fn tx_to_rx_single_hop_v4_carries_ttl_255_and_destination() {
         let local = v4(151);
         let (rx, tx) = pair(local, false, 50051);
+        let before = std::time::SystemTime::now();
         assert!(tx.send_to(b"bfd control", rx.local()).unwrap());
         let mut buf = [0u8; 64];
         let d = recv(&rx, &mut buf).await;
+        let at = d.received.expect("a kernel receive time");
+        assert!(at >= before - std::time::Duration::from_millis(1) && at <= std::time::SystemTime::now(), "{d:?}");
         assert_eq!(&buf[..d.len], b"bfd control");
         assert_eq!(d.src, SocketAddr::new(local, tx.local_port()));
         assert!(SOURCE_PORTS.contains(&d.src.port()));
@@ -599,10 +618,10 @@ mod tests {
     }
 
     #[test]
-    fn rx_outside_a_runtime_is_an_error_not_a_panic() {
-        let err = RxSocket::bind(v4(159), false).unwrap_err();
-        assert!(matches!(err, SocketError::Runtime { .. }), "{err:?}");
-        assert!(err.to_string().contains("127.0.0.159:3784"), "{err}");
+    fn rx_needs_no_runtime_and_never_waits() {
+        let rx = RxSocket::bind(v4(159), false).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(rx.try_recv(&mut buf).unwrap().is_none());
     }
 
     /// All IPv6 cases in one test: [::1]:3784 and [::1]:4784 can be bound once at a time.
