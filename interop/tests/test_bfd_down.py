@@ -20,13 +20,13 @@ Checks:
      prefixes (RIB, FIB: N/A without one); the router's own account of the end printed
   4. while BFD stays blocked (3 s, sampled every 50 ms): nothing at the router (strict), and
      BGP never Established again, neither at the router nor in anycastd's status (README: "BGP
-     starts again only when BFD is Up"; found failing at BFD-WIRED 59f2082: IdleHold's
-     AutomaticStart accepts the router's connection while BFD is Down)
+     starts again only when BFD is Up"; failed at BFD-WIRED 59f2082: IdleHold's AutomaticStart
+     accepted the router's connection while BFD was Down; passes on main at 5448f62)
   5. unblocked: BFD Up on both sides < 5 s, then BGP Established and both prefixes < 10 s
      after it; up_count +1 exactly (one Up, no flap after the recovery; found failing with FRR
-     in 3 of 4 runs at 59f2082: anycastd goes Up on bfdd's Init but sends its next packet only
-     ~0.5 s later at the slow-start pace, bfdd times out in Init and signals Down, and BGP
-     takes a second Cease / BFD Down)
+     in 3 of 4 runs at 59f2082 and again at 5448f62: anycastd goes Up on bfdd's Init but sends
+     its next packet only 0.5-0.7 s later at the slow-start pace; bfdd gives up in Init after
+     ~0.25-0.35 s and signals Down, and BGP takes a second Cease / BFD Down)
 """
 
 from __future__ import annotations
