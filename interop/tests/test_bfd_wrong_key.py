@@ -29,7 +29,7 @@ import pytest
 
 from lab import bfd, plan
 from lab.clock import stays_false, wait_until
-from lab.drivers import Bfd, router_config
+from lab.drivers import Bfd
 from lab.drivers.anycastd import Anycastd, AnycastdConfig
 
 NODEA = plan.NODEA

@@ -36,7 +36,6 @@ import os
 import random
 import re
 import signal
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
