@@ -3,6 +3,9 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
 
   demo                      the README's live failover demo
   bench-failover [ARGS]     anycastd vs ExaBGP + exabgp-healthcheck (--quick, --runs N, --med)
+  bench-silent-death [ARGS] silent node death → router FIB via the backup, BFD vs hold timers vs
+                            ExaBGP (--quick, --runs N, --router bird|frr, --configs ..., --faults ...,
+                            --budget S, --out DIR)
   bench-full-table [ARGS]   full-table flood (--v4 N --v6 N --group N --timeout S --receivers ...
                             --feeder bird|frr|gobgp)
   bench-flap-soak [ARGS]    session flap soak (--flaps N --kinds ... --hold N --max-recovery S
@@ -47,6 +50,11 @@ def main(argv: list[str]) -> int:
         a = failover.parse(args)
         deps.install(deps.BINARIES | deps.EXABGP) if os.geteuid() == 0 else None
         return with_lab(lambda lab, _checks: failover.Bench(lab, a).run())
+    if cmd == "bench-silent-death":
+        from .bench import silent_death
+        a = silent_death.parse(args)
+        deps.install(deps.BINARIES | deps.EXABGP) if os.geteuid() == 0 else None
+        return with_lab(lambda lab, _checks: silent_death.Bench(lab, a).run())
     if cmd == "bench-full-table":
         from .bench import full_table
         o = full_table.parse(args)

@@ -3,9 +3,9 @@ keepalived, ExaBGP and anycastd. Each renders its config from one dataclass of p
 starts, stops (cleanly), kills (SIGKILL), restarts, and reads what the daemon can tell.
 """
 
-from .router import ExportRoute, Neighbor, Path, Router, RouterConfig, router_config
+from .router import Bfd, BfdSession, ExportRoute, Neighbor, Path, Router, RouterConfig, router_config
 
-__all__ = ["ExportRoute", "Neighbor", "Path", "Router", "RouterConfig", "router_config",
+__all__ = ["Bfd", "BfdSession", "ExportRoute", "Neighbor", "Path", "Router", "RouterConfig", "router_config",
            "make_router", "ROUTER_KINDS"]
 
 ROUTER_KINDS = ("bird", "frr", "gobgp")

@@ -21,6 +21,7 @@ from .. import plan
 from ..clock import parse_iso_us, wait_until
 from ..proc import Proc, run
 from ..topology import Lab, log
+from .router import Bfd
 
 REPO = Path(__file__).resolve().parents[3]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -86,6 +87,9 @@ class AnycastdConfig:
     role_path: Path | None = None
     checks: list[FileCheck] = field(default_factory=list)
     extra_neighbors: tuple[ExtraNeighbor, ...] = ()  # after the router's session(s)
+    bfd: Bfd | None = None            # `bfd = { … }` on the router's IPv4 session
+    bfd_strict: bool | None = None    # its `strict` (None: anycastd's default, true)
+    bfd_key_file: Path | None = None  # the key in a file (0600) instead of `key`
 
     def render(self, control_dir: Path) -> str:
         n = self.node
@@ -103,6 +107,8 @@ class AnycastdConfig:
             lines.append(f'md5 = "{self.md5}"')
         if self.med is not None:
             lines.append(f"med = {self.med}")
+        if self.bfd:
+            lines.append(self.bfd_line())
         if self.v6_session:
             lines += ["", "[[bgp.neighbor]]", f'remote_ip = "{plan.RTR_LAN6}"',
                       f"remote_as = {plan.RTR_AS}", f'local_ip = "{n.addr6}"']
@@ -138,6 +144,18 @@ class AnycastdConfig:
         lines += ["", "[control]", f'socket = "{control_dir / "anycastd.sock"}"',
                   f'state_dir = "{control_dir / "state"}"']
         return "\n".join(lines) + "\n"
+
+
+    def bfd_line(self) -> str:
+        """The neighbor's `bfd = { … }` inline table."""
+        b = self.bfd
+        items = [f"interval_ms = {b.interval_ms}", f"multiplier = {b.multiplier}"]
+        if b.auth:
+            items += [f'auth = "{b.auth}"', f"key_id = {b.key_id}"]
+            items.append(f'key_file = "{self.bfd_key_file}"' if self.bfd_key_file else f'key = "{b.key}"')
+        if self.bfd_strict is not None:
+            items.append(f"strict = {'true' if self.bfd_strict else 'false'}")
+        return "bfd = { " + ", ".join(items) + " }"
 
 
 class Anycastd:
@@ -241,6 +259,19 @@ class Anycastd:
             return json.loads(r.stdout)
         except ValueError:
             return None
+
+    def neighbor_status(self, remote_ip: str = plan.RTR_LAN4) -> dict | None:
+        """`status --json`'s entry for the neighbor `remote_ip`."""
+        st = self.status() or {}
+        return next((n for n in st.get("neighbors") or [] if n.get("remote_ip") == remote_ip), None)
+
+    def bfd_status(self, remote_ip: str = plan.RTR_LAN4) -> dict | None:
+        """The neighbor's `bfd` object of `status --json` (None: no BFD, or no answer)."""
+        n = self.neighbor_status(remote_ip)
+        return n.get("bfd") if n else None
+
+    def bfd_state(self, remote_ip: str = plan.RTR_LAN4) -> str:
+        return (self.bfd_status(remote_ip) or {}).get("state", "")
 
     def status_rc(self) -> int:
         return self.cli("status", "--config", str(self.conf)).returncode

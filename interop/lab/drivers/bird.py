@@ -16,7 +16,7 @@ from datetime import datetime
 from .. import plan
 from ..proc import run
 from ..topology import Lab
-from .router import Path, Router, RouterConfig
+from .router import Bfd, BfdSession, Path, Router, RouterConfig
 
 _CAPS = {"Route refresh": "route-refresh", "4-octet AS numbers": "4-octet-as",
          "Enhanced refresh": "enhanced-route-refresh", "Graceful restart": "graceful-restart",
@@ -24,11 +24,19 @@ _CAPS = {"Route refresh": "route-refresh", "4-octet AS numbers": "4-octet-as",
          "Extended message": "extended-message", "Extended next hop": "extended-next-hop"}
 
 
+#: anycastd's BFD auth names → BIRD's `authentication` keywords
+_BFD_AUTH = {"simple": "simple", "keyed-md5": "keyed md5", "meticulous-keyed-md5": "meticulous keyed md5",
+             "keyed-sha1": "keyed sha1", "meticulous-keyed-sha1": "meticulous keyed sha1"}
+BFD_PROTO = "bfd1"
+
+
 class Bird(Router):
     kind = "bird"
     fib_proto = "bird"
     end_of_rib_without_gr = True
     withdraw_lag_ms = 0
+    has_bfd = True
+    bfd_auth_types = tuple(_BFD_AUTH)
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", name: str = "rtr",
                  kernel: bool = True, extra: str = "", error_wait: tuple[int, int] = (1, 4),
@@ -65,6 +73,7 @@ class Bird(Router):
             export4, export6 = self.neighbor_export
         if self.extra:
             out.append(self.extra)
+        iface_bfd = self._bfd_config(out)
         for n in c.neighbors:
             if any(ch in (n.md5 or "") for ch in '"\\'):
                 raise ValueError("BIRD MD5 key must not contain quotes or backslashes")
@@ -79,10 +88,38 @@ class Bird(Router):
                     f"    hold time {n.hold};", f"    startup hold time {n.hold};",
                     f"    keepalive time {ka};",
                     f'    password "{n.md5}";' if n.md5 else "",
+                    self._bgp_bfd(n.bfd, iface_bfd),
                     f"    ipv4 {{ import all; export {export4}; }};",
                     f"    ipv6 {{ import all; export {export6}; next hop address {plan.RTR_LAN6}; }};",
                     "}"]
         return "\n".join(line for line in out if line) + "\n"
+
+    def _bfd_config(self, out: list[str]) -> Bfd | None:
+        """`protocol bfd` with the first BFD neighbor's options for every interface (BIRD
+        2.0.12 takes authentication only there, not in a BGP session's `bfd { }`); returns
+        those options (None: no neighbor has BFD)."""
+        bfds = [n.bfd for n in self.config.neighbors if n.bfd]
+        if not bfds:
+            return None
+        b = bfds[0]
+        if any((x.auth, x.key_id, x.key) != (b.auth, b.key_id, b.key) for x in bfds):
+            raise ValueError("BIRD 2.0.12: BFD authentication is per interface: one for all neighbors")
+        out += ["# BFD (RFC 5880/5881) for the BGP sessions with `bfd`: the options of the first one.",
+                f"protocol bfd {BFD_PROTO} {{",
+                '    interface "*" {', f"        interval {b.interval_ms} ms;", f"        multiplier {b.multiplier};"]
+        if b.auth:
+            out += [f"        authentication {_BFD_AUTH[b.auth]};", f'        password "{b.key}" {{ id {b.key_id}; }};']
+        out += ["    };", "}"]
+        return b
+
+    @staticmethod
+    def _bgp_bfd(bfd: Bfd | None, iface_bfd: Bfd | None) -> str:
+        """The session's `bfd` line: `on` with the interface's options, or its own timers."""
+        if not bfd:
+            return ""
+        if (bfd.interval_ms, bfd.multiplier) == (iface_bfd.interval_ms, iface_bfd.multiplier):
+            return "    bfd on;"
+        return f"    bfd {{ interval {bfd.interval_ms} ms; multiplier {bfd.multiplier}; }};"
 
     def _export_config(self) -> list[str]:
         statics = {"ipv4": [], "ipv6": []}
@@ -230,6 +267,42 @@ class Bird(Router):
     def withdraw_exports(self) -> None:
         self.birdc("disable", "fx4")
         self.birdc("disable", "fx6")
+
+    # ---- BFD -------------------------------------------------------------------------
+    def bfd_sessions(self) -> dict[str, BfdSession]:
+        """`show bfd sessions`: address → session (state, Interval = its TX interval,
+        Timeout = its Detection Time; 2.0.12 shows no discriminators)."""
+        out = {}
+        for line in self.show("show bfd sessions").splitlines():
+            f = line.split()
+            if len(f) >= 6 and f[2] in ("Up", "Down", "Init", "AdminDown") and ("." in f[0] or ":" in f[0]):
+                try:
+                    tx, timeout = float(f[-2]) * 1000, float(f[-1]) * 1000
+                except ValueError:
+                    tx = timeout = None
+                out[f[0]] = BfdSession(f[2], tx_interval_ms=tx, detection_ms=timeout)
+        return out
+
+    def bfd_session(self, peer: str) -> BfdSession | None:
+        return self.bfd_sessions().get(peer)
+
+    def set_bfd(self, peer: str, bfd: Bfd) -> None:
+        """New config, `birdc configure` (soft: the BGP protocols stay as they are when only
+        the `protocol bfd` options changed; BIRD runs a Poll Sequence for the new timers)."""
+        self._replace_neighbor(peer, bfd=bfd)
+        self.reconfigure()
+
+    def reconfigure(self) -> None:
+        self.conf.write_text(self.render())
+        r = self.birdc("configure")
+        if r.returncode != 0 or "Reconfigured" not in r.stdout + r.stderr and "Reconfiguration" not in r.stdout:
+            raise RuntimeError(f"birdc configure: {r.stdout} {r.stderr}")
+
+    def bfd_disable(self) -> None:
+        self.birdc("disable", BFD_PROTO)
+
+    def bfd_enable(self) -> None:
+        self.birdc("enable", BFD_PROTO)
 
     def notification_lines(self) -> list[str]:
         return [line for line in self.log_text().splitlines()

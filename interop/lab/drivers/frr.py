@@ -22,7 +22,7 @@ from pathlib import Path as FilePath
 from .. import plan
 from ..proc import run
 from ..topology import Lab
-from .router import Path, Router, RouterConfig
+from .router import Bfd, BfdSession, Path, Router, RouterConfig
 
 FRR_BIN = "/usr/lib/frr"
 _CAPS = {"4byteAs": "4-octet-as", "routeRefresh": "route-refresh",
@@ -73,14 +73,25 @@ def _frr_ids() -> tuple[int, int]:
     return pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid
 
 
+_BFD_STATES = {"up": "Up", "down": "Down", "init": "Init", "shutdown": "AdminDown"}
+
+
+def bfd_profile(name: str) -> str:
+    """The bfdd profile of a neighbor (one each, so that set_bfd changes only that one)."""
+    return f"lab-{name}"
+
+
 class Frr(Router):
     kind = "frr"
     fib_proto = "bgp"
+    has_bfd = True
+    bfd_auth_types = ()  # FRR 8.4's bfdd has no authentication
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", feed: str = "") -> None:
         """`feed`: `address-family … network …` blocks bgpd originates (a flood feeder)."""
         super().__init__(lab, config, role)
         self.zebra: Zebra | None = None
+        self.bfdd = None
         self.feed = feed
         self.log_paths = [lab.path("frr-bgpd.log")]
 
@@ -128,6 +139,8 @@ class Frr(Router):
             out.append(" no bgp network import-check")
         for n in c.neighbors:
             out.append(f" neighbor {n.address} peer-group ANYCAST")
+            if n.bfd:
+                out += [f" neighbor {n.address} bfd", f" neighbor {n.address} bfd profile {bfd_profile(n.name)}"]
             if n.md5:
                 out.append(f" neighbor {n.address} password {n.md5}")
             if n.shutdown:
@@ -142,29 +155,61 @@ class Frr(Router):
             out.append(self.feed.rstrip("\n"))
         return "\n".join(out + ["!", "line vty", "!"]) + "\n"
 
+    def render_bfdd(self) -> str:
+        """bfdd's config: one profile per BFD neighbor (its timers) and a peer using it."""
+        out = [*self.header(), "bfd"]
+        for n in self.config.neighbors:
+            if not n.bfd:
+                continue
+            if n.bfd.auth:
+                raise ValueError("FRR 8.4 bfdd has no BFD authentication")
+            out += [f" profile {bfd_profile(n.name)}", f"  receive-interval {n.bfd.interval_ms}",
+                    f"  transmit-interval {n.bfd.interval_ms}", f"  detect-multiplier {n.bfd.multiplier}",
+                    " !", f" peer {n.address} local-address {n.local}", f"  profile {bfd_profile(n.name)}", " !"]
+        return "\n".join(out + ["!"]) + "\n"
+
     # ---- life cycle ------------------------------------------------------------------
     def start(self) -> None:
-        """zebra (unless it still runs from before) and bgpd."""
+        """zebra (unless it still runs from before), bfdd when a neighbor has BFD (likewise),
+        and bgpd."""
         if not (self.zebra and self.zebra.proc.alive()):
             self.zebra = Zebra(self.lab, self.role)
             with open(self.zebra.conf, "w", encoding="utf-8") as f:
                 f.write("\n".join(self.header()) + "\n")
             self.zebra.start()
         d = self.zebra.dir
+        infra = [self.zebra.proc]
+        if any(n.bfd for n in self.config.neighbors):
+            if not (self.bfdd and self.bfdd.alive()):
+                conf = FilePath(d) / "bfdd.conf"
+                conf.write_text(self.render_bfdd())
+                os.chown(conf, *_frr_ids())
+                self.bfdd = self.lab.spawn(self.role, "frr-bfdd", [f"{FRR_BIN}/bfdd", "-f", str(conf), "-i",
+                                           f"{d}/bfdd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
+                                           "--bfdctl", f"{d}/bfdd.sock", "-u", "frr", "-g", "frr"],
+                                           log_name="frr-bfdd.log")
+                self.log_paths.append(self.lab.path("frr-bfdd.log"))
+                from ..clock import wait_until
+                if not wait_until(lambda: os.path.exists(f"{d}/bfdd.vty") or not self.bfdd.alive(), 5) \
+                        or not self.bfdd.alive():
+                    raise RuntimeError(f"bfdd did not start: {self.bfdd.log_text()[-400:]}")
+            infra.append(self.bfdd)
         self.conf = FilePath(d) / "bgpd.conf"
         self.conf.write_text(self.render())
         os.chown(self.conf, *_frr_ids())
         bgpd = self.lab.spawn(self.role, "frr-bgpd", [f"{FRR_BIN}/bgpd", "-f", str(self.conf), "-i",
                               f"{d}/bgpd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
                               "-u", "frr", "-g", "frr"], log_name=self.log_paths[0].name)
-        self.procs = [self.zebra.proc, bgpd]
+        self.procs = [*infra, bgpd]
         self._wait_ready(lambda: "BGP router identifier" in self.vtysh("show bgp summary"), "bgpd")
 
     def stop(self, sig: int = 15) -> None:
-        """bgpd only: zebra keeps the FIB's connected routes and serves the next bgpd."""
-        for p in self.procs[1:]:
-            self.lab.stop(p, sig, 5)
-        self.procs = self.procs[:1]
+        """bgpd only: zebra keeps the FIB's connected routes and serves the next bgpd (bfdd,
+        when running, keeps its sessions for it too)."""
+        for p in self.procs[-1:]:
+            if p is not (self.zebra and self.zebra.proc) and p is not self.bfdd:
+                self.lab.stop(p, sig, 5)
+        self.procs = [p for p in self.procs if p is (self.zebra and self.zebra.proc) or p is self.bfdd]
 
     def version(self) -> str:
         return run([f"{FRR_BIN}/bgpd", "--version"]).stdout.splitlines()[0]
@@ -260,6 +305,36 @@ class Frr(Router):
                       *[f"no network {r.prefix}" for r in self.config.exports
                         if plan.family_of(r.prefix) == fam], "exit-address-family"]
         self._configure(*lines)
+
+    # ---- BFD -------------------------------------------------------------------------
+    def bfd_peers(self) -> list[dict]:
+        """`show bfd peers json` (bfdd's own view)."""
+        try:
+            peers = json.loads(self.vtysh("show bfd peers json") or "[]")
+        except ValueError:
+            return []
+        return peers if isinstance(peers, list) else []
+
+    def bfd_session(self, peer: str) -> BfdSession | None:
+        p = next((x for x in self.bfd_peers() if x.get("peer") == peer and not x.get("multihop")), None)
+        if p is None:
+            return None
+        rx, rtx, rmult = p.get("receive-interval"), p.get("remote-transmit-interval"), p.get("remote-detect-multiplier")
+        detection = rmult * max(rx, rtx) if None not in (rx, rtx, rmult) else None  # RFC 5880 §6.8.4
+        tx = p.get("transmit-interval")
+        if tx is not None and p.get("remote-receive-interval") is not None:
+            tx = max(tx, p["remote-receive-interval"])  # §6.8.7: the larger of ours and its Required Min RX
+        return BfdSession(_BFD_STATES.get(p.get("status", ""), p.get("status", "")),
+                          local_discriminator=p.get("id"), remote_discriminator=p.get("remote-id"),
+                          tx_interval_ms=tx, detection_ms=detection, diag=p.get("diagnostic"),
+                          remote_multiplier=rmult)
+
+    def set_bfd(self, peer: str, bfd: Bfd) -> None:
+        """The neighbor's bfdd profile changed through vtysh (bfdd runs a Poll Sequence)."""
+        n = self._replace_neighbor(peer, bfd=bfd)
+        self.vtysh("configure terminal", "bfd", f"profile {bfd_profile(n.name)}",
+                   f"receive-interval {bfd.interval_ms}", f"transmit-interval {bfd.interval_ms}",
+                   f"detect-multiplier {bfd.multiplier}")
 
     def last_notification(self, peer: str) -> tuple[str, str] | None:
         n = self._neighbor(peer)

@@ -12,13 +12,56 @@ from __future__ import annotations
 import signal
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FilePath
 
 from .. import plan
 from ..clock import wait_until
 from ..proc import Proc
 from ..topology import Lab, log
+
+
+#: BFD authentication types (RFC 5880 §4.2-4.4), as anycastd's `auth` spells them
+BFD_AUTH_TYPES = ("simple", "keyed-md5", "meticulous-keyed-md5", "keyed-sha1", "meticulous-keyed-sha1")
+
+
+@dataclass(frozen=True)
+class Bfd:
+    """BFD (RFC 5880/5881 single hop) with one neighbor: Desired Min TX = Required Min RX =
+    `interval_ms`, Detect Mult `multiplier`; `auth` one of BFD_AUTH_TYPES (None: none) with
+    `key_id` and `key`."""
+
+    interval_ms: int = 50
+    multiplier: int = 3
+    auth: str | None = None
+    key_id: int = 1
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth is not None and (self.auth not in BFD_AUTH_TYPES or not self.key):
+            raise ValueError(f"BFD auth {self.auth!r}: one of {BFD_AUTH_TYPES}, with a key")
+        if any(ch in (self.key or "") for ch in '"\\ '):
+            raise ValueError("BFD key must not contain quotes, backslashes or spaces")
+
+    @property
+    def detection_us(self) -> int:
+        """Detection Time when both ends use these timers (RFC 5880 §6.8.4)."""
+        return self.interval_ms * 1000 * self.multiplier
+
+
+@dataclass(frozen=True)
+class BfdSession:
+    """The router's view of its BFD session with a neighbor. States are RFC 5880 names
+    (AdminDown, Down, Init, Up); a value the daemon does not show is None."""
+
+    state: str
+    remote_state: str | None = None
+    local_discriminator: int | None = None
+    remote_discriminator: int | None = None
+    tx_interval_ms: float | None = None   # what it transmits at (negotiated)
+    detection_ms: float | None = None     # its Detection Time for the remote
+    diag: str | None = None               # its local diagnostic, as the daemon names it
+    remote_multiplier: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +75,7 @@ class Neighbor:
     md5: str | None = None
     hold: int = 9
     shutdown: bool = False      # administratively down from the start (admin_up enables it)
+    bfd: Bfd | None = None      # BFD with the node (the BGP session follows it); None: off
 
     @property
     def keepalive(self) -> int:
@@ -66,10 +110,12 @@ class RouterConfig:
 
 def router_config(nodes: tuple[plan.Node, ...] = (plan.NODEA,), md5: str | None = plan.MD5_KEY,
                   hold: int = 9, v6_nodes: tuple[plan.Node, ...] = (),
-                  exports: list[ExportRoute] | None = None, connect_retry: int = 2) -> RouterConfig:
+                  exports: list[ExportRoute] | None = None, connect_retry: int = 2,
+                  bfd: Bfd | None = None) -> RouterConfig:
     """The lab router's config: a session over IPv4 with each of `nodes`, one over IPv6
-    transport with each of `v6_nodes` (named NODE6); both carry IPv4 and IPv6 unicast."""
-    neighbors = [Neighbor(n.name, n.addr4, plan.RTR_LAN4, md5=md5, hold=hold) for n in nodes]
+    transport with each of `v6_nodes` (named NODE6); both carry IPv4 and IPv6 unicast.
+    `bfd`: BFD on each IPv4 session."""
+    neighbors = [Neighbor(n.name, n.addr4, plan.RTR_LAN4, md5=md5, hold=hold, bfd=bfd) for n in nodes]
     neighbors += [Neighbor(n.name + "6", n.addr6, plan.RTR_LAN6, md5=md5, hold=hold) for n in v6_nodes]
     return RouterConfig(neighbors, exports=list(exports or []), connect_retry=connect_retry)
 
@@ -109,6 +155,10 @@ class Router(ABC):
     #: that must cover it: gobgpd 10 (its idle hold, then its first connect 5-9 s later, so
     #: 10-14 s; the peer's own connect usually wins); BIRD and bgpd take the peer back at once
     reconnect_delay_s: float = 0
+    #: whether it runs BFD (RFC 5880) with its neighbors here (GoBGP: none)
+    has_bfd: bool = False
+    #: the BFD authentication types it can use (FRR 8.4's bfdd: none)
+    bfd_auth_types: tuple[str, ...] = ()
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
         self.lab = lab
@@ -203,6 +253,30 @@ class Router(ABC):
     @abstractmethod
     def withdraw_exports(self) -> None:
         """Stop originating `config.exports` (withdraw / MP_UNREACH to the neighbors)."""
+
+    # ---- BFD (drivers with has_bfd) ---------------------------------------------------
+    def bfd_session(self, peer: str) -> BfdSession | None:
+        """Its BFD session with `peer`; None when it has none (or no BFD at all)."""
+        return None
+
+    def bfd_state(self, peer: str) -> str:
+        s = self.bfd_session(peer)
+        return s.state if s else ""
+
+    def bfd_up(self, peer: str) -> bool:
+        return self.bfd_state(peer) == "Up"
+
+    def set_bfd(self, peer: str, bfd: Bfd) -> None:
+        """Change the BFD parameters of `peer`'s session at runtime, without restarting the
+        daemon or the session (timers: RFC 5880 §6.8.3 Poll Sequence)."""
+        raise NotImplementedError(f"{self.kind}: no BFD")
+
+    def _replace_neighbor(self, peer: str, **changes) -> Neighbor:
+        """config.neighbors with `peer`'s Neighbor replaced by a copy with `changes`."""
+        old = self.config.neighbor(peer)
+        new = replace(old, **changes)
+        self.config.neighbors[self.config.neighbors.index(old)] = new
+        return new
 
     def log_text(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
