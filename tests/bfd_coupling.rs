@@ -368,9 +368,10 @@ async fn while_bfd_is_down_the_routers_own_connections_are_refused_too() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(status_of(&sp, peer).unwrap().state, anycastd::status::NeighborState::Idle);
-    // BFD Up again: the router's connection is taken.
+    // BFD Up again: after BFD_SETTLE the router's connection is taken.
     bp.mute.store(false, Ordering::Relaxed);
     wait_status(&sp, peer, STEP, "BFD Up again", |s| s.bfd.as_ref().is_some_and(|b| b.state == "Up")).await.unwrap();
+    tokio::time::sleep(anycastd::speaker::neighbor::BFD_SETTLE + Duration::from_millis(100)).await;
     let mut p = Peer::from_stream(connect_from(peer, to).await).unwrap();
     p.establish(&peer_open(65000, 9, [198, 51, 100, 2])).await.unwrap();
     assert!(announcement(&mut p, STEP).await.unwrap());

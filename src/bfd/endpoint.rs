@@ -139,6 +139,10 @@ impl Bfd {
                 self.session.set_intervals(now, desired_min_tx, required_min_rx, detect_mult)
             }
         }
+        // A state change asks for a packet at once: it leaves in this call.
+        if self.session.next_transmit().is_some_and(|t| t <= now) {
+            self.session.timer(now, &mut out);
+        }
         for o in out {
             match o {
                 Output::Send(mut p) => {

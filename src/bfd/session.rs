@@ -345,6 +345,12 @@ impl Session {
         out.push(Output::StateChange { from, to, diag });
         self.update_intervals();
         self.reschedule(now);
+        // The remote hears of the change at once, not at the (slow, while not Up) pace: a
+        // router in Init that waits a whole slow interval for our Up gives up (FRR's bfdd
+        // does after ~0.3 s, seen in the lab), and our Down tells it why we went.
+        if to != State::AdminDown && self.tx_interval().is_some() {
+            self.next_tx = Some(now);
+        }
     }
 
     /// Recomputes bfd.DesiredMinTxInterval (slow while not Up) and bfd.RequiredMinRxInterval

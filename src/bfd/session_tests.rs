@@ -556,3 +556,24 @@ fn early_transmission_stays_above_75_percent_and_never_later_than_planned() {
     }
     assert!(gaps.iter().any(|g| *g < ms(40)), "some packets went early");
 }
+
+#[test]
+fn a_state_change_is_sent_at_once_not_at_the_slow_pace() {
+    // Down → Init on the peer's Down, Init → Up on its Init, Up → Down on its Down: each
+    // change leaves in the packet of the same call, whatever the (1 s) slow-start pace.
+    let t = Instant::now();
+    let mut b = new(t);
+    b.handle(t, Event::Timer);
+    let t1 = t + ms(100);
+    let a = rx(&mut b, t1, &peer(State::Down));
+    assert_eq!(changes(&a).first().map(|c| c.1), Some(State::Init));
+    assert_eq!(sent(&a).iter().map(|p| p.state).collect::<Vec<_>>(), vec![State::Init], "{a:?}");
+    let t2 = t1 + ms(100);
+    let a = rx(&mut b, t2, &peer(State::Init));
+    assert_eq!(changes(&a).first().map(|c| c.1), Some(State::Up));
+    let up = sent(&a);
+    assert_eq!(up.len(), 1, "{a:?}");
+    assert_eq!(up[0].state, State::Up);
+    let a = rx(&mut b, t2 + ms(10), &peer(State::Down));
+    assert_eq!(sent(&a).iter().map(|p| p.state).collect::<Vec<_>>(), vec![State::Down]);
+}

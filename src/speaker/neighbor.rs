@@ -249,7 +249,15 @@ struct Task {
     bfd_link: BfdLink,
     /// BGP was stopped by BFD Down and waits for BFD Up (strict).
     held_by_bfd: bool,
+    /// BFD is Up again: BGP starts at this instant (see [`BFD_SETTLE`]).
+    bfd_restart_at: Option<Instant>,
 }
+
+/// How long BFD must have been Up again before BGP starts after a BFD Down: a router whose BGP
+/// hears of BFD from another daemon (FRR's bgpd from bfdd) must have learnt it first. Seen
+/// with FRR 8.4: an OPEN within a millisecond of BFD Up got a session that bgpd closed at once
+/// ("No AFI/SAFI activated for peer").
+pub const BFD_SETTLE: Duration = Duration::from_millis(250);
 
 /// The kinds of peer-caused warnings, each rate-limited on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -285,6 +293,7 @@ pub async fn run(
         bfd,
         bfd_link: BfdLink::default(),
         held_by_bfd: false,
+        bfd_restart_at: None,
     };
     let acts = t.peer.set_routes(now(), t.desired_routes());
     t.apply(acts);
@@ -347,6 +356,7 @@ pub async fn run(
                 }
             }
             _ = sleep => {
+                t.restart_after_bfd();
                 t.fail_stalled();
                 let acts = t.peer.handle(now(), PeerEvent::Timer);
                 t.apply(acts);
@@ -409,7 +419,8 @@ impl Task {
     /// deadline of a link whose queue makes no progress.
     fn next_deadline(&self) -> Option<std::time::Instant> {
         let stalls = self.links.iter().filter_map(|l| Some(l.progress_at? + self.write_limit(l.id)));
-        self.peer.next_deadline().into_iter().chain(stalls.map(Instant::into_std)).min()
+        let restart = self.bfd_restart_at.map(Instant::into_std);
+        self.peer.next_deadline().into_iter().chain(stalls.map(Instant::into_std)).chain(restart).min()
     }
 
     /// How long queued octets on `id` may make no progress: the hold time (negotiated, or
@@ -473,6 +484,17 @@ impl Task {
         full
     }
 
+    /// Starts BGP again once BFD has been Up for [`BFD_SETTLE`].
+    fn restart_after_bfd(&mut self) {
+        if self.bfd_restart_at.is_some_and(|t| t <= Instant::now()) && self.bfd_link.up {
+            self.bfd_restart_at = None;
+            self.held_by_bfd = false;
+            self.last_error = None;
+            let acts = self.peer.handle(now(), PeerEvent::ManualStart);
+            self.apply(acts);
+        }
+    }
+
     /// Whether BGP must advertise nothing for now: strict BFD that is not Up (RFC 5882 §4.3
     /// lets BGP wait for BFD; only we can enforce it, a router ignores a BFD session that
     /// never came up).
@@ -514,11 +536,10 @@ impl Task {
             }
         }
         if new.up && self.held_by_bfd && self.bfd.is_some() {
-            info!("BFD up: BGP starts again");
-            self.held_by_bfd = false;
-            self.last_error = None;
-            let acts = self.peer.handle(now(), PeerEvent::ManualStart);
-            self.apply(acts);
+            info!("BFD up: BGP starts again in {BFD_SETTLE:?}");
+            self.bfd_restart_at = Some(Instant::now() + BFD_SETTLE);
+        } else if !new.up {
+            self.bfd_restart_at = None;
         }
         if new.up != old.up || new.downs != old.downs {
             let acts = self.peer.set_routes(now(), self.desired_routes());
