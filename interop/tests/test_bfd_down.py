@@ -21,12 +21,13 @@ Checks:
   4. while BFD stays blocked (3 s, sampled every 50 ms): nothing at the router (strict), and
      BGP never Established again, neither at the router nor in anycastd's status (README: "BGP
      starts again only when BFD is Up"; failed at BFD-WIRED 59f2082: IdleHold's AutomaticStart
-     accepted the router's connection while BFD was Down; passes on main at 5448f62)
+     accepted the router's connection while BFD was Down; fixed on main by 9d53d91)
   5. unblocked: BFD Up on both sides < 5 s, then BGP Established and both prefixes < 10 s
      after it; up_count +1 exactly (one Up, no flap after the recovery; found failing with FRR
-     in 3 of 4 runs at 59f2082 and again at 5448f62: anycastd goes Up on bfdd's Init but sends
-     its next packet only 0.5-0.7 s later at the slow-start pace; bfdd gives up in Init after
-     ~0.25-0.35 s and signals Down, and BGP takes a second Cease / BFD Down)
+     in 3 of 4 runs at 59f2082 and at 5448f62: anycastd went Up on bfdd's Init but sent its
+     next packet only 0.5-0.7 s later at the slow-start pace; bfdd gave up in Init after
+     ~0.25-0.35 s and signalled Down, and BGP took a second Cease / BFD Down; fixed on main by
+     023e569 + 601d064: 4 of 4 runs pass at 83d6fdd)
 """
 
 from __future__ import annotations
