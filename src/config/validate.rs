@@ -288,6 +288,15 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
         Some(b) => bfd::neighbor_bfd(b, &p("bfd"), r).map(Some),
         None => Some(None),
     };
+    if let (Some(Some(b)), Some(TtlMode::Multihop(_))) = (&bfd, &ttl) {
+        if b.auth.is_none() {
+            r.warn(
+                &p("bfd"),
+                "multihop BFD without auth: RFC 5883 checks no TTL, so any host that reaches this address \
+                 can forge the router's packets and keep a dead path Up; set auth (RFC 5883 §6)",
+            );
+        }
+    }
     Some(Neighbor {
         remote_ip: remote_ip?,
         remote_as: remote_as?,

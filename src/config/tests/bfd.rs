@@ -306,3 +306,16 @@ fn no_error_shows_a_key_even_in_a_malformed_bfd_value_and_an_array_is_named() {
         )
     );
 }
+
+#[test]
+fn multihop_bfd_without_auth_is_a_warning() {
+    let c = parse(&neighbor_with("multihop = 2\nbfd = { interval_ms = 50 }")).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("bgp.neighbor[0].bfd") && w[0].contains("multihop BFD without auth"), "{w:?}");
+    let c = parse(&neighbor_with("multihop = 2\nbfd = { auth = \"meticulous-keyed-sha1\", key = \"s3cret\" }"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = parse(&neighbor_with("bfd = { interval_ms = 50 }")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.is_empty(), "single hop: {:?}", c.warnings);
+}
