@@ -2,6 +2,13 @@
 //! (IdleHold backoff, BFD transmission intervals). 64 bits of state, good enough for jitter,
 //! deterministic for a given seed so tests are reproducible. Not for anything secret.
 
+/// A seed that differs between processes and calls, from std's per-process random hash keys
+/// (`RandomState`, seeded by the OS): for discriminators and jitter, nothing secret.
+pub fn os_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+}
+
 /// The generator state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitMix64(u64);

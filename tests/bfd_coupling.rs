@@ -57,6 +57,17 @@ fn config_for(local: Ipv4Addr, peer: Ipv4Addr, port: u16, bfd: config::Bfd) -> C
     cfg
 }
 
+/// The far end's session settings: INTERVAL × 3.
+fn peer_session(discriminator: u32, jitter_seed: u64) -> SessionConfig {
+    SessionConfig {
+        my_discriminator: NonZeroU32::new(discriminator).unwrap(),
+        desired_min_tx: INTERVAL,
+        required_min_rx: INTERVAL,
+        detect_mult: NonZeroU8::new(3).unwrap(),
+        jitter_seed,
+    }
+}
+
 /// The far end's BFD: a session on its own sockets, silent while `mute` is set.
 struct BfdPeer {
     mute: Arc<AtomicBool>,
@@ -75,14 +86,7 @@ fn bfd_peer(me: Ipv4Addr, speaker: Ipv4Addr, auth: Option<AuthConfig>) -> BfdPee
     let task = tokio::spawn(async move {
         let rx = RxSocket::bind(IpAddr::V4(me), false).expect("BFD peer receive socket");
         let tx = TxSocket::bind(IpAddr::V4(me), 50000).expect("BFD peer send socket");
-        let cfg = SessionConfig {
-            my_discriminator: NonZeroU32::new(0xfeed).unwrap(),
-            desired_min_tx: INTERVAL,
-            required_min_rx: INTERVAL,
-            detect_mult: NonZeroU8::new(3).unwrap(),
-            jitter_seed: 7,
-        };
-        let mut b = Bfd::new(std::time::Instant::now(), cfg, auth.map(|a| (a, 1)));
+        let mut b = Bfd::new(std::time::Instant::now(), peer_session(0xfeed, 7), auth.map(|a| (a, 1)));
         let to = SocketAddr::new(IpAddr::V4(speaker), PORT_SINGLE_HOP);
         let mut buf = vec![0u8; 512];
         // Polls its socket every millisecond (the sockets do not wait; a test peer may).
@@ -261,14 +265,7 @@ async fn packets_with_a_ttl_below_255_are_dropped() {
     let (local, peer) = (Ipv4Addr::new(127, 0, 0, 67), Ipv4Addr::new(127, 0, 0, 68));
     let (sp, _l) = speaker(local, peer, bfd_cfg(None)).await;
     // A valid Down packet from the peer's address, one hop away (TTL 254).
-    let cfg = SessionConfig {
-        my_discriminator: NonZeroU32::new(9).unwrap(),
-        desired_min_tx: INTERVAL,
-        required_min_rx: INTERVAL,
-        detect_mult: NonZeroU8::new(3).unwrap(),
-        jitter_seed: 1,
-    };
-    let mut b = Bfd::new(std::time::Instant::now(), cfg, None);
+    let mut b = Bfd::new(std::time::Instant::now(), peer_session(9, 1), None);
     let pkt = b
         .handle(std::time::Instant::now(), Event::Timer)
         .into_iter()

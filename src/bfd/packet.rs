@@ -217,6 +217,21 @@ pub enum Drop {
 }
 
 impl Drop {
+    /// A reason of the authentication checks (§6.7): the keys, types or sequence numbers of
+    /// the two ends disagree.
+    pub const fn is_auth(self) -> bool {
+        matches!(
+            self,
+            Drop::AuthUnexpected
+                | Drop::AuthMissing
+                | Drop::AuthTypeMismatch
+                | Drop::KeyIdMismatch
+                | Drop::BadPassword
+                | Drop::BadDigest
+                | Drop::SequenceOutOfWindow
+        )
+    }
+
     /// Every reason, in check order: for status counters.
     pub const ALL: &'static [Drop] = &[
         Drop::Truncated,

@@ -371,17 +371,10 @@ impl Inner {
         if let Some(r) = &self.bfd {
             return Ok(r.clone());
         }
-        let r = Arc::new(bfd::BfdRunner::start(liveness.clone(), os_seed())?);
+        let r = Arc::new(bfd::BfdRunner::start(liveness.clone(), crate::splitmix::os_seed())?);
         self.bfd = Some(r.clone());
         Ok(r)
     }
-}
-
-/// A seed that differs between runs and processes (for discriminators and jitter; nothing
-/// secret depends on it).
-fn os_seed() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
-    t.unwrap_or(0) ^ (u64::from(std::process::id()) << 32)
 }
 
 /// Same settings but the BFD interval or multiplier: a reload changes those in place (RFC 5880

@@ -520,7 +520,7 @@ impl Task {
             Some(h) if alive => *h.link().borrow_and_update(),
             _ => {
                 self.bfd = None;
-                self.note_error("BFD stopped (its thread ended): BGP stays down".into());
+                self.note_error("BFD stopped (its thread ended): counted as Down from now on".into());
                 BfdLink { up: false, downs: self.bfd_link.downs.saturating_add(1), diag: crate::bfd::Diag::None }
             }
         };

@@ -103,6 +103,13 @@ pub(super) fn run(liveness: Liveness, inbox: Inbox) {
     Driver::new(liveness).run(inbox);
 }
 
+/// Whether the loop goes on after a command.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
 /// What a receive socket read.
 struct Incoming<'a> {
     on: RxKey,
@@ -161,8 +168,6 @@ struct Driver {
     liveness: Liveness,
     /// Whether the current stall of the decision loop was logged.
     stall_logged: bool,
-    /// Datagrams no session would take (unknown discriminator or addresses).
-    unmatched: u64,
     rebind_at: Option<Instant>,
     /// The time the last deadlines were served at.
     floor: Instant,
@@ -175,7 +180,6 @@ impl Driver {
             rx: HashMap::new(),
             liveness,
             stall_logged: false,
-            unmatched: 0,
             rebind_at: None,
             floor: Instant::now(),
         }
@@ -187,15 +191,11 @@ impl Driver {
             // Commands first (a wake-up byte came with each).
             loop {
                 match inbox.rx.try_recv() {
-                    Ok(Cmd::Shutdown(done)) => {
-                        let all: Vec<u32> = self.sessions.keys().copied().collect();
-                        for d in all {
-                            self.remove(d);
+                    Ok(cmd) => {
+                        if self.command(cmd) == Flow::Stop {
+                            return;
                         }
-                        let _ = done.send(());
-                        return;
                     }
-                    Ok(cmd) => self.command(cmd),
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
@@ -251,7 +251,7 @@ impl Driver {
         })
     }
 
-    fn command(&mut self, cmd: Cmd) {
+    fn command(&mut self, cmd: Cmd) -> Flow {
         match cmd {
             Cmd::Add { discriminator, spec, link, status, seed } => self.add(discriminator, *spec, link, status, seed),
             Cmd::Remove(d) => self.remove(d),
@@ -259,9 +259,15 @@ impl Driver {
                 self.set_timers(discriminator, interval, multiplier)
             }
             Cmd::Shutdown(done) => {
+                let all: Vec<u32> = self.sessions.keys().copied().collect();
+                for d in all {
+                    self.remove(d);
+                }
                 let _ = done.send(());
+                return Flow::Stop;
             }
         }
+        Flow::Go
     }
 
     /// Reads what socket `k` holds (at most [`RX_BATCH`]) and hands it to the sessions.
@@ -451,10 +457,8 @@ impl Driver {
         // Heard when the kernel received it (never before the last wake-up's time, so the
         // sessions see time go forward).
         let now = arrival(inc.dgram.received, Instant::now(), std::time::SystemTime::now()).max(self.floor);
-        let Some(d) = self.demux(inc) else {
-            self.unmatched = self.unmatched.saturating_add(1);
-            return;
-        };
+        // A datagram no session takes (unknown discriminator or addresses) is dropped unread.
+        let Some(d) = self.demux(inc) else { return };
         let Some(s) = self.sessions.get_mut(&d) else { return };
         if inc.dgram.truncated {
             s.count_transport_drop("oversize");
@@ -619,25 +623,10 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
     if state == State::Up {
         return None;
     }
-    let auth = |d: Drop| {
-        matches!(
-            d,
-            Drop::AuthUnexpected
-                | Drop::AuthMissing
-                | Drop::AuthTypeMismatch
-                | Drop::KeyIdMismatch
-                | Drop::BadPassword
-                | Drop::BadDigest
-                | Drop::SequenceOutOfWindow
-        )
-    };
-    let strict = if s.spec.config.strict {
-        ""
-    } else {
-        "; strict = false: BGP runs without BFD, so this node's death is seen only by the hold timer"
-    };
+    let not_strict = (!s.spec.config.strict)
+        .then_some("strict = false: BGP runs without BFD, so this node's death is seen only by the hold timer");
     let why = match s.last_drop {
-        Some(d) if auth(d) => {
+        Some(d) if d.is_auth() => {
             let ours = match &s.spec.config.auth {
                 Some(a) => format!("{} key_id {}", a.auth_type().name(), a.key_id()),
                 None => "no authentication".into(),
@@ -655,9 +644,12 @@ fn problem(s: &Sess, state: State, now: Instant, liveness: &Liveness) -> Option<
         None if s.bfd.counters().packets_in == 0 => {
             format!("no BFD packets from {}: is BFD enabled for this session on the router?", s.spec.remote)
         }
-        None => return (!strict.is_empty()).then(|| strict.trim_start_matches("; ").to_string()),
+        None => return not_strict.map(str::to_string),
     };
-    Some(format!("{why}{strict}"))
+    Some(match not_strict {
+        Some(n) => format!("{why}; {n}"),
+        None => why,
+    })
 }
 
 #[cfg(test)]
