@@ -88,7 +88,7 @@ pub fn notify(socket: Result<PathBuf, String>, config: Option<&Path>, state: &st
     };
     let cfg_path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
     match Config::load(&cfg_path).map(|c| c.role) {
-        Ok(RoleSource::Keepalived { path }) => match crate::ha::role::persist_role(&path, state) {
+        Ok(RoleSource::Keepalived(ka)) => match crate::ha::role::persist_role(&ka.path, state) {
             Ok(()) => Outcome {
                 stdout: String::new(),
                 stderr: format!("anycastd: {e}; saved {state} to {} for the next start\n", path.display()),

@@ -9,40 +9,94 @@ use std::path::PathBuf;
 use super::error::{DiagnosticKind as K, Reporter};
 use super::raw::{RawCheck, RawHealth, RawRole};
 use super::values::{abs_path, choice, foreign, millis, num};
-use super::{HealthCheck, HttpUrl, Probe, RoleSource};
+use super::{EnginePid, HealthCheck, HttpUrl, KeepalivedRole, Probe, RoleSource, TrackFile, DEFAULT_TRACK_FILE};
 
 const DEFAULT_ROLE_PATH: &str = "/var/lib/anycastd/role";
 /// Longest accepted interval, one day.
 const MAX_INTERVAL_MS: u32 = 86_400_000;
 
-/// `[role]`; `Static` when absent.
-pub fn role(raw: Option<RawRole>, r: &mut Reporter<'_>) -> Option<RoleSource> {
+/// `[role]`; `Static` when absent. With it, the `track_file` (on by default for keepalived).
+pub fn role(raw: Option<RawRole>, r: &mut Reporter<'_>) -> Option<(RoleSource, Option<TrackFile>)> {
     let Some(raw) = raw else {
-        return Some(RoleSource::Static);
+        return Some((RoleSource::Static, None));
     };
     let sources = ["static", "keepalived", "file", "exec"];
     let i = choice(r, "role.source", &raw.source, &sources)?;
     let sel = format!("source = \"{}\"", raw.source);
     let for_path = "source = \"file\" (or \"keepalived\") with path = \"/run/anycastd/role\"";
     let for_exec = "source = \"exec\" with command = [\"/usr/local/bin/am-i-primary\"]";
+    let for_ka = "source = \"keepalived\" with pidfile = \"/run/vrrp.pid\"";
     let path_ok = i == 1 || i == 2;
     foreign(r, "role.path", raw.path.is_some() && !path_ok, &sel, for_path);
     foreign(r, "role.command", raw.command.is_some() && i != 3, &sel, for_exec);
     foreign(r, "role.interval_ms", raw.interval_ms.is_some() && i != 3, &sel, for_exec);
+    for (present, key) in [
+        (raw.pidfile.is_some(), "role.pidfile"),
+        (raw.grace_ms.is_some(), "role.grace_ms"),
+        (raw.instance.is_some(), "role.instance"),
+        (raw.vrid.is_some(), "role.vrid"),
+    ] {
+        foreign(r, key, present && i != 1, &sel, for_ka);
+    }
     let path = match &raw.path {
         Some(p) if path_ok => abs_path(r, "role.path", p),
         _ => Some(PathBuf::from(DEFAULT_ROLE_PATH)),
     };
-    match i {
+    let track = track(r, &raw, i == 1);
+    let source = match i {
         0 => Some(RoleSource::Static),
-        1 => Some(RoleSource::Keepalived { path: path? }),
+        1 => keepalived(r, &raw, path?),
         2 => Some(RoleSource::File { path: path? }),
         _ => {
             let interval = millis(r, "role.interval_ms", raw.interval_ms, 1000, 50, MAX_INTERVAL_MS);
             let command = command(r, "role.command", raw.command, false);
             Some(RoleSource::Exec { command: command?, interval: interval? })
         }
+    };
+    Some((source?, track?))
+}
+
+/// `track_file` / `track_weight`: default on for keepalived; `track_file = ""` turns it off.
+fn track(r: &mut Reporter<'_>, raw: &RawRole, keepalived: bool) -> Option<Option<TrackFile>> {
+    let weight = match raw.track_weight {
+        Some(w) => num(r, "role.track_weight", w, -254i32, -1, "a negative keepalived weight")?,
+        None => -254,
+    };
+    let path = match raw.track_file.as_deref() {
+        Some("") => None,
+        Some(p) => Some(abs_path(r, "role.track_file", p)?),
+        None if keepalived => Some(PathBuf::from(DEFAULT_TRACK_FILE)),
+        None => None,
+    };
+    if path.is_none() && raw.track_weight.is_some() {
+        r.warn("role.track_weight", "has no effect without a track_file");
     }
+    Some(path.map(|path| TrackFile { path, weight }))
+}
+
+/// The keepalived-only keys.
+fn keepalived(r: &mut Reporter<'_>, raw: &RawRole, path: PathBuf) -> Option<RoleSource> {
+    let pidfile = match raw.pidfile.as_deref() {
+        None => EnginePid::Default,
+        Some("") => {
+            r.warn("role.pidfile", "is empty: keepalived's death without a notify (SIGKILL, OOM) will not be seen");
+            EnginePid::Off
+        }
+        Some(p) => EnginePid::File(abs_path(r, "role.pidfile", p)?),
+    };
+    let grace = millis(r, "role.grace_ms", raw.grace_ms, 3000, 0, MAX_INTERVAL_MS);
+    let instance = match raw.instance.as_deref() {
+        Some(n) if n.is_empty() || n.len() > 64 || n.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            r.error("role.instance", K::InvalidValue, "a VRRP instance name: 1-64 characters, no spaces");
+            return None;
+        }
+        n => n.map(str::to_string),
+    };
+    let vrid = match raw.vrid {
+        Some(v) => Some(num(r, "role.vrid", v, 1u8, 255, "a VRRP router id")?),
+        None => None,
+    };
+    Some(RoleSource::Keepalived(KeepalivedRole { path, pidfile, grace: grace?, instance, vrid }))
 }
 
 /// An argv: required, non-empty first element; with `shell`, exactly one string run by

@@ -49,6 +49,9 @@ pub struct Config {
     pub anycast: Anycast,
     /// `[role]`; `Static` when absent.
     pub role: RoleSource,
+    /// `[role] track_file`: the role engine's health input, written by anycastd (on by
+    /// default for `source = "keepalived"`, `None` when off).
+    pub track: Option<TrackFile>,
     /// `[[health.check]]`, in file order; may be empty (always healthy).
     pub health: Vec<HealthCheck>,
     /// `[control]`.
@@ -181,6 +184,102 @@ pub struct Anycast {
     /// Add/remove the prefixes as addresses on `interface`.
     pub manage_loopback: bool,
     pub interface: String,
+    /// `preference` (0-255, higher = more preferred): the split-brain guard. `None` when unset.
+    pub preference: Option<Preference>,
+}
+
+/// This node's preference among the nodes that may announce the same prefixes
+/// (`[anycast] preference`, `preference_via`): when two nodes both believe they are primary,
+/// every router still prefers the one with the higher preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preference {
+    /// 0-255, higher = more preferred.
+    pub value: u8,
+    pub via: PreferVia,
+}
+
+/// Which path attributes carry the preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreferVia {
+    /// MED = 255 - preference (the default; compared between paths from the same AS).
+    Med,
+    /// (255 - preference) / 64 extra AS prepends (0-3; for nodes in different ASes).
+    AsPath,
+    /// Both.
+    Both,
+}
+
+impl Preference {
+    /// The MED this preference puts on an announcement, if it is carried by the MED.
+    pub fn med(&self) -> Option<u32> {
+        matches!(self.via, PreferVia::Med | PreferVia::Both).then(|| 255 - u32::from(self.value))
+    }
+
+    /// The extra AS prepends this preference puts on an announcement (0-3).
+    pub fn prepend(&self) -> u8 {
+        if matches!(self.via, PreferVia::AsPath | PreferVia::Both) {
+            (255 - self.value) / 64
+        } else {
+            0
+        }
+    }
+}
+
+/// `[role] track_file` and `track_weight`: a keepalived `track_file` that anycastd keeps at `0`
+/// while the node is healthy and not drained, and at `weight` otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    pub path: PathBuf,
+    /// Negative; -254 (the default) puts the VRRP instance into FAULT.
+    pub weight: i32,
+}
+
+/// Default `[role] track_file` for `source = "keepalived"`.
+pub const DEFAULT_TRACK_FILE: &str = "/run/anycastd/track";
+/// keepalived's VRRP-process pid files, tried in order when `[role] pidfile` is not set
+/// (keepalived 2.2 writes `/run/vrrp.pid`; `-r`/`--vrrp_pid` changes it).
+pub const DEFAULT_KEEPALIVED_PIDFILES: [&str; 2] = ["/run/keepalived/vrrp.pid", "/run/vrrp.pid"];
+
+/// `[role] source = "keepalived"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepalivedRole {
+    /// Where the last state keepalived reported is saved (`path`), with the boot it was
+    /// reported in.
+    pub path: PathBuf,
+    /// How keepalived's liveness is watched (`pidfile`).
+    pub pidfile: EnginePid,
+    /// How long, after a start, a saved state from this boot is honoured when keepalived's
+    /// process cannot confirm it (`grace_ms`, default 3000).
+    pub grace: Duration,
+    /// The VRRP instance followed (`instance`): `notify-fifo` lines of other instances are
+    /// ignored. `None`: every instance.
+    pub instance: Option<String>,
+    /// The VRRP router id (`vrid`) whose adverts from other nodes mean "split brain suspected"
+    /// while keepalived reports MASTER here. `None`: not watched.
+    pub vrid: Option<u8>,
+}
+
+impl KeepalivedRole {
+    /// The defaults of `[role] source = "keepalived"` with the state saved at `path`.
+    pub fn at(path: PathBuf) -> Self {
+        KeepalivedRole { path, pidfile: EnginePid::Default, grace: Duration::from_secs(3), instance: None, vrid: None }
+    }
+
+    /// [`at`](Self::at) without the liveness watch (tests with no keepalived).
+    pub fn unwatched(path: PathBuf) -> Self {
+        KeepalivedRole { pidfile: EnginePid::Off, ..KeepalivedRole::at(path) }
+    }
+}
+
+/// Where keepalived's VRRP process id comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnginePid {
+    /// `pidfile` not set: the first of [`DEFAULT_KEEPALIVED_PIDFILES`] that exists.
+    Default,
+    /// `pidfile = "/path"`.
+    File(PathBuf),
+    /// `pidfile = ""`: not watched (keepalived's silent death goes unseen; check-config warns).
+    Off,
 }
 
 /// Where the primary/standby role comes from (`[role]`).
@@ -188,8 +287,8 @@ pub struct Anycast {
 pub enum RoleSource {
     /// Always primary.
     Static,
-    /// keepalived's notify script writes the state into `path`.
-    Keepalived { path: PathBuf },
+    /// keepalived reports its state through `anycastd notify` / `notify-fifo`.
+    Keepalived(KeepalivedRole),
     /// A file holding `primary` or `standby`.
     File { path: PathBuf },
     /// A command run every `interval`; exit status 0 means primary.

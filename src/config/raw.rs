@@ -80,6 +80,8 @@ pub struct RawAnycast {
     pub standby_med: Option<i64>,
     pub manage_loopback: Option<bool>,
     pub interface: Option<String>,
+    pub preference: Option<i64>,
+    pub preference_via: Option<String>,
 }
 
 /// `[role]`.
@@ -90,6 +92,12 @@ pub struct RawRole {
     pub path: Option<String>,
     pub command: Option<Vec<String>>,
     pub interval_ms: Option<i64>,
+    pub track_file: Option<String>,
+    pub track_weight: Option<i64>,
+    pub pidfile: Option<String>,
+    pub grace_ms: Option<i64>,
+    pub instance: Option<String>,
+    pub vrid: Option<i64>,
 }
 
 /// `[health]`, which only holds the `[[health.check]]` array.
@@ -184,6 +192,8 @@ pub fn example(path: &str) -> Option<&'static str> {
         "anycast.standby_med" => "standby_med = 1000",
         "anycast.manage_loopback" => "manage_loopback = false",
         "anycast.interface" => "interface = \"lo\"",
+        "anycast.preference" => "preference = 200",
+        "anycast.preference_via" => "preference_via = \"med\"",
         "role" => "[role] with source = \"keepalived\"",
         "health" | "health.check" => {
             "[[health.check]] with name = \"service\", type = \"tcp\", address = \"127.0.0.1:8080\""
@@ -192,6 +202,12 @@ pub fn example(path: &str) -> Option<&'static str> {
         "metrics" => "[metrics] with listen = \"127.0.0.1:9179\"",
         "role.source" => "source = \"keepalived\"",
         "role.path" => "path = \"/run/anycastd/role\"",
+        "role.track_file" => "track_file = \"/run/anycastd/track\"",
+        "role.track_weight" => "track_weight = -254",
+        "role.pidfile" => "pidfile = \"/run/vrrp.pid\"",
+        "role.grace_ms" => "grace_ms = 3000",
+        "role.instance" => "instance = \"anycast\"",
+        "role.vrid" => "vrid = 124",
         "role.command" => "command = [\"/usr/local/bin/am-i-primary\"]",
         "role.interval_ms" | "health.check.interval_ms" => "interval_ms = 1000",
         "health.check.name" => "name = \"service\"",

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use super::error::{DiagnosticKind as K, Reporter};
 use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor};
 use super::values::{choice, host_ip, key_file, num};
-use super::{bfd, endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, Standby, TtlMode};
+use super::{bfd, endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, PreferVia, Preference, Standby, TtlMode};
 use crate::types::{Asn, HoldTime, Md5Key, RouterId};
 use crate::wire::community::{Community, LargeCommunity};
 
@@ -38,13 +38,14 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
     let health = ha::health(raw.health, r);
     let control = endpoints::control(raw.control, r);
     let metrics = endpoints::metrics(raw.metrics, r);
-    let (bgp, anycast) = (bgp?, anycast?);
+    let (bgp, anycast, (role, track)) = (bgp?, anycast?, role?);
     next_hop_warnings(&bgp, &anycast, r);
     gtsm_listener_warnings(&bgp, r);
     Some(Config {
         bgp,
         anycast,
-        role: role?,
+        role,
+        track,
         health: health?,
         control: control?,
         metrics: metrics?,
@@ -383,6 +384,7 @@ fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
         }
         Some(None) => None,
     };
+    let preference = preference(r, a.preference, a.preference_via.as_deref());
     let interface = a.interface.unwrap_or_else(|| "lo".into());
     let bad_name = interface.is_empty()
         || interface.len() > 15
@@ -398,7 +400,27 @@ fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
         standby: standby?,
         manage_loopback: a.manage_loopback.unwrap_or(false),
         interface,
+        preference: preference?,
     })
+}
+
+/// `preference` (0-255) and `preference_via` (`med`, `as-path`, `both`; default `med`).
+fn preference(r: &mut Reporter<'_>, value: Option<i64>, via: Option<&str>) -> Option<Option<Preference>> {
+    let Some(v) = value else {
+        if via.is_some() {
+            r.warn("anycast.preference_via", "has no effect without preference");
+        }
+        return Some(None);
+    };
+    let value = num(r, "anycast.preference", v, 0u8, 255, "a preference (higher = more preferred)");
+    let via = match via.map(|s| choice(r, "anycast.preference_via", s, &["med", "as-path", "both"])) {
+        None => Some(PreferVia::Med),
+        Some(Some(0)) => Some(PreferVia::Med),
+        Some(Some(1)) => Some(PreferVia::AsPath),
+        Some(Some(_)) => Some(PreferVia::Both),
+        Some(None) => None,
+    };
+    Some(Some(Preference { value: value?, via: via? }))
 }
 
 /// Warns about a neighbor without GTSM that shares its listening address with a GTSM neighbor:

@@ -337,6 +337,8 @@ mod tests {
                 role: RoleSource::Static,
                 checks: vec![],
                 state_dir: dir.clone(),
+                track: None,
+                preference: None,
             };
             let ha = Arc::new(HaController::start(cfg, None));
             let h2 = ha.clone();

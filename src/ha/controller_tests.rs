@@ -21,6 +21,8 @@ fn cfg(dir: &std::path::Path, role: RoleSource, checks: Vec<HealthCheck>) -> HaC
         role,
         checks,
         state_dir: dir.to_path_buf(),
+        track: None,
+        preference: None,
     }
 }
 
@@ -79,7 +81,7 @@ async fn file_check_drives_the_decision_and_the_hook_sees_it_first() {
 async fn keepalived_notify_applies_at_once_and_survives_restart() {
     let dir = tmpdir("ka");
     let path = dir.join("role");
-    let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
+    let c = cfg(&dir, RoleSource::Keepalived(crate::config::KeepalivedRole::unwatched(path.clone())), vec![]);
     let ha = HaController::start(c.clone(), None);
     let out = ha.notify_keepalived("MASTER").await.unwrap();
     assert_eq!(out.decision.state, AdvertState::Advertising);
@@ -204,7 +206,7 @@ async fn notify_applies_before_a_slow_save_and_the_runtime_keeps_running() {
     let seen: Arc<StdMutex<Vec<(AdvertState, bool)>>> = Arc::default();
     let s2 = seen.clone();
     let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push((d.state, finished.load(Ordering::SeqCst))));
-    let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
+    let c = cfg(&dir, RoleSource::Keepalived(crate::config::KeepalivedRole::unwatched(path.clone())), vec![]);
     let ha = Arc::new(HaController::start_with(c, Some(hook), Persister::with_writer(w)));
     let mut rx = ha.subscribe();
     let h2 = ha.clone();
@@ -260,7 +262,7 @@ async fn two_quick_notifies_leave_the_last_applied_state_in_the_file() {
     let seen: Arc<StdMutex<Vec<AdvertState>>> = Arc::default();
     let s2 = seen.clone();
     let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push(d.state));
-    let c = cfg(&dir, RoleSource::Keepalived { path: path.clone() }, vec![]);
+    let c = cfg(&dir, RoleSource::Keepalived(crate::config::KeepalivedRole::unwatched(path.clone())), vec![]);
     let ha = Arc::new(HaController::start_with(c, Some(hook), Persister::with_writer(w)));
     let h2 = ha.clone();
     let master = tokio::spawn(async move { h2.notify_keepalived("MASTER").await });

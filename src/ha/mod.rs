@@ -24,7 +24,7 @@ mod decision_tests;
 #[cfg(test)]
 mod probe_tests;
 
-use crate::config::{Config, HealthCheck, RoleSource, Standby};
+use crate::config::{Config, HealthCheck, Preference, RoleSource, Standby, TrackFile};
 use decision::{CheckSpec, Decider, Drain, Input, RoleUpdate};
 use health::{CheckResult, STALL_INTERVALS};
 use ipnet::IpNet;
@@ -61,6 +61,10 @@ pub struct HaConfig {
     pub checks: Vec<HealthCheck>,
     /// Where `drain` is kept.
     pub state_dir: PathBuf,
+    /// The role engine's track file, kept at 0 / weight from health and drain.
+    pub track: Option<TrackFile>,
+    /// The split-brain guard: MED / prepends on every announcement.
+    pub preference: Option<Preference>,
 }
 
 impl From<&Config> for HaConfig {
@@ -71,6 +75,8 @@ impl From<&Config> for HaConfig {
             role: c.role.clone(),
             checks: c.health.clone(),
             state_dir: c.control.state_dir.clone(),
+            track: c.track.clone(),
+            preference: c.anycast.preference,
         }
     }
 }
@@ -286,7 +292,7 @@ impl HaController {
         let (role_tx, role_rx) = mpsc::channel::<RoleUpdate>(16);
         tasks.push(role::spawn_source(&cfg.role, role_tx));
         let own = match &cfg.role {
-            RoleSource::Keepalived { path } => Some(path.clone()),
+            RoleSource::Keepalived(ka) => Some(ka.path.clone()),
             _ => None,
         };
         tasks.push(tokio::spawn(follow_role(shared.clone(), role_rx, own)));
@@ -356,14 +362,14 @@ impl HaController {
     /// for the save. An error when the role source is not keepalived or the state is not one
     /// of keepalived's.
     pub async fn notify_keepalived(&self, state: &str) -> Result<CommandOutcome, String> {
-        let RoleSource::Keepalived { path } = &self.shared.role else {
+        let RoleSource::Keepalived(ka) = &self.shared.role else {
             return Err("the role source is not keepalived ([role] source = \"keepalived\"); notify ignored".into());
         };
         let word = role::keepalived_word(state)?;
         let (d, ticket) = self.shared.with_lock(|d| {
             self.shared.update_locked(d, Input::Role(role::keepalived_update(&word)));
             // Queued under the lock that applied it: queue order is apply order.
-            (d.current().clone(), self.shared.persister.queue(path, Some(format!("{word}\n").into_bytes())))
+            (d.current().clone(), self.shared.persister.queue(&ka.path, Some(format!("{word}\n").into_bytes())))
         });
         let warning = saved(ticket, "the state").await;
         Ok(CommandOutcome { decision: DecisionView::from(&d), warning })

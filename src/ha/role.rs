@@ -143,7 +143,7 @@ pub fn spawn_source(src: &RoleSource, tx: mpsc::Sender<RoleUpdate>) -> JoinHandl
         RoleSource::Static => tokio::spawn(async move {
             let _ = tx.send(RoleUpdate::new(Role::Primary, "static")).await;
         }),
-        RoleSource::Keepalived { path } => tokio::spawn(watch_file(path, load_persisted_role, tx)),
+        RoleSource::Keepalived(ka) => tokio::spawn(watch_file(ka.path, load_persisted_role, tx)),
         RoleSource::File { path } => tokio::spawn(watch_file(path, read_role_file, tx)),
         RoleSource::Exec { command, interval } => tokio::spawn(run_exec(command, interval, tx)),
     }
@@ -347,7 +347,7 @@ mod tests {
         let path = dir.join("role");
         persist_role(&path, "BACKUP").unwrap();
         let (tx, mut rx) = mpsc::channel(8);
-        let task = spawn_source(&RoleSource::Keepalived { path: path.clone() }, tx);
+        let task = spawn_source(&RoleSource::Keepalived(crate::config::KeepalivedRole::unwatched(path.clone())), tx);
         assert_eq!(next(&mut rx).await, RoleUpdate::new(Role::Standby, "keepalived BACKUP"));
         persist_role(&path, "MASTER").unwrap();
         assert_eq!(next(&mut rx).await, RoleUpdate::new(Role::Primary, "keepalived MASTER"));

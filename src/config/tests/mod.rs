@@ -104,7 +104,9 @@ fn full_example_parses_to_typed_values() {
     assert!(!c.anycast.manage_loopback);
     assert_eq!(c.anycast.interface, "lo");
 
-    assert_eq!(c.role, RoleSource::Keepalived { path: "/var/lib/anycastd/role".into() });
+    assert_eq!(c.role, RoleSource::Keepalived(KeepalivedRole::at("/var/lib/anycastd/role".into())));
+    assert_eq!(c.track, Some(TrackFile { path: DEFAULT_TRACK_FILE.into(), weight: -254 }));
+    assert_eq!(c.anycast.preference, None);
 
     let names: Vec<&str> = c.health.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(names, ["service", "port", "http", "flag"]);
