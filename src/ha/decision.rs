@@ -10,7 +10,7 @@
 //! `now`, and [`Decider::next_deadline`] tells the edge when to call back with [`Input::Tick`].
 
 use super::health::{CheckResult, CheckState};
-use crate::config::Standby;
+use crate::config::{Preference, Standby};
 use crate::session::policy::Announce;
 use crate::wire::community::Community;
 use ipnet::IpNet;
@@ -117,6 +117,8 @@ pub struct Advert {
     pub prepend: u8,
     /// MED override (standby policy `prepend`).
     pub med: Option<u32>,
+    /// Added to whatever MED applies: the node preference (split-brain guard).
+    pub med_offset: u32,
     /// Communities added to the neighbor's own (GRACEFUL_SHUTDOWN while draining).
     pub communities: Vec<Community>,
 }
@@ -132,7 +134,13 @@ impl Advert {
 
     /// The view a neighbor's export policy turns into routes.
     pub fn as_announce(&self) -> Announce<'_> {
-        Announce { prefixes: &self.prefixes, prepend: self.prepend, med: self.med, communities: &self.communities }
+        Announce {
+            prefixes: &self.prefixes,
+            prepend: self.prepend,
+            med: self.med,
+            med_offset: self.med_offset,
+            communities: &self.communities,
+        }
     }
 }
 
@@ -166,6 +174,8 @@ pub struct Decider {
     drain: Drain,
     /// Managed addresses not on the interface: never advertised.
     addresses: AddressReport,
+    /// The node preference: MED offset and prepends on every announcement.
+    preference: Option<Preference>,
     /// Whether anything has been advertised since start (reason wording only).
     ever_advertised: bool,
     current: Decision,
@@ -190,11 +200,20 @@ impl Decider {
             checks,
             drain: Drain::None,
             addresses: AddressReport::default(),
+            preference: None,
             ever_advertised: false,
             current: Decision { advert: Advert::nothing(), state: AdvertState::Withdrawn, reason: String::new() },
         };
         d.current = d.evaluate(now);
         d
+    }
+
+    /// Sets the node preference (`[anycast] preference`): every announcement from now on
+    /// carries its MED offset and prepends, so that when two nodes both announce, routers
+    /// prefer the one with the higher preference. Call before the first input.
+    pub fn set_preference(&mut self, preference: Option<Preference>, now: Instant) {
+        self.preference = preference;
+        self.current = self.evaluate(now);
     }
 
     /// The decision in force (its reason kept up to date even when the decision did not change).
@@ -344,10 +363,9 @@ impl Decider {
         // Base decision from role, health and the addresses present.
         let base = match (role, self.standby, healthy) {
             _ if present.is_empty() => None,
-            (Role::Primary, _, true) => Some((Advert::announce(present.clone()), AdvertState::Advertising)),
+            (Role::Primary, _, true) => Some((self.preferred(present.clone(), 0, None), AdvertState::Advertising)),
             (Role::Standby, Standby::Prepend { count, med }, true) => {
-                let a = Advert { prefixes: present.clone(), prepend: count, med, communities: Vec::new() };
-                Some((a, AdvertState::Standby(count)))
+                Some((self.preferred(present.clone(), count, med), AdvertState::Standby(count)))
             }
             _ => None,
         };
@@ -382,9 +400,13 @@ impl Decider {
                 let reason = match state {
                     AdvertState::Standby(count) => {
                         let med = advert.med.map(|m| format!(", MED {m}")).unwrap_or_default();
-                        format!("advertising {shown} with {count} extra AS prepends{med}: {}", why_ok())
+                        format!(
+                            "advertising {shown} with {count} extra AS prepends{med}{}: {}",
+                            self.preference_phrase(),
+                            why_ok()
+                        )
                     }
-                    _ => format!("advertising {shown}: {}", why_ok()),
+                    _ => format!("advertising {shown}{}: {}", self.preference_phrase(), why_ok()),
                 };
                 Decision { advert, state, reason }
             }
@@ -395,6 +417,29 @@ impl Decider {
                 }
                 withdraw(causes)
             }
+        }
+    }
+
+    /// An announcement of `prefixes` with `prepend` extra AS copies and the MED override
+    /// `med`, plus the node preference's share of each.
+    fn preferred(&self, prefixes: Vec<IpNet>, prepend: u8, med: Option<u32>) -> Advert {
+        let (extra, med_offset) = self.preference.map_or((0, 0), |p| (p.prepend(), p.med().unwrap_or(0)));
+        Advert { prefixes, prepend: prepend.saturating_add(extra), med, med_offset, communities: Vec::new() }
+    }
+
+    /// ", preference 100 (MED +155)" for the reason, empty without a preference.
+    fn preference_phrase(&self) -> String {
+        let Some(p) = self.preference else { return String::new() };
+        let mut parts = Vec::new();
+        if let Some(m) = p.med() {
+            parts.push(format!("MED +{m}"));
+        }
+        if p.prepend() > 0 {
+            parts.push(format!("{} extra AS prepends", p.prepend()));
+        }
+        match parts.is_empty() {
+            true => format!(", preference {}", p.value),
+            false => format!(", preference {} ({})", p.value, parts.join(", ")),
         }
     }
 

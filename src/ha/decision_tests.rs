@@ -171,7 +171,10 @@ fn prepend_policy_advertises_while_standby_and_healthy() {
     s.role(Role::Standby, "keepalived BACKUP");
     let d = s.check(0, true, "ok").expect("standby + healthy advertises prepended");
     assert_eq!(d.state, AdvertState::Standby(3));
-    assert_eq!(d.advert, Advert { prefixes: prefixes(), prepend: 3, med: Some(200), communities: vec![] });
+    assert_eq!(
+        d.advert,
+        Advert { prefixes: prefixes(), prepend: 3, med: Some(200), med_offset: 0, communities: vec![] }
+    );
     assert_eq!(
         d.reason,
         format!(
@@ -250,7 +253,13 @@ fn drain_in_prepend_standby_keeps_prepend_and_adds_gshut() {
     let d = s.input(Input::Drain { until: s.t0 + IV }).expect("drain");
     assert_eq!(
         d.advert,
-        Advert { prefixes: prefixes(), prepend: 2, med: None, communities: vec![Community::GRACEFUL_SHUTDOWN] }
+        Advert {
+            prefixes: prefixes(),
+            prepend: 2,
+            med: None,
+            med_offset: 0,
+            communities: vec![Community::GRACEFUL_SHUTDOWN]
+        }
     );
 }
 
@@ -369,4 +378,35 @@ fn a_missing_address_that_is_not_configured_changes_nothing() {
     s.role(Role::Primary, "static");
     assert_eq!(s.input(gone(&["198.51.100.7/32"], "not on lo")), None);
     assert_eq!(s.d.current().reason, format!("advertising {P}: primary (static) and no health checks"));
+}
+
+#[test]
+fn preference_puts_its_med_offset_and_prepends_on_every_announcement() {
+    use crate::config::{PreferVia, Preference};
+    let mut s = Sim::new(Standby::Prepend { count: 2, med: Some(200) }, vec![spec("db", 1, 1)]);
+    s.d.set_preference(Some(Preference { value: 100, via: PreferVia::Both }), s.now);
+    s.role(Role::Primary, "keepalived MASTER");
+    let d = s.check(0, true, "ok").expect("advertises");
+    // 255 - 100 = 155: MED +155 and 155 / 64 = 2 extra prepends.
+    assert_eq!(d.advert, Advert { prefixes: prefixes(), prepend: 2, med: None, med_offset: 155, communities: vec![] });
+    assert_eq!(
+        d.reason,
+        format!("advertising {P}, preference 100 (MED +155, 2 extra AS prepends): primary (keepalived MASTER) and check `db` healthy")
+    );
+    // Standby prepend: both shares add up; the standby MED stays the override.
+    let d = s.role(Role::Standby, "keepalived BACKUP").expect("standby");
+    assert_eq!(
+        d.advert,
+        Advert { prefixes: prefixes(), prepend: 4, med: Some(200), med_offset: 155, communities: vec![] }
+    );
+    // Draining keeps the preference.
+    let d = s.input(Input::Drain { until: s.now + IV }).expect("draining");
+    assert_eq!((d.advert.prepend, d.advert.med_offset), (4, 155));
+    // MED only (the default): no prepend; the most preferred node adds nothing.
+    for (value, offset) in [(200u8, 55u32), (255, 0), (0, 255)] {
+        let mut s = Sim::new(Standby::Withdraw, vec![]);
+        s.d.set_preference(Some(Preference { value, via: PreferVia::Med }), s.now);
+        let d = s.role(Role::Primary, "static").expect("advertises");
+        assert_eq!((d.advert.prepend, d.advert.med_offset), (0, offset), "preference {value}");
+    }
 }

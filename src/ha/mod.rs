@@ -255,6 +255,7 @@ impl HaController {
             _ => None,
         };
         let mut decider = Decider::new(cfg.prefixes.clone(), cfg.standby, specs, role_max_age, t);
+        decider.set_preference(cfg.preference, t);
         decider.update(t, Input::Addresses(addresses));
         let first = decider.current().clone();
         info!("{}", first.reason);

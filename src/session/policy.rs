@@ -2,7 +2,8 @@
 //! [`Routes`] (prefixes with their path attributes) one neighbor is sent. Next hop self, an
 //! AS_PATH of our AS (prepended on request) on eBGP and an empty one with LOCAL_PREF 100 on
 //! iBGP (RFC 4271 §5.1.2, §5.1.5), ORIGIN IGP, the MED and communities of the neighbor's
-//! config plus what the decision adds (a standby MED, GRACEFUL_SHUTDOWN while draining).
+//! config plus what the decision adds (a standby MED, the node preference's MED offset,
+//! GRACEFUL_SHUTDOWN while draining).
 //! No I/O; the speaker calls [`ExportPolicy::routes`] whenever the advertisement changes.
 
 use super::routes::Routes;
@@ -24,6 +25,9 @@ pub struct Announce<'a> {
     pub prepend: u8,
     /// MED that overrides the neighbor's (standby policy `prepend`).
     pub med: Option<u32>,
+    /// Added to the MED (the neighbor's, the override, or 0): the node preference's
+    /// split-brain guard, 255 − `[anycast] preference`.
+    pub med_offset: u32,
     /// Communities added to the neighbor's own.
     pub communities: &'a [Community],
 }
@@ -67,7 +71,10 @@ impl ExportPolicy {
         let attrs = RouteAttrs {
             origin: Origin::Igp,
             as_path,
-            med: a.med.or(self.med),
+            med: match (a.med.or(self.med), a.med_offset) {
+                (med, 0) => med,
+                (med, offset) => Some(med.unwrap_or(0).saturating_add(offset)),
+            },
             local_pref: self.ibgp.then_some(IBGP_LOCAL_PREF),
             communities,
             large_communities: self.large_communities.clone(),
@@ -111,11 +118,25 @@ mod tests {
     }
 
     #[test]
+    fn preference_offsets_whatever_med_applies() {
+        let (mut pol, p) = (ebgp(), prefixes());
+        let r = pol.routes(&Announce { prefixes: &p, med_offset: 55, ..Default::default() });
+        assert_eq!(r.get(&p[0]).expect("announced").med, Some(55), "no MED configured: the offset alone");
+        pol.med = Some(10);
+        let r = pol.routes(&Announce { prefixes: &p, med_offset: 55, ..Default::default() });
+        assert_eq!(r.get(&p[0]).expect("announced").med, Some(65), "added to the neighbor's");
+        let r = pol.routes(&Announce { prefixes: &p, med: Some(u32::MAX), med_offset: 55, ..Default::default() });
+        assert_eq!(r.get(&p[0]).expect("announced").med, Some(u32::MAX), "saturates");
+        let r = pol.routes(&Announce { prefixes: &p, ..Default::default() });
+        assert_eq!(r.get(&p[0]).expect("announced").med, Some(10), "no offset: unchanged");
+    }
+
+    #[test]
     fn standby_prepends_and_overrides_the_med() {
         let mut pol = ebgp();
         pol.med = Some(10);
         let p = prefixes();
-        let r = pol.routes(&Announce { prefixes: &p, prepend: 3, med: Some(500), communities: &[] });
+        let r = pol.routes(&Announce { prefixes: &p, prepend: 3, med: Some(500), med_offset: 0, communities: &[] });
         let a = r.get(&p[0]).expect("announced");
         assert_eq!(a.as_path, vec![65124; 4]);
         assert_eq!(a.med, Some(500));

@@ -6,6 +6,7 @@
 mod bfd;
 mod edit;
 mod errors;
+mod ha_keys;
 mod robust;
 
 use std::net::{IpAddr, SocketAddr};
