@@ -4,7 +4,9 @@
 //! periodically. It fails closed: nothing is advertised until the role is known and every check
 //! has passed `rise` times; a stalled check or role source counts as failing. The standby
 //! policy (`withdraw` or `prepend`) and operator drains (RFC 8326 GRACEFUL_SHUTDOWN until the
-//! drain ends, then withdraw) are applied here too. A managed anycast address that is not on
+//! drain ends, then withdraw) are applied here too; a drain begun while advertising as primary
+//! keeps advertising through a role change until it ends, so the peer that the role engine
+//! makes primary because of the drain has its path in place before ours leaves. A managed anycast address that is not on
 //! its interface ([`Input::Addresses`]) is never advertised, whatever the rest says: the node
 //! cannot answer on it, so announcing it would make a black hole. No tokio, no clock reads: time comes in as
 //! `now`, and [`Decider::next_deadline`] tells the edge when to call back with [`Input::Tick`].
@@ -172,6 +174,11 @@ pub struct Decider {
     role_max_age: Option<Duration>,
     checks: Vec<(String, CheckState)>,
     drain: Drain,
+    /// The drain began while this node advertised as primary: until the drain ends it keeps
+    /// advertising (with GRACEFUL_SHUTDOWN) even if the role changes meanwhile — the role engine
+    /// hands MASTER to the peer because of the drain (track file), and the peer's path must be
+    /// in place before ours leaves (make before break).
+    drain_from_primary: bool,
     /// Managed addresses not on the interface: never advertised.
     addresses: AddressReport,
     /// The node preference: MED offset and prepends on every announcement.
@@ -199,6 +206,7 @@ impl Decider {
             role_max_age,
             checks,
             drain: Drain::None,
+            drain_from_primary: false,
             addresses: AddressReport::default(),
             preference: None,
             ever_advertised: false,
@@ -259,7 +267,12 @@ impl Decider {
                     c.record(result);
                 }
             }
-            Input::Drain { until } => self.drain = Drain::Draining { until },
+            Input::Drain { until } => {
+                if !matches!(self.drain, Drain::Draining { .. }) {
+                    self.drain_from_primary = self.current.state == AdvertState::Advertising;
+                }
+                self.drain = Drain::Draining { until };
+            }
             Input::Undrain => self.drain = Drain::None,
             Input::Prefixes(p) => self.prefixes = p,
             Input::Addresses(a) => self.addresses = a,
@@ -269,6 +282,9 @@ impl Decider {
             if now >= until {
                 self.drain = Drain::Drained;
             }
+        }
+        if !matches!(self.drain, Drain::Draining { .. }) {
+            self.drain_from_primary = false;
         }
         let next = self.evaluate(now);
         if next.advert == self.current.advert && next.state == self.current.state {
@@ -345,7 +361,9 @@ impl Decider {
 
     /// The decision the inputs call for at `now`.
     fn evaluate(&self, now: Instant) -> Decision {
-        let role = self.effective_role(now);
+        let draining = matches!(self.drain, Drain::Draining { until } if now < until);
+        let held = draining && self.drain_from_primary && self.effective_role(now) != Role::Primary;
+        let role = if held { Role::Primary } else { self.effective_role(now) };
         let failures: Vec<String> = self.checks.iter().filter_map(|(n, c)| c.describe_failure(n, now)).collect();
         let healthy = failures.is_empty();
         let prefixes = self.prefix_list();
@@ -357,7 +375,11 @@ impl Decider {
                 Some(m) => format!("; not advertising {}: {m}", list(&missing)),
                 None => String::new(),
             };
-            format!("{} and {}{partial}", self.role_phrase(now), self.health_phrase())
+            let role = match held {
+                true => format!("primary when the drain began, now {}", self.role_phrase(now)),
+                false => self.role_phrase(now),
+            };
+            format!("{role} and {}{partial}", self.health_phrase())
         };
 
         // Base decision from role, health and the addresses present.

@@ -410,3 +410,40 @@ fn preference_puts_its_med_offset_and_prepends_on_every_announcement() {
         assert_eq!((d.advert.prepend, d.advert.med_offset), (0, offset), "preference {value}");
     }
 }
+
+#[test]
+fn a_drain_begun_as_primary_keeps_advertising_through_a_role_change_until_it_ends() {
+    let mut s = primary_healthy_two_checks();
+    let until = s.t0 + Duration::from_secs(10);
+    let d = s.at(0).input(Input::Drain { until }).expect("draining");
+    assert_eq!(d.state, AdvertState::Draining);
+    // keepalived goes FAULT because the drain set the track file: still draining (the peer's
+    // path is being installed), not withdrawn.
+    assert_eq!(s.at(100).role(Role::Unknown, "keepalived FAULT"), None);
+    let c = s.d.current();
+    assert_eq!(c.state, AdvertState::Draining);
+    assert!(c.reason.contains("primary when the drain began, now role unknown (keepalived FAULT)"), "{}", c.reason);
+    // Health still rules: a failing check withdraws at once.
+    let d = s.at(200).check(1, false, "503").expect("withdrawn");
+    assert_eq!(d.state, AdvertState::Withdrawn);
+    s.at(300).check(1, true, "200 OK");
+    assert_eq!(s.d.current().state, AdvertState::Draining);
+    // The drain ends: withdrawn, and undrain does not bring back the old role.
+    let d = s.at(10_000).tick().expect("drained");
+    assert_eq!(d.state, AdvertState::Withdrawn);
+    assert_eq!(s.at(10_100).input(Input::Undrain), None, "role unknown: nothing to advertise");
+}
+
+#[test]
+fn a_drain_begun_while_not_primary_holds_nothing() {
+    let mut s = Sim::new(Standby::Withdraw, vec![spec("db", 1, 1)]);
+    s.role(Role::Standby, "keepalived BACKUP");
+    s.check(0, true, "ok");
+    let until = s.t0 + Duration::from_secs(10);
+    s.input(Input::Drain { until });
+    // The role becoming primary during the drain does not matter either: drains withdraw at the end.
+    let d = s.at(100).role(Role::Primary, "keepalived MASTER").expect("draining as primary");
+    assert_eq!(d.state, AdvertState::Draining);
+    let d = s.at(200).role(Role::Unknown, "keepalived FAULT").expect("not held: it began as standby");
+    assert_eq!(d.state, AdvertState::Withdrawn);
+}
