@@ -11,6 +11,7 @@ use crate::control::{self, Request, Response};
 use crate::ha::addrwatch::AddrWatch;
 use crate::ha::loopback::Loopback;
 use crate::ha::persist::Persister;
+use crate::ha::track::{self, TrackWriter};
 use crate::ha::{AddressReport, Advert};
 use crate::ha::{Decision, DecisionHook, HaConfig, HaController};
 use crate::speaker::Speaker;
@@ -44,6 +45,13 @@ pub struct Daemon {
     reloading: tokio::sync::Mutex<()>,
     counters: Arc<crate::metrics::Counters>,
     metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Keeps `[role] track_file` in step with "can serve" (`ha::track`); `None` when off.
+    track: Option<Mutex<TrackWriter>>,
+    track_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Bumped when a reload replaces the HA controller (the track follows the new one).
+    ha_swaps: tokio::sync::watch::Sender<u64>,
+    /// Set at the start of a clean stop: the node cannot serve any more.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Lets only the current HA controller's decisions reach the speaker: a controller replaced by
@@ -110,6 +118,7 @@ impl Daemon {
         ha.beat(speaker.liveness());
         speaker.set_advert(ha.current().advert);
         let metrics_listen = cfg.metrics.as_ref().map(|m| m.listen);
+        let track = cfg.track.clone().map(|t| Mutex::new(TrackWriter::start(t, persister.clone()).0));
         let d = Arc::new(Daemon {
             path,
             cfg: Mutex::new(cfg),
@@ -123,7 +132,15 @@ impl Daemon {
             reloading: tokio::sync::Mutex::new(()),
             counters,
             metrics_task: Mutex::new(None),
+            track,
+            track_task: Mutex::new(None),
+            ha_swaps: tokio::sync::watch::channel(0).0,
+            stopping: Default::default(),
         });
+        if d.track.is_some() {
+            let task = tokio::spawn(follow_track(Arc::downgrade(&d)));
+            *d.track_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        }
         if let Some(lo) = &d.loopback {
             let weak = Arc::downgrade(&d);
             let report = Arc::new(move |r: AddressReport| {
@@ -230,6 +247,7 @@ impl Daemon {
             ha.beat(self.speaker.liveness());
             self.speaker.set_advert(ha.current().advert);
             let old_ha = std::mem::replace(&mut *self.ha.write().unwrap_or_else(|p| p.into_inner()), ha);
+            self.ha_swaps.send_modify(|n| *n = n.wrapping_add(1));
             drop(addresses);
             old_ha.stop();
             "HA controller restarted (role or checks changed): withdrawn until the checks pass"
@@ -269,13 +287,44 @@ impl Daemon {
         }
     }
 
-    /// Withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
+    /// Whether the node can serve now (`check --quiet`, the track file): every check healthy,
+    /// not drained, a neighbor serving, not stopping; and why.
+    pub fn can_serve(&self) -> (bool, String) {
+        let fitness = self.ha().fitness().borrow().clone();
+        track::can_serve(&fitness, self.speaker.serving(), self.stopping.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Re-evaluates the track file (see [`follow_track`]).
+    fn update_track(&self) {
+        if let Some(t) = &self.track {
+            let (ok, why) = self.can_serve();
+            t.lock().unwrap_or_else(|p| p.into_inner()).set(ok, why);
+        }
+    }
+
+    /// The track file's state for `status`.
+    pub fn track_status(&self) -> Option<track::TrackStatus> {
+        self.track.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()).status())
+    }
+
+    /// Puts the weight into the track file first (keepalived hands MASTER to the peer), then
+    /// withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
     pub async fn shutdown(&self, why: &str) {
         crate::systemd::notify("STOPPING=1");
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(t) = self.metrics_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
             t.abort();
         }
+        if let Some(t) = self.track_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+        let track = self.track.as_ref().and_then(|t| t.lock().unwrap_or_else(|p| p.into_inner()).stop());
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
+        if let Some(t) = track {
+            if let Err(e) = t.wait(crate::ha::PERSIST_WAIT).await {
+                error!("the track file keeps its last value: {e}");
+            }
+        }
         // Only now, with the withdraw on the wire, may the addresses go; first the watcher,
         // so that our own removal is not "repaired".
         if let Some(w) = self.addr_watch.get() {
@@ -300,6 +349,7 @@ impl Daemon {
             ha: self.ha().status(),
             neighbors: self.speaker.status(),
             inbound: self.speaker.inbound(),
+            track: self.track_status(),
         }
     }
 
@@ -313,9 +363,19 @@ impl Daemon {
         };
         match req {
             Request::Status => Response::status(self.status()),
-            Request::Notify { state } => match self.ha().notify_keepalived(&state).await {
-                Ok(o) => outcome(o),
-                Err(e) => Response::err(e),
+            Request::Notify { state, instance } => {
+                let ha = self.ha();
+                if let Some(why) = instance.as_deref().and_then(|i| ha.ignores_instance(i)) {
+                    return Response::ok(why);
+                }
+                match ha.notify_keepalived(&state).await {
+                    Ok(o) => outcome(o),
+                    Err(e) => Response::err(e),
+                }
+            }
+            Request::Serving => match self.can_serve() {
+                (true, why) => Response::ok(format!("can serve: {why}")),
+                (false, why) => Response::err(format!("cannot serve: {why}")),
             },
             Request::Drain { seconds } => outcome(self.ha().drain(seconds.unwrap_or(DEFAULT_DRAIN_SECS)).await),
             Request::Undrain => outcome(self.ha().undrain().await),
@@ -344,6 +404,24 @@ impl Daemon {
                 Ok(m) => Response::ok(m),
                 Err(e) => Response::err(e),
             },
+        }
+    }
+}
+
+/// Keeps the track file in step with "can serve", event-driven: it waits for a change of the
+/// HA controller's checks or drain, of a neighbor's serving, or of the controller itself
+/// (reload). Each receiver is taken before the evaluation it guards, so no change slips by.
+async fn follow_track(d: std::sync::Weak<Daemon>) {
+    loop {
+        let Some(daemon) = d.upgrade() else { return };
+        let (mut fitness, mut serving, mut swaps) =
+            (daemon.ha().fitness(), daemon.speaker.serving_changes(), daemon.ha_swaps.subscribe());
+        daemon.update_track();
+        drop(daemon);
+        tokio::select! {
+            _ = fitness.changed() => {}
+            _ = serving.changed() => {}
+            _ = swaps.changed() => {}
         }
     }
 }
