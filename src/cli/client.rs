@@ -120,11 +120,18 @@ impl Event {
 
     /// A notify FIFO line: `INSTANCE "anycast" MASTER 150`, `GROUP "g" BACKUP`, `VS …`.
     /// Anything that is not an instance's state is [`Event::Other`].
+    /// keepalived's informational FIFO words (`MASTER_RX_LOWER_PRI`, `MASTER_PRIORITY`,
+    /// `BACKUP_PRIORITY`: a priority seen or changed) are no state change: [`Event::Other`].
     pub fn from_fifo_line(line: &str) -> Event {
         let words = fifo_words(line);
+        let informational = |s: &str| s.ends_with("_PRIORITY") || s == "MASTER_RX_LOWER_PRI";
         match words.first() {
             Some(t) if t.eq_ignore_ascii_case("INSTANCE") && (3..=4).contains(&words.len()) => {
-                Event::from_words(&words).unwrap_or(Event::Other)
+                match Event::from_words(&words) {
+                    Ok(Event::Instance { state, .. }) if informational(&state) => Event::Other,
+                    Ok(e) => e,
+                    Err(_) => Event::Other,
+                }
             }
             _ => Event::Other,
         }
@@ -322,7 +329,15 @@ mod tests {
         // What keepalived's notify FIFO carries.
         assert_eq!(Event::from_fifo_line("INSTANCE \"anycast\" MASTER 150\n"), inst(Some("anycast"), "MASTER"));
         assert_eq!(Event::from_fifo_line("INSTANCE \"two words\" FAULT 0"), inst(Some("two words"), "FAULT"));
-        for other in ["GROUP \"g\" BACKUP", "VS [192.0.2.1]:80 UP", "", "INSTANCE", "INSTANCE \"a\" MASTER 1 2"] {
+        for other in [
+            "GROUP \"g\" BACKUP",
+            "VS [192.0.2.1]:80 UP",
+            "",
+            "INSTANCE",
+            "INSTANCE \"a\" MASTER 1 2",
+            "INSTANCE \"anycast\" MASTER_RX_LOWER_PRI 150",
+            "INSTANCE \"anycast\" MASTER_PRIORITY 140",
+        ] {
             assert_eq!(Event::from_fifo_line(other), Event::Other, "{other}");
         }
     }
