@@ -45,8 +45,9 @@ pub struct Daemon {
     reloading: tokio::sync::Mutex<()>,
     counters: Arc<crate::metrics::Counters>,
     metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Keeps `[role] track_file` in step with "can serve" (`ha::track`); `None` when off.
-    track: Option<Mutex<TrackWriter>>,
+    /// Keeps `[role] track_file` in step with "can serve" (`ha::track`); `None` when off. A
+    /// reload that changes the file or its weight replaces it.
+    track: Mutex<Option<TrackWriter>>,
     track_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Bumped when a reload replaces the HA controller (the track follows the new one).
     ha_swaps: tokio::sync::watch::Sender<u64>,
@@ -118,7 +119,7 @@ impl Daemon {
         ha.beat(speaker.liveness());
         speaker.set_advert(ha.current().advert);
         let metrics_listen = cfg.metrics.as_ref().map(|m| m.listen);
-        let track = cfg.track.clone().map(|t| Mutex::new(TrackWriter::start(t, persister.clone()).0));
+        let track = Mutex::new(cfg.track.clone().map(|t| TrackWriter::start(t, persister.clone()).0));
         let d = Arc::new(Daemon {
             path,
             cfg: Mutex::new(cfg),
@@ -137,10 +138,8 @@ impl Daemon {
             ha_swaps: tokio::sync::watch::channel(0).0,
             stopping: Default::default(),
         });
-        if d.track.is_some() {
-            let task = tokio::spawn(follow_track(Arc::downgrade(&d)));
-            *d.track_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-        }
+        let task = tokio::spawn(follow_track(Arc::downgrade(&d)));
+        *d.track_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         if let Some(lo) = &d.loopback {
             let weak = Arc::downgrade(&d);
             let report = Arc::new(move |r: AddressReport| {
@@ -252,6 +251,17 @@ impl Daemon {
             old_ha.stop();
             "HA controller restarted (role or checks changed): withdrawn until the checks pass"
         };
+        if new.track != old.track {
+            // The old file gets the weight (whatever still reads it fails closed); the new one
+            // starts at the weight too, and the follower re-evaluates it at once.
+            let mut t = self.track();
+            if let Some(old) = t.as_mut() {
+                old.set(false, "[role] track_file changed by a reload: no longer kept".into());
+            }
+            *t = new.track.clone().map(|c| TrackWriter::start(c, self.persister.clone()).0);
+            drop(t);
+            self.ha_swaps.send_modify(|n| *n = n.wrapping_add(1));
+        }
         // The speaker and HA run the new config: so does `cfg`, whatever happens next.
         *self.cfg.lock().unwrap_or_else(|p| p.into_inner()) = new;
         let removed = match &self.loopback {
@@ -296,15 +306,19 @@ impl Daemon {
 
     /// Re-evaluates the track file (see [`follow_track`]).
     fn update_track(&self) {
-        if let Some(t) = &self.track {
+        if let Some(t) = self.track().as_mut() {
             let (ok, why) = self.can_serve();
-            t.lock().unwrap_or_else(|p| p.into_inner()).set(ok, why);
+            t.set(ok, why);
         }
+    }
+
+    fn track(&self) -> std::sync::MutexGuard<'_, Option<TrackWriter>> {
+        self.track.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The track file's state for `status`.
     pub fn track_status(&self) -> Option<track::TrackStatus> {
-        self.track.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()).status())
+        self.track().as_ref().map(TrackWriter::status)
     }
 
     /// Puts the weight into the track file first (keepalived hands MASTER to the peer), then
@@ -318,7 +332,7 @@ impl Daemon {
         if let Some(t) = self.track_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
             t.abort();
         }
-        let track = self.track.as_ref().and_then(|t| t.lock().unwrap_or_else(|p| p.into_inner()).stop());
+        let track = self.track().as_mut().and_then(TrackWriter::stop);
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
         if let Some(t) = track {
             if let Err(e) = t.wait(crate::ha::PERSIST_WAIT).await {

@@ -306,6 +306,21 @@ async fn check_quiet_and_the_track_file_follow_health_drain_serving_and_the_daem
     wait_for(Duration::from_secs(15), "serving again", async || quiet().await.code == 0).await;
     wait_for(Duration::from_secs(2), "0 with the neighbor back", async || lab.track_value().as_deref() == Some("0"))
         .await;
+    // A reload that moves the track file: the old one gets the weight, the new one follows.
+    let moved = lab.dir.join("run").join("track2");
+    std::fs::write(&lab.cfg, lab.text("").replace(s(&lab.track), s(&moved))).unwrap();
+    let r = cli(&["reload", "--socket", s(&lab.sock)]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let read = |p: &Path| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    wait_for(Duration::from_secs(2), "the old file at the weight", async || {
+        read(&lab.track).as_deref() == Some("-254")
+    })
+    .await;
+    wait_for(Duration::from_secs(5), "the new file at 0", async || read(&moved).as_deref() == Some("0")).await;
+    std::fs::write(&lab.cfg, lab.text("")).unwrap();
+    assert_eq!(cli(&["reload", "--socket", s(&lab.sock)]).await.code, 0);
+    wait_for(Duration::from_secs(5), "back at 0", async || lab.track_value().as_deref() == Some("0")).await;
+    assert_eq!(read(&moved).as_deref(), Some("-254"));
     // A clean stop leaves the weight, so keepalived hands MASTER to the peer.
     assert!(d.stop().await.success());
     assert_eq!(lab.track_value().as_deref(), Some("-254"));
