@@ -4,7 +4,8 @@
 //! Shutdown (RFC 8203 message), so routers drop the route at once, then remove the loopback
 //! addresses — in that order, so no traffic arrives for an address that is gone. Managed
 //! addresses are watched while running (`ha::addrwatch`): re-added when deleted, withdrawn
-//! while they cannot be.
+//! while they cannot be. The keepalived track file (`ha::track`) follows "can serve" (checks,
+//! drain, a serving neighbor) on every change of those, and gets the weight first at a stop.
 
 use crate::config::Config;
 use crate::control::{self, Request, Response};
