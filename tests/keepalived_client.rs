@@ -293,7 +293,8 @@ async fn check_quiet_and_the_track_file_follow_health_drain_serving_and_the_daem
     let r = quiet().await;
     d.signal(nix::sys::signal::Signal::SIGCONT);
     assert_eq!(r.code, 1, "a hung daemon passed check --quiet");
-    assert!(r.took < Duration::from_millis(900), "check --quiet took {:?} on a hung daemon", r.took);
+    // It gives up after 0.5 s itself (QUIET_CHECK_WAIT); the rest is starting a process.
+    assert!(r.took < Duration::from_millis(1500), "check --quiet took {:?} on a hung daemon", r.took);
     wait_for(Duration::from_secs(5), "check --quiet 0 after SIGCONT", async || quiet().await.code == 0).await;
     // The peer goes: no neighbor serving.
     p.shutdown("test", Duration::from_secs(2)).await;
