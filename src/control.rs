@@ -9,6 +9,8 @@
 //! ```text
 //! → {"cmd":"status"}                       ← {"ok":true,"status":{...}}
 //! → {"cmd":"notify","state":"MASTER"}      ← {"ok":true,"message":"role: primary (keepalived MASTER)"}
+//! → {"cmd":"notify","state":"MASTER","instance":"anycast"}   (ignored unless it is [role] instance)
+//! → {"cmd":"serving"}                      ← {"ok":true,"message":"can serve: …"} | {"ok":false,"error":"cannot serve: …"}
 //! → {"cmd":"drain","seconds":30}           ← {"ok":true,"message":"..."}
 //! → {"cmd":"undrain"} | {"cmd":"check"} | {"cmd":"reload"}
 //! ← {"ok":false,"error":"what went wrong"}
@@ -31,8 +33,19 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Request {
     Status,
-    Notify { state: String },
-    Drain { seconds: Option<u64> },
+    /// keepalived's new state; `instance` is the VRRP instance it is for, when known (a
+    /// daemon with `[role] instance` set ignores other instances' states).
+    Notify {
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// Whether the node can serve now (every check healthy, not drained, a neighbor serving),
+    /// without running the checks: `anycastd check --quiet`, keepalived's `vrrp_script`.
+    Serving,
+    Drain {
+        seconds: Option<u64>,
+    },
     Undrain,
     Check,
     Reload,
@@ -42,7 +55,7 @@ impl Request {
     /// Whether the command only reads. `check` is not: its results count toward rise/fall and
     /// can move the route.
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Request::Status)
+        matches!(self, Request::Status | Request::Serving)
     }
 }
 
@@ -451,7 +464,10 @@ mod tests {
     fn request_wire_format() {
         assert_eq!(serde_json::to_string(&Request::Status).unwrap(), r#"{"cmd":"status"}"#);
         let r: Request = serde_json::from_str(r#"{"cmd":"notify","state":"MASTER"}"#).unwrap();
-        assert_eq!(r, Request::Notify { state: "MASTER".into() });
+        assert_eq!(r, Request::Notify { state: "MASTER".into(), instance: None });
+        let r = Request::Notify { state: "BACKUP".into(), instance: Some("anycast".into()) };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"cmd":"notify","state":"BACKUP","instance":"anycast"}"#);
+        assert_eq!(serde_json::to_string(&Request::Serving).unwrap(), r#"{"cmd":"serving"}"#);
         let r: Request = serde_json::from_str(r#"{"cmd":"drain"}"#).unwrap();
         assert_eq!(r, Request::Drain { seconds: None });
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
@@ -536,7 +552,8 @@ mod tests {
     fn root_and_our_uid_may_do_anything_group_members_only_read_status() {
         let all = [
             Request::Status,
-            Request::Notify { state: "MASTER".into() },
+            Request::Notify { state: "MASTER".into(), instance: None },
+            Request::Serving,
             Request::Drain { seconds: Some(5) },
             Request::Undrain,
             Request::Check,
@@ -561,7 +578,7 @@ mod tests {
             assert_eq!(p.access(65534, gid, &groups), Access::ReadOnly);
             for req in &all {
                 let got = p.authorize(65534, gid, &groups, req);
-                if *req == Request::Status {
+                if req.is_read_only() {
                     assert_eq!(got, Ok(()));
                 } else {
                     assert_eq!(
@@ -573,6 +590,7 @@ mod tests {
             }
         }
         assert!(Request::Status.is_read_only());
+        assert!(Request::Serving.is_read_only(), "it runs no check");
         assert!(!Request::Check.is_read_only(), "check counts toward rise/fall");
     }
 

@@ -4,13 +4,15 @@
 //! Shutdown (RFC 8203 message), so routers drop the route at once, then remove the loopback
 //! addresses — in that order, so no traffic arrives for an address that is gone. Managed
 //! addresses are watched while running (`ha::addrwatch`): re-added when deleted, withdrawn
-//! while they cannot be.
+//! while they cannot be. The keepalived track file (`ha::track`) follows "can serve" (checks,
+//! drain, a serving neighbor) on every change of those, and gets the weight first at a stop.
 
 use crate::config::Config;
 use crate::control::{self, Request, Response};
 use crate::ha::addrwatch::AddrWatch;
 use crate::ha::loopback::Loopback;
 use crate::ha::persist::Persister;
+use crate::ha::track::{self, TrackWriter};
 use crate::ha::{AddressReport, Advert};
 use crate::ha::{Decision, DecisionHook, HaConfig, HaController};
 use crate::speaker::Speaker;
@@ -44,6 +46,14 @@ pub struct Daemon {
     reloading: tokio::sync::Mutex<()>,
     counters: Arc<crate::metrics::Counters>,
     metrics_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Keeps `[role] track_file` in step with "can serve" (`ha::track`); `None` when off. A
+    /// reload that changes the file or its weight replaces it.
+    track: Mutex<Option<TrackWriter>>,
+    track_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Bumped when a reload replaces the HA controller (the track follows the new one).
+    ha_swaps: tokio::sync::watch::Sender<u64>,
+    /// Set at the start of a clean stop: the node cannot serve any more.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Lets only the current HA controller's decisions reach the speaker: a controller replaced by
@@ -110,6 +120,7 @@ impl Daemon {
         ha.beat(speaker.liveness());
         speaker.set_advert(ha.current().advert);
         let metrics_listen = cfg.metrics.as_ref().map(|m| m.listen);
+        let track = Mutex::new(cfg.track.clone().map(|t| TrackWriter::start(t, persister.clone()).0));
         let d = Arc::new(Daemon {
             path,
             cfg: Mutex::new(cfg),
@@ -123,7 +134,13 @@ impl Daemon {
             reloading: tokio::sync::Mutex::new(()),
             counters,
             metrics_task: Mutex::new(None),
+            track,
+            track_task: Mutex::new(None),
+            ha_swaps: tokio::sync::watch::channel(0).0,
+            stopping: Default::default(),
         });
+        let task = tokio::spawn(follow_track(Arc::downgrade(&d)));
+        *d.track_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         if let Some(lo) = &d.loopback {
             let weak = Arc::downgrade(&d);
             let report = Arc::new(move |r: AddressReport| {
@@ -230,10 +247,22 @@ impl Daemon {
             ha.beat(self.speaker.liveness());
             self.speaker.set_advert(ha.current().advert);
             let old_ha = std::mem::replace(&mut *self.ha.write().unwrap_or_else(|p| p.into_inner()), ha);
+            self.ha_swaps.send_modify(|n| *n = n.wrapping_add(1));
             drop(addresses);
             old_ha.stop();
             "HA controller restarted (role or checks changed): withdrawn until the checks pass"
         };
+        if new.track != old.track {
+            // The old file gets the weight (whatever still reads it fails closed); the new one
+            // starts at the weight too, and the follower re-evaluates it at once.
+            let mut t = self.track();
+            if let Some(old) = t.as_mut() {
+                old.set(false, "[role] track_file changed by a reload: no longer kept".into());
+            }
+            *t = new.track.clone().map(|c| TrackWriter::start(c, self.persister.clone()).0);
+            drop(t);
+            self.ha_swaps.send_modify(|n| *n = n.wrapping_add(1));
+        }
         // The speaker and HA run the new config: so does `cfg`, whatever happens next.
         *self.cfg.lock().unwrap_or_else(|p| p.into_inner()) = new;
         let removed = match &self.loopback {
@@ -269,13 +298,48 @@ impl Daemon {
         }
     }
 
-    /// Withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
+    /// Whether the node can serve now (`check --quiet`, the track file): every check healthy,
+    /// not drained, a neighbor serving, not stopping; and why.
+    pub fn can_serve(&self) -> (bool, String) {
+        let fitness = self.ha().fitness().borrow().clone();
+        track::can_serve(&fitness, self.speaker.serving(), self.stopping.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Re-evaluates the track file (see [`follow_track`]).
+    fn update_track(&self) {
+        if let Some(t) = self.track().as_mut() {
+            let (ok, why) = self.can_serve();
+            t.set(ok, why);
+        }
+    }
+
+    fn track(&self) -> std::sync::MutexGuard<'_, Option<TrackWriter>> {
+        self.track.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The track file's state for `status`.
+    pub fn track_status(&self) -> Option<track::TrackStatus> {
+        self.track().as_ref().map(TrackWriter::status)
+    }
+
+    /// Puts the weight into the track file first (keepalived hands MASTER to the peer), then
+    /// withdraws with Cease / Administrative Shutdown, then removes the loopback addresses.
     pub async fn shutdown(&self, why: &str) {
         crate::systemd::notify("STOPPING=1");
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(t) = self.metrics_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
             t.abort();
         }
+        if let Some(t) = self.track_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+        let track = self.track().as_mut().and_then(TrackWriter::stop);
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
+        if let Some(t) = track {
+            if let Err(e) = t.wait(crate::ha::PERSIST_WAIT).await {
+                error!("the track file keeps its last value: {e}");
+            }
+        }
         // Only now, with the withdraw on the wire, may the addresses go; first the watcher,
         // so that our own removal is not "repaired".
         if let Some(w) = self.addr_watch.get() {
@@ -300,6 +364,7 @@ impl Daemon {
             ha: self.ha().status(),
             neighbors: self.speaker.status(),
             inbound: self.speaker.inbound(),
+            track: self.track_status(),
         }
     }
 
@@ -313,9 +378,19 @@ impl Daemon {
         };
         match req {
             Request::Status => Response::status(self.status()),
-            Request::Notify { state } => match self.ha().notify_keepalived(&state).await {
-                Ok(o) => outcome(o),
-                Err(e) => Response::err(e),
+            Request::Notify { state, instance } => {
+                let ha = self.ha();
+                if let Some(why) = instance.as_deref().and_then(|i| ha.ignores_instance(i)) {
+                    return Response::ok(why);
+                }
+                match ha.notify_keepalived(&state).await {
+                    Ok(o) => outcome(o),
+                    Err(e) => Response::err(e),
+                }
+            }
+            Request::Serving => match self.can_serve() {
+                (true, why) => Response::ok(format!("can serve: {why}")),
+                (false, why) => Response::err(format!("cannot serve: {why}")),
             },
             Request::Drain { seconds } => outcome(self.ha().drain(seconds.unwrap_or(DEFAULT_DRAIN_SECS)).await),
             Request::Undrain => outcome(self.ha().undrain().await),
@@ -344,6 +419,24 @@ impl Daemon {
                 Ok(m) => Response::ok(m),
                 Err(e) => Response::err(e),
             },
+        }
+    }
+}
+
+/// Keeps the track file in step with "can serve", event-driven: it waits for a change of the
+/// HA controller's checks or drain, of a neighbor's serving, or of the controller itself
+/// (reload). Each receiver is taken before the evaluation it guards, so no change slips by.
+async fn follow_track(d: std::sync::Weak<Daemon>) {
+    loop {
+        let Some(daemon) = d.upgrade() else { return };
+        let (mut fitness, mut serving, mut swaps) =
+            (daemon.ha().fitness(), daemon.speaker.serving_changes(), daemon.ha_swaps.subscribe());
+        daemon.update_track();
+        drop(daemon);
+        tokio::select! {
+            _ = fitness.changed() => {}
+            _ = serving.changed() => {}
+            _ = swaps.changed() => {}
         }
     }
 }

@@ -64,12 +64,27 @@ enum Command {
     },
     /// Tell the daemon keepalived's new state (from keepalived's notify hooks).
     ///
-    /// MASTER makes this node primary; BACKUP, FAULT and STOP do not. The state is also saved,
-    /// so a daemon that is down when keepalived calls picks it up when it starts.
+    /// `notify STATE`, or keepalived's own argument order `notify INSTANCE NAME STATE
+    /// [PRIORITY]` (a generic `notify` hook; GROUP notifications are ignored). MASTER makes
+    /// this node primary; BACKUP, FAULT and STOP do not. The state is also saved, so a daemon
+    /// that is down when keepalived calls picks it up when it starts; then the exit status is 2
+    /// with the reason. Prefer `notify-fifo`, which keeps keepalived's order.
     Notify {
-        /// MASTER, BACKUP, FAULT or STOP.
-        #[arg(value_name = "STATE")]
-        state: String,
+        /// MASTER, BACKUP, FAULT or STOP; or INSTANCE NAME STATE [PRIORITY].
+        #[arg(value_name = "STATE", num_args = 1..=4, required = true)]
+        words: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Follow keepalived's notify FIFO (its `vrrp_notify_fifo_script`), in order.
+    ///
+    /// Reads `INSTANCE "NAME" STATE PRIORITY` lines and forwards each state to the daemon,
+    /// waiting for the answer before the next (states of other instances than `[role]
+    /// instance` are ignored by the daemon). Ends when the FIFO reaches end of file.
+    #[command(name = "notify-fifo")]
+    NotifyFifo {
+        /// The FIFO (keepalived passes it as the last argument).
+        fifo: PathBuf,
         #[command(flatten)]
         target: Target,
     },
@@ -87,7 +102,13 @@ enum Command {
         target: Target,
     },
     /// Run every health check now and show the results and the decision.
+    ///
+    /// With --quiet (keepalived's `vrrp_script`): run nothing, print nothing; exit 0 when the
+    /// daemon answers within 0.5 s that the node can serve (every check healthy, not drained,
+    /// a BGP neighbor serving), 1 otherwise (not serving, daemon down or hung).
     Check {
+        #[arg(long, short)]
+        quiet: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -121,20 +142,27 @@ enum Command {
     },
 }
 
-/// Which daemon to talk to.
+/// Which daemon to talk to. The config file is read leniently (a broken file still names
+/// its socket and role path); it is never validated here.
 #[derive(clap::Args)]
 struct Target {
-    /// The daemon's control socket.
-    #[arg(long, conflicts_with = "config")]
+    /// The daemon's control socket (default: `[control] socket` of the config, else
+    /// /run/anycastd/anycastd.sock).
+    #[arg(long)]
     socket: Option<PathBuf>,
-    /// Read the control socket path from this config file.
+    /// The config file to read `[control] socket` and `[role] path`/`instance` from
+    /// (default /etc/anycastd/anycastd.toml).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
 }
 
 impl Target {
-    fn socket(&self) -> Result<PathBuf, String> {
-        anycastd::cli::client::socket_path(self.socket.as_deref(), self.config.as_deref())
+    fn resolve(&self) -> (PathBuf, anycastd::cli::locate::ClientKeys) {
+        client::target(self.socket.as_deref(), self.config.as_deref())
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.resolve().0
     }
 }
 
@@ -278,8 +306,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
-        Command::Status { verbose, json, target } => finish(client::status(target.socket(), verbose, json)),
-        Command::Notify { state, target } => finish(client::notify(target.socket(), target.config.as_deref(), &state)),
+        Command::Status { verbose, json, target } => finish(client::status(&target.socket(), verbose, json)),
+        Command::Notify { words, target } => {
+            let (socket, keys) = target.resolve();
+            finish(client::notify(&socket, &keys, &words))
+        }
+        Command::NotifyFifo { fifo, target } => {
+            let (socket, config) = (target.socket.as_deref(), target.config.as_deref());
+            finish(client::notify_fifo(socket, config, &fifo, &mut std::io::stderr()))
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "anycastd", &mut std::io::stdout());
@@ -297,11 +332,12 @@ fn main() -> ExitCode {
             }
         }
         Command::Drain { seconds, target } => {
-            finish(client::simple(target.socket(), Request::Drain { seconds: Some(seconds) }))
+            finish(client::simple(&target.socket(), Request::Drain { seconds: Some(seconds) }))
         }
-        Command::Undrain { target } => finish(client::simple(target.socket(), Request::Undrain)),
-        Command::Check { target } => finish(client::simple(target.socket(), Request::Check)),
-        Command::Reload { target } => finish(client::simple(target.socket(), Request::Reload)),
+        Command::Undrain { target } => finish(client::simple(&target.socket(), Request::Undrain)),
+        Command::Check { quiet: true, target } => finish(client::check_quiet(&target.socket())),
+        Command::Check { quiet: false, target } => finish(client::simple(&target.socket(), Request::Check)),
+        Command::Reload { target } => finish(client::simple(&target.socket(), Request::Reload)),
         Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
         Command::Bgp { command } => match command {
             BgpCommand::Set { flags, config } => print_result(anycastd::cli::bgp::set(&config, &flags)),

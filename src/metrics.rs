@@ -61,7 +61,7 @@ fn l(k: &str, v: impl Into<String>) -> Labels {
 /// document is destructured without `..`: a field renamed or added there does not compile here
 /// until this exporter has decided what to make of it.
 pub fn render(status: &StatusDoc, counters: &Counters) -> String {
-    let StatusDoc { version: _, ha, neighbors, inbound } = status;
+    let StatusDoc { version: _, ha, neighbors, inbound, track } = status;
     let HaStatus {
         role,
         role_detail: _,
@@ -81,6 +81,10 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     plain_gauge(&mut reg, "advertising", "1 while the anycast prefixes are advertised", b(!advertising.is_empty()));
     plain_gauge(&mut reg, "healthy", "1 while every health check is healthy", b(*healthy));
     plain_gauge(&mut reg, "drained", "1 while drained or draining", b(*drained));
+    if let Some(crate::ha::track::TrackStatus { path: _, value, why: _, error: _ }) = track {
+        let help = "the value in the keepalived track_file: 0 can serve, the weight not";
+        plain_gauge(&mut reg, "track_value", help, f64::from(*value));
+    }
     plain_counter(
         &mut reg,
         "failovers",
@@ -365,7 +369,8 @@ mod tests {
                            "bfd": {"state": "Up", "detection_time_us": 150000, "tx_interval_us": 50000,
                                    "up_count": 2, "down_count": 1, "packets_in": 40, "packets_out": 41,
                                    "drops": {"bad_digest": 3}, "tx_suppressed": 5}}],
-           "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2}
+           "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2},
+           "track": {"path": "/run/anycastd/track", "value": -254, "why": "check `svc` is not healthy"}
         }))
         .unwrap();
         let c = Counters::default();
@@ -379,6 +384,7 @@ mod tests {
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Idle\"} 0.0",
             "anycastd_neighbor_flaps_total{neighbor=\"192.0.2.1\"} 1",
             "anycastd_failovers_total 3",
+            "anycastd_track_value -254.0",
             "anycastd_bgp_connections_refused_total{reason=\"unconfigured\"} 7",
             "anycastd_bgp_connections_refused_total{reason=\"wrong_listener\"} 1",
             "anycastd_bgp_connections_refused_total{reason=\"busy\"} 0",

@@ -7,6 +7,7 @@
 //! tolerant: a key a daemon does not send takes its default. No I/O here.
 
 use crate::ha::status::HaStatus;
+use crate::ha::track::TrackStatus;
 use crate::session::State;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -24,6 +25,9 @@ pub struct StatusDoc {
     pub neighbors: Vec<NeighborStatus>,
     /// Inbound BGP connections refused by the listeners, by reason.
     pub inbound: InboundStatus,
+    /// `[role] track_file`: the value anycastd keeps there for keepalived, and why; `None`
+    /// when there is none.
+    pub track: Option<TrackStatus>,
 }
 
 /// What the BGP listeners refused since start: every connection closed without a word
@@ -240,6 +244,12 @@ mod tests {
                 ..Default::default()
             }],
             inbound: InboundStatus::default(),
+            track: Some(TrackStatus {
+                path: "/run/anycastd/track".into(),
+                value: 0,
+                why: "healthy, not drained, 1/1 neighbors serving".into(),
+                error: None,
+            }),
         }
     }
 
@@ -265,6 +275,7 @@ mod tests {
             "checks",
             "neighbors",
             "inbound",
+            "track",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();

@@ -1,42 +1,48 @@
-//! The client side of the control socket: `status`, `notify`, `drain`, `undrain`, `check`,
-//! `reload`. Each returns an [`Outcome`] (what to print, the exit status) for `main` to carry
-//! out. Exit status: 0 done, 1 the daemon answered with an error (or, for `status`, a degraded
-//! state), 2 the daemon cannot be reached.
+//! The client side of the control socket: `status`, `notify`, `notify-fifo`, `drain`,
+//! `undrain`, `check`, `reload`. Each returns an [`Outcome`] (what to print, the exit status)
+//! for `main` to carry out. Exit status: 0 done, 1 the daemon answered with an error (or, for
+//! `status`, a degraded state; for `check --quiet`, anything but "can serve"), 2 the daemon
+//! cannot be reached (for `notify`: even when the state was saved for its next start). None of
+//! them validates the config file: the socket and the role keys are read leniently
+//! ([`locate`]), so a broken file on disk never cuts keepalived off from the running daemon.
 
+use super::locate::{self, ClientKeys};
 use super::Outcome;
-use crate::config::{Config, RoleSource, DEFAULT_PATH};
 use crate::control::{self, ControlError, Request, Response};
+use crate::wire::text::escape_at_most;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The socket to talk to: `--socket`, else the one named by `--config` (or the default config
-/// file when it exists), else the default socket.
-pub fn socket_path(socket: Option<&Path>, config: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(s) = socket {
-        return Ok(s.to_path_buf());
-    }
-    let path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
-    if config.is_none() && !path.exists() {
-        return Ok(PathBuf::from(control::DEFAULT_SOCKET));
-    }
-    Config::load(&path).map(|c| c.control.socket).map_err(|e| e.to_string())
+/// How long `check --quiet` waits for the daemon in all (connect, answer): well under the
+/// `timeout` of keepalived's `vrrp_script`, so a hung (SIGSTOPped) daemon fails the script
+/// rather than timing it out.
+pub const QUIET_CHECK_WAIT: Duration = Duration::from_millis(500);
+/// Longest `notify-fifo` line kept (keepalived's are a few dozen octets).
+pub const MAX_FIFO_LINE: usize = 512;
+
+/// The socket and the leniently read keys for `--socket`/`--config` (see [`locate`]): never
+/// a validation of the config, which may be broken while the daemon runs a good one.
+pub fn target(socket: Option<&Path>, config: Option<&Path>) -> (PathBuf, ClientKeys) {
+    let keys = ClientKeys::read(config);
+    (locate::socket_path(socket, &keys), keys)
 }
 
+/// One request, bounded by `wait` in all (the connect included).
 fn request(path: &Path, req: &Request, wait: Duration) -> Result<Response, ControlError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|err| ControlError::Unreachable { path: path.to_path_buf(), err })?;
-    rt.block_on(control::request(path, req, wait))
+    let timeout = || ControlError::Timeout { path: path.to_path_buf(), secs: wait.as_secs() };
+    rt.block_on(async {
+        tokio::time::timeout(wait, control::request(path, req, wait)).await.unwrap_or_else(|_| Err(timeout()))
+    })
 }
 
 /// `status [-v] [--json]`.
-pub fn status(socket: Result<PathBuf, String>, verbose: bool, json: bool) -> Outcome {
-    let path = match socket {
-        Ok(p) => p,
-        Err(e) => return Outcome::err(2, e),
-    };
-    let resp = match request(&path, &Request::Status, Duration::from_secs(10)) {
+pub fn status(path: &Path, verbose: bool, json: bool) -> Outcome {
+    let resp = match request(path, &Request::Status, Duration::from_secs(10)) {
         Ok(r) => r,
         Err(e) => return Outcome::err(2, e.to_string()),
     };
@@ -52,16 +58,24 @@ pub fn status(socket: Result<PathBuf, String>, verbose: bool, json: bool) -> Out
 }
 
 /// A command whose answer is a message (`drain`, `undrain`, `check`, `reload`).
-pub fn simple(socket: Result<PathBuf, String>, req: Request) -> Outcome {
-    let path = match socket {
-        Ok(p) => p,
-        Err(e) => return Outcome::err(2, e),
-    };
-    match request(&path, &req, Duration::from_secs(30)) {
+pub fn simple(path: &Path, req: Request) -> Outcome {
+    match request(path, &req, Duration::from_secs(30)) {
         Ok(r) if r.ok => Outcome::ok(r.message.unwrap_or_default()),
         Ok(r) => Outcome::err(1, r.error.unwrap_or_default()),
         Err(e) => Outcome::err(2, e.to_string()),
     }
+}
+
+/// `check --quiet` (keepalived's `vrrp_script`): exit 0 when the daemon answers within
+/// [`QUIET_CHECK_WAIT`] that the node can serve (healthy, not drained, a neighbor serving), 1
+/// otherwise — not serving, or the daemon down, unreachable or hung. Prints nothing; runs no
+/// check (the script may run every 200 ms).
+pub fn check_quiet(path: &Path) -> Outcome {
+    let code = match request(path, &Request::Serving, QUIET_CHECK_WAIT) {
+        Ok(r) if r.ok => 0,
+        _ => 1,
+    };
+    Outcome { code, ..Outcome::default() }
 }
 
 /// Whether `e` means no daemon is there to take the request (no socket, connection refused),
@@ -72,37 +86,181 @@ pub fn daemon_absent(e: &ControlError) -> bool {
     matches!(e, ControlError::Unreachable { err, .. } if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused))
 }
 
-/// `notify STATE`: through the daemon when it runs; when it does not (see [`daemon_absent`]),
-/// the state is saved where the keepalived role source reads it at start — keepalived must
-/// never be failed by us.
-pub fn notify(socket: Result<PathBuf, String>, config: Option<&Path>, state: &str) -> Outcome {
-    let path = match socket {
-        Ok(p) => p,
-        Err(e) => return Outcome::err(2, e),
-    };
-    let e = match request(&path, &Request::Notify { state: state.to_string() }, Duration::from_secs(5)) {
+/// One of keepalived's notifications: what its `notify` script gets as arguments
+/// (`INSTANCE NAME STATE PRIORITY`, or our own short form `STATE`) and what its notify FIFO
+/// carries as a line (`INSTANCE "NAME" STATE PRIORITY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A VRRP instance's new state (`name` unknown in the short form).
+    Instance { name: Option<String>, state: String },
+    /// A sync group's, a virtual server's… state: not ours to follow (the instances report
+    /// their own).
+    Other,
+}
+
+impl Event {
+    /// From the words of a notification; `Err` says what was expected.
+    pub fn from_words(words: &[String]) -> Result<Event, String> {
+        let kind = |w: &String| w.to_ascii_uppercase();
+        match words {
+            [state] => Ok(Event::Instance { name: None, state: state.clone() }),
+            [t, name, state] | [t, name, state, _] if kind(t) == "INSTANCE" => {
+                Ok(Event::Instance { name: Some(name.clone()), state: state.clone() })
+            }
+            [t, _, _] | [t, _, _, _] if kind(t) == "GROUP" => Ok(Event::Other),
+            _ => {
+                let shown: Vec<String> = words.iter().map(|w| escape_at_most(w.as_bytes(), 64)).collect();
+                Err(format!(
+                    "expected STATE, or keepalived's notify arguments INSTANCE NAME STATE [PRIORITY]; got {:?}",
+                    shown.join(" ")
+                ))
+            }
+        }
+    }
+
+    /// A notify FIFO line: `INSTANCE "anycast" MASTER 150`, `GROUP "g" BACKUP`, `VS …`.
+    /// Anything that is not an instance's state is [`Event::Other`].
+    /// keepalived's informational FIFO words (`MASTER_RX_LOWER_PRI`, `MASTER_PRIORITY`,
+    /// `BACKUP_PRIORITY`: a priority seen or changed) are no state change: [`Event::Other`].
+    pub fn from_fifo_line(line: &str) -> Event {
+        let words = fifo_words(line);
+        let informational = |s: &str| s.ends_with("_PRIORITY") || s == "MASTER_RX_LOWER_PRI";
+        match words.first() {
+            Some(t) if t.eq_ignore_ascii_case("INSTANCE") && (3..=4).contains(&words.len()) => {
+                match Event::from_words(&words) {
+                    Ok(Event::Instance { state, .. }) if informational(&state) => Event::Other,
+                    Ok(e) => e,
+                    Err(_) => Event::Other,
+                }
+            }
+            _ => Event::Other,
+        }
+    }
+}
+
+/// The words of a FIFO line; a double-quoted word (keepalived quotes names) may hold spaces.
+fn fifo_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let (word, tail) = match rest.strip_prefix('"') {
+            Some(q) => q.split_once('"').unwrap_or((q, "")),
+            None => rest.split_once(char::is_whitespace).unwrap_or((rest, "")),
+        };
+        words.push(word.to_string());
+        rest = tail.trim_start();
+    }
+    words
+}
+
+/// `notify STATE` or `notify INSTANCE NAME STATE [PRIORITY]` (keepalived's notify hooks).
+/// Other notifications (a sync group's) are accepted and ignored.
+pub fn notify(path: &Path, keys: &ClientKeys, words: &[String]) -> Outcome {
+    match Event::from_words(words) {
+        Ok(Event::Instance { name, state }) => notify_state(path, keys, &state, name.as_deref()),
+        Ok(Event::Other) => Outcome::default(),
+        Err(e) => Outcome::err(2, e),
+    }
+}
+
+/// Tells the daemon keepalived's `state` (for VRRP instance `instance`, when known). When no
+/// daemon is there (see [`daemon_absent`]) the state is saved where the keepalived role source
+/// reads it at start (`[role] path`, leniently read), and the exit status is 2 with the
+/// reason: keepalived logs it. A timeout writes nothing (the daemon may still apply it).
+pub fn notify_state(path: &Path, keys: &ClientKeys, state: &str, instance: Option<&str>) -> Outcome {
+    let req = Request::Notify { state: state.to_string(), instance: instance.map(str::to_string) };
+    let e = match request(path, &req, Duration::from_secs(5)) {
         Ok(r) if r.ok => return Outcome::ok(r.message.unwrap_or_default()),
         Ok(r) => return Outcome::err(1, r.error.unwrap_or_default()),
         Err(e) if daemon_absent(&e) => e,
         Err(e) => return Outcome::err(2, format!("{e}; not saved to the state file (the daemon may still apply it)")),
     };
-    let cfg_path = config.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
-    match Config::load(&cfg_path).map(|c| c.role) {
-        Ok(RoleSource::Keepalived(ka)) => match crate::ha::role::persist_role(&ka.path, state) {
-            Ok(()) => Outcome {
-                stdout: String::new(),
-                stderr: format!("anycastd: {e}; saved {state} to {} for the next start\n", path.display()),
-                code: 0,
-            },
-            Err(e2) => Outcome::err(2, format!("{e}; and cannot save the state: {e2}")),
-        },
-        _ => Outcome::err(2, e.to_string()),
+    if let (Some(ours), Some(theirs)) = (keys.role_instance.as_deref(), instance) {
+        if ours != theirs {
+            let shown = escape_at_most(theirs.as_bytes(), 64);
+            return Outcome::ok(format!("ignored: keepalived instance \"{shown}\" is not [role] instance \"{ours}\""));
+        }
+    }
+    if !keys.may_be_keepalived() {
+        let source = keys.role_source.as_deref().unwrap_or_default();
+        return Outcome::err(2, format!("{e}; not saved: [role] source is {source:?}, not \"keepalived\""));
+    }
+    let role_path = keys.role_path();
+    match crate::ha::role::persist_role(&role_path, state) {
+        Ok(()) => {
+            let word = crate::ha::role::keepalived_word(state).unwrap_or_default();
+            Outcome::err(
+                2,
+                format!("the daemon is not running ({e}): saved {word} to {} for its next start", role_path.display()),
+            )
+        }
+        Err(e2) => Outcome::err(2, format!("the daemon is not running ({e}), and the state cannot be saved: {e2}")),
+    }
+}
+
+/// `notify-fifo FIFO`: keepalived's `vrrp_notify_fifo_script`. One long-running reader of the
+/// FIFO, so states reach the daemon in keepalived's order: each instance's state is forwarded
+/// and its answer awaited before the next line is read (a new connection per line, so a
+/// daemon restarted meanwhile is found; one that is absent gets the state saved, as `notify`
+/// does). Lines of other kinds are skipped, over-long ones dropped; what is printed is escaped.
+/// Ends, status 0, when the FIFO reaches end of file (keepalived closed it; it restarts the
+/// script with the FIFO).
+pub fn notify_fifo(socket: Option<&Path>, config: Option<&Path>, fifo: &Path, log: &mut dyn Write) -> Outcome {
+    let f = match std::fs::File::open(fifo) {
+        Ok(f) => f,
+        Err(e) => return Outcome::err(2, format!("cannot open the notify FIFO {}: {e}", fifo.display())),
+    };
+    let mut r = std::io::BufReader::new(f);
+    loop {
+        let line = match read_line(&mut r, MAX_FIFO_LINE) {
+            Ok(Some(l)) => l,
+            Ok(None) => return Outcome::default(),
+            Err(e) => return Outcome::err(2, format!("cannot read the notify FIFO {}: {e}", fifo.display())),
+        };
+        let Some(bytes) = line else {
+            let _ = writeln!(log, "anycastd notify-fifo: a line longer than {MAX_FIFO_LINE} octets dropped");
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let shown = escape_at_most(text.trim_end().as_bytes(), 200);
+        let Event::Instance { name, state } = Event::from_fifo_line(&text) else { continue };
+        // Read again for every line: an edit of the file (a new socket) is followed.
+        let (path, keys) = target(socket, config);
+        let o = notify_state(&path, &keys, &state, name.as_deref());
+        let said = if o.code == 0 { o.stdout.trim_end() } else { o.stderr.trim_end() };
+        let said = escape_at_most(said.as_bytes(), 400);
+        let _ = writeln!(log, "anycastd notify-fifo: {shown}: {said}");
+    }
+}
+
+/// One line of at most `max` octets (the newline excluded): `Ok(None)` at end of file,
+/// `Ok(Some(None))` for a longer line (read to its end and dropped).
+fn read_line(r: &mut impl BufRead, max: usize) -> std::io::Result<Option<Option<Vec<u8>>>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    if r.by_ref().take(limit).read_until(b'\n', &mut buf)? == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Some(Some(buf)));
+    }
+    if buf.len() <= max {
+        return Ok(Some(Some(buf))); // the last line, without a newline
+    }
+    loop {
+        buf.clear();
+        if r.by_ref().take(4096).read_until(b'\n', &mut buf)? == 0 || buf.last() == Some(&b'\n') {
+            return Ok(Some(None));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use std::io::{Error, ErrorKind};
 
     #[test]
@@ -134,16 +292,114 @@ mod tests {
         )
         .unwrap();
         assert!(Config::load(&cfg).is_ok(), "{:?}", Config::load(&cfg).err());
-        // No daemon at all: saved for the next start.
-        let out = notify(Ok(sock.clone()), Some(&cfg), "MASTER");
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        let keys = ClientKeys::read(Some(&cfg));
+        // No daemon at all: saved for the next start, and exit status 2 with the reason.
+        let out = notify(&sock, &keys, &["MASTER".to_string()]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        let want = format!("): saved MASTER to {} for its next start\n", role.display());
+        assert!(
+            out.stderr.starts_with("anycastd: the daemon is not running (") && out.stderr.ends_with(&want),
+            "{}",
+            out.stderr
+        );
         assert_eq!(std::fs::read_to_string(&role).unwrap(), "MASTER\n");
         // A daemon that accepts but never answers: no file write behind its back.
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let out = notify(Ok(sock.clone()), Some(&cfg), "BACKUP");
+        let out = notify(&sock, &keys, &["BACKUP".to_string()]);
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(out.stderr.contains("not saved"), "{}", out.stderr);
         assert_eq!(std::fs::read_to_string(&role).unwrap(), "MASTER\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn notify_takes_a_state_or_keepalived_argument_order() {
+        let inst = |n: Option<&str>, s: &str| Event::Instance { name: n.map(str::to_string), state: s.into() };
+        assert_eq!(Event::from_words(&words("MASTER")), Ok(inst(None, "MASTER")));
+        assert_eq!(Event::from_words(&words("INSTANCE anycast MASTER 150")), Ok(inst(Some("anycast"), "MASTER")));
+        assert_eq!(Event::from_words(&words("instance anycast BACKUP")), Ok(inst(Some("anycast"), "BACKUP")));
+        assert_eq!(Event::from_words(&words("GROUP g FAULT 0")), Ok(Event::Other));
+        let e = Event::from_words(&words("MASTER BACKUP")).unwrap_err();
+        assert!(e.contains("INSTANCE NAME STATE [PRIORITY]"), "{e}");
+        assert!(Event::from_words(&words("VS a b c d")).is_err());
+        // What keepalived's notify FIFO carries.
+        assert_eq!(Event::from_fifo_line("INSTANCE \"anycast\" MASTER 150\n"), inst(Some("anycast"), "MASTER"));
+        assert_eq!(Event::from_fifo_line("INSTANCE \"two words\" FAULT 0"), inst(Some("two words"), "FAULT"));
+        for other in [
+            "GROUP \"g\" BACKUP",
+            "VS [192.0.2.1]:80 UP",
+            "",
+            "INSTANCE",
+            "INSTANCE \"a\" MASTER 1 2",
+            "INSTANCE \"anycast\" MASTER_RX_LOWER_PRI 150",
+            "INSTANCE \"anycast\" MASTER_PRIORITY 140",
+        ] {
+            assert_eq!(Event::from_fifo_line(other), Event::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn fifo_lines_are_bounded() {
+        let long = "x".repeat(MAX_FIFO_LINE + 10);
+        let input = format!("a\n{long}\nb\nc");
+        let mut r = std::io::BufReader::with_capacity(16, input.as_bytes());
+        assert_eq!(read_line(&mut r, MAX_FIFO_LINE).unwrap(), Some(Some(b"a".to_vec())));
+        assert_eq!(read_line(&mut r, MAX_FIFO_LINE).unwrap(), Some(None));
+        assert_eq!(read_line(&mut r, MAX_FIFO_LINE).unwrap(), Some(Some(b"b".to_vec())));
+        assert_eq!(read_line(&mut r, MAX_FIFO_LINE).unwrap(), Some(Some(b"c".to_vec())));
+        assert_eq!(read_line(&mut r, MAX_FIFO_LINE).unwrap(), None);
+    }
+
+    /// A daemon stand-in: answers every request with ok, recording it.
+    fn fake_daemon(sock: &Path, n: usize) -> std::thread::JoinHandle<Vec<String>> {
+        let l = std::os::unix::net::UnixListener::bind(sock).unwrap();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let (mut s, _) = l.accept().unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(&mut s).read_line(&mut line).unwrap();
+                seen.push(line.trim().to_string());
+                s.write_all(b"{\"ok\":true,\"message\":\"done\"}\n").unwrap();
+            }
+            seen
+        })
+    }
+
+    #[test]
+    fn notify_fifo_forwards_instance_states_in_order_and_ends_at_eof() {
+        let dir = std::env::temp_dir().join(format!("anycastd-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sock, fifo) = (dir.join("ctl.sock"), dir.join("ka.fifo"));
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let daemon = fake_daemon(&sock, 3);
+        let f2 = fifo.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&f2).unwrap();
+            let lines = "INSTANCE \"anycast\" BACKUP 100\nGROUP \"g\" MASTER\nINSTANCE \"anycast\" MASTER 100\n\
+                         INSTANCE \"esc\x1b[31m\" FAULT 0\n";
+            w.write_all(lines.as_bytes()).unwrap();
+        });
+        let mut log = Vec::new();
+        let out = notify_fifo(Some(&sock), None, &fifo, &mut log);
+        writer.join().unwrap();
+        assert_eq!(out, Outcome::default(), "EOF ends it with status 0");
+        assert_eq!(
+            daemon.join().unwrap(),
+            vec![
+                r#"{"cmd":"notify","state":"BACKUP","instance":"anycast"}"#,
+                r#"{"cmd":"notify","state":"MASTER","instance":"anycast"}"#,
+                r#"{"cmd":"notify","state":"FAULT","instance":"esc\u001b[31m"}"#,
+            ]
+        );
+        let log = String::from_utf8(log).unwrap();
+        assert_eq!(log.lines().count(), 3, "{log}");
+        assert!(!log.contains('\x1b'), "printed unescaped: {log}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,6 +4,7 @@
 pub mod bgp;
 pub mod client;
 pub mod decode;
+pub mod locate;
 pub mod md5;
 pub mod status;
 

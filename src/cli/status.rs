@@ -6,6 +6,7 @@
 //! document does not compile here until this view has decided what to show of it.
 
 use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
+use crate::ha::track::TrackStatus;
 use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use std::fmt::Write as _;
 
@@ -24,7 +25,7 @@ fn secs(s: u64) -> String {
 
 /// Human-readable rendering; `verbose` adds checks, counters and last errors.
 pub fn render(s: &StatusDoc, verbose: bool) -> String {
-    let StatusDoc { version: _, ha, neighbors, inbound } = s;
+    let StatusDoc { version: _, ha, neighbors, inbound, track } = s;
     let HaStatus {
         role,
         role_detail,
@@ -57,6 +58,10 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}");
     for c in checks {
         check_line(&mut out, c, verbose);
+    }
+    if let Some(TrackStatus { path, value, why, error }) = track {
+        let error = error.as_ref().map(|e| format!("; WRITE FAILED: {e}")).unwrap_or_default();
+        let _ = writeln!(out, "  track file: {value} in {path} ({why}){error}");
     }
     for n in neighbors {
         neighbor_lines(&mut out, n, verbose);

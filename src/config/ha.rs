@@ -11,7 +11,8 @@ use super::raw::{RawCheck, RawHealth, RawRole};
 use super::values::{abs_path, choice, foreign, millis, num};
 use super::{EnginePid, HealthCheck, HttpUrl, KeepalivedRole, Probe, RoleSource, TrackFile, DEFAULT_TRACK_FILE};
 
-const DEFAULT_ROLE_PATH: &str = "/var/lib/anycastd/role";
+/// Where keepalived's state is saved when `[role] path` is not set.
+pub const DEFAULT_ROLE_PATH: &str = "/var/lib/anycastd/role";
 /// Longest accepted interval, one day.
 const MAX_INTERVAL_MS: u32 = 86_400_000;
 

@@ -32,6 +32,7 @@ use ipnet::IpNet;
 pub use crate::types::{Asn, HoldTime, Md5Key, RouterId, ValueError};
 pub use crate::wire::community::{Community, LargeCommunity};
 pub use endpoints::DEFAULT_SOCKET;
+pub use ha::DEFAULT_ROLE_PATH;
 
 /// The configuration file the daemon and the client commands read when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/anycastd/anycastd.toml";

@@ -16,6 +16,7 @@ pub mod probe;
 pub mod role;
 pub mod state;
 pub mod status;
+pub mod track;
 
 #[cfg(test)]
 mod controller_tests;
@@ -115,6 +116,8 @@ struct Shared {
     drain_path: PathBuf,
     /// Writes the keepalived state and the drain, off the runtime thread and in order.
     persister: Persister,
+    /// Checks and drain as the track file and `check --quiet` see them (`track`).
+    fitness: watch::Sender<track::Fitness>,
     /// Set (under the decider lock) by [`HaController::stop`]: no input changes the decision
     /// any more, so a replaced controller can never reach the speaker.
     stopped: AtomicBool,
@@ -167,6 +170,8 @@ impl Shared {
             _ => None,
         };
         let changed = d.update(now(), input);
+        let fit = track::Fitness::of(d, now());
+        self.fitness.send_if_modified(|f| std::mem::replace(f, fit.clone()) != fit);
         if let (Some(i), Some(was)) = (index, before) {
             if let Some((name, c)) = d.checks().get(i) {
                 let detail = c.last_result.as_ref().map_or("", |r| r.detail.as_str());
@@ -263,6 +268,7 @@ impl HaController {
             hook(&first);
         }
         let (tx, _) = watch::channel(first);
+        let (fitness, _) = watch::channel(track::Fitness::of(&decider, t));
         let shared = Arc::new(Shared {
             decider: Mutex::new(decider),
             tx,
@@ -272,6 +278,7 @@ impl HaController {
             role: cfg.role.clone(),
             drain_path: cfg.state_dir.join("drain"),
             persister,
+            fitness,
             stopped: AtomicBool::new(false),
         });
         let (drain, problem) = state::load_drain(&shared.drain_path, t, SystemTime::now());
@@ -327,6 +334,11 @@ impl HaController {
         self.shared.tx.subscribe()
     }
 
+    /// Checks and drain as `check --quiet` and the track file see them, on every change.
+    pub fn fitness(&self) -> watch::Receiver<track::Fitness> {
+        self.shared.fitness.subscribe()
+    }
+
     /// The decision in force.
     pub fn current(&self) -> Decision {
         self.shared.lock().current().clone()
@@ -374,6 +386,17 @@ impl HaController {
         });
         let warning = saved(ticket, "the state").await;
         Ok(CommandOutcome { decision: DecisionView::from(&d), warning })
+    }
+
+    /// Why a keepalived state for VRRP instance `instance` is ignored: `[role] instance` names
+    /// another one. `None`: it is ours (or no instance is configured).
+    pub fn ignores_instance(&self, instance: &str) -> Option<String> {
+        let RoleSource::Keepalived(ka) = &self.shared.role else { return None };
+        let ours = ka.instance.as_deref()?;
+        (ours != instance).then(|| {
+            let shown = crate::wire::text::escape_at_most(instance.as_bytes(), 64);
+            format!("ignored: keepalived instance \"{shown}\" is not [role] instance \"{ours}\"")
+        })
     }
 
     /// Advertises with GRACEFUL_SHUTDOWN for `seconds`, then withdraws (0: withdraw now).

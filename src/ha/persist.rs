@@ -44,6 +44,11 @@ pub struct Persister {
 pub struct Ticket(oneshot::Receiver<Result<(), String>>);
 
 impl Ticket {
+    /// A ticket answered through `rx` (for a waiter that passes a write's outcome on).
+    pub fn from_receiver(rx: oneshot::Receiver<Result<(), String>>) -> Ticket {
+        Ticket(rx)
+    }
+
     /// `Ok` once written; `Err` with the reason when the write failed or is still not done
     /// after `limit` (it goes on in the background and still lands in order).
     pub async fn wait(self, limit: Duration) -> Result<(), String> {

@@ -62,6 +62,8 @@ pub struct Speaker {
     advert: watch::Sender<Arc<Stamped>>,
     /// The decision loop's heartbeat, which BFD transmission depends on.
     liveness: Liveness,
+    /// Bumped whenever a neighbor starts or stops serving, or neighbors come or go.
+    serving: watch::Sender<u64>,
 }
 
 /// What [`Speaker::reload`] did, neighbor by neighbor.
@@ -126,7 +128,14 @@ impl Speaker {
     pub async fn start(cfg: &Config, advert: Advert) -> Result<Speaker, SpeakerError> {
         let (advert_tx, _) = watch::channel(Arc::new(Stamped { advert, at: tokio::time::Instant::now().into_std() }));
         let liveness = Liveness::new(std::time::Instant::now());
-        let sp = Speaker { inner: Default::default(), accept_table: Default::default(), advert: advert_tx, liveness };
+        let (serving, _) = watch::channel(0);
+        let sp = Speaker {
+            inner: Default::default(),
+            accept_table: Default::default(),
+            advert: advert_tx,
+            liveness,
+            serving,
+        };
         sp.apply(cfg, true).await?;
         Ok(sp)
     }
@@ -248,12 +257,12 @@ impl Speaker {
                 md5: spec.transport.md5_key.is_some(),
                 ..Default::default()
             };
-            let (st_tx, st_rx) = watch::channel(NeighborReport { status: first, established_at: None });
+            let (st_tx, st_rx) = watch::channel(NeighborReport { status: first, established_at: None, serving: false });
             let span = tracing::info_span!("neighbor", peer = %ip);
             let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
             let bfd_ctl = bfd.as_ref().map(bfd::BfdHandle::control);
-            let task =
-                tokio::spawn(neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd).instrument(span));
+            let run = neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd, self.serving.clone());
+            let task = tokio::spawn(run.instrument(span));
             inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task, bfd: bfd_status, bfd_ctl });
         }
         for (spec, why) in disabled {
@@ -292,6 +301,9 @@ impl Speaker {
             })
             .collect();
         self.accept().set_routes(configured, routes);
+        drop(inner);
+        // Neighbors may have gone (or come): whoever counts the serving ones counts again.
+        self.bump_serving();
         Ok(report)
     }
 
@@ -321,6 +333,22 @@ impl Speaker {
         self.advert.borrow().advert.clone()
     }
 
+    /// How many neighbors serve now (Established, BFD Up where strict), of how many.
+    pub fn serving(&self) -> crate::ha::track::Serving {
+        let inner = self.lock();
+        let serving = inner.neighbors.iter().filter(|n| n.status.borrow().serving).count();
+        crate::ha::track::Serving { serving, total: inner.neighbors.len() + inner.failed.len() }
+    }
+
+    /// Changes whenever [`serving`](Self::serving) may have changed: no polling needed.
+    pub fn serving_changes(&self) -> watch::Receiver<u64> {
+        self.serving.subscribe()
+    }
+
+    fn bump_serving(&self) {
+        self.serving.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     pub fn status(&self) -> Vec<NeighborStatus> {
         let inner = self.lock();
         let now = tokio::time::Instant::now().into_std();
@@ -345,6 +373,7 @@ impl Speaker {
             inner.listeners.stop_all();
             (std::mem::take(&mut inner.neighbors), inner.bfd.take())
         };
+        self.bump_serving();
         stop_all(neighbors.into_iter().map(|n| (n, reason)).collect(), limit).await;
         // The Ceases are out; the BFD sessions go AdminDown (RFC 5882 §3.2: not a failure).
         if let Some(b) = bfd {

@@ -18,7 +18,7 @@ use crate::ha::decision::Advert;
 use crate::log_limit::{LogLimiter, Verdict};
 use crate::session::policy::ExportPolicy;
 use crate::session::{Action, ConnId, Peer, PeerAction, PeerEvent, SessionConfig, State, Stats};
-use crate::status::NeighborStatus;
+use crate::status::{NeighborState, NeighborStatus};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -58,6 +58,8 @@ impl NeighborSpec {
 pub struct NeighborReport {
     pub status: NeighborStatus,
     pub established_at: Option<std::time::Instant>,
+    /// Established and not held back by strict BFD (`NeighborStatus::serving`).
+    pub serving: bool,
 }
 
 impl NeighborReport {
@@ -251,6 +253,10 @@ struct Task {
     held_by_bfd: bool,
     /// BFD is Up again: BGP starts at this instant (see [`BFD_SETTLE`]).
     bfd_restart_at: Option<Instant>,
+    /// Bumped whenever this neighbor starts or stops serving (the speaker's
+    /// [`serving_changes`](super::Speaker::serving_changes)).
+    serving: watch::Sender<u64>,
+    published_serving: bool,
 }
 
 /// How long BFD must have been Up again before BGP starts after a BFD Down: a router whose BGP
@@ -276,6 +282,7 @@ pub async fn run(
     mut cmds: mpsc::Receiver<Cmd>,
     status: watch::Sender<NeighborReport>,
     bfd: Option<BfdHandle>,
+    serving: watch::Sender<u64>,
 ) {
     let advert = advert_rx.borrow_and_update().advert.clone();
     let mut t = Task {
@@ -294,6 +301,8 @@ pub async fn run(
         bfd_link: BfdLink::default(),
         held_by_bfd: false,
         bfd_restart_at: None,
+        serving,
+        published_serving: false,
     };
     let acts = t.peer.set_routes(now(), t.desired_routes());
     t.apply(acts);
@@ -644,12 +653,14 @@ impl Task {
     /// Publishes the neighbor's status when something it shows changed.
     fn publish(&mut self) {
         let s = self.peer.session();
-        let unchanged = self.published.as_ref().is_some_and(|(state, stats, error, latency)| {
-            *state == s.state()
-                && stats == s.stats()
-                && *error == self.last_error
-                && *latency == self.last_update_latency
-        });
+        let serving = NeighborState::from(s.state()) == NeighborState::Established && !self.gated_by_bfd();
+        let unchanged = serving == self.published_serving
+            && self.published.as_ref().is_some_and(|(state, stats, error, latency)| {
+                *state == s.state()
+                    && stats == s.stats()
+                    && *error == self.last_error
+                    && *latency == self.last_update_latency
+            });
         if unchanged {
             return;
         }
@@ -685,7 +696,11 @@ impl Task {
             flaps: st.flaps,
             bfd: None,
         };
-        self.status.send_replace(NeighborReport { status, established_at: st.established_at });
+        self.status.send_replace(NeighborReport { status, established_at: st.established_at, serving });
         self.published = Some(inputs);
+        if serving != self.published_serving {
+            self.published_serving = serving;
+            self.serving.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }
