@@ -75,6 +75,9 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         communities: _,
         reason: _,
         checks,
+        role_engine,
+        split_brain,
+        vrrp_watch: _,
     } = ha;
     let mut reg = Registry::with_prefix("anycastd");
     let b = |v: bool| if v { 1.0 } else { 0.0 };
@@ -98,6 +101,15 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         "metrics_connections_refused",
         "metrics connections closed at once because too many were open",
         counters.metrics_refused.load(Ordering::Relaxed),
+    );
+    if let Some(e) = role_engine {
+        plain_gauge(&mut reg, "role_engine_up", "1 while keepalived's VRRP process is running", b(e.up));
+    }
+    plain_gauge(
+        &mut reg,
+        "split_brain_suspected",
+        "1 while VRRP adverts from another node are seen while keepalived reports MASTER here",
+        b(split_brain.is_some()),
     );
     let role_g = family_gauge(&mut reg, "role", "1 for the current role");
     let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");

@@ -5,7 +5,9 @@
 //! It reads the typed [`StatusDoc`], destructured without `..`: a field renamed or added in the
 //! document does not compile here until this view has decided what to show of it.
 
+use crate::ha::engine::EngineStatus;
 use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
+use crate::ha::vrrp::{SplitBrainStatus, VrrpWatchStatus};
 use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use std::fmt::Write as _;
 
@@ -38,6 +40,9 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
         communities: _,
         reason,
         checks,
+        role_engine,
+        split_brain,
+        vrrp_watch,
     } = ha;
     let mut out = String::new();
     let role = role.name().to_uppercase();
@@ -55,6 +60,7 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     let drained = if *drained { ", DRAINED" } else { "" };
     let detail = if role_detail.is_empty() { "-" } else { role_detail };
     let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}");
+    role_engine_lines(&mut out, role_engine.as_ref(), split_brain.as_ref(), vrrp_watch.as_ref(), verbose);
     for c in checks {
         check_line(&mut out, c, verbose);
     }
@@ -63,6 +69,40 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     }
     inbound_line(&mut out, inbound, verbose);
     out
+}
+
+/// keepalived's liveness, the split-brain warning and, when it is off (or with `-v`), the
+/// VRRP advert watch. Every string here is anycastd's own (peer data is only parsed numbers
+/// and an address).
+fn role_engine_lines(
+    out: &mut String,
+    engine: Option<&EngineStatus>,
+    split: Option<&SplitBrainStatus>,
+    watch: Option<&VrrpWatchStatus>,
+    verbose: bool,
+) {
+    if let Some(EngineStatus { up: _, pid: _, pidfile: _, detail }) = engine {
+        let _ = writeln!(out, "  keepalived: {detail}");
+    }
+    if let Some(SplitBrainStatus { vrid: _, source: _, priority: _, version: _, interval_ms: _, age_ms: _, message }) =
+        split
+    {
+        let _ = writeln!(out, "  warning: {message}");
+    }
+    if let Some(VrrpWatchStatus { vrid, listening, note, foreign_adverts }) = watch {
+        match note {
+            Some(n) if !listening => {
+                let _ = writeln!(out, "  vrrp watch: off: {n}");
+            }
+            _ if verbose => {
+                let _ = writeln!(
+                    out,
+                    "  vrrp watch: vrid {vrid}, listening; {foreign_adverts} adverts from other nodes while MASTER"
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Refused inbound connections: shown when there are any (or with `-v`).
