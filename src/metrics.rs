@@ -405,9 +405,24 @@ mod tests {
             "anycastd_bfd_packets_total{neighbor=\"192.0.2.1\",direction=\"out\"} 41",
             "anycastd_bfd_packets_dropped_total{neighbor=\"192.0.2.1\",reason=\"bad_digest\"} 3",
             "anycastd_bfd_tx_suppressed_total{neighbor=\"192.0.2.1\"} 5",
+            "anycastd_split_brain_suspected 0.0",
             "# EOF",
         ] {
             assert!(t.contains(want), "missing {want} in\n{t}");
         }
+        assert!(!t.contains("role_engine_up"), "no role engine watched: no metric\n{t}");
+    }
+
+    #[test]
+    fn role_engine_and_split_brain_metrics() {
+        let s: StatusDoc = serde_json::from_value(json!({
+            "role": "primary",
+            "role_engine": {"up": false, "detail": "not running (no /run/vrrp.pid)"},
+            "split_brain": {"vrid": 124, "source": "192.0.2.12", "priority": 100}
+        }))
+        .unwrap();
+        let t = render(&s, &Counters::default());
+        assert!(t.contains("anycastd_role_engine_up 0.0"), "{t}");
+        assert!(t.contains("anycastd_split_brain_suspected 1.0"), "{t}");
     }
 }

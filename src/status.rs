@@ -248,7 +248,8 @@ mod tests {
                     vrid: 124,
                     listening: true,
                     note: None,
-                    foreign_adverts: 2,
+                    adverts_from_others: 5,
+                    adverts_while_master: 2,
                 }),
             },
             neighbors: vec![NeighborStatus {

@@ -89,7 +89,7 @@ fn role_engine_lines(
     {
         let _ = writeln!(out, "  warning: {message}");
     }
-    if let Some(VrrpWatchStatus { vrid, listening, note, foreign_adverts }) = watch {
+    if let Some(VrrpWatchStatus { vrid, listening, note, adverts_from_others, adverts_while_master }) = watch {
         match note {
             Some(n) if !listening => {
                 let _ = writeln!(out, "  vrrp watch: off: {n}");
@@ -97,7 +97,8 @@ fn role_engine_lines(
             _ if verbose => {
                 let _ = writeln!(
                     out,
-                    "  vrrp watch: vrid {vrid}, listening; {foreign_adverts} adverts from other nodes while MASTER"
+                    "  vrrp watch: vrid {vrid}, listening; adverts from other nodes: {adverts_from_others} \
+                     ({adverts_while_master} while MASTER here)"
                 );
             }
             _ => {}
@@ -277,6 +278,35 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn keepalived_liveness_and_split_brain_lines() {
+        let mut s: StatusDoc = serde_json::from_value(serde_json::json!({
+            "role": "primary", "role_detail": "keepalived MASTER", "healthy": true,
+            "role_engine": {"up": true, "pid": 1234, "pidfile": "/run/vrrp.pid",
+                            "detail": "pid 1234 alive (watching /run/vrrp.pid)"},
+            "split_brain": {"vrid": 124, "source": "192.0.2.12", "priority": 100, "version": 3,
+                            "interval_ms": 1000, "age_ms": 300,
+                            "message": "split brain suspected: keepalived reports MASTER here but VRRP adverts for vrid 124 from 192.0.2.12 (priority 100) were seen 0.3 s ago"},
+            "vrrp_watch": {"vrid": 124, "listening": true, "adverts_from_others": 9, "adverts_while_master": 4}
+        }))
+        .unwrap();
+        let t = render(&s, false);
+        assert!(t.contains("\n  keepalived: pid 1234 alive (watching /run/vrrp.pid)\n"), "{t}");
+        assert!(t.contains("\n  warning: split brain suspected: keepalived reports MASTER here but VRRP adverts for vrid 124 from 192.0.2.12 (priority 100) were seen 0.3 s ago\n"), "{t}");
+        assert!(!t.contains("vrrp watch"), "{t}");
+        assert!(render(&s, true)
+            .contains("vrrp watch: vrid 124, listening; adverts from other nodes: 9 (4 while MASTER here)"));
+        s.ha.split_brain = None;
+        s.ha.vrrp_watch = Some(VrrpWatchStatus {
+            listening: false,
+            note: Some("cannot open a raw VRRP socket".into()),
+            ..Default::default()
+        });
+        let t = render(&s, false);
+        assert!(!t.contains("split brain"), "{t}");
+        assert!(t.contains("  vrrp watch: off: cannot open a raw VRRP socket\n"), "{t}");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! the pure [`decision::Decider`] under one lock and publish each new [`Decision`] on a `watch`
 //! channel (and to an optional synchronous hook) in the same task wake-up as the input that
 //! caused it — no polling loop in between. The operator's drain is kept in `state_dir/drain`.
+//! With keepalived as the role source, two more tasks: keepalived's liveness (`engine`: the
+//! death of the process that reported the role makes it Unknown) and, with `[role] vrid`, the
+//! VRRP advert watch (`vrrp`: "split brain suspected", a warning only).
 //! `decision`, `health` and `status` are pure; nothing here talks BGP (the speaker follows).
 
 pub mod addrwatch;

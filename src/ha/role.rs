@@ -1,11 +1,15 @@
-//! Role sources: where "am I the primary?" comes from, each reporting [`RoleUpdate`]s on a
+//! Role sources: where "am I the primary?" comes from, each reporting [`SourceReport`]s on a
 //! tokio channel. `static` is always primary. `keepalived` states arrive through
 //! `anycastd notify MASTER|BACKUP|FAULT|STOP` (the control socket) and are persisted atomically
 //! to the configured path, which is also watched, so a notify script may write it directly and
-//! a restart does not forget. `file` holds `primary` or `standby` and is watched with inotify
-//! on its parent directory (atomic rename-replace is seen). `exec` runs a command every
-//! interval. Anything unreadable, unknown or missing is `Unknown` — never primary. The parsing
-//! is pure; the watching is the tokio edge. Decisions are `decision.rs`'s job.
+//! a restart does not forget. The saved state records the boot it was reported in and the
+//! keepalived process that reported it; [`judge`] (pure) honours it only within that boot and
+//! while that process runs — a state from an earlier boot is stale (fail closed), one saved by
+//! nobody known gets the `grace` as a deadline in the decider. `file` holds `primary` or
+//! `standby` and is watched with inotify on its parent directory (atomic rename-replace is
+//! seen). `exec` runs a command every interval. Anything unreadable, unknown or missing is
+//! `Unknown` — never primary. The parsing is pure; the watching is the tokio edge. Decisions are
+//! `decision.rs`'s job; keepalived's liveness is `engine.rs`'s.
 
 use super::decision::{Role, RoleUpdate};
 use super::engine::{self, EngineId, EngineNow};
@@ -227,7 +231,8 @@ pub fn judge(saved: &SavedRole, ctx: &LoadContext) -> SourceReport {
         return u.into();
     }
     if let EngineNow::NotRunning(why) = &ctx.engine {
-        return unknown(format!("keepalived is not running: {why}"));
+        let hint = "keepalived run with another pid file (-r/--vrrp_pid)? set [role] pidfile to it";
+        return unknown(format!("keepalived is not running: {why}; {waiting} ({hint})"));
     }
     let ms = ctx.grace.as_millis();
     let until = ctx.started.checked_add(ctx.grace).unwrap_or(ctx.started);
@@ -587,7 +592,8 @@ mod tests {
         // keepalived not running at all: not even the grace.
         let r =
             judge(&saved("MASTER\nboot_id b-1\n"), &ctx(Ok("b-1"), EngineNow::NotRunning("no /run/vrrp.pid".into())));
-        assert_eq!(r, RoleUpdate::new(Role::Unknown, "keepalived is not running: no /run/vrrp.pid").into());
+        assert_eq!(r.update.role, Role::Unknown);
+        assert!(r.update.detail.starts_with("keepalived is not running: no /run/vrrp.pid; waiting for keepalived to report (keepalived run with another pid file (-r/--vrrp_pid)? set [role] pidfile to it)"), "{r:?}");
         // Applied by this very anycastd (no keepalived pid known then): honoured.
         let r = judge(&saved("MASTER\nboot_id b-1\ndaemon 77 1\n"), &c);
         assert_eq!(r, RoleUpdate::new(Role::Primary, "keepalived MASTER").into());

@@ -146,6 +146,22 @@ pub fn parse_ipv4(pkt: &[u8]) -> Result<(Ipv4Addr, VrrpAdvert), VrrpError> {
     Ok((src, parse_vrrp(&pkt[ihl..total], src, dst)?))
 }
 
+/// The fuzz target's body (`fuzz/fuzz_targets/vrrp.rs`). Beyond "no panic": what a parsed
+/// advert says is what the input's octets say (source, version, vrid, priority, TTL 255).
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    if let Ok((src, a)) = parse_ipv4(data) {
+        let ihl = usize::from(data[0] & 0x0f) * 4;
+        assert_eq!(src.octets()[..], data[12..16]);
+        assert_eq!(data[8], 255);
+        assert_eq!((a.version, a.vrid, a.priority), (data[ihl] >> 4, data[ihl + 1], data[ihl + 2]));
+        assert!(a.version == 2 || a.version == 3);
+    }
+    if let Ok(a) = parse_vrrp(data, Ipv4Addr::new(192, 0, 2, 12), VRRP_GROUP) {
+        assert_eq!((a.vrid, a.priority), (data[1], data[2]));
+    }
+}
+
 /// The last advert for our vrid from another node seen while MASTER here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sighting {
@@ -212,8 +228,10 @@ pub struct VrrpWatchStatus {
     pub listening: bool,
     /// Why not, when not ("no CAP_NET_RAW …").
     pub note: Option<String>,
-    /// Adverts for our vrid from other nodes seen while MASTER here, since start.
-    pub foreign_adverts: u64,
+    /// Adverts for our vrid from other nodes, since start (normal while BACKUP here).
+    pub adverts_from_others: u64,
+    /// Those of them seen while MASTER here (each one a split-brain sighting).
+    pub adverts_while_master: u64,
 }
 
 /// The split-brain episodes, pure: sightings in, "suspected now?" out.
@@ -223,7 +241,8 @@ pub struct SplitBrain {
     last: Option<Sighting>,
     listening: bool,
     note: Option<String>,
-    foreign: u64,
+    from_others: u64,
+    while_master: u64,
 }
 
 impl SplitBrain {
@@ -234,10 +253,14 @@ impl SplitBrain {
     /// An advert from `source` (not one of this host's addresses) at `now`, with this node's
     /// role then. The warning to log when it starts an episode.
     pub fn observe(&mut self, now: Instant, source: Ipv4Addr, advert: VrrpAdvert, role: Role) -> Option<String> {
-        if Some(advert.vrid) != self.vrid || role != Role::Primary {
+        if Some(advert.vrid) != self.vrid {
             return None;
         }
-        self.foreign = self.foreign.saturating_add(1);
+        self.from_others = self.from_others.saturating_add(1);
+        if role != Role::Primary {
+            return None;
+        }
+        self.while_master = self.while_master.saturating_add(1);
         let new_episode = self.suspected(now, role).is_none();
         let s = Sighting { source, advert, at: now };
         self.last = Some(s);
@@ -263,7 +286,8 @@ impl SplitBrain {
             vrid,
             listening: self.listening,
             note: self.note.clone(),
-            foreign_adverts: self.foreign,
+            adverts_from_others: self.from_others,
+            adverts_while_master: self.while_master,
         })
     }
 }
@@ -423,6 +447,24 @@ mod tests {
         assert_eq!(parse_ipv4(&[0x60; 40]), Err(VrrpError::NotIpv4));
     }
 
+    /// The fuzz target's checks over bounded random mutations of good packets.
+    #[test]
+    fn mutated_packets_never_panic_and_parse_to_their_octets() {
+        let mut rng = crate::splitmix::SplitMix64::new(12);
+        let seeds = [packet(2, 124, 100, 1, 255), packet(3, 7, 150, 100, 255)];
+        for i in 0..20_000u32 {
+            let mut p = seeds[(i % 2) as usize].clone();
+            for _ in 0..(rng.next_u64() % 4) {
+                let at = (rng.next_u64() % p.len() as u64) as usize;
+                p[at] = rng.next_u64() as u8;
+            }
+            if rng.next_u64().is_multiple_of(8) {
+                p.truncate((rng.next_u64() % p.len() as u64) as usize);
+            }
+            fuzz_one(&p);
+        }
+    }
+
     #[test]
     fn an_episode_starts_once_and_clears_after_three_intervals_or_with_the_role() {
         let t0 = Instant::now();
@@ -449,6 +491,91 @@ mod tests {
         assert!(sb.suspected(t + Duration::from_millis(2999), Role::Primary).is_some());
         assert!(sb.suspected(t + Duration::from_secs(3), Role::Primary).is_none(), "3 intervals without one");
         assert!(sb.observe(t + Duration::from_secs(3), SRC, a, Role::Primary).is_some(), "a new episode");
-        assert_eq!(sb.watch_status().unwrap().foreign_adverts, 3);
+        let w = sb.watch_status().unwrap();
+        assert_eq!((w.adverts_from_others, w.adverts_while_master), (4, 3));
+    }
+
+    /// A named namespace of this test's, deleted at the end whatever happens.
+    struct Netns(String);
+
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    fn ip(args: &[&str]) {
+        let st = std::process::Command::new("ip").args(args).status().expect("run ip");
+        assert!(st.success(), "ip {args:?} failed");
+    }
+
+    /// Sends the VRRP message `msg` to 224.0.0.18 from namespace `ns` (192.0.2.12 there).
+    fn send_from(ns: &str, msg: Vec<u8>) {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let ns = ns.to_string();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("the namespace");
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP)))).unwrap();
+            s.set_multicast_ttl_v4(255).unwrap();
+            s.set_multicast_if_v4(&SRC).unwrap();
+            s.send_to(&msg, &SockAddr::from(std::net::SocketAddrV4::new(VRRP_GROUP, 0))).expect("send the advert");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Two namespaces joined by a veth pair (192.0.2.11 here, 192.0.2.12 there); a crafted
+    /// VRRP v3 advert for vrid 124 from there is split brain only while MASTER here.
+    #[test]
+    fn adverts_from_another_node_while_master_are_split_brain() {
+        use super::super::controller_tests::{cfg, status_reaches as until};
+        use super::super::loopback::tests::in_throwaway_netns;
+        use super::super::HaController;
+        let _ = in_throwaway_netns(|| async {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+            let name = format!("anycastd-vrrp-{}-{nanos}", std::process::id());
+            ip(&["netns", "add", &name]);
+            let _ns = Netns(name.clone());
+            ip(&["link", "add", "vrrpa", "type", "veth", "peer", "name", "vrrpb"]);
+            ip(&["addr", "add", "192.0.2.11/24", "dev", "vrrpa"]);
+            ip(&["link", "set", "vrrpa", "up"]);
+            ip(&["link", "set", "vrrpb", "netns", &name]);
+            ip(&["-n", &name, "addr", "add", "192.0.2.12/24", "dev", "vrrpb"]);
+            ip(&["-n", &name, "link", "set", "vrrpb", "up"]);
+            let dir = std::env::temp_dir().join(format!("anycastd-vrrp-{}-{nanos}", std::process::id()));
+            let role = crate::config::KeepalivedRole {
+                vrid: Some(124),
+                ..crate::config::KeepalivedRole::unwatched(dir.join("role"))
+            };
+            let cfg = cfg(&dir, crate::config::RoleSource::Keepalived(role), vec![]);
+            let ha = HaController::start(cfg, None);
+            until(&ha, "the watch listening", |s| s.vrrp_watch.as_ref().is_some_and(|w| w.listening)).await;
+            let advert = packet(3, 124, 100, 100, 255)[20..].to_vec();
+            // BACKUP here: the MASTER's adverts are normal.
+            ha.notify_keepalived("BACKUP").await.unwrap();
+            send_from(&name, advert.clone());
+            until(&ha, "the advert read", |s| s.vrrp_watch.as_ref().is_some_and(|w| w.adverts_from_others == 1)).await;
+            // Another vrid while MASTER: not ours.
+            ha.notify_keepalived("MASTER").await.unwrap();
+            send_from(&name, packet(3, 9, 100, 100, 255)[20..].to_vec());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let s = ha.status();
+            assert_eq!(s.split_brain, None);
+            assert_eq!(s.vrrp_watch.as_ref().unwrap().adverts_while_master, 0);
+            send_from(&name, advert);
+            let s = until(&ha, "split brain suspected", |s| s.split_brain.is_some()).await;
+            let sb = s.split_brain.unwrap();
+            assert_eq!(
+                (sb.vrid, sb.source.as_str(), sb.priority, sb.version, sb.interval_ms),
+                (124, "192.0.2.12", 100, 3, 1000)
+            );
+            assert!(sb.message.starts_with("split brain suspected: keepalived reports MASTER here but VRRP adverts for vrid 124 from 192.0.2.12 (priority 100) were seen"), "{}", sb.message);
+            // BACKUP again: cleared at once.
+            ha.notify_keepalived("BACKUP").await.unwrap();
+            assert_eq!(ha.status().split_brain, None);
+            drop(ha);
+            let _ = std::fs::remove_dir_all(&dir);
+        });
     }
 }
