@@ -92,7 +92,12 @@ const BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
 /// [`BOOT_ID_ENV`]). Blocking.
 pub fn boot_id() -> Result<String, String> {
     let path = std::env::var_os(BOOT_ID_ENV).map_or_else(|| PathBuf::from(BOOT_ID_FILE), PathBuf::from);
-    match read_bounded(&path) {
+    boot_id_at(&path)
+}
+
+/// The boot id held by `path`: 1-64 hex digits and dashes, surrounding whitespace ignored.
+pub fn boot_id_at(path: &Path) -> Result<String, String> {
+    match read_bounded(path) {
         Ok(Some(t)) => {
             let id = t.trim();
             let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
@@ -515,6 +520,20 @@ mod tests {
         assert_eq!(u.detail, format!("{}: line 3 (\"engine 12 abc\") not understood", path.display()));
         std::fs::write(&path, "MASTER\nrandom words\n").unwrap();
         assert!(load_saved(&path, &ctx).update.detail.contains("line 2 (\"random words\") not understood"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn boot_ids() {
+        let real = boot_id_at(Path::new(BOOT_ID_FILE)).expect("this machine's boot id");
+        assert_eq!(real.len(), 36, "{real}");
+        let dir = tmpdir("boot");
+        let f = dir.join("boot_id");
+        std::fs::write(&f, "1111-aaaa\n").unwrap();
+        assert_eq!(boot_id_at(&f), Ok("1111-aaaa".to_string()));
+        std::fs::write(&f, "not a boot id").unwrap();
+        assert_eq!(boot_id_at(&f), Err(format!("{} holds no boot id", f.display())));
+        assert_eq!(boot_id_at(&dir.join("none")), Err(format!("{} is missing", dir.join("none").display())));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

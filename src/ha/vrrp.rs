@@ -421,6 +421,22 @@ mod tests {
         assert_eq!(a, VrrpAdvert { version: 3, vrid: 7, priority: 150, interval: Duration::from_millis(1000) });
     }
 
+    /// Adverts captured from keepalived 2.2.7 (vrid 124, priority 100, 192.0.2.12; v2 with
+    /// advert_int 1 and its 8 zero octets of authentication data, v3 with advert_int 0.5) by a
+    /// raw socket on the other end of a veth pair, IPv4 header included.
+    #[test]
+    fn keepalived_s_own_adverts_parse() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        };
+        let v2 = hex("45c0002800010000ff701886c000020ce0000012217c64010001b804c000027c0000000000000000");
+        let v3 = hex("45c0002000010000ff70188ec000020ce0000012317c640100320538c000027c");
+        let want = VrrpAdvert { version: 2, vrid: 124, priority: 100, interval: Duration::from_secs(1) };
+        assert_eq!(parse_ipv4(&v2), Ok((SRC, want)));
+        let want = VrrpAdvert { version: 3, vrid: 124, priority: 100, interval: Duration::from_millis(500) };
+        assert_eq!(parse_ipv4(&v3), Ok((SRC, want)));
+    }
+
     #[test]
     fn malformed_packets_are_refused() {
         let good = packet(3, 7, 150, 100, 255);
