@@ -340,12 +340,13 @@ pub async fn watch(spec: EnginePid, report: impl Fn(EngineEvent) + Send + Sync +
     }
     let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
     dirs.dedup();
+    let names: Vec<std::ffi::OsString> = files.iter().filter_map(|f| f.file_name().map(|n| n.to_os_string())).collect();
     let mut polling = false;
     let mut watched: Vec<Watched> = Vec::new();
     let mut last: Option<EngineNow> = None;
+    // Watch first, then read, so a pid file written in between is not missed.
+    let mut events = super::role::watch_dirs(&dirs).ok();
     loop {
-        // Watch first, then read, so a pid file written in between is not missed.
-        let mut events = super::role::watch_dirs(&dirs).ok();
         let s = spec.clone();
         let seen = tokio::task::spawn_blocking(move || probe(&s))
             .await
@@ -368,22 +369,46 @@ pub async fn watch(spec: EnginePid, report: impl Fn(EngineEvent) + Send + Sync +
             last = Some(seen.clone());
             report(EngineEvent::Seen(seen));
         }
-        let event = async {
-            match events.as_mut() {
-                Some(s) => {
-                    use futures_util::StreamExt;
-                    s.next().await
+        // Until a watched process ends, a pid file changes, or the rescan is due; events for
+        // other files in the directories (/run is busy) do not re-read anything.
+        let rescan = tokio::time::Instant::now() + RESCAN;
+        let exited = loop {
+            let event = async {
+                match events.as_mut() {
+                    Some(s) => {
+                        use futures_util::StreamExt;
+                        s.next().await
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
+            };
+            tokio::select! {
+                i = any_exit(&watched) => break Some(i),
+                ev = event => match ev {
+                    Some(Ok(ev)) if ev.mask.contains(inotify::EventMask::IGNORED) => {
+                        // A directory watch is gone (the directory was removed): set them up again.
+                        events = super::role::watch_dirs(&dirs).ok();
+                        break None;
+                    }
+                    Some(Ok(ev)) if ev.name.as_ref().is_some_and(|n| !names.contains(n)) => continue,
+                    Some(Ok(_)) => break None,
+                    // The stream broke: the rescan sets it up again.
+                    _ => {
+                        events = None;
+                        break None;
+                    }
+                },
+                _ = tokio::time::sleep_until(rescan) => {
+                    if events.is_none() {
+                        events = super::role::watch_dirs(&dirs).ok();
+                    }
+                    break None;
+                }
             }
         };
-        tokio::select! {
-            i = any_exit(&watched) => {
-                let w = watched.remove(i);
-                report(EngineEvent::Exited(w.id));
-            }
-            _ = event => {}
-            _ = tokio::time::sleep(RESCAN) => {}
+        if let Some(i) = exited {
+            let w = watched.remove(i);
+            report(EngineEvent::Exited(w.id));
         }
     }
 }
@@ -451,15 +476,23 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A `sleep` child named in a pid file, killed by its PID: the watch reports its death
-    /// within 50 ms.
+    /// A `sleep` named in a pid file — not our child, like keepalived: a shell's — killed by
+    /// its PID: the watch reports its death within 50 ms.
     #[tokio::test]
     async fn the_watch_sees_a_killed_process_within_50_ms() {
         let dir = tmpdir("pidfd");
         let f = dir.join("vrrp.pid");
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
-        let pid = child.id();
-        std::fs::write(&f, format!("{pid}\n")).unwrap();
+        let script = format!("sleep 30 & echo $! > {}.tmp && mv {0}.tmp {0}; wait", f.display());
+        let mut child = std::process::Command::new("sh").args(["-c", &script]).spawn().expect("spawn sh");
+        let end = std::time::Instant::now() + Duration::from_secs(2);
+        let pid = loop {
+            if let Some(p) = std::fs::read_to_string(&f).ok().as_deref().and_then(parse_pid) {
+                break p;
+            }
+            assert!(std::time::Instant::now() < end, "no pid file from the shell");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_ne!(pid, child.id(), "the watched process is not our child");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let task = tokio::spawn(watch(EnginePid::File(f.clone()), move |e| {
             let _ = tx.send((e, std::time::Instant::now()));
@@ -487,6 +520,21 @@ mod tests {
         let took = at.duration_since(killed);
         assert!(took < Duration::from_millis(50), "death seen after {took:?}");
         let _ = child.wait();
+        let (ev, _) = next(&mut rx).await;
+        assert_eq!(
+            ev,
+            EngineEvent::Seen(EngineNow::NotRunning(format!("{} names pid {pid}, which is not running", f.display())))
+        );
+        // A new process in the pid file is seen through inotify, before the 1 s rescan.
+        let mut second = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let written = std::time::Instant::now();
+        crate::ha::state::write_atomic(&f, format!("{}\n", second.id()).as_bytes()).unwrap();
+        let (ev, at) = next(&mut rx).await;
+        assert_eq!(ev, EngineEvent::Seen(EngineNow::Running { id: process(second.id()).unwrap(), pidfile: f.clone() }));
+        let took = at.duration_since(written);
+        assert!(took < Duration::from_millis(500), "new pid seen after {took:?}");
+        let _ = second.kill();
+        let _ = second.wait();
         task.abort();
         std::fs::remove_dir_all(&dir).unwrap();
     }
