@@ -341,6 +341,20 @@ pub(super) async fn watch(vrid: u8, shared: Arc<super::Shared>) {
     };
     shared.with_lock(|_| shared.split_brain().set_listening(None));
     let mut buf = vec![0u8; MAX_PACKET];
+    // The last source judged and whether it is ours, for a second: one bind() per source and
+    // second at most, however many adverts it sends.
+    let mut judged: Option<(Ipv4Addr, bool, Instant)> = None;
+    let mut local = |src: Ipv4Addr| {
+        let t = Instant::now();
+        match judged {
+            Some((a, l, at)) if a == src && t.saturating_duration_since(at) < Duration::from_secs(1) => l,
+            _ => {
+                let l = is_local(src);
+                judged = Some((src, l, t));
+                l
+            }
+        }
+    };
     loop {
         let Ok(mut guard) = sock.readable().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -361,7 +375,7 @@ pub(super) async fn watch(vrid: u8, shared: Arc<super::Shared>) {
             };
             let Some(pkt) = buf.get(..n) else { continue };
             match parse_ipv4(pkt) {
-                Ok((src, advert)) if advert.vrid == vrid && !is_local(src) => {
+                Ok((src, advert)) if advert.vrid == vrid && !local(src) => {
                     shared.with_lock(|d| {
                         let t = super::now();
                         if let Some(w) = shared.split_brain().observe(t, src, advert, d.effective_role(t)) {
