@@ -75,6 +75,9 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         communities: _,
         reason: _,
         checks,
+        role_engine,
+        split_brain,
+        vrrp_watch: _,
     } = ha;
     let mut reg = Registry::with_prefix("anycastd");
     let b = |v: bool| if v { 1.0 } else { 0.0 };
@@ -102,6 +105,15 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         "metrics_connections_refused",
         "metrics connections closed at once because too many were open",
         counters.metrics_refused.load(Ordering::Relaxed),
+    );
+    if let Some(e) = role_engine {
+        plain_gauge(&mut reg, "role_engine_up", "1 while keepalived's VRRP process is running", b(e.up));
+    }
+    plain_gauge(
+        &mut reg,
+        "split_brain_suspected",
+        "1 while VRRP adverts from another node are seen while keepalived reports MASTER here",
+        b(split_brain.is_some()),
     );
     let role_g = family_gauge(&mut reg, "role", "1 for the current role");
     let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");
@@ -399,9 +411,24 @@ mod tests {
             "anycastd_bfd_packets_total{neighbor=\"192.0.2.1\",direction=\"out\"} 41",
             "anycastd_bfd_packets_dropped_total{neighbor=\"192.0.2.1\",reason=\"bad_digest\"} 3",
             "anycastd_bfd_tx_suppressed_total{neighbor=\"192.0.2.1\"} 5",
+            "anycastd_split_brain_suspected 0.0",
             "# EOF",
         ] {
             assert!(t.contains(want), "missing {want} in\n{t}");
         }
+        assert!(!t.contains("role_engine_up"), "no role engine watched: no metric\n{t}");
+    }
+
+    #[test]
+    fn role_engine_and_split_brain_metrics() {
+        let s: StatusDoc = serde_json::from_value(json!({
+            "role": "primary",
+            "role_engine": {"up": false, "detail": "not running (no /run/vrrp.pid)"},
+            "split_brain": {"vrid": 124, "source": "192.0.2.12", "priority": 100}
+        }))
+        .unwrap();
+        let t = render(&s, &Counters::default());
+        assert!(t.contains("anycastd_role_engine_up 0.0"), "{t}");
+        assert!(t.contains("anycastd_split_brain_suspected 1.0"), "{t}");
     }
 }

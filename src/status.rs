@@ -233,6 +233,28 @@ mod tests {
                     age_ms: Some(40),
                     ..Default::default()
                 }],
+                role_engine: Some(crate::ha::engine::EngineStatus {
+                    up: true,
+                    pid: Some(1234),
+                    pidfile: "/run/vrrp.pid".into(),
+                    detail: "pid 1234 alive (watching /run/vrrp.pid)".into(),
+                }),
+                split_brain: Some(crate::ha::vrrp::SplitBrainStatus {
+                    vrid: 124,
+                    source: "192.0.2.12".into(),
+                    priority: 100,
+                    version: 3,
+                    interval_ms: 1000,
+                    age_ms: 300,
+                    message: "split brain suspected: …".into(),
+                }),
+                vrrp_watch: Some(crate::ha::vrrp::VrrpWatchStatus {
+                    vrid: 124,
+                    listening: true,
+                    note: None,
+                    adverts_from_others: 5,
+                    adverts_while_master: 2,
+                }),
             },
             neighbors: vec![NeighborStatus {
                 remote_ip: Some("192.0.2.1".parse().unwrap()),
@@ -255,7 +277,7 @@ mod tests {
 
     /// The keys of the document before it was typed (main at 9943d7c, `Daemon::status`'s
     /// `json!`): every one is still there, at the same place, with the same JSON type (and
-    /// `inbound`, added since).
+    /// `inbound`, `role_engine`, `split_brain`, `vrrp_watch`, added since).
     #[test]
     fn json_keys_are_those_of_the_untyped_document() {
         let v = serde_json::to_value(full()).unwrap();
@@ -276,6 +298,9 @@ mod tests {
             "neighbors",
             "inbound",
             "track",
+            "role_engine",
+            "split_brain",
+            "vrrp_watch",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();

@@ -5,8 +5,10 @@
 //! It reads the typed [`StatusDoc`], destructured without `..`: a field renamed or added in the
 //! document does not compile here until this view has decided what to show of it.
 
+use crate::ha::engine::EngineStatus;
 use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
 use crate::ha::track::TrackStatus;
+use crate::ha::vrrp::{SplitBrainStatus, VrrpWatchStatus};
 use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use std::fmt::Write as _;
 
@@ -39,6 +41,9 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
         communities: _,
         reason,
         checks,
+        role_engine,
+        split_brain,
+        vrrp_watch,
     } = ha;
     let mut out = String::new();
     let role = role.name().to_uppercase();
@@ -56,6 +61,7 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     let drained = if *drained { ", DRAINED" } else { "" };
     let detail = if role_detail.is_empty() { "-" } else { role_detail };
     let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}");
+    role_engine_lines(&mut out, role_engine.as_ref(), split_brain.as_ref(), vrrp_watch.as_ref(), verbose);
     for c in checks {
         check_line(&mut out, c, verbose);
     }
@@ -68,6 +74,41 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     }
     inbound_line(&mut out, inbound, verbose);
     out
+}
+
+/// keepalived's liveness, the split-brain warning and, when it is off (or with `-v`), the
+/// VRRP advert watch. Every string here is anycastd's own (peer data is only parsed numbers
+/// and an address).
+fn role_engine_lines(
+    out: &mut String,
+    engine: Option<&EngineStatus>,
+    split: Option<&SplitBrainStatus>,
+    watch: Option<&VrrpWatchStatus>,
+    verbose: bool,
+) {
+    if let Some(EngineStatus { up: _, pid: _, pidfile: _, detail }) = engine {
+        let _ = writeln!(out, "  keepalived: {detail}");
+    }
+    if let Some(SplitBrainStatus { vrid: _, source: _, priority: _, version: _, interval_ms: _, age_ms: _, message }) =
+        split
+    {
+        let _ = writeln!(out, "  warning: {message}");
+    }
+    if let Some(VrrpWatchStatus { vrid, listening, note, adverts_from_others, adverts_while_master }) = watch {
+        match note {
+            Some(n) if !listening => {
+                let _ = writeln!(out, "  vrrp watch: off: {n}");
+            }
+            _ if verbose => {
+                let _ = writeln!(
+                    out,
+                    "  vrrp watch: vrid {vrid}, listening; adverts from other nodes: {adverts_from_others} \
+                     ({adverts_while_master} while MASTER here)"
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Refused inbound connections: shown when there are any (or with `-v`).
@@ -242,6 +283,35 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn keepalived_liveness_and_split_brain_lines() {
+        let mut s: StatusDoc = serde_json::from_value(serde_json::json!({
+            "role": "primary", "role_detail": "keepalived MASTER", "healthy": true,
+            "role_engine": {"up": true, "pid": 1234, "pidfile": "/run/vrrp.pid",
+                            "detail": "pid 1234 alive (watching /run/vrrp.pid)"},
+            "split_brain": {"vrid": 124, "source": "192.0.2.12", "priority": 100, "version": 3,
+                            "interval_ms": 1000, "age_ms": 300,
+                            "message": "split brain suspected: keepalived reports MASTER here but VRRP adverts for vrid 124 from 192.0.2.12 (priority 100) were seen 0.3 s ago"},
+            "vrrp_watch": {"vrid": 124, "listening": true, "adverts_from_others": 9, "adverts_while_master": 4}
+        }))
+        .unwrap();
+        let t = render(&s, false);
+        assert!(t.contains("\n  keepalived: pid 1234 alive (watching /run/vrrp.pid)\n"), "{t}");
+        assert!(t.contains("\n  warning: split brain suspected: keepalived reports MASTER here but VRRP adverts for vrid 124 from 192.0.2.12 (priority 100) were seen 0.3 s ago\n"), "{t}");
+        assert!(!t.contains("vrrp watch"), "{t}");
+        assert!(render(&s, true)
+            .contains("vrrp watch: vrid 124, listening; adverts from other nodes: 9 (4 while MASTER here)"));
+        s.ha.split_brain = None;
+        s.ha.vrrp_watch = Some(VrrpWatchStatus {
+            listening: false,
+            note: Some("cannot open a raw VRRP socket".into()),
+            ..Default::default()
+        });
+        let t = render(&s, false);
+        assert!(!t.contains("split brain"), "{t}");
+        assert!(t.contains("  vrrp watch: off: cannot open a raw VRRP socket\n"), "{t}");
     }
 
     #[test]

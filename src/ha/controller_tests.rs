@@ -14,7 +14,7 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
-fn cfg(dir: &std::path::Path, role: RoleSource, checks: Vec<HealthCheck>) -> HaConfig {
+pub(super) fn cfg(dir: &std::path::Path, role: RoleSource, checks: Vec<HealthCheck>) -> HaConfig {
     HaConfig {
         prefixes: vec!["203.0.113.124/32".parse().unwrap()],
         standby: Standby::Withdraw,
@@ -223,7 +223,7 @@ async fn notify_applies_before_a_slow_save_and_the_runtime_keeps_running() {
     let out = timeout(Duration::from_secs(2), notify).await.expect("answered").unwrap().unwrap();
     assert_eq!(out.warning, None);
     assert_eq!(out.decision.state, AdvertState::Advertising);
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "MASTER\n");
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("MASTER\nboot_id "));
     eprintln!("notify → speaker's decision {applied:?} while the save was still blocked");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -275,7 +275,7 @@ async fn two_quick_notifies_leave_the_last_applied_state_in_the_file() {
     for n in [master, backup] {
         assert_eq!(timeout(Duration::from_secs(3), n).await.expect("answered").unwrap().unwrap().warning, None);
     }
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "BACKUP\n");
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("BACKUP\nboot_id "));
     // A later write by someone else is seen, so every earlier file event has been handled by
     // now: the stale MASTER on disk in between was never applied again.
     state::write_atomic(&path, b"FAULT\n").unwrap();
@@ -309,4 +309,176 @@ async fn a_missing_address_seeded_at_start_is_never_announced() {
     assert_eq!(ha.set_addresses(AddressReport::default()).state, AdvertState::Advertising);
     assert_eq!(ha.set_addresses(missing).state, AdvertState::Withdrawn);
     assert_eq!(*seen.lock().unwrap(), vec![AdvertState::Withdrawn, AdvertState::Advertising, AdvertState::Withdrawn]);
+}
+
+/// Polls (at most 2 s) until `f` holds for the status.
+pub(super) async fn status_reaches(ha: &HaController, what: &str, f: impl Fn(&HaStatus) -> bool) -> HaStatus {
+    let end = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let s = ha.status();
+        if f(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < end, "{what} not reached: {s:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A plain `MASTER\n` (what anycastd saved before issue 12, or a state from before a reboot)
+/// is stale at start: nothing is advertised. The old code honoured it.
+#[tokio::test]
+async fn a_saved_master_from_before_a_reboot_is_never_advertised() {
+    let dir = tmpdir("stale");
+    let path = dir.join("role");
+    let seen: Arc<StdMutex<Vec<AdvertState>>> = Arc::default();
+    for text in ["MASTER\n", "MASTER\nboot_id 00000000-0000-0000-0000-000000000000\n"] {
+        std::fs::write(&path, text).unwrap();
+        let s2 = seen.clone();
+        let hook: DecisionHook = Arc::new(move |d| s2.lock().unwrap().push(d.state));
+        let c = cfg(&dir, RoleSource::Keepalived(crate::config::KeepalivedRole::unwatched(path.clone())), vec![]);
+        let ha = HaController::start(c, Some(hook));
+        let s = status_reaches(&ha, "the saved state judged", |s| s.role_detail.contains("stale")).await;
+        assert_eq!(s.role, Role::Unknown, "{text:?}");
+        assert!(s.role_detail.ends_with("stale; waiting for keepalived to report"), "{}", s.role_detail);
+        // keepalived speaking again is believed at once.
+        assert_eq!(ha.notify_keepalived("MASTER").await.unwrap().decision.state, AdvertState::Advertising);
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, [AdvertState::Withdrawn, AdvertState::Advertising].repeat(2), "advertised only after a notify");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sleeper() -> std::process::Child {
+    std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep")
+}
+
+fn kill(child: &mut std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+}
+
+/// keepalived (a `sleep` standing in for its VRRP process, named in the pid file) reports
+/// MASTER, then dies without a word: withdrawn within 50 ms, and a restart does not honour
+/// the state it saved.
+#[tokio::test]
+async fn keepalived_killed_after_master_withdraws_at_once() {
+    let dir = tmpdir("engine-death");
+    let (path, pidfile) = (dir.join("role"), dir.join("vrrp.pid"));
+    let mut ka = sleeper();
+    let pid = ka.id();
+    std::fs::write(&pidfile, format!("{pid}\n")).unwrap();
+    let role = crate::config::KeepalivedRole {
+        pidfile: crate::config::EnginePid::File(pidfile.clone()),
+        ..crate::config::KeepalivedRole::at(path.clone())
+    };
+    let c = cfg(&dir, RoleSource::Keepalived(role), vec![]);
+    let ha = HaController::start(c.clone(), None);
+    status_reaches(&ha, "keepalived seen", |s| s.role_engine.as_ref().is_some_and(|e| e.up)).await;
+    let s = ha.status();
+    let e = s.role_engine.expect("watched");
+    assert_eq!(e.detail, format!("pid {pid} alive (watching {})", pidfile.display()));
+    assert_eq!(e.pid, Some(pid));
+    assert_eq!(ha.notify_keepalived("MASTER").await.unwrap().decision.state, AdvertState::Advertising);
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(saved.contains(&format!("\nengine {pid} ")), "the reporter is saved: {saved:?}");
+    let mut rx = ha.subscribe();
+    let killed = std::time::Instant::now();
+    kill(&mut ka);
+    let d = wait_for(&mut rx, AdvertState::Withdrawn).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_millis(50), "withdrawn {took:?} after keepalived's death");
+    assert!(
+        d.reason.contains(&format!("role unknown (keepalived (pid {pid}) exited without reporting a state)")),
+        "{}",
+        d.reason
+    );
+    let e = ha.status().role_engine.unwrap();
+    assert!(!e.up && e.detail.starts_with("not running ("), "{e:?}");
+    drop(ha);
+    // A restart: the saved MASTER's reporter is gone.
+    let ha = HaController::start(c, None);
+    let s = status_reaches(&ha, "the saved state judged", |s| s.role_detail.contains("saved keepalived")).await;
+    assert_eq!(s.role, Role::Unknown);
+    assert!(
+        s.role_detail.contains(&format!("reported by keepalived pid {pid}, which is not running")),
+        "{}",
+        s.role_detail
+    );
+    eprintln!("keepalived SIGKILL → withdrawn in {took:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A new keepalived process is not primary until it reports; its report is not undone by its
+/// predecessor's death seen late; only its own death drops the role.
+#[tokio::test]
+async fn only_the_reporting_keepalived_s_death_counts() {
+    let dir = tmpdir("engine-swap");
+    let (path, pidfile) = (dir.join("role"), dir.join("vrrp.pid"));
+    let (mut a, mut b) = (sleeper(), sleeper());
+    std::fs::write(&pidfile, format!("{}\n", a.id())).unwrap();
+    let role = crate::config::KeepalivedRole {
+        pidfile: crate::config::EnginePid::File(pidfile.clone()),
+        ..crate::config::KeepalivedRole::at(path.clone())
+    };
+    let ha = HaController::start(cfg(&dir, RoleSource::Keepalived(role), vec![]), None);
+    status_reaches(&ha, "A seen", |s| s.role_engine.as_ref().is_some_and(|e| e.pid == Some(a.id()))).await;
+    // B takes over the pid file (A still alive) and reports MASTER.
+    std::fs::write(&pidfile, format!("{}\n", b.id())).unwrap();
+    status_reaches(&ha, "B seen", |s| s.role_engine.as_ref().is_some_and(|e| e.pid == Some(b.id()))).await;
+    assert_eq!(ha.notify_keepalived("MASTER").await.unwrap().decision.state, AdvertState::Advertising);
+    kill(&mut a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ha.current().state, AdvertState::Advertising, "A's death does not undo B's MASTER");
+    let mut rx = ha.subscribe();
+    kill(&mut b);
+    let d = wait_for(&mut rx, AdvertState::Withdrawn).await;
+    assert!(d.reason.contains(&format!("keepalived (pid {}) exited", b.id())), "{}", d.reason);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// No keepalived at start and a state saved by the CLI: Unknown, and the status says why.
+#[tokio::test]
+async fn no_keepalived_at_start_is_role_unknown() {
+    let dir = tmpdir("engine-missing");
+    let (path, pidfile) = (dir.join("role"), dir.join("vrrp.pid"));
+    role::persist_role(&path, "MASTER").unwrap();
+    let role = crate::config::KeepalivedRole {
+        pidfile: crate::config::EnginePid::File(pidfile.clone()),
+        ..crate::config::KeepalivedRole::at(path.clone())
+    };
+    let ha = HaController::start(cfg(&dir, RoleSource::Keepalived(role), vec![]), None);
+    let want = format!("keepalived is not running: no {}; waiting", pidfile.display());
+    let s = status_reaches(&ha, "the saved state judged", |s| s.role_detail.starts_with(&want)).await;
+    assert_eq!(s.role, Role::Unknown);
+    let s =
+        status_reaches(&ha, "the watch's view", |s| s.role_engine.as_ref().is_some_and(|e| !e.detail.contains("yet")))
+            .await;
+    assert_eq!(s.role_engine.unwrap().detail, format!("not running (no {})", pidfile.display()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A state saved by the CLI while keepalived runs: advertised for the grace, then withdrawn
+/// unless keepalived reports (paused clock).
+#[tokio::test(start_paused = true)]
+async fn a_cli_saved_master_is_honoured_for_the_grace_only() {
+    let dir = tmpdir("grace");
+    let (path, pidfile) = (dir.join("role"), dir.join("vrrp.pid"));
+    role::persist_role(&path, "MASTER").unwrap();
+    // This test process stands in for keepalived: it is alive for sure.
+    std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+    let role = crate::config::KeepalivedRole {
+        pidfile: crate::config::EnginePid::File(pidfile.clone()),
+        grace: Duration::from_millis(500),
+        ..crate::config::KeepalivedRole::at(path.clone())
+    };
+    let ha = HaController::start(cfg(&dir, RoleSource::Keepalived(role), vec![]), None);
+    let mut rx = ha.subscribe();
+    let t0 = tokio::time::Instant::now();
+    wait_for(&mut rx, AdvertState::Advertising).await;
+    let d = wait_for(&mut rx, AdvertState::Withdrawn).await;
+    let held = t0.elapsed();
+    assert!(held >= Duration::from_millis(490) && held < Duration::from_millis(600), "held {held:?}");
+    assert!(d.reason.contains("not confirmed in time"), "{}", d.reason);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -46,11 +46,13 @@ impl Role {
 pub struct RoleUpdate {
     pub role: Role,
     pub detail: String,
+    /// Honoured only until then, Unknown after (a saved keepalived state nobody confirmed).
+    pub until: Option<Instant>,
 }
 
 impl RoleUpdate {
     pub fn new(role: Role, detail: impl Into<String>) -> Self {
-        RoleUpdate { role, detail: detail.into() }
+        RoleUpdate { role, detail: detail.into(), until: None }
     }
 }
 
@@ -310,15 +312,24 @@ impl Decider {
             Some(age) if !self.role_is_stale(now) && self.role.role != Role::Unknown => self.role_at.checked_add(age),
             _ => None,
         };
-        drain.into_iter().chain(stalls).chain(role).min()
+        let until = self.role.until.filter(|_| !self.role_is_stale(now) && self.role.role != Role::Unknown);
+        drain.into_iter().chain(stalls).chain(role).chain(until).min()
     }
 
     fn role_is_stale(&self, now: Instant) -> bool {
         self.role_max_age.is_some_and(|age| now.saturating_duration_since(self.role_at) >= age)
+            || self.role_expired(now)
+    }
+
+    fn role_expired(&self, now: Instant) -> bool {
+        self.role.until.is_some_and(|u| now >= u)
     }
 
     fn role_phrase(&self, now: Instant) -> String {
         let d = &self.role.detail;
+        if self.role_expired(now) && self.role.role != Role::Unknown {
+            return format!("role unknown (not confirmed in time; last said {d})");
+        }
         if self.role_is_stale(now) && self.role.role != Role::Unknown {
             let ms = now.saturating_duration_since(self.role_at).as_millis();
             return format!("role unknown (role source silent for {ms} ms; last said {d})");

@@ -5,10 +5,14 @@
 //! the pure [`decision::Decider`] under one lock and publish each new [`Decision`] on a `watch`
 //! channel (and to an optional synchronous hook) in the same task wake-up as the input that
 //! caused it — no polling loop in between. The operator's drain is kept in `state_dir/drain`.
+//! With keepalived as the role source, two more tasks: keepalived's liveness (`engine`: the
+//! death of the process that reported the role makes it Unknown) and, with `[role] vrid`, the
+//! VRRP advert watch (`vrrp`: "split brain suspected", a warning only).
 //! `decision`, `health` and `status` are pure; nothing here talks BGP (the speaker follows).
 
 pub mod addrwatch;
 pub mod decision;
+pub mod engine;
 pub mod health;
 pub mod loopback;
 pub mod persist;
@@ -17,6 +21,7 @@ pub mod role;
 pub mod state;
 pub mod status;
 pub mod track;
+pub mod vrrp;
 
 #[cfg(test)]
 mod controller_tests;
@@ -121,6 +126,12 @@ struct Shared {
     /// Set (under the decider lock) by [`HaController::stop`]: no input changes the decision
     /// any more, so a replaced controller can never reach the speaker.
     stopped: AtomicBool,
+    /// keepalived's liveness: who reported the role in force, who died. Taken after the
+    /// decider lock, never before.
+    engine: Mutex<engine::EngineState>,
+    /// The VRRP advert watch (`[role] vrid`): split brain suspected. Taken after the decider
+    /// lock, never before.
+    vrrp: Mutex<vrrp::SplitBrain>,
 }
 
 /// `now` for the decider, following tokio's clock (so paused-time tests work).
@@ -193,15 +204,45 @@ impl Shared {
 
     /// A role read by the role source. While our own write of the keepalived file `own` is
     /// queued, the file may still hold an older state than the one applied: such a read is
-    /// ignored (`false`), and the file is read again once the writes settle.
-    fn source_role(&self, u: RoleUpdate, own: Option<&Path>) -> bool {
+    /// ignored (`false`), and the file is read again once the writes settle. A report from a
+    /// keepalived process already seen dead is not believed.
+    fn source_role(&self, r: role::SourceReport, own: Option<&Path>) -> bool {
         self.with_lock(|d| {
             if own.is_some_and(|p| self.persister.pending(p)) {
-                tracing::debug!("role source read {:?} while a write is queued: ignored", u.role);
+                tracing::debug!("role source read {:?} while a write is queued: ignored", r.update.role);
                 return false;
             }
+            let u = self.engine_state().on_role(r.engine, r.update);
             self.update_locked(d, Input::Role(u));
             true
+        })
+    }
+
+    fn engine_state(&self) -> MutexGuard<'_, engine::EngineState> {
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn split_brain(&self) -> MutexGuard<'_, vrrp::SplitBrain> {
+        self.vrrp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the keepalived watch saw: a death of the process that reported the role in force
+    /// makes it Unknown at once.
+    fn engine_event(&self, ev: engine::EngineEvent) {
+        self.with_lock(|d| {
+            let u = match ev {
+                engine::EngineEvent::Seen(seen) => {
+                    self.engine_state().on_seen(seen);
+                    None
+                }
+                engine::EngineEvent::Exited(id) => {
+                    warn!("keepalived's VRRP process (pid {}) exited", id.pid);
+                    self.engine_state().on_exit(id, d.effective_role(now()))
+                }
+            };
+            if let Some(u) = u {
+                self.update_locked(d, Input::Role(u));
+            }
         })
     }
 
@@ -280,6 +321,14 @@ impl HaController {
             persister,
             fitness,
             stopped: AtomicBool::new(false),
+            engine: Mutex::new(engine::EngineState::new(match &cfg.role {
+                RoleSource::Keepalived(ka) => ka.pidfile.clone(),
+                _ => crate::config::EnginePid::Off,
+            })),
+            vrrp: Mutex::new(vrrp::SplitBrain::new(match &cfg.role {
+                RoleSource::Keepalived(ka) => ka.vrid,
+                _ => None,
+            })),
         });
         let (drain, problem) = state::load_drain(&shared.drain_path, t, SystemTime::now());
         if let Some(p) = problem {
@@ -297,10 +346,22 @@ impl HaController {
             }
         }
         let mut tasks = Vec::new();
-        let (role_tx, role_rx) = mpsc::channel::<RoleUpdate>(16);
-        tasks.push(role::spawn_source(&cfg.role, role_tx));
+        let (role_tx, role_rx) = mpsc::channel::<role::SourceReport>(16);
+        let started = shared.persister.started();
+        tasks.push(role::spawn_source(&cfg.role, started, role_tx));
         let own = match &cfg.role {
-            RoleSource::Keepalived(ka) => Some(ka.path.clone()),
+            RoleSource::Keepalived(ka) => {
+                let loader =
+                    role::KaLoader { path: ka.path.clone(), pidfile: ka.pidfile.clone(), started, grace: ka.grace };
+                if ka.pidfile != crate::config::EnginePid::Off {
+                    let s = shared.clone();
+                    tasks.push(tokio::spawn(engine::watch(ka.pidfile.clone(), move |ev| s.engine_event(ev))));
+                }
+                if let Some(vrid) = ka.vrid {
+                    tasks.push(tokio::spawn(vrrp::watch(vrid, shared.clone())));
+                }
+                Some(loader)
+            }
             _ => None,
         };
         tasks.push(tokio::spawn(follow_role(shared.clone(), role_rx, own)));
@@ -379,10 +440,28 @@ impl HaController {
             return Err("the role source is not keepalived ([role] source = \"keepalived\"); notify ignored".into());
         };
         let word = role::keepalived_word(state)?;
+        // Which keepalived process reports it, this boot and this anycastd: saved with the state.
+        let spec = ka.pidfile.clone();
+        let (seen, boot, me) =
+            tokio::task::spawn_blocking(move || (engine::probe(&spec), role::boot_id(), engine::me()))
+                .await
+                .unwrap_or_else(|e| (engine::EngineNow::NotRunning(e.to_string()), Err(e.to_string()), None));
+        if let Err(e) = &boot {
+            warn!("{e}: the keepalived state is saved without its boot and a restart will not honour it");
+        }
+        let text = role::saved_text(&word, boot.ok().as_deref(), seen.id(), me);
         let (d, ticket) = self.shared.with_lock(|d| {
-            self.shared.update_locked(d, Input::Role(role::keepalived_update(&word)));
+            let u = {
+                let mut e = self.shared.engine_state();
+                let id = seen.id();
+                if e.watched() {
+                    e.on_seen(seen);
+                }
+                e.on_role(id, role::keepalived_update(&word))
+            };
+            self.shared.update_locked(d, Input::Role(u));
             // Queued under the lock that applied it: queue order is apply order.
-            (d.current().clone(), self.shared.persister.queue(&ka.path, Some(format!("{word}\n").into_bytes())))
+            (d.current().clone(), self.shared.persister.queue(&ka.path, Some(text.into_bytes())))
         });
         let warning = saved(ticket, "the state").await;
         Ok(CommandOutcome { decision: DecisionView::from(&d), warning })
@@ -434,7 +513,14 @@ impl HaController {
 
     /// Role, health, each check's last result, drain and decision (`anycastd status --json`).
     pub fn status(&self) -> HaStatus {
-        status::status_of(&self.shared.lock(), now())
+        let d = self.shared.lock();
+        let t = now();
+        let mut s = status::status_of(&d, t);
+        s.role_engine = self.shared.engine_state().status();
+        let sb = self.shared.split_brain();
+        s.split_brain = sb.suspected(t, d.effective_role(t)).map(|x| x.status(t));
+        s.vrrp_watch = sb.watch_status();
+        s
     }
 
     /// Stops every task; from now on nothing changes its decision or reaches the hook (the
@@ -455,26 +541,27 @@ impl Drop for HaController {
 }
 
 /// Feeds the role source's reports to the decider. A report ignored because our own write of
-/// the keepalived file `own` was queued is made good by reading the file again once the
+/// the keepalived file was queued is made good by reading the file (`own`) again once the
 /// writes to it have settled.
-async fn follow_role(shared: Arc<Shared>, mut rx: mpsc::Receiver<RoleUpdate>, own: Option<PathBuf>) {
+async fn follow_role(shared: Arc<Shared>, mut rx: mpsc::Receiver<role::SourceReport>, own: Option<role::KaLoader>) {
     let mut settled = shared.persister.settled();
     let mut ignored = false;
+    let own_path = own.as_ref().map(|l| l.path.clone());
     loop {
         tokio::select! {
             u = rx.recv() => {
                 let Some(u) = u else { return };
-                ignored |= !shared.source_role(u, own.as_deref());
+                ignored |= !shared.source_role(u, own_path.as_deref());
             }
             Ok(()) = settled.changed(), if ignored => {
-                let Some(path) = own.clone() else { continue };
-                if shared.persister.pending(&path) {
+                let Some(loader) = own.clone() else { continue };
+                if shared.persister.pending(&loader.path) {
                     continue;
                 }
-                let u = tokio::task::spawn_blocking(move || role::load_persisted_role(&path))
-                    .await
-                    .unwrap_or_else(|e| RoleUpdate::new(Role::Unknown, format!("cannot read the keepalived state: {e}")));
-                ignored = !shared.source_role(u, own.as_deref());
+                let u = tokio::task::spawn_blocking(move || loader.load()).await.unwrap_or_else(|e| {
+                    RoleUpdate::new(Role::Unknown, format!("cannot read the keepalived state: {e}")).into()
+                });
+                ignored = !shared.source_role(u, own_path.as_deref());
             }
         }
     }

@@ -38,6 +38,9 @@ pub struct Persister {
     pending: Arc<Mutex<HashMap<PathBuf, usize>>>,
     /// Counts finished writes: wakes whoever waits for a path to settle.
     settled: watch::Receiver<u64>,
+    /// When it was started (tokio's clock): the daemon starts one and keeps it across
+    /// reloads, so this is the daemon's start (a saved keepalived state's grace runs from it).
+    started: std::time::Instant,
 }
 
 /// The outcome of one queued write, to await (with a bound) or drop.
@@ -88,7 +91,12 @@ impl Persister {
         let pending: Arc<Mutex<HashMap<PathBuf, usize>>> = Arc::default();
         let (settled_tx, settled) = watch::channel(0u64);
         tokio::spawn(run(rx, write, pending.clone(), settled_tx));
-        Persister { tx, pending, settled }
+        Persister { tx, pending, settled, started: tokio::time::Instant::now().into_std() }
+    }
+
+    /// When the writer (the daemon) was started.
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 
     /// Queues a write of `bytes` to `path` (`None`: remove it). Call it under the lock that

@@ -142,6 +142,9 @@ pub fn save_drain(path: &Path, drain: Drain, now: Instant, wall: SystemTime) -> 
 
 /// Loads the drain saved at `path`: no file is `Drain::None`; an unreadable or garbled file is
 /// `Drained` with the reason as `Err` for the log (fail closed: the operator asked for a drain).
+/// A drain, unlike a saved keepalived role (`role::judge`), survives a reboot on purpose: it
+/// carries no boot id, because a node drained for maintenance must stay out after the reboot
+/// the maintenance needed, until the operator undrains it.
 pub fn load_drain(path: &Path, now: Instant, wall: SystemTime) -> (Drain, Option<String>) {
     match std::fs::read_to_string(path) {
         Ok(text) => match parse_drain(&text, now, wall) {

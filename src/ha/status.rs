@@ -4,7 +4,9 @@
 //! here changes what is advertised.
 
 use super::decision::{AdvertState, Decider, Decision, Drain, Role};
+use super::engine::EngineStatus;
 use super::health::CheckState;
+use super::vrrp::{SplitBrainStatus, VrrpWatchStatus};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,13 @@ pub struct HaStatus {
     /// Why the decision is what it is, in one sentence.
     pub reason: String,
     pub checks: Vec<CheckStatus>,
+    /// keepalived's VRRP process as watched (`[role] pidfile`); null for other role sources
+    /// and `pidfile = ""`.
+    pub role_engine: Option<EngineStatus>,
+    /// Present while split brain is suspected (`[role] vrid`).
+    pub split_brain: Option<SplitBrainStatus>,
+    /// The VRRP advert watch, present when `[role] vrid` is set.
+    pub vrrp_watch: Option<VrrpWatchStatus>,
 }
 
 /// One health check; `ok`, `detail`, `duration_ms`, `age_ms` describe its last probe run
@@ -143,6 +152,10 @@ pub fn status_of(d: &Decider, now: Instant) -> HaStatus {
         communities,
         reason,
         checks: d.checks().iter().map(|(n, c)| check_status(n, c, now)).collect(),
+        // The controller's, not the decider's: filled in by `HaController::status`.
+        role_engine: None,
+        split_brain: None,
+        vrrp_watch: None,
     }
 }
 
