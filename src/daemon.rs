@@ -238,11 +238,13 @@ impl Daemon {
             let hook = self.gate.next();
             // No watcher report slips between the seed and the swap.
             let addresses = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
-            let ha = Arc::new(HaController::start_seeded(
+            let carry = self.ha().carry();
+            let ha = Arc::new(HaController::start_carried(
                 HaConfig::from(&new),
                 Some(hook),
                 self.persister.clone(),
                 addresses.clone(),
+                Some(carry),
             ));
             ha.beat(self.speaker.liveness());
             self.speaker.set_advert(ha.current().advert);
@@ -250,7 +252,7 @@ impl Daemon {
             self.ha_swaps.send_modify(|n| *n = n.wrapping_add(1));
             drop(addresses);
             old_ha.stop();
-            "HA controller restarted (role or checks changed): withdrawn until the checks pass"
+            "HA controller restarted (role or checks changed): the role and unchanged checks carried over, a new or changed check withdraws until it passes"
         };
         if new.track != old.track {
             // The old file gets the weight (whatever still reads it fails closed); the new one

@@ -130,3 +130,47 @@ async fn a_replaced_controller_cannot_make_the_speaker_advertise() {
     a.shutdown("test over").await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Chaos finding (issue 12): a reload that only retunes a check (its interval) restarted the HA
+/// controller with every check unhealthy, so the MASTER withdrew for a rise's worth of probes
+/// (64-75 ms in the lab) and keepalived moved MASTER. The replacement now takes over the role
+/// and every check whose probe is unchanged; a new or changed check still starts unhealthy.
+#[tokio::test(flavor = "current_thread")]
+async fn a_reload_that_retunes_a_check_keeps_advertising() {
+    let dir = std::env::temp_dir().join(format!("acd-reload-carry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (path, up, other) = (dir.join("a.toml"), dir.join("up"), dir.join("other"));
+    std::fs::write(&up, "").unwrap();
+    let base = text("127.0.0.1", "127.0.0.2", 17942, 65124, 65000, &["203.0.113.124/32"], 9);
+    let check = |file: &std::path::Path, interval: u32| {
+        format!(
+            "[[health.check]]\nname = \"up\"\ntype = \"file\"\npath = \"{}\"\ninterval_ms = {interval}\nrise = 2\nfall = 1\n",
+            file.display()
+        )
+    };
+    std::fs::write(&path, format!("{base}{}", check(&up, 100))).unwrap();
+    let a = Daemon::start(Config::load(&path).unwrap(), path.clone()).await.unwrap();
+    assert!(wait_for(Duration::from_secs(3), || !a.speaker_advert().prefixes.is_empty()).await, "never advertised");
+    let old = a.ha();
+    // Only the interval changes: a new controller, but no withdraw, not even for a moment.
+    std::fs::write(&path, format!("{base}{}", check(&up, 150))).unwrap();
+    let mut decisions = {
+        let m = a.reload().await.unwrap();
+        assert!(m.contains("HA controller restarted"), "{m}");
+        assert!(!std::sync::Arc::ptr_eq(&old, &a.ha()));
+        a.ha().subscribe()
+    };
+    assert_eq!(decisions.borrow_and_update().state, anycastd::ha::AdvertState::Advertising);
+    assert!(!a.speaker_advert().prefixes.is_empty(), "the reload withdrew");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!decisions.has_changed().unwrap(), "the decision moved after the reload: {:?}", *decisions.borrow());
+    // A changed probe (another file) is a new check: withdrawn until it rises.
+    std::fs::write(&other, "").unwrap();
+    std::fs::write(&path, format!("{base}{}", check(&other, 100))).unwrap();
+    a.reload().await.unwrap();
+    assert!(a.speaker_advert().prefixes.is_empty(), "a changed check was trusted before it passed");
+    assert!(wait_for(Duration::from_secs(3), || !a.speaker_advert().prefixes.is_empty()).await, "never rose");
+    a.shutdown("test over").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

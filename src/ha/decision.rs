@@ -244,6 +244,14 @@ impl Decider {
         }
     }
 
+    /// Takes over the hysteresis of `old` (the same check in the controller this one replaces)
+    /// for the check at `index`, keeping this config's rise, fall and interval.
+    pub fn carry_check(&mut self, index: usize, old: &CheckState) {
+        if let Some((_, c)) = self.checks.get_mut(index) {
+            c.carry_from(old);
+        }
+    }
+
     pub fn checks(&self) -> &[(String, CheckState)] {
         &self.checks
     }

@@ -53,6 +53,16 @@ impl CheckState {
         }
     }
 
+    /// Takes over `old`'s results and verdict (a reload that kept the check), keeping this
+    /// state's rise, fall and interval.
+    pub fn carry_from(&mut self, old: &CheckState) {
+        self.consecutive_ok = old.consecutive_ok;
+        self.consecutive_fail = old.consecutive_fail;
+        self.healthy = old.healthy;
+        self.last_result = old.last_result.clone();
+        self.since = old.since;
+    }
+
     /// The time without a result after which the check is stalled.
     pub fn stall_after(&self) -> Duration {
         self.interval.saturating_mul(STALL_INTERVALS)

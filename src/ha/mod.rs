@@ -104,6 +104,15 @@ pub struct CommandOutcome {
     pub warning: Option<String>,
 }
 
+/// What a controller knew, for the one that replaces it on a reload.
+#[derive(Clone, Debug)]
+pub struct Carry {
+    role: RoleSource,
+    update: RoleUpdate,
+    engine: engine::EngineState,
+    checks: Vec<(String, crate::config::Probe, health::CheckState)>,
+}
+
 /// The running HA controller. Dropping it stops its tasks.
 pub struct HaController {
     shared: Arc<Shared>,
@@ -290,6 +299,21 @@ impl HaController {
         persister: Persister,
         addresses: AddressReport,
     ) -> HaController {
+        HaController::start_carried(cfg, hook, persister, addresses, None)
+    }
+
+    /// [`start_seeded`](Self::start_seeded) taking over what the controller it replaces knew
+    /// (a reload): the role, when the role source is unchanged, and the hysteresis of every check
+    /// whose name and probe are unchanged — so a reload that only retunes a check (its interval,
+    /// rise, fall) or adds one moves nothing that was healthy. A new or changed check starts
+    /// unhealthy, as at start (fail closed).
+    pub fn start_carried(
+        cfg: HaConfig,
+        hook: Option<DecisionHook>,
+        persister: Persister,
+        addresses: AddressReport,
+        carry: Option<Carry>,
+    ) -> HaController {
         let t = now();
         let specs = cfg
             .checks
@@ -302,6 +326,21 @@ impl HaController {
         };
         let mut decider = Decider::new(cfg.prefixes.clone(), cfg.standby, specs, role_max_age, t);
         decider.set_preference(cfg.preference, t);
+        let mut engine = engine::EngineState::new(match &cfg.role {
+            RoleSource::Keepalived(ka) => ka.pidfile.clone(),
+            _ => crate::config::EnginePid::Off,
+        });
+        if let Some(c) = carry {
+            for (i, check) in cfg.checks.iter().enumerate() {
+                if let Some((_, _, old)) = c.checks.iter().find(|(n, p, _)| *n == check.name && *p == check.probe) {
+                    decider.carry_check(i, old);
+                }
+            }
+            if c.role == cfg.role {
+                decider.update(t, Input::Role(c.update));
+                engine = c.engine;
+            }
+        }
         decider.update(t, Input::Addresses(addresses));
         let first = decider.current().clone();
         info!("{}", first.reason);
@@ -321,10 +360,7 @@ impl HaController {
             persister,
             fitness,
             stopped: AtomicBool::new(false),
-            engine: Mutex::new(engine::EngineState::new(match &cfg.role {
-                RoleSource::Keepalived(ka) => ka.pidfile.clone(),
-                _ => crate::config::EnginePid::Off,
-            })),
+            engine: Mutex::new(engine),
             vrrp: Mutex::new(vrrp::SplitBrain::new(match &cfg.role {
                 RoleSource::Keepalived(ka) => ka.vrid,
                 _ => None,
@@ -388,6 +424,24 @@ impl HaController {
             }
         });
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
+    /// What a replacement controller takes over (see [`start_carried`](Self::start_carried)).
+    pub fn carry(&self) -> Carry {
+        let d = self.shared.lock();
+        let checks = self
+            .shared
+            .checks
+            .iter()
+            .zip(d.checks())
+            .map(|(c, (_, state))| (c.name.clone(), c.probe.clone(), state.clone()))
+            .collect();
+        Carry {
+            role: self.shared.role.clone(),
+            update: d.role().clone(),
+            engine: self.shared.engine_state().clone(),
+            checks,
+        }
     }
 
     /// A receiver of every new decision; the one in force is its initial value (`borrow()`).
