@@ -274,7 +274,7 @@ class Frr(Router):
             asp = p.get("aspath", {}).get("string", "")
             out.append(Path(prefix, hops[0] if hops else "", tuple(int(a) for a in asp.split()),
                             bool(p.get("bestpath", {}).get("overall")), p.get("peer", {}).get("peerId", ""),
-                            p.get("origin", "")))
+                            p.get("origin", ""), p.get("metric", p.get("med"))))
         return out
 
     def rib_count(self, family: str) -> int:
