@@ -55,12 +55,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import kernel, plan
+from . import ha, kernel, plan
 from .bench.procstat import fd_count, rss_kb
 from .clock import now_us, parse_iso_us, wait_until
 from .drivers import Bfd, make_router, router_config
-from .drivers.anycastd import Anycastd, AnycastdConfig, FileCheck
-from .drivers.keepalived import Keepalived, KeepalivedConfig, vrrp_block, vrrp_unblock
+from .drivers.anycastd import Anycastd, AnycastdConfig
+from .drivers.keepalived import Keepalived, vrrp_block, vrrp_unblock
 from .drivers.router import Router
 from .proc import Proc, run, signal_and_wait
 from .sampler import run_periodic
@@ -71,8 +71,7 @@ NODES = plan.NODES
 FAULT_KINDS = ("check", "kill", "stop", "kakill", "vrrp-sym", "vrrp-asym", "link", "router", "reload",
                "drain", "poweroff")
 TARGETED = {"check", "kill", "stop", "kakill", "vrrp-asym", "link", "drain", "poweroff", "reload"}
-PREFERENCE = {"nodea": 200, "nodeb": 100}
-PRIORITY = {"nodea": 150, "nodeb": 100}
+PRIORITY = ha.PRIORITY
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -337,34 +336,20 @@ class Chaos:
         self.lab, self.a = lab, a
         self.t = Timers()
         self.rng = random.Random(a.seed)
-        self.features = detect(lab)
+        self.features = ha.client_features(Anycastd(lab, AnycastdConfig(plan.NODEA), "anycastd-probe.toml"))
         if a.legacy:
             self.features = {k: False for k in self.features}
         self.router = make_router(a.router, lab, router_config(nodes=NODES, bfd=self.t.bfd))
         self.flags = {n.name: lab.path(f"{n.name}-flag") for n in NODES}
-        self.check_ms = {n.name: self.t.check_interval_ms for n in NODES}
-        self.acd: dict[str, Anycastd] = {}
-        self.ka: dict[str, Keepalived] = {}
-        for n in NODES:
-            self.flags[n.name].touch()
-            acd = Anycastd(lab, self.acd_config(n))
-            self.acd[n.name] = acd
-            self.ka[n.name] = Keepalived(lab, acd, KeepalivedConfig(
-                PRIORITY[n.name], advert_int=self.t.advert_int_ms / 1000, preempt=False, track_file=True,
-                check_script=self.features["check_quiet"], notify_fifo=self.features["notify_fifo"]))
+        self.acd, self.ka = ha.guarded_pair(lab, self.flags, self.t.advert_int_ms / 1000, self.t.bfd,
+                                            check_script=self.features["check_quiet"],
+                                            notify_fifo=self.features["notify_fifo"], legacy=a.legacy,
+                                            connect_retry=self.t.connect_retry_ms // 1000)
         self.faults: list[Fault] = []
         self.events: list[tuple[int, str]] = []
         self.procstats: list[dict] = []
         self.status_log: list[tuple[int, str, str, int, bool]] = []
         self.t_start = time.monotonic()
-
-    def acd_config(self, n: plan.Node) -> AnycastdConfig:
-        return AnycastdConfig(n, role="keepalived", standby="withdraw", bfd=self.t.bfd, boot_id=True,
-                              connect_retry=self.t.connect_retry_ms // 1000,
-                              checks=[FileCheck("flag", self.flags[n.name], interval_ms=self.check_ms[n.name],
-                                                rise=2, fall=self.t.check_fall)],
-                              preference=None if self.a.legacy else PREFERENCE[n.name],
-                              vrid=None if self.a.legacy else plan.VRRP_VRID)
 
     def event(self, text: str) -> None:
         self.events.append((now_us(), text))
@@ -558,11 +543,11 @@ class Chaos:
 
     def do_reload(self, f: Fault) -> None:
         acd = self.acd[f.node]
-        self.check_ms[f.node] = 150 if self.check_ms[f.node] == 100 else 100
-        acd.config = self.acd_config(acd.node)
+        check = acd.config.checks[0]
+        check.interval_ms = 150 if check.interval_ms == 100 else 100
         acd.write_config()
         r = acd.socket_cli("reload")
-        self.event(f"reload {f.node} check interval {self.check_ms[f.node]} ms: rc {r.returncode} {r.stdout.strip()[:120]}")
+        self.event(f"reload {f.node} check interval {check.interval_ms} ms: rc {r.returncode} {r.stdout.strip()[:120]}")
 
     def do_drain(self, f: Fault) -> None:
         r = self.acd[f.node].socket_cli("drain", "--seconds", "0")
@@ -608,16 +593,19 @@ class Chaos:
     def ka_timeline(self, name: str) -> list[tuple[int, str]]:
         return self.ka[name].states()
 
-    def was_master_within(self, tl: list[tuple[int, str]], t0: int, t1: int) -> bool:
-        """Whether keepalived's state was MASTER at some time in [t0, t1]."""
-        cur = ""
+    @staticmethod
+    def was_master_within(tl: list[tuple[int, str]], t0: int, t1: int) -> bool:
+        """Whether keepalived's state was MASTER at some time in [t0, t1] (the state at t0 is
+        the last one reported before it)."""
+        at_t0 = ""
         for us, st in tl:
             if us > t1:
                 break
-            if us >= t0 and st == "MASTER":
+            if us <= t0:
+                at_t0 = st
+            elif st == "MASTER":
                 return True
-            cur = st
-        return cur == "MASTER"
+        return at_t0 == "MASTER"
 
     def evaluate(self, f: Fault) -> None:
         self.fib.poll()
@@ -757,14 +745,6 @@ class Chaos:
     def _mean_step(self) -> float:
         s = self.sampler.samples
         return (s[-1].t_us - s[0].t_us) / (len(s) - 1) / 1000 if len(s) > 1 else 0.0
-
-
-def detect(lab: Lab) -> dict[str, bool]:
-    """Which issue-12 client features this anycastd has (its --help)."""
-    from .drivers.anycastd import binary
-    b = str(binary(lab))
-    return {"check_quiet": "--quiet" in run([b, "check", "--help"]).stdout,
-            "notify_fifo": run([b, "notify-fifo", "--help"]).returncode == 0}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -101,6 +101,7 @@ class AnycastdConfig:
     preference: int | None = None     # [anycast] preference (0-255, higher preferred)
     preference_via: str | None = None  # med | as-path | both
     boot_id: bool = False             # ANYCASTD_BOOT_ID_FILE = the node dir's boot_id (simulated boots)
+    issue12_keys: bool = True         # False: none of the keys above (a build from before them)
 
     def render(self, control_dir: Path) -> str:
         n = self.node
@@ -143,15 +144,15 @@ class AnycastdConfig:
             lines.append("manage_loopback = true")
         if self.interface is not None:
             lines.append(f'interface = "{self.interface}"')
-        if self.preference is not None:
+        if self.preference is not None and self.issue12_keys:
             lines.append(f"preference = {self.preference}")
-        if self.preference_via is not None:
+        if self.preference_via is not None and self.issue12_keys:
             lines.append(f'preference_via = "{self.preference_via}"')
         if self.role:
             lines += ["", "[role]", f'source = "{self.role}"']
             if self.role != "static":
                 lines.append(f'path = "{self.role_path or control_dir / "role"}"')
-            if self.role == "keepalived":
+            if self.role == "keepalived" and self.issue12_keys:
                 lines += [f'track_file = "{self.track_file or control_dir / "track"}"',
                           f'pidfile = "{self.pidfile or control_dir / "vrrp.pid"}"']
                 lines += [f"{k} = {v}" for k, v in (("track_weight", self.track_weight),
