@@ -46,14 +46,15 @@ PRIORITY = {"nodea": 150, "nodeb": 100}
 
 
 def guarded_pair(lab: Lab, flags: dict[str, Path], advert_int: float = 0.1, bfd: Bfd | None = None,
-                 check_script: bool = False, notify_fifo: bool = False, legacy: bool = False,
+                 features: dict[str, bool] | None = None, legacy: bool = False,
                  grace_ms: int | None = None, connect_retry: int = 2,
                  ) -> tuple[dict[str, Anycastd], dict[str, Keepalived]]:
     """The issue-12 keepalived pair: on each node anycastd (role keepalived, standby withdraw,
     file check on `flags[node]` 100 ms / rise 2 / fall 1, preference, vrid, its own boot id
     file, track file and keepalived pid file in the node dir) and keepalived (nopreempt,
-    advert_int, track_file on anycastd's track file; optionally the `check --quiet`
-    vrrp_script and the notify FIFO). `legacy`: none of the issue-12 keys (a build from before
+    advert_int, track_file on anycastd's track file; the `check --quiet` vrrp_script and the
+    notify FIFO as `features` says, by default as this anycastd has them (`client_features`);
+    with `check --quiet` the track file starts at -254, fail closed). `legacy`: none of the issue-12 keys (a build from before
     them, which refuses them). The flag files are created; nothing is started."""
     acds, kas = {}, {}
     for n in plan.NODES:
@@ -64,9 +65,11 @@ def guarded_pair(lab: Lab, flags: dict[str, Path], advert_int: float = 0.1, bfd:
                              preference=None if legacy else PREFERENCE[n.name],
                              vrid=None if legacy else plan.VRRP_VRID, issue12_keys=not legacy)
         acds[n.name] = Anycastd(lab, cfg)
+        f = features if features is not None else client_features(acds[n.name])
         kas[n.name] = Keepalived(lab, acds[n.name], KeepalivedConfig(
             PRIORITY[n.name], advert_int=advert_int, preempt=False, track_file=True,
-            check_script=check_script, notify_fifo=notify_fifo))
+            track_init=-254 if f["check_quiet"] else 0, check_script=f["check_quiet"],
+            notify_fifo=f["notify_fifo"]))
     return acds, kas
 
 

@@ -57,9 +57,6 @@ class Pair:
         legacy = os.environ.get("LAB_LEGACY") == "1"
         self.acd, self.ka = ha.guarded_pair(lab, self.flags, ADVERT_S, grace_ms=None if legacy else grace_ms,
                                             legacy=legacy)
-        feats = ha.client_features(self.acd["nodea"])
-        for k in self.ka.values():
-            k.config.check_script, k.config.notify_fifo = feats["check_quiet"], feats["notify_fifo"]
 
     def start(self) -> None:
         for a in self.acd.values():

@@ -39,6 +39,7 @@ class KeepalivedConfig:
     address: str = plan.VRRP_ADDR
     preempt: bool = True
     track_file: bool = False     # track_file anycastd { file <anycastd's track file> weight 1 }
+    track_init: int = 0          # its init_file value (-254: FAULT until anycastd has written it)
     check_script: bool = False   # vrrp_script: anycastd check --quiet (interval/timeout 1 s, fall 1)
     script_rise: int = 1
     notify_fifo: bool = False    # vrrp_notify_fifo + `anycastd notify-fifo` instead of notify calls
@@ -78,7 +79,7 @@ class Keepalived(OneProcessDaemon):
             track += "    track_script {\n        anycastd_check\n    }\n"
         if c.track_file:
             top += (f'track_file anycastd {{\n    file "{acd.track_file}"\n    weight 1\n'
-                    "    init_file 0\n}\n")
+                    f"    init_file {c.track_init}\n}}\n")
             track += "    track_file {\n        anycastd\n    }\n"
         fifo = ""
         if c.notify_fifo:
