@@ -399,7 +399,7 @@ class Chaos:
                 except ValueError:
                     self.status_log.append((now_us(), name, "down", 0, False))
                     continue
-                warn = "split brain suspected" in json.dumps(st).lower()
+                warn = bool(st.get("split_brain"))  # present only while suspected
                 self.status_log.append((now_us(), name, str(st.get("role")), len(st.get("advertising") or []), warn))
             self._status_stop.wait(0.25)
 
@@ -671,8 +671,10 @@ class Chaos:
                 name = by_addr.get(peer)
                 if name == f.node and f.path_gone_bound_ms is not None and s.t_us <= t0 + f.path_gone_bound_ms * 1000:
                     continue  # the failing node's own path: judged by "path gone" (it may be cut off)
+                # keepalived's state comes from the notify hook's log, which trails the FIFO
+                # anycastd reads by the hook's fork/exec: a MASTER within S after counts too
                 slack = (self.t.slack_ms + self.t.router_lag_ms) * 1000
-                if name and not self.was_master_within(tls[name], s.t_us - slack, s.t_end_us):
+                if name and not self.was_master_within(tls[name], s.t_us - slack, s.t_end_us + slack):
                     f.not_master_announcing += 1
                     if f.not_master_announcing == 1:
                         self.event(f"fault {f.n}: path from {name} at {s.t_us}, keepalived "
@@ -744,6 +746,7 @@ class Chaos:
             for row in self.procstats:
                 head.append(f"| {row['at']} | " + " | ".join(
                     "—" if row.get(k) is None else f"pid {row[k][0]}: {row[k][1]} kB, {row[k][2]} fds" for k in keys) + " |")
+        head += ["", self.flatness(), ""]
         bad = [f for f in fs if f.violations]
         head += ["", "## Violations", ""] + ([f"- fault {f.n} {f.kind} {f.target} {f.node} (master before "
                                              f"{f.master_before}, after {f.master_after}): {'; '.join(f.violations)}"
@@ -764,6 +767,24 @@ class Chaos:
             for us, hops in self.fib.timeline:
                 fh.write(f"{us} fib {','.join(hops) or '-'}\n")
         return text
+
+    def flatness(self) -> str:
+        """Per daemon: RSS and fd ranges over the samples, and the change over the longest-lived
+        PID's samples (a restarted daemon starts afresh: only one PID's own samples compare)."""
+        out = []
+        for key in (k for k in (self.procstats[0] if self.procstats else {}) if k not in ("at", "t_us")):
+            vals = [row[key] for row in self.procstats if row.get(key)]
+            if not vals:
+                continue
+            by_pid: dict[str, list] = {}
+            for v in vals:
+                by_pid.setdefault(str(v[0]), []).append(v)
+            longest = max(by_pid.values(), key=len)
+            out.append(f"- {key}: RSS {min(v[1] for v in vals)}–{max(v[1] for v in vals)} kB, fds "
+                       f"{min(v[2] for v in vals)}–{max(v[2] for v in vals)} over {len(vals)} samples; "
+                       f"longest-lived pid {longest[0][0]} ({len(longest)} samples): RSS {longest[0][1]} → "
+                       f"{longest[-1][1]} kB, fds {longest[0][2]} → {longest[-1][2]}")
+        return "\n".join(out)
 
     def _mean_step(self) -> float:
         s = self.sampler.samples
