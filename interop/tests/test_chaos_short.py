@@ -1,11 +1,11 @@
-"""The chaos suite's CI form (issue 12): a short seeded run of lab/chaos.py — every fault kind
+"""The chaos suite's CI form (issue 12): a short seeded run of lab/chaos/ — every fault kind
 three times (33 faults, ~50 s with BIRD) on the keepalived pair with BFD, against BIRD and FRR — that fails on any
 violation of the HA invariant or of a per-fault bound (the table and the violations are in
 the assertion message and in $LAB_CHAOS_OUT, default target/chaos/). GoBGP is skipped: it has
 no BFD (and no FIB here). CHAOS_SEED overrides the seed (default 12).
 
   client (ping every 10 ms) ── rtr (BIRD | FRR, BFD 50 ms × 3) ── br0 ── nodea, nodeb
-  (anycastd + keepalived VRRPv3 each; the topology and the faults: lab/chaos.py)
+  (anycastd + keepalived VRRPv3 each; the topology and the faults: lab/chaos/)
 """
 
 from __future__ import annotations
