@@ -52,7 +52,7 @@ class Evaluation:
             if f.path_gone_ms is None or f.path_gone_ms > bound_gone:
                 f.violations.append(f"path gone {f.path_gone_ms} ms > {bound_gone:.0f} ms")
         # outage: the longest reply gap around the fault (a gap that began before t0 counts)
-        rep = [t for t in self.pinger.replies if t0 - 1_000_000 <= t <= t1]
+        rep = self.pinger.between(t0 - 1_000_000, t1)
         gaps = [(b - a) for a, b in zip(rep, rep[1:]) if b >= t0]
         if rep and rep[-1] < t1:
             gaps.append(t1 - rep[-1])

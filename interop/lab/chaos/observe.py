@@ -4,6 +4,7 @@ read incrementally from their logs."""
 
 from __future__ import annotations
 
+import bisect
 import re
 import signal
 import threading
@@ -72,8 +73,15 @@ class Pinger:
                 if m:
                     new.append(int(m.group(1)) * 1_000_000 + int(m.group(2).ljust(6, "0")[:6]))
         self.replies += sorted(new)
+        if len(self.replies) > len(new) > 0 and self.replies[-len(new) - 1] > self.replies[-len(new)]:
+            self.replies.sort()  # two pings overlapped: keep the list ordered for bisect
         if len(self.readers) > 2:
             self.readers = self.readers[-2:]
+
+    def between(self, t0: int, t1: int) -> list[int]:
+        """Reply times in [t0, t1]."""
+        r = self.replies
+        return r[bisect.bisect_left(r, t0):bisect.bisect_right(r, t1)]
 
     def last_reply_us(self) -> int:
         self.poll()
@@ -166,7 +174,11 @@ class PathSampler:
                                                            p.best) for p in ps)))
 
     def between(self, t0: int, t1: int) -> list[PathSample]:
-        return [s for s in self.samples if t0 <= s.t_us <= t1]
+        """The samples that began in [t0, t1] (they are in time order: bisected)."""
+        s = self.samples[:]  # the thread only appends
+        lo = bisect.bisect_left(s, t0, key=lambda x: x.t_us)
+        hi = bisect.bisect_right(s, t1, lo=lo, key=lambda x: x.t_us)
+        return s[lo:hi]
 
     def stop(self) -> None:
         self._stop.set()

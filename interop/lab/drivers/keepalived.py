@@ -56,6 +56,8 @@ class Keepalived(OneProcessDaemon):
         self.notify_log = self.dir / "notify.log"
         self.fifo = self.dir / "notify.fifo"
         self.proc: Proc | None = None
+        self._states: list[tuple[int, str]] = []
+        self._log_pos = 0
 
     def _script(self, name: str, body: str) -> Path:
         """A root-owned 0755 shell script in the node dir with anycastd's environment."""
@@ -159,14 +161,21 @@ class Keepalived(OneProcessDaemon):
             (self.dir / name).unlink(missing_ok=True)
 
     def states(self) -> list[tuple[int, str]]:
-        """(epoch µs, STATE) of every notify the hook logged."""
-        out = []
-        if os.path.exists(self.notify_log):
-            for line in Path(self.notify_log).read_text().splitlines():
-                parts = line.split()
-                if len(parts) == 2 and (us := parse_iso_us(parts[0])) is not None:
-                    out.append((us, parts[1]))
-        return out
+        """(epoch µs, STATE) of every notify the hook logged, in the log's order (read
+        incrementally: only what was appended since the last call is parsed)."""
+        try:
+            with open(self.notify_log, "rb") as f:
+                f.seek(self._log_pos)
+                data = f.read()
+        except OSError:
+            return list(self._states)
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
+        self._log_pos += end
+        for line in data[:end].decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and (us := parse_iso_us(parts[0])) is not None:
+                self._states.append((us, parts[1]))
+        return list(self._states)
 
     def state(self) -> str:
         s = self.states()
