@@ -77,6 +77,9 @@ file check 100 ms × fall 1; BFD 50 ms × 3 = 150 ms detection; connect_retry 2 
 | poweroff | 200 ms (BFD) | max(BFD, MD) + S = 481 ms | as link |
 | router | — | 2000 + 2000 + 250 + MD + S = 4731 ms | reconnect (connect_retry), BFD Up (slow start 1 s packets), BGP 250 ms after BFD Up, track → FAULT → MD |
 | any fault on the BACKUP, vrrp-sym, vrrp-asym, reload | — | S = 120 ms | nothing has to move |
+A reload (either node) and every fault on the BACKUP but vrrp-asym leave the MASTER healthy
+throughout: the route must not leave rtr's FIB at all (0 ms, exact from the monitor) and the
+MASTER must not change.
 With FRR as the router every bound above gets + 80 ms (bgpd → zebra → kernel after the same
 detection: results/silent-death.md, link cut p99 220 ms against BIRD's 154 ms); S then is 200 ms.
 Overlap (two preferred paths: equal AS path length and MED, or two FIB next hops): 0 ms for every

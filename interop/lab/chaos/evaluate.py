@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from .run import Fault
 
 NODES = plan.NODES
+#: faults after which the MASTER must still be the MASTER, its route never gone (whatever the
+#: target): a reload changes nothing a decision depends on. Faults on the BACKUP are judged the
+#: same, except vrrp-asym (a deaf BACKUP with the higher priority takes MASTER, as VRRP says)
+STAYS = ("reload",)
 
 
 class Evaluation:
@@ -61,6 +65,12 @@ class Evaluation:
             f.violations.append(f"outage {f.outage_ms:.0f} ms > {f.outage_bound_ms:.0f} ms")
         pieces = self.fib.window(t0, t1)
         f.fib_absent_ms = max((b - a for a, b, h in pieces if not h), default=0) / 1000
+        if f.kind in STAYS or (f.target == "backup" and f.kind != "vrrp-asym"):
+            # the MASTER stayed healthy throughout: the route must never leave the FIB
+            if f.fib_absent_ms > 0:
+                f.violations.append(f"route gone from the FIB for {f.fib_absent_ms:.0f} ms while the MASTER stayed healthy")
+            if f.converged and f.master_after != f.master_before:
+                f.violations.append(f"MASTER moved {f.master_before} → {f.master_after} though it stayed healthy")
         fib_multi = sum(b - a for a, b, h in pieces if len(h) > 1) / 1000
         # the sampler: tied paths, wrong best, two paths, announcers that were not MASTER
         samples = self.sampler.between(t0, t1)
