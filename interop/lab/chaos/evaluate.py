@@ -111,5 +111,11 @@ class Evaluation:
         if f.not_master_announcing:
             f.violations.append(f"a path from a node not MASTER in {f.not_master_announcing} samples")
         f.split_brain_warned = any(w for t, _n, _r, _a, w in self.status_log if t0 <= t <= t1)
+        # who answered the client: echo requests each node received from t0 to convergence
+        # (IcmpInEchos, sampled every 250 ms; per namespace, so a power-off keeps them)
+        at0 = next((c for t, c in reversed(self.echo_log) if t <= t0), None)
+        at1 = next((c for t, c in reversed(self.echo_log) if t <= t1), None)
+        if at0 and at1:
+            f.echoes = {n: at1[n] - at0[n] for n in at1 if n in at0}
         if not f.converged:
             f.violations.append("not converged")

@@ -50,6 +50,7 @@ class Fault:
     wrong_best_ms: float = 0.0
     not_master_announcing: int = 0
     split_brain_warned: bool = False
+    echoes: dict[str, int] = field(default_factory=dict)  # echo requests each node received
     master_after: str = ""
     violations: list[str] = field(default_factory=list)
 
@@ -72,6 +73,7 @@ class Chaos(Evaluation, Report):
         self.events: list[tuple[int, str]] = []
         self.procstats: list[dict] = []
         self.status_log: list[tuple[int, str, str, int, bool]] = []
+        self.echo_log: list[tuple[int, dict[str, int]]] = []  # IcmpInEchos per node: who answered
         self.t_start = time.monotonic()
 
     def event(self, text: str) -> None:
@@ -100,9 +102,11 @@ class Chaos(Evaluation, Report):
         self.record_procstat("start")
 
     def _status_run(self) -> None:
-        """Both nodes' `status --json` every 250 ms (bounded by the budget)."""
+        """Both nodes' `status --json` and echo request counters every 250 ms (bounded by the
+        budget)."""
         deadline = time.monotonic() + self.a.budget + 120
         while not self._status_stop.is_set() and time.monotonic() < deadline:
+            self.echo_log.append((now_us(), {n: kernel.counter(self.lab, n, "IcmpInEchos") for n in self.acd}))
             for name, acd in self.acd.items():
                 r = acd.socket_cli("status", "--json", timeout=2)
                 try:
