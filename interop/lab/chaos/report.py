@@ -39,7 +39,9 @@ class Report:
         wall = time.monotonic() - self.t_start
         fs = self.faults
         per = wall / len(fs) if fs else 0
-        head = [f"# chaos: {self.a.router}, seed {self.a.seed}" + (" (partial)" if partial else ""), "",
+        stopped = getattr(self, "stopped_by", "")
+        head = [f"# chaos: {self.a.router}, seed {self.a.seed}" + (" (partial)" if partial else "")
+                + (f" (stopped by {stopped} after {len(self.faults)} faults)" if stopped else ""), "",
                 f"Command: `sudo ANYCASTD_BIN=… interop/bench-chaos.sh --router {self.a.router} --seed {self.a.seed} "
                 f"--faults {self.a.faults}`" + (" --legacy" if self.a.legacy else ""), "",
                 f"anycastd: {self.acd['nodea'].version()}; features used: {self.features}; "

@@ -169,8 +169,12 @@ class Chaos(Evaluation, Report):
     def run(self) -> int:
         log(f"chaos: seed {self.a.seed}, {self.a.faults} faults, router {self.a.router}, features {self.features}")
         self.setup()
+        self.stopped_by = ""
         try:
             self.loop()
+        except BaseException as e:  # SIGTERM/SIGHUP (SystemExit), Ctrl-C: the results still say so
+            self.stopped_by = f"{type(e).__name__}({e})"
+            raise
         finally:
             self.record_procstat("end")
             self.sampler.stop()
