@@ -10,6 +10,9 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
                             --feeder bird|frr|gobgp)
   bench-flap-soak [ARGS]    session flap soak (--flaps N --kinds ... --hold N --max-recovery S
                             --budget S --router bird|frr|gobgp)
+  chaos [ARGS]              the chaos suite: seeded random faults on a keepalived pair, the HA
+                            invariant checked per fault (--seed N --faults N --router bird|frr
+                            --kinds ... --budget S --legacy --out DIR)
   capture-bird-fixtures [OUT]  re-capture fixtures/lab/'s BIRD set (BIRD exporting to GoBGP)
   capture-ipv6-md5 [OUT]    re-capture fixtures/tcp-md5/ipv6-md5*.pcap* (tools/md5peer.py)
 """
@@ -65,6 +68,7 @@ def main(argv: list[str]) -> int:
         from .bench import flap_soak
         o = flap_soak.parse(args)
         return with_lab(lambda lab, checks: flap_soak.bench(lab, o, checks))
+    if cmd == "chaos": from . import chaos; return chaos.main(args, with_lab)
     if cmd == "bench-bfd-cpu": from .bench import bfd_cpu; return bfd_cpu.main(args, with_lab)
     if cmd == "bench-bfd-flood": from .bench import bfd_flood; return bfd_flood.main(args, with_lab)
     if cmd == "capture-ipv6-md5":

@@ -2,13 +2,12 @@
 the router with an nftables table in the node's namespace, and the checks the BFD scenarios
 share on anycastd's `status --json` `bfd` object.
 
-Owns the `labbfd` nftables table of the namespaces it is asked to block (nothing else of
-netfilter); nftables is installed on first use (`deps`), like the daemons.
+Owns the `labbfd` nftables table (made by `netfilter`) of the namespaces it is asked to block.
 """
 
 from __future__ import annotations
 
-from . import deps, plan
+from . import netfilter, plan
 from .checks import Checks
 from .drivers.anycastd import Anycastd, AnycastdConfig
 from .drivers.router import Bfd
@@ -29,26 +28,16 @@ def anycastd_has_bfd(lab: Lab) -> tuple[bool, str]:
 def block(lab: Lab, role: str, port: int = PORT) -> None:
     """Drop every UDP datagram to `port` arriving in `role`'s namespace (BFD control packets
     from its peers; BGP and everything else pass)."""
-    deps.install({"nft": "nftables"})
-    for cmd in (["add", "table", "inet", TABLE],
-                ["add", "chain", "inet", TABLE, "in", "{ type filter hook input priority 0; }"],
-                ["add", "rule", "inet", TABLE, "in", "udp", "dport", str(port), "counter", "drop"]):
-        r = lab.sh(role, "nft", *cmd)
-        if r.returncode != 0:
-            raise RuntimeError(f"nft {' '.join(cmd)} in {role}: {r.stderr.strip()}")
+    netfilter.drop_input(lab, role, TABLE, "udp", "dport", str(port))
 
 
 def dropped(lab: Lab, role: str) -> int:
     """Packets the `block` rule dropped so far."""
-    out = lab.out(role, "nft", "list", "table", "inet", TABLE)
-    for line in out.splitlines():
-        if "counter packets" in line:
-            return int(line.split("counter packets", 1)[1].split()[0])
-    return 0
+    return netfilter.dropped(lab, role, TABLE)
 
 
 def unblock(lab: Lab, role: str) -> None:
-    lab.sh(role, "nft", "delete", "table", "inet", TABLE)
+    netfilter.remove(lab, role, TABLE)
 
 
 def status_up(checks: Checks, acd: Anycastd, bfd: Bfd, auth: str | None, what: str = "status") -> dict:

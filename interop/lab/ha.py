@@ -14,7 +14,7 @@ from pathlib import Path
 from . import kernel, plan
 from .drivers.anycastd import Anycastd, AnycastdConfig, FileCheck
 from .drivers.keepalived import Keepalived, KeepalivedConfig
-from .drivers.router import Router
+from .drivers.router import Bfd, Router
 from .proc import Proc
 from .sampler import RouteSampler
 from .topology import Lab
@@ -37,6 +37,47 @@ def keepalived_pair(lab: Lab) -> tuple[Anycastd, Anycastd, Keepalived, Keepalive
     acds = [Anycastd(lab, AnycastdConfig(n, role="keepalived", standby="withdraw")) for n in plan.NODES]
     kas = [Keepalived(lab, acd, KeepalivedConfig(prio)) for acd, prio in zip(acds, (150, 100))]
     return acds[0], acds[1], kas[0], kas[1]
+
+
+#: the guarded pair's node preference ([anycast] preference: MED 255 - p) and VRRP priority:
+#: nodea is preferred by both, so that a split brain's router choice and VRRP's agree
+PREFERENCE = {"nodea": 200, "nodeb": 100}
+PRIORITY = {"nodea": 150, "nodeb": 100}
+
+
+def guarded_pair(lab: Lab, flags: dict[str, Path], advert_int: float = 0.1, bfd: Bfd | None = None,
+                 features: dict[str, bool] | None = None, legacy: bool = False,
+                 grace_ms: int | None = None, connect_retry: int = 2,
+                 ) -> tuple[dict[str, Anycastd], dict[str, Keepalived]]:
+    """The issue-12 keepalived pair: on each node anycastd (role keepalived, standby withdraw,
+    file check on `flags[node]` 100 ms / rise 2 / fall 1, preference, vrid, its own boot id
+    file, track file and keepalived pid file in the node dir) and keepalived (nopreempt,
+    advert_int, track_file on anycastd's track file; the `check --quiet` vrrp_script and the
+    notify FIFO as `features` says, by default as this anycastd has them (`client_features`);
+    with `check --quiet` the track file starts at -254, fail closed). `legacy`: none of the issue-12 keys (a build from before
+    them, which refuses them). The flag files are created; nothing is started."""
+    acds, kas = {}, {}
+    for n in plan.NODES:
+        flags[n.name].touch()
+        cfg = AnycastdConfig(n, role="keepalived", standby="withdraw", bfd=bfd, boot_id=True,
+                             connect_retry=connect_retry, grace_ms=grace_ms,
+                             checks=[FileCheck("flag", flags[n.name], interval_ms=100, rise=2, fall=1)],
+                             preference=None if legacy else PREFERENCE[n.name],
+                             vrid=None if legacy else plan.VRRP_VRID, issue12_keys=not legacy)
+        acds[n.name] = Anycastd(lab, cfg)
+        f = features if features is not None else client_features(acds[n.name])
+        kas[n.name] = Keepalived(lab, acds[n.name], KeepalivedConfig(
+            PRIORITY[n.name], advert_int=advert_int, preempt=False, track_file=True,
+            track_init=-254 if f["check_quiet"] else 0, check_script=f["check_quiet"],
+            notify_fifo=f["notify_fifo"]))
+    return acds, kas
+
+
+def client_features(acd: Anycastd) -> dict[str, bool]:
+    """Which issue-12 client commands this anycastd has (from its --help): `check --quiet`
+    (keepalived's vrrp_script) and `notify-fifo`."""
+    return {"check_quiet": "--quiet" in acd.cli("check", "--help").stdout,
+            "notify_fifo": acd.cli("notify-fifo", "--help").returncode == 0}
 
 
 @dataclass

@@ -24,12 +24,14 @@ def netns_argv(ns: str | None, argv: Argv) -> list[str]:
 
 
 def run(argv: Argv, ns: str | None = None, timeout: float = 10, check: bool = False,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion (bounded by `timeout` s), text output captured. A command
-    that times out is killed and reported with returncode -9."""
+        input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion (bounded by `timeout` s), text output captured; `env` is
+    added to the environment. A command that times out is killed and reported with
+    returncode -9."""
     try:
         return subprocess.run(netns_argv(ns, argv), capture_output=True, text=True,
                               timeout=timeout, check=check, input=input,
+                              env={**os.environ, **env} if env else None,
                               stdin=None if input is not None else subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

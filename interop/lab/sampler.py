@@ -7,11 +7,27 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from . import kernel
 from .clock import now_us
 from .drivers.router import Router
 from .topology import Lab
+
+
+def run_periodic(stop: threading.Event, count: int, interval: float, tick: Callable[[], None]) -> None:
+    """`tick()` at most `count` times, `interval` s apart on a fixed schedule, until `stop`
+    is set; a tick that overran moves the schedule (no burst to catch up)."""
+    start = time.monotonic()
+    for i in range(count):
+        if stop.is_set():
+            return
+        tick()
+        left = start + (i + 1) * interval - time.monotonic()
+        if left > 0:
+            stop.wait(left)
+        else:
+            start = time.monotonic() - (i + 1) * interval
 
 
 @dataclass(frozen=True)
@@ -41,18 +57,14 @@ class RouteSampler:
         return self
 
     def _run(self) -> None:
-        start = time.monotonic()
-        for i in range(self.count):
-            if self._stop.is_set():
-                return
-            t = now_us()
-            paths = self.router.paths(self.prefix)
-            best = [p for p in paths if p.best]
-            fib = tuple(kernel.fib_nexthops(self.lab, self.prefix)) if self.router.fib_proto else ()
-            self.samples.append(Sample(t, len(paths), len(best), best[0].peer if best else "-", fib))
-            left = start + (i + 1) * self.interval - time.monotonic()
-            if left > 0:
-                self._stop.wait(left)
+        run_periodic(self._stop, self.count, self.interval, self._sample)
+
+    def _sample(self) -> None:
+        t = now_us()
+        paths = self.router.paths(self.prefix)
+        best = [p for p in paths if p.best]
+        fib = tuple(kernel.fib_nexthops(self.lab, self.prefix)) if self.router.fib_proto else ()
+        self.samples.append(Sample(t, len(paths), len(best), best[0].peer if best else "-", fib))
 
     def stop(self) -> list[Sample]:
         self._stop.set()

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,17 @@ class AnycastdConfig:
     bfd: Bfd | None = None            # `bfd = { … }` on the router's IPv4 session
     bfd_strict: bool | None = None    # its `strict` (None: anycastd's default, true)
     bfd_key_file: Path | None = None  # the key in a file (0600) instead of `key`
+    # issue 12 ([role] keepalived keys; with role keepalived, track_file and pidfile default to
+    # the node dir's `track` and `vrrp.pid` (the keepalived driver's -r), never the host's /run)
+    track_file: Path | None = None
+    track_weight: int | None = None
+    pidfile: Path | None = None
+    grace_ms: int | None = None
+    vrid: int | None = None           # [role] vrid: "split brain suspected" watch
+    preference: int | None = None     # [anycast] preference (0-255, higher preferred)
+    preference_via: str | None = None  # med | as-path | both
+    boot_id: bool = False             # ANYCASTD_BOOT_ID_FILE = the node dir's boot_id (simulated boots)
+    issue12_keys: bool = True         # False: none of the keys above (a build from before them)
 
     def render(self, control_dir: Path) -> str:
         n = self.node
@@ -132,10 +144,19 @@ class AnycastdConfig:
             lines.append("manage_loopback = true")
         if self.interface is not None:
             lines.append(f'interface = "{self.interface}"')
+        if self.preference is not None and self.issue12_keys:
+            lines.append(f"preference = {self.preference}")
+        if self.preference_via is not None and self.issue12_keys:
+            lines.append(f'preference_via = "{self.preference_via}"')
         if self.role:
             lines += ["", "[role]", f'source = "{self.role}"']
             if self.role != "static":
                 lines.append(f'path = "{self.role_path or control_dir / "role"}"')
+            if self.role == "keepalived" and self.issue12_keys:
+                lines += [f'track_file = "{self.track_file or control_dir / "track"}"',
+                          f'pidfile = "{self.pidfile or control_dir / "vrrp.pid"}"']
+                lines += [f"{k} = {v}" for k, v in (("track_weight", self.track_weight),
+                          ("grace_ms", self.grace_ms), ("vrid", self.vrid)) if v is not None]
         for c in self.checks:
             lines += ["", "[[health.check]]", f'name = "{c.name}"', 'type = "file"', f'path = "{c.path}"',
                       f"interval_ms = {c.interval_ms}", f"rise = {c.rise}", f"fall = {c.fall}"]
@@ -176,6 +197,26 @@ class Anycastd:
     def role_file(self) -> Path:
         return self.config.role_path or self.dir / "role"
 
+    @property
+    def track_file(self) -> Path:
+        return self.config.track_file or self.dir / "track"
+
+    @property
+    def boot_id_file(self) -> Path:
+        """The simulated boot's id (ANYCASTD_BOOT_ID_FILE), when `config.boot_id`."""
+        return self.dir / "boot_id"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of this node's anycastd processes (daemon, CLI, keepalived's hooks)."""
+        return {"ANYCASTD_BOOT_ID_FILE": str(self.boot_id_file)} if self.config.boot_id else {}
+
+    def new_boot(self) -> str:
+        """A simulated boot: a new boot id in `boot_id_file`."""
+        boot = str(uuid.uuid4())
+        self.boot_id_file.write_text(boot + "\n")
+        return boot
+
     # ---- life cycle ------------------------------------------------------------------
     def write_config(self) -> Path:
         self.conf.write_text(self.config.render(self.dir))
@@ -185,10 +226,12 @@ class Anycastd:
     def start(self) -> Proc:
         """`anycastd run`; returns once the log says 'anycastd running' (<= 5 s)."""
         self.write_config()
+        if self.config.boot_id and not self.boot_id_file.exists():
+            self.new_boot()
         before = self.count("anycastd running")
         self.proc = self.lab.spawn(self.node.name, f"anycastd-{self.node.name}",
                                    [str(self.bin), "run", "--config", str(self.conf)],
-                                   log_name=self.log_path.name)
+                                   log_name=self.log_path.name, env=self.env)
         proc = self.proc
         if not wait_until(lambda: self.count("anycastd running") > before or not proc.alive(), 5) \
                 or not proc.alive():
@@ -251,7 +294,15 @@ class Anycastd:
 
     # ---- the CLI ---------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 5):
-        return run([str(self.bin), *args], timeout=timeout)
+        return run([str(self.bin), *args], timeout=timeout, env=self.env or None)
+
+    def socket_cli(self, *args: str, timeout: float = 5):
+        """A client command addressed by `--socket` (does not read the config file)."""
+        return self.cli(*args, "--socket", str(self.socket), timeout=timeout)
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "anycastd.sock"
 
     def status(self) -> dict | None:
         r = self.cli("status", "--json", "--config", str(self.conf))

@@ -234,7 +234,8 @@ class Bird(Router):
         def flush() -> None:
             if cur:
                 paths.append(Path(prefix, cur.get("nh", ""), cur.get("asp", ()), cur["best"],
-                                  names.get(cur["proto"], cur["proto"]), cur.get("origin", "")))
+                                  names.get(cur["proto"], cur["proto"]), cur.get("origin", ""),
+                                  cur.get("med")))
         for line in text.splitlines():
             m = re.search(r"unicast \[(\S+) .*?\](?: (\*))? \(", line)
             if m:
@@ -246,6 +247,8 @@ class Bird(Router):
                 cur["nh"] = m.group(1)
             elif cur is not None and (m := re.search(r"BGP\.origin:\s*(\S+)", line)):
                 cur["origin"] = m.group(1)
+            elif cur is not None and (m := re.search(r"BGP\.med:\s*(\d+)", line)):
+                cur["med"] = int(m.group(1))
         flush()
         return paths
 

@@ -156,7 +156,10 @@ class Frr(Router):
         return "\n".join(out + ["!", "line vty", "!"]) + "\n"
 
     def render_bfdd(self) -> str:
-        """bfdd's config: one profile per BFD neighbor (its timers) and a peer using it."""
+        """bfdd's config: one profile per BFD neighbor (its timers) and a peer using it. Each
+        block ends with `exit`: a ` !` does not end one, so (FRR 8.4) a second `profile X`
+        after a peer block was read as that peer's profile reference, and the second peer's
+        profile never existed (it ran bfdd's 300 ms × 3 defaults)."""
         out = [*self.header(), "bfd"]
         for n in self.config.neighbors:
             if not n.bfd:
@@ -165,7 +168,7 @@ class Frr(Router):
                 raise ValueError("FRR 8.4 bfdd has no BFD authentication")
             out += [f" profile {bfd_profile(n.name)}", f"  receive-interval {n.bfd.interval_ms}",
                     f"  transmit-interval {n.bfd.interval_ms}", f"  detect-multiplier {n.bfd.multiplier}",
-                    " !", f" peer {n.address} local-address {n.local}", f"  profile {bfd_profile(n.name)}", " !"]
+                    " exit", f" peer {n.address} local-address {n.local}", f"  profile {bfd_profile(n.name)}", " exit"]
         return "\n".join(out + ["!"]) + "\n"
 
     # ---- life cycle ------------------------------------------------------------------
@@ -274,7 +277,7 @@ class Frr(Router):
             asp = p.get("aspath", {}).get("string", "")
             out.append(Path(prefix, hops[0] if hops else "", tuple(int(a) for a in asp.split()),
                             bool(p.get("bestpath", {}).get("overall")), p.get("peer", {}).get("peerId", ""),
-                            p.get("origin", "")))
+                            p.get("origin", ""), p.get("metric", p.get("med"))))
         return out
 
     def rib_count(self, family: str) -> int:

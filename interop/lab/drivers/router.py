@@ -130,6 +130,7 @@ class Path:
     best: bool
     peer: str  # the neighbor address it came from
     origin: str = ""  # IGP, EGP, incomplete
+    med: int | None = None  # MULTI_EXIT_DISC, None when the path has none
 
 
 class Router(ABC):
