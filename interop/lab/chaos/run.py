@@ -252,7 +252,6 @@ class Chaos(Evaluation, Report):
 
     def do_kakill(self, f: Fault) -> None:
         self.event(f"kakill {f.node}: pids {self.ka[f.node].kill_all()}")
-        self.ka[f.node].mark("KILLED")
         self.hold(0.4, 0.7)
         self.ka[f.node].start()
 
@@ -300,7 +299,6 @@ class Chaos(Evaluation, Report):
             signal_and_wait(pid, signal.SIGKILL, 2)
         acd.kill()  # reap
         ka.kill_all()
-        ka.mark("POWEROFF")
         self.event(f"poweroff {name}: SIGKILLed {pids}")
         self.hold(0.4, 0.7)
         ka.clear_run_files()

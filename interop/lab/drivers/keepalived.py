@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,13 +154,6 @@ class Keepalived(OneProcessDaemon):
             for name in PID_FILES:
                 (self.dir / name).unlink(missing_ok=True)
         return pids
-
-    def mark(self, state: str) -> None:
-        """Log a state keepalived itself cannot report (KILLED, POWEROFF) in the notify log,
-        so that a reader of `states` never takes a dead keepalived's last MASTER for a live one."""
-        now = datetime.now(timezone.utc)
-        with open(self.notify_log, "a") as f:
-            f.write(now.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + f" {state}\n")
 
     def clear_run_files(self) -> None:
         """What a reboot clears (/run is a tmpfs): the pid files and the FIFO."""
