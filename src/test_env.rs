@@ -21,3 +21,12 @@ pub fn skip_unprivileged(test: &str) -> bool {
     eprintln!("{test} needs root: run the tests as root (CI does), or set {UNPRIVILEGED}=1 to skip it");
     false
 }
+
+/// An empty directory `anycastd-{area}-{tag}-{pid}` under the system temp dir (emptied first if
+/// an earlier run left it), for tests that need files of their own.
+pub fn fresh_dir(area: &str, tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("anycastd-{area}-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create a test directory");
+    d
+}

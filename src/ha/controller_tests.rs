@@ -8,10 +8,7 @@ use std::sync::Mutex as StdMutex;
 use tokio::time::timeout;
 
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("anycastd-ha-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    crate::test_env::fresh_dir("ha", tag)
 }
 
 pub(super) fn cfg(dir: &std::path::Path, role: RoleSource, checks: Vec<HealthCheck>) -> HaConfig {

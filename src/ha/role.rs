@@ -472,10 +472,7 @@ mod tests {
     use tokio::time::timeout;
 
     fn tmpdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("anycastd-role-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+        crate::test_env::fresh_dir("role", tag)
     }
 
     #[test]
