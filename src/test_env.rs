@@ -30,3 +30,14 @@ pub fn fresh_dir(area: &str, tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("create a test directory");
     d
 }
+
+/// Whether a test needing the program `what` (absent here) should skip: only with
+/// [`UNPRIVILEGED`] set, as for root; otherwise it panics with `hint`, so that CI, which installs
+/// everything, never passes such a test without running it.
+pub fn skip_missing(test: &str, what: &str, hint: &str) -> bool {
+    if std::env::var_os(UNPRIVILEGED).is_some() {
+        eprintln!("SKIPPED {test}: {what} is not installed ({UNPRIVILEGED} is set)");
+        return true;
+    }
+    panic!("{test}: {what} is not installed: {hint} (or set {UNPRIVILEGED}=1 to skip)");
+}
