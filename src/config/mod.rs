@@ -59,8 +59,42 @@ pub struct Config {
     pub control: Control,
     /// `[metrics]`; `None` when absent (no metrics endpoint).
     pub metrics: Option<Metrics>,
+    /// `[[service]]`, in file order (see [`Config::services`] for every service, the implicit
+    /// `default` one included).
+    pub services: Vec<Service>,
+    /// `[anycast] on_change`: the hook of the implicit `default` service.
+    pub on_change: Option<Vec<String>>,
     /// Things that load but probably do not do what was meant; log them at `warn`.
     pub warnings: Vec<Diagnostic>,
+}
+
+/// The name of the implicit service made of `[anycast] prefixes`, `[[health.check]]` and
+/// `[role]`.
+pub const DEFAULT_SERVICE: &str = "default";
+
+/// One anycast service: prefixes announced and withdrawn together, on their own checks and
+/// role (`[[service]]`, or the implicit `default` one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// 1-32 characters of a-z 0-9 _ -; unique; `default` only for the implicit one.
+    pub name: String,
+    /// Non-empty, no prefix claimed by two services.
+    pub prefixes: Vec<IpNet>,
+    pub standby: Standby,
+    /// `[[service.check]]` (names unique within the service); empty: always healthy.
+    pub checks: Vec<HealthCheck>,
+    /// `[service.role]`; `None`: the node's `[role]` (and its track file).
+    pub role: Option<ServiceRole>,
+    /// `on_change = ["/path/cmd", "arg"]`: run with SERVICE, STATE and REASON in the
+    /// environment on every change of this service's advert state.
+    pub on_change: Option<Vec<String>>,
+}
+
+/// A service's own role source, with its own track file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRole {
+    pub source: RoleSource,
+    pub track: Option<TrackFile>,
 }
 
 /// `[bgp]`.
@@ -319,15 +353,37 @@ pub enum Probe {
     Exec { argv: Vec<String> },
     /// TCP connect succeeds.
     Tcp { address: SocketAddr },
-    /// HTTP GET answers with a status in `status`.
-    Http { url: HttpUrl, status: RangeInclusive<u16> },
-    /// The file exists (or, with `invert`, does not).
+    /// HTTP GET answers with a status in `status` (and, with `body`, a body holding that
+    /// text within its first 64 KiB); `ca`: a PEM file of trusted roots for https.
+    Http { url: HttpUrl, status: RangeInclusive<u16>, body: Option<String>, ca: Option<PathBuf> },
+    /// The file exists (or, with `invert`, does not). Event-driven (inotify).
     File { path: PathBuf, invert: bool },
+    /// The process runs. Event-driven: its exit (pidfd) is a failure at once.
+    Process { target: ProcessTarget },
+    /// The systemd unit's ActiveState is `active` (or `reloading`/`activating`... see
+    /// `ha::event::systemd`). Event-driven (D-Bus PropertiesChanged).
+    Systemd { unit: String },
+    /// The address is on the interface and the interface is up. Event-driven (netlink).
+    Address { address: IpAddr, interface: String },
 }
 
-/// A plain `http://` URL split for a minimal client.
+/// Which process a `process` check follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessTarget {
+    /// `pidfile = "/run/unbound.pid"`: the process whose id the file holds.
+    Pidfile(PathBuf),
+    /// `pattern = "^unbound$"`: a regular expression matched against the process name
+    /// (`/proc/PID/comm`, like `pgrep`), or against the whole command line with `full = true`
+    /// (like `pgrep -f`). Any matching process (other than anycastd's own) is healthy.
+    Pattern { regex: String, full: bool },
+}
+
+/// An `http://` or `https://` URL split for a minimal client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// `https://`: TLS (rustls), the server certificate verified against `ca` or the system
+    /// roots, for `host`.
+    pub tls: bool,
     /// Host name or address, without IPv6 brackets.
     pub host: String,
     pub port: u16,
@@ -356,6 +412,35 @@ pub struct ControlGroup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metrics {
     pub listen: SocketAddr,
+}
+
+impl Config {
+    /// Every service: the implicit `default` one first (when `[anycast] prefixes` is not
+    /// empty), then `[[service]]` in file order.
+    pub fn services(&self) -> Vec<Service> {
+        let mut out = Vec::with_capacity(self.services.len() + 1);
+        if !self.anycast.prefixes.is_empty() {
+            out.push(Service {
+                name: DEFAULT_SERVICE.to_string(),
+                prefixes: self.anycast.prefixes.clone(),
+                standby: self.anycast.standby,
+                checks: self.health.clone(),
+                role: None,
+                on_change: self.on_change.clone(),
+            });
+        }
+        out.extend(self.services.iter().cloned());
+        out
+    }
+
+    /// Every prefix of every service (what `manage_loopback` puts on the interface).
+    pub fn all_prefixes(&self) -> Vec<IpNet> {
+        let mut out = self.anycast.prefixes.clone();
+        for s in &self.services {
+            out.extend(s.prefixes.iter().copied());
+        }
+        out
+    }
 }
 
 /// Most deserialization passes made to collect several unknown keys.

@@ -16,6 +16,23 @@ pub struct RawConfig {
     pub health: Option<RawHealth>,
     pub control: Option<RawControl>,
     pub metrics: Option<RawMetrics>,
+    #[serde(default)]
+    pub service: Vec<RawService>,
+}
+
+/// `[[service]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: String,
+    pub prefixes: Vec<String>,
+    pub standby: Option<String>,
+    pub prepend: Option<i64>,
+    pub standby_med: Option<i64>,
+    #[serde(default)]
+    pub check: Vec<RawCheck>,
+    pub role: Option<RawRole>,
+    pub on_change: Option<Vec<String>>,
 }
 
 /// `[bgp]`.
@@ -74,6 +91,7 @@ pub struct RawBfd {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAnycast {
+    #[serde(default)]
     pub prefixes: Vec<String>,
     pub standby: Option<String>,
     pub prepend: Option<i64>,
@@ -82,6 +100,7 @@ pub struct RawAnycast {
     pub interface: Option<String>,
     pub preference: Option<i64>,
     pub preference_via: Option<String>,
+    pub on_change: Option<Vec<String>>,
 }
 
 /// `[role]`.
@@ -123,6 +142,13 @@ pub struct RawCheck {
     pub status: Option<Vec<i64>>,
     pub path: Option<String>,
     pub invert: Option<bool>,
+    pub pidfile: Option<String>,
+    pub pattern: Option<String>,
+    pub full: Option<bool>,
+    pub unit: Option<String>,
+    pub interface: Option<String>,
+    pub body: Option<String>,
+    pub ca: Option<String>,
     pub interval_ms: Option<i64>,
     pub timeout_ms: Option<i64>,
     pub rise: Option<i64>,
@@ -147,12 +173,35 @@ pub struct RawMetrics {
 
 /// The keys that must hold a single table (a `[[name]]` or `name = [...]` there is an error),
 /// by key path with array indices removed.
-pub const TABLES: [&str; 7] = ["bgp", "anycast", "role", "health", "control", "metrics", "bgp.neighbor.bfd"];
+pub const TABLES: [&str; 8] =
+    ["bgp", "anycast", "role", "health", "control", "metrics", "bgp.neighbor.bfd", "service.role"];
 
 /// A right value for a key, by key path with array indices removed (`bgp.neighbor.remote_as`),
 /// shown after `example:` in error messages.
 pub fn example(path: &str) -> Option<&'static str> {
+    // A service's checks and role take the same keys as `[[health.check]]` and `[role]`.
+    if let Some(k) = path.strip_prefix("service.check") {
+        return example(&format!("health.check{k}"));
+    }
+    if let Some(k) = path.strip_prefix("service.role.") {
+        return example(&format!("role.{k}"));
+    }
     Some(match path {
+        "service" => "[[service]] with name = \"dns\" and prefixes = [\"203.0.113.53/32\"]",
+        "service.name" => "name = \"dns\"",
+        "service.prefixes" => "prefixes = [\"203.0.113.53/32\", \"2001:db8:53::53/128\"]",
+        "service.standby" => "standby = \"withdraw\"",
+        "service.prepend" => "prepend = 3",
+        "service.standby_med" => "standby_med = 1000",
+        "service.role" => "[service.role] with source = \"keepalived\" and instance = \"VI_DNS\"",
+        "service.on_change" | "anycast.on_change" => "on_change = [\"/usr/local/bin/anycast-changed\"]",
+        "health.check.pidfile" => "pidfile = \"/run/unbound.pid\"",
+        "health.check.pattern" => "pattern = \"^unbound$\"",
+        "health.check.full" => "full = false",
+        "health.check.unit" => "unit = \"unbound.service\"",
+        "health.check.interface" => "interface = \"lo\"",
+        "health.check.body" => "body = \"OK\"",
+        "health.check.ca" => "ca = \"/etc/anycastd/health-ca.pem\"",
         "bgp" => "[bgp] with local_as = 65124 and at least one [[bgp.neighbor]]",
         "bgp.local_as" => "local_as = 65124",
         "bgp.router_id" => "router_id = \"198.51.100.124\"",

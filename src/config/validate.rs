@@ -12,9 +12,11 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::error::{DiagnosticKind as K, Reporter};
-use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor};
+use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor, RawService};
 use super::values::{choice, host_ip, key_file, num};
-use super::{bfd, endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, PreferVia, Preference, Standby, TtlMode};
+use super::{
+    bfd, endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, PreferVia, Preference, Service, Standby, TtlMode,
+};
 use crate::types::{Asn, HoldTime, Md5Key, RouterId};
 use crate::wire::community::{Community, LargeCommunity};
 
@@ -27,6 +29,7 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
             None
         }
     };
+    let on_change = raw.anycast.as_ref().and_then(|a| a.on_change.clone());
     let anycast = match raw.anycast {
         Some(a) => anycast(a, r),
         None => {
@@ -35,9 +38,19 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
         }
     };
     let role = ha::role(raw.role, r);
-    let health = ha::health(raw.health, r);
+    let interface = anycast.as_ref().map(|a| a.interface.clone()).unwrap_or_else(|| "lo".into());
+    let health = ha::health(raw.health, r, &interface);
     let control = endpoints::control(raw.control, r);
     let metrics = endpoints::metrics(raw.metrics, r);
+    let state_dir = control.as_ref().map(|c| c.state_dir.clone()).unwrap_or_else(|| "/var/lib/anycastd".into());
+    let no_services = raw.service.is_empty();
+    let services = services(raw.service, r, anycast.as_ref(), &state_dir);
+    let on_change = hook(r, "anycast.on_change", on_change);
+    if no_services && anycast.as_ref().is_some_and(|a| a.prefixes.is_empty()) {
+        let what = "at least one prefix is required (here, or in a [[service]])";
+        r.error("anycast.prefixes", K::InvalidValue, what);
+        return None;
+    }
     let (bgp, anycast, (role, track)) = (bgp?, anycast?, role?);
     next_hop_warnings(&bgp, &anycast, r);
     gtsm_listener_warnings(&bgp, r);
@@ -49,6 +62,8 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
         health: health?,
         control: control?,
         metrics: metrics?,
+        services: services?,
+        on_change: on_change?,
         warnings: Vec::new(),
     })
 }
@@ -339,10 +354,36 @@ fn list<T: std::str::FromStr<Err = String>>(r: &mut Reporter<'_>, path: &str, it
 }
 
 fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
+    let mut ok = true;
+    let prefixes = prefix_list(r, "anycast.prefixes", &a.prefixes);
+    let standby = standby(r, "anycast", a.standby.as_deref(), a.prepend, a.standby_med);
+    let preference = preference(r, a.preference, a.preference_via.as_deref());
+    let interface = a.interface.unwrap_or_else(|| "lo".into());
+    let bad_name = interface.is_empty()
+        || interface.len() > 15
+        || interface == "."
+        || interface == ".."
+        || interface.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control());
+    if bad_name {
+        r.error("anycast.interface", K::InvalidValue, "not a Linux interface name (1-15 bytes, no '/' or spaces)");
+        ok = false;
+    }
+    Some(Anycast {
+        prefixes: prefixes.filter(|_| ok)?,
+        standby: standby?,
+        manage_loopback: a.manage_loopback.unwrap_or(false),
+        interface,
+        preference: preference?,
+    })
+}
+
+/// A list of anycast prefixes at key `at`: valid, none twice (may be empty; the caller says
+/// whether that is allowed).
+fn prefix_list(r: &mut Reporter<'_>, at: &str, raw: &[String]) -> Option<Vec<IpNet>> {
     let mut prefixes = Vec::new();
     let mut ok = true;
-    for (k, s) in a.prefixes.iter().enumerate() {
-        let path = format!("anycast.prefixes[{k}]");
+    for (k, s) in raw.iter().enumerate() {
+        let path = format!("{at}[{k}]");
         match parse_prefix(s) {
             Ok(net) if prefixes.contains(&net) => {
                 r.error(&path, K::Duplicate, &format!("{net} is listed twice"));
@@ -360,48 +401,127 @@ fn anycast(a: RawAnycast, r: &mut Reporter<'_>) -> Option<Anycast> {
             }
         }
     }
-    if a.prefixes.is_empty() {
-        r.error("anycast.prefixes", K::InvalidValue, "at least one prefix is required");
-        ok = false;
-    }
-    let standby = match a.standby.as_deref().map(|s| choice(r, "anycast.standby", s, &["withdraw", "prepend"])) {
+    ok.then_some(prefixes)
+}
+
+/// `standby`, `prepend` and `standby_med` of the table at `at` (`anycast`, `service[1]`).
+fn standby(
+    r: &mut Reporter<'_>,
+    at: &str,
+    standby: Option<&str>,
+    prepend: Option<i64>,
+    standby_med: Option<i64>,
+) -> Option<Standby> {
+    let k = |key: &str| format!("{at}.{key}");
+    match standby.map(|s| choice(r, &k("standby"), s, &["withdraw", "prepend"])) {
         None | Some(Some(0)) => {
-            if a.prepend.is_some() {
-                r.warn("anycast.prepend", "has no effect unless standby = \"prepend\"");
+            if prepend.is_some() {
+                r.warn(&k("prepend"), "has no effect unless standby = \"prepend\"");
             }
-            if a.standby_med.is_some() {
-                r.warn("anycast.standby_med", "has no effect unless standby = \"prepend\"");
+            if standby_med.is_some() {
+                r.warn(&k("standby_med"), "has no effect unless standby = \"prepend\"");
             }
             Some(Standby::Withdraw)
         }
         Some(Some(_)) => {
-            let count = match a.prepend {
-                Some(v) => num(r, "anycast.prepend", v, 1u8, 10, "the prepend count"),
+            let count = match prepend {
+                Some(v) => num(r, &k("prepend"), v, 1u8, 10, "the prepend count"),
                 None => Some(3),
             };
-            let med = opt(a.standby_med, |v| num(r, "anycast.standby_med", v, 0u32, u32::MAX, "a MED"));
+            let med = opt(standby_med, |v| num(r, &k("standby_med"), v, 0u32, u32::MAX, "a MED"));
             count.zip(med).map(|(count, med)| Standby::Prepend { count, med })
         }
         Some(None) => None,
-    };
-    let preference = preference(r, a.preference, a.preference_via.as_deref());
-    let interface = a.interface.unwrap_or_else(|| "lo".into());
-    let bad_name = interface.is_empty()
-        || interface.len() > 15
-        || interface == "."
-        || interface == ".."
-        || interface.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control());
-    if bad_name {
-        r.error("anycast.interface", K::InvalidValue, "not a Linux interface name (1-15 bytes, no '/' or spaces)");
-        ok = false;
     }
-    Some(Anycast {
-        prefixes: Some(prefixes).filter(|_| ok)?,
-        standby: standby?,
-        manage_loopback: a.manage_loopback.unwrap_or(false),
-        interface,
-        preference: preference?,
-    })
+}
+
+/// `[[service]]`: names unique (and not `default`), prefixes not claimed twice across all
+/// services (the implicit `default` one's included), each service's checks and role.
+fn services(
+    raw: Vec<RawService>,
+    r: &mut Reporter<'_>,
+    anycast: Option<&Anycast>,
+    state_dir: &std::path::Path,
+) -> Option<Vec<Service>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    let interface = anycast.map(|a| a.interface.as_str()).unwrap_or("lo");
+    // Who claims each prefix: the implicit service first.
+    let mut claimed: HashMap<IpNet, String> = HashMap::new();
+    for p in anycast.map(|a| a.prefixes.as_slice()).unwrap_or_default() {
+        claimed.insert(*p, "anycast.prefixes (service `default`)".into());
+    }
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        let at = format!("service[{i}]");
+        let k = |key: &str| format!("{at}.{key}");
+        let name_ok = !s.name.is_empty()
+            && s.name.len() <= 32
+            && s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
+        if !name_ok {
+            r.error(&k("name"), K::InvalidValue, "a service name is 1-32 characters of a-z 0-9 _ -");
+            ok = false;
+        } else if s.name == crate::config::DEFAULT_SERVICE {
+            let what = "`default` is the name of the service made of [anycast] prefixes; choose another";
+            r.error_ex(&k("name"), K::InvalidValue, what, "name = \"dns\"");
+            ok = false;
+        } else if let Some(j) = names.get(&s.name) {
+            let what = format!("service name `{}` is already used by service[{j}]", s.name);
+            r.error_ex(&k("name"), K::Duplicate, &what, "name = \"dns-2\"");
+            ok = false;
+        }
+        names.entry(s.name.clone()).or_insert(i);
+        let prefixes = prefix_list(r, &k("prefixes"), &s.prefixes);
+        if let Some(ps) = &prefixes {
+            if ps.is_empty() {
+                r.error(&k("prefixes"), K::InvalidValue, "a service needs at least one prefix");
+                ok = false;
+            }
+            for (j, p) in ps.iter().enumerate() {
+                match claimed.get(p) {
+                    Some(other) => {
+                        let what = format!("{p} is already announced by {other}: a prefix belongs to one service");
+                        r.error(&format!("{at}.prefixes[{j}]"), K::Duplicate, &what);
+                        ok = false;
+                    }
+                    None => {
+                        claimed.insert(*p, format!("service `{}`", s.name));
+                    }
+                }
+            }
+        }
+        let standby = standby(r, &at, s.standby.as_deref(), s.prepend, s.standby_med);
+        let checks = ha::checks(&k("check"), s.check, r, interface);
+        let role = match s.role {
+            None => Some(None),
+            Some(raw) => {
+                let path = state_dir.join(format!("role.{}", s.name));
+                let track = std::path::PathBuf::from(format!("{}.{}", crate::config::DEFAULT_TRACK_FILE, s.name));
+                ha::role_at(&k("role"), raw, r, path, track)
+                    .map(|(source, track)| Some(crate::config::ServiceRole { source, track }))
+            }
+        };
+        let on_change = hook(r, &k("on_change"), s.on_change);
+        match (prefixes, standby, checks, role, on_change) {
+            (Some(prefixes), Some(standby), Some(checks), Some(role), Some(on_change)) => {
+                out.push(Service { name: s.name, prefixes, standby, checks, role, on_change })
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `on_change = ["/path/cmd", "arg", …]`: an absolute program path.
+fn hook(r: &mut Reporter<'_>, at: &str, raw: Option<Vec<String>>) -> Option<Option<Vec<String>>> {
+    let Some(argv) = raw else { return Some(None) };
+    match argv.first() {
+        Some(p) if std::path::Path::new(p).is_absolute() => Some(Some(argv)),
+        _ => {
+            r.error(at, K::InvalidValue, "the hook is an argv whose first element is an absolute program path");
+            None
+        }
+    }
 }
 
 /// `preference` (0-255) and `preference_via` (`med`, `as-path`, `both`; default `med`).

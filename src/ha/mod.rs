@@ -13,6 +13,7 @@
 pub mod addrwatch;
 pub mod decision;
 pub mod engine;
+pub mod event;
 pub mod health;
 pub mod loopback;
 pub mod persist;
@@ -621,14 +622,36 @@ async fn follow_role(shared: Arc<Shared>, mut rx: mpsc::Receiver<role::SourceRep
     }
 }
 
-/// Runs check `index` every interval and records each result as it comes in.
+/// Runs check `index` every interval, and at once on every event of its watcher (`event`),
+/// and records each result as it comes in. An event's result is recorded only when it differs
+/// from the last one: a burst of events repeating what the check already knows must not count
+/// as `rise` consecutive successes in a millisecond; a change counts at once.
 async fn run_check(shared: Arc<Shared>, index: usize) {
     let Some(check) = shared.checks.get(index).cloned() else { return };
     let mut ticker = tokio::time::interval(check.interval.max(MIN_INTERVAL));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut events = event::watch(&check.probe);
+    let mut last: Option<bool> = None;
     loop {
-        ticker.tick().await;
-        let o = probe::run(&check.probe, check.timeout).await;
+        let wake = tokio::select! {
+            _ = ticker.tick() => None,
+            w = async {
+                match events.as_mut() {
+                    Some(e) => e.next().await,
+                    None => std::future::pending().await,
+                }
+            } => Some(w),
+        };
+        let by_event = wake.is_some();
+        let o = match wake {
+            None => probe::run(&check.probe, check.timeout).await,
+            Some(event::Wake { outcome: Some(o) }) => o,
+            Some(event::Wake { outcome: None }) => probe::run(&check.probe, check.timeout).await,
+        };
+        if by_event && last == Some(o.ok) {
+            continue;
+        }
+        last = Some(o.ok);
         shared.record(index, o);
     }
 }

@@ -105,13 +105,16 @@ pub async fn run(probe: &Probe, timeout: Duration) -> ProbeOutcome {
             Ok(Err(e)) => (false, format!("connect to {address}: {}", io_msg(&e))),
             Err(_) => (false, format!("connect to {address} timed out after {} ms", timeout.as_millis())),
         },
-        Probe::Http { url, status } => match tokio::time::timeout(timeout, http_status(url)).await {
+        Probe::Http { url, status, .. } => match tokio::time::timeout(timeout, http_status(url)).await {
             Ok(Ok((code, line))) if status.contains(&code) => (true, line),
             Ok(Ok((_, line))) => (false, format!("{line} (expected {}-{})", status.start(), status.end())),
             Ok(Err(e)) => (false, e),
             Err(_) => (false, format!("GET {} timed out after {} ms", show_url(url), timeout.as_millis())),
         },
         Probe::File { path, invert } => file_probe(path, *invert).await,
+        Probe::Process { target } => super::event::process::probe(target).await,
+        Probe::Systemd { unit } => super::event::systemd::probe(unit, timeout).await,
+        Probe::Address { address, interface } => super::event::address::probe(*address, interface, timeout).await,
     };
     ProbeOutcome { ok, detail, duration: start.elapsed() }
 }

@@ -170,8 +170,12 @@ async fn http_probe_checks_the_status_range() {
         "\x1b[31mHELLO\r\n",
     ])
     .await;
-    let probe =
-        Probe::Http { url: HttpUrl { host: "127.0.0.1".into(), port, path: "/health?x=1".into() }, status: 200..=299 };
+    let probe = Probe::Http {
+        url: HttpUrl { tls: false, host: "127.0.0.1".into(), port, path: "/health?x=1".into() },
+        status: 200..=299,
+        body: None,
+        ca: None,
+    };
     let o = run(&probe, T).await;
     assert!(o.ok, "{o:?}");
     assert_eq!(o.detail, "HTTP 200 OK");
@@ -197,7 +201,12 @@ async fn http_probe_checks_the_status_range() {
 async fn http_probe_times_out_on_a_silent_server() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
-    let probe = Probe::Http { url: HttpUrl { host: "127.0.0.1".into(), port, path: "/".into() }, status: 200..=200 };
+    let probe = Probe::Http {
+        url: HttpUrl { tls: false, host: "127.0.0.1".into(), port, path: "/".into() },
+        status: 200..=200,
+        body: None,
+        ca: None,
+    };
     let o = run(&probe, Duration::from_millis(100)).await;
     assert!(!o.ok);
     assert_eq!(o.detail, format!("GET http://127.0.0.1:{port}/ timed out after 100 ms"));

@@ -117,8 +117,8 @@ fn full_example_parses_to_typed_values() {
     assert_eq!((h0.interval, h0.timeout, h0.rise, h0.fall), (Duration::from_secs(1), Duration::from_millis(500), 3, 3));
     let addr: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
     assert_eq!(c.health.get(1).map(|h| &h.probe), Some(&Probe::Tcp { address: addr }));
-    let url = HttpUrl { host: "127.0.0.1".into(), port: 8080, path: "/health".into() };
-    assert_eq!(c.health.get(2).map(|h| &h.probe), Some(&Probe::Http { url, status: 200..=299 }));
+    let url = HttpUrl { tls: false, host: "127.0.0.1".into(), port: 8080, path: "/health".into() };
+    assert_eq!(c.health.get(2).map(|h| &h.probe), Some(&Probe::Http { url, status: 200..=299, body: None, ca: None }));
     let file = Probe::File { path: "/run/service.ok".into(), invert: false };
     assert_eq!(c.health.get(3).map(|h| &h.probe), Some(&file));
 
