@@ -157,7 +157,7 @@ fn invalid_values() {
         (
             "prefixes = [\"203.0.113.124/32\"]",
             "prefixes = []",
-            "10:12: anycast.prefixes = []: at least one prefix is required; example: prefixes = [\"203.0.113.124/32\", \"2001:db8:124::1/128\"]",
+            "10:12: anycast.prefixes = []: at least one prefix is required (here, or in a [[service]]); example: prefixes = [\"203.0.113.124/32\", \"2001:db8:124::1/128\"]",
         ),
         (
             "prefixes = [\"203.0.113.124/32\"]",
@@ -303,7 +303,7 @@ fn health_check_type_fields() {
         )),
         [
             format!(
-                "{F}:15:11: health.check[0].address = \"127.0.0.1:80\": `address` does not apply to type = \"exec\"; remove it; example: type = \"tcp\""
+                "{F}:15:11: health.check[0].address = \"127.0.0.1:80\": `address` does not apply to type = \"exec\"; remove it; example: type = \"tcp\" or \"address\""
             ),
             format!(
                 "{F}:16:7: health.check[0].url = \"http://x/\": `url` does not apply to type = \"exec\"; remove it; example: type = \"http\""
@@ -319,7 +319,7 @@ fn health_check_type_fields() {
     assert_eq!(
         one(&check("type = \"http\"\nurl = \"https://127.0.0.1/\"\n")),
         format!(
-            "{F}:14:7: health.check[0].url = \"https://127.0.0.1/\": https is not supported; use plain http:// to the local service; example: url = \"http://127.0.0.1:8080/health\""
+            "{F}:14:7: health.check[0].url = \"https://127.0.0.1/\": https:// is parsed but not run by this build yet; use exec, tcp, file or plain http; example: url = \"http://127.0.0.1:8080/health\""
         )
     );
     assert_eq!(
@@ -341,7 +341,7 @@ fn health_check_type_fields() {
     assert_eq!(
         one(&check("type = \"pnig\"\n")),
         format!(
-            "{F}:13:8: health.check[0].type = \"pnig\": must be one of exec, tcp, http, file; example: type = \"tcp\""
+            "{F}:13:8: health.check[0].type = \"pnig\": must be one of exec, tcp, http, file, process, systemd, address; example: type = \"tcp\""
         )
     );
 }
@@ -457,7 +457,7 @@ fn skipping_an_unknown_dotted_key_reports_nothing_spurious() {
     let text = format!("a.b.c = 1\n{MINIMAL}");
     assert_eq!(
         one(&text),
-        format!("{F}:1:1: unknown section `a` at the top level; valid: bgp, anycast, role, health, control, metrics")
+        format!("{F}:1:1: unknown section `a` at the top level; valid: bgp, anycast, role, health, control, metrics, service")
     );
 }
 

@@ -8,6 +8,7 @@ mod edit;
 mod errors;
 mod ha_keys;
 mod robust;
+mod services;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
