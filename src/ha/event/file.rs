@@ -1,9 +1,76 @@
-//! `file` checks, event-driven: inotify on the file and its directory. (To be written.)
+//! `file` checks, event-driven: inotify on the file's parent directory (create, delete,
+//! rename in or out, attributes, close-after-write, filtered to the file's name) and on the
+//! directory itself going away. Each such event sends a [`Wake`] without an outcome: the check
+//! runs `file_probe` (a stat) at once. When the directory does not exist (yet), the watcher
+//! retries every [`RETRY`]; the check's own poll covers the time in between.
 
-use super::Watch;
-use std::path::Path;
+use super::{Wake, Watch, QUEUE};
+use futures_util::StreamExt;
+use inotify::{EventMask, Inotify, WatchMask};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
-/// The watcher of `path`. (Stub: polled only.)
-pub fn watch(_path: &Path) -> Option<Watch> {
-    None
+/// How long to wait before watching again when the directory is missing or the watch broke.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The watcher of `path`. Must be called inside a tokio runtime.
+pub fn watch(path: &Path) -> Option<Watch> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let task = tokio::spawn(run(path.to_path_buf(), tx));
+    Some(Watch::new(rx, task))
+}
+
+/// The inotify stream on `dir`: the entry events and the directory's own end.
+fn watch_dir(dir: &Path) -> std::io::Result<inotify::EventStream<[u8; 1024]>> {
+    let inotify = Inotify::init()?;
+    let mask = WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::ATTRIB
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF;
+    inotify.watches().add(dir, mask)?;
+    inotify.into_event_stream([0u8; 1024])
+}
+
+/// Queues a wake; a full queue already holds one, so this one is dropped. `false` when the
+/// check is gone.
+fn wake(tx: &mpsc::Sender<Wake>) -> bool {
+    !matches!(tx.try_send(Wake { outcome: None }), Err(mpsc::error::TrySendError::Closed(_)))
+}
+
+async fn run(path: PathBuf, tx: mpsc::Sender<Wake>) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_os_string());
+    loop {
+        let mut stream = match watch_dir(&dir) {
+            Ok(s) => s,
+            Err(_) => {
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        // The file may have changed while no watch was in place.
+        if !wake(&tx) {
+            return;
+        }
+        while let Some(Ok(ev)) = stream.next().await {
+            let gone = ev.mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
+            let ours = ev.name.is_some() && ev.name.as_deref() == name.as_deref();
+            if (ours || gone || ev.mask.contains(EventMask::Q_OVERFLOW)) && !wake(&tx) {
+                return;
+            }
+            if gone {
+                break;
+            }
+        }
+        // The directory went away or the watch broke: do not spin while it stays away.
+        tokio::time::sleep(RETRY).await;
+    }
 }

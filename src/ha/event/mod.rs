@@ -16,6 +16,9 @@ pub mod file;
 pub mod process;
 pub mod systemd;
 
+#[cfg(test)]
+mod tests;
+
 use super::probe::ProbeOutcome;
 use crate::config::Probe;
 use tokio::sync::mpsc;

@@ -1,0 +1,42 @@
+//! Watcher tests: the event arrives at once, without any poll.
+
+use super::file;
+use std::time::{Duration, Instant};
+
+fn dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("anycastd-event-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn file_removal_wakes_within_100_ms() {
+    let d = dir("file");
+    let path = d.join("healthy");
+    std::fs::write(&path, b"").unwrap();
+    let mut w = file::watch(&path).expect("a file watcher");
+    // The initial wake (watch in place).
+    tokio::time::timeout(Duration::from_secs(2), w.next()).await.expect("initial wake");
+    // Unrelated names do not wake.
+    std::fs::write(d.join("other"), b"x").unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(100), w.next()).await.is_err(), "woke for another file");
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        if i > 0 {
+            std::fs::write(&path, b"").unwrap();
+            let _ = tokio::time::timeout(Duration::from_millis(500), w.next()).await.expect("wake on create");
+            // drain the close-write / attrib wakes of the create
+            while tokio::time::timeout(Duration::from_millis(20), w.next()).await.is_ok() {}
+        }
+        let t = Instant::now();
+        std::fs::remove_file(&path).unwrap();
+        let wake =
+            tokio::time::timeout(Duration::from_millis(100), w.next()).await.expect("wake on removal within 100 ms");
+        lat.push(t.elapsed());
+        assert_eq!(wake.outcome, None);
+    }
+    lat.sort();
+    eprintln!("file removal -> wake latency: p50 {:?}, p99 {:?}", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
+    let _ = std::fs::remove_dir_all(&d);
+}
