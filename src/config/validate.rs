@@ -42,9 +42,8 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
     let health = ha::health(raw.health, r, &interface);
     let control = endpoints::control(raw.control, r);
     let metrics = endpoints::metrics(raw.metrics, r);
-    let state_dir = control.as_ref().map(|c| c.state_dir.clone()).unwrap_or_else(|| "/var/lib/anycastd".into());
     let no_services = raw.service.is_empty();
-    let services = services(raw.service, r, anycast.as_ref(), &state_dir);
+    let services = services(raw.service, r, anycast.as_ref());
     let on_change = hook(r, "anycast.on_change", on_change);
     if no_services && anycast.as_ref().is_some_and(|a| a.prefixes.is_empty()) {
         let what = "at least one prefix is required (here, or in a [[service]])";
@@ -443,12 +442,7 @@ fn standby(
 
 /// `[[service]]`: names unique (and not `default`), prefixes not claimed twice across all
 /// services (the implicit `default` one's included), each service's checks and role.
-fn services(
-    raw: Vec<RawService>,
-    r: &mut Reporter<'_>,
-    anycast: Option<&Anycast>,
-    state_dir: &std::path::Path,
-) -> Option<Vec<Service>> {
+fn services(raw: Vec<RawService>, r: &mut Reporter<'_>, anycast: Option<&Anycast>) -> Option<Vec<Service>> {
     let mut out = Vec::new();
     let mut ok = true;
     let interface = anycast.map(|a| a.interface.as_str()).unwrap_or("lo");
@@ -501,7 +495,7 @@ fn services(
         let role = match s.role {
             None => Some(None),
             Some(raw) => {
-                let path = state_dir.join(format!("role.{}", s.name));
+                let path = std::path::PathBuf::from(format!("{}.{}", ha::DEFAULT_ROLE_PATH, s.name));
                 let track = std::path::PathBuf::from(format!("{}.{}", crate::config::DEFAULT_TRACK_FILE, s.name));
                 ha::role_at(&k("role"), raw, r, path, track)
                     .map(|(source, track)| Some(crate::config::ServiceRole { source, track }))

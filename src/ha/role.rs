@@ -443,13 +443,20 @@ async fn read_off_thread(read: &ReadFn, path: &Path) -> SourceReport {
 /// An inotify stream on `dirs` (the ones that exist; an error when none does): writes, renames
 /// and deletions in them.
 pub(crate) fn watch_dirs(dirs: &[PathBuf]) -> std::io::Result<inotify::EventStream<[u8; 1024]>> {
+    watch_dirs_with(dirs, WatchMask::empty())
+}
+
+/// [`watch_dirs`] with the events of `extra` as well (a `file` check adds creations and
+/// attribute changes).
+pub(crate) fn watch_dirs_with(dirs: &[PathBuf], extra: WatchMask) -> std::io::Result<inotify::EventStream<[u8; 1024]>> {
     let inotify = Inotify::init()?;
     let mask = WatchMask::CLOSE_WRITE
         | WatchMask::MOVED_TO
         | WatchMask::MOVED_FROM
         | WatchMask::DELETE
         | WatchMask::DELETE_SELF
-        | WatchMask::MOVE_SELF;
+        | WatchMask::MOVE_SELF
+        | extra;
     let mut last_err = None;
     let mut added = 0usize;
     for d in dirs {

@@ -5,8 +5,9 @@
 //! retries every [`RETRY`]; the check's own poll covers the time in between.
 
 use super::{Wake, Watch, QUEUE};
+use crate::ha::role::watch_dirs_with;
 use futures_util::StreamExt;
-use inotify::{EventMask, Inotify, WatchMask};
+use inotify::{EventMask, WatchMask};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -19,21 +20,6 @@ pub fn watch(path: &Path) -> Option<Watch> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let task = tokio::spawn(run(path.to_path_buf(), tx));
     Some(Watch::new(rx, task))
-}
-
-/// The inotify stream on `dir`: the entry events and the directory's own end.
-fn watch_dir(dir: &Path) -> std::io::Result<inotify::EventStream<[u8; 1024]>> {
-    let inotify = Inotify::init()?;
-    let mask = WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::MOVED_FROM
-        | WatchMask::MOVED_TO
-        | WatchMask::ATTRIB
-        | WatchMask::CLOSE_WRITE
-        | WatchMask::DELETE_SELF
-        | WatchMask::MOVE_SELF;
-    inotify.watches().add(dir, mask)?;
-    inotify.into_event_stream([0u8; 1024])
 }
 
 /// Queues a wake; a full queue already holds one, so this one is dropped. `false` when the
@@ -49,7 +35,7 @@ async fn run(path: PathBuf, tx: mpsc::Sender<Wake>) {
     };
     let name = path.file_name().map(|n| n.to_os_string());
     loop {
-        let mut stream = match watch_dir(&dir) {
+        let mut stream = match watch_dirs_with(std::slice::from_ref(&dir), WatchMask::CREATE | WatchMask::ATTRIB) {
             Ok(s) => s,
             Err(_) => {
                 tokio::time::sleep(RETRY).await;

@@ -3,16 +3,9 @@
 use super::file;
 use std::time::{Duration, Instant};
 
-fn dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("anycastd-event-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[tokio::test]
 async fn file_removal_wakes_within_100_ms() {
-    let d = dir("file");
+    let d = crate::test_env::fresh_dir("event", "file");
     let path = d.join("healthy");
     std::fs::write(&path, b"").unwrap();
     let mut w = file::watch(&path).expect("a file watcher");
