@@ -364,7 +364,7 @@ def analyze_events(outdir, phases):
         if acd.get("out") and exa.get("out"):
             out.append("ExaBGP/anycastd client outage p50 %.1f×, p99 %.1f×"
                        % (ratio(exa["out"], acd["out"], 50), ratio(exa["out"], acd["out"], 99)))
-        print("%s: %s" % (kind, "; ".join(out) if out else "nothing measured"))
+        print("%s: %s" % (kind, "; ".join(out) if out else "no anycastd phase to compare"))
     for p in problems:
         print("NOT MEASURED: " + p, file=sys.stderr)
     return 1 if problems else 0

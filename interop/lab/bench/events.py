@@ -10,13 +10,17 @@ rise 1, fall 1; only that kind's input changes, everything else stays steady:
   process  the service (`sleep 3600.PID`,   anycastd `process` with     ExaBGP `pgrep -f
            started per failover, pidfile)   `pidfile` (pidfd)           '^sleep 3600[.]PID'`
            is SIGKILLed (and reaped)
+  systemd  the unit goes inactive/dead      anycastd `systemd` (D-Bus   ExaBGP `busctl --address=BUS
+           in interop/tools/systemd_double  PropertiesChanged; the bus  get-property ... ActiveState
+           on its own dbus-daemon           in DBUS_SYSTEM_BUS_ADDRESS) | grep -qx 's "active"'`
   address  203.0.113.124/32 is deleted      anycastd `address`          ExaBGP `ip -o addr show
            from nodea's lo                  (netlink)                   dev lo | grep`
 
-For file/process the address stays on nodea's lo: the client's traffic moves only because the
+For file/process/systemd the address stays on nodea's lo: the client's traffic moves only because the
 router moves the route. The event time is taken right before the action: the unlink, the
-kill(2), or the write of `addr del` to a long-running `ip -batch` in nodea (no process start
-inside the timed window). bench-failover.py's `events` analysis gives event → withdraw on the
+kill(2), the write of `addr del` to a long-running `ip -batch` in nodea (no process start
+inside the timed window), or the write of `set UNIT inactive dead` to the double's stdin (its
+own handling until it answers "ok", signal sent, is inside the window: double.tsv has it). bench-failover.py's `events` analysis gives event → withdraw on the
 wire, decision → wire, client outage and the router's switch per kind, and the issue's goals.
 """
 
@@ -24,22 +28,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .. import kernel, plan
-from ..drivers.anycastd import AddressCheck, FileCheck, ProcessCheck
+from ..drivers.anycastd import AddressCheck, FileCheck, ProcessCheck, SystemdCheck
 from ..fixtures import HERE, PYTHON
 from ..proc import Proc, run
 from ..topology import Lab, log
 from . import failover
 
 A4 = plan.ANYCAST4
-KINDS = ("file", "process", "address")
+KINDS = ("file", "process", "systemd", "address")
+UNIT = "bench-svc.service"
+DOUBLE = HERE / "tools" / "systemd_double.py"
 BUDGET_S = 9 * 60  # the whole benchmark stays < 10 min
 
 
@@ -51,7 +58,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     help="the client's ping -i (s, 0.001..0.01; -i 0.01 replies every ~20 ms here, too "
                     "coarse for a 20 ms outage goal)")
     ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)}")
+    ap.add_argument("--speakers", default="anycastd,exabgp", help="comma-separated subset of anycastd,exabgp")
     a = ap.parse_args(argv)
+    a.speakers = [k.strip() for k in a.speakers.split(",") if k.strip()]
+    if not a.speakers or any(k not in ("anycastd", "exabgp") for k in a.speakers):
+        ap.error("--speakers takes a comma-separated subset of anycastd,exabgp")
     a.kinds = [k.strip() for k in a.kinds.split(",") if k.strip()]
     if not a.kinds or any(k not in KINDS for k in a.kinds):
         ap.error(f"--kinds takes a comma-separated subset of {','.join(KINDS)}")
@@ -75,6 +86,7 @@ class Kind:
     command: str
     fail: Callable[[], tuple[float, float]]
     restore: Callable[[], None]
+    env: dict[str, str] = field(default_factory=dict)  # anycastd's
 
 
 class IpBatch:
@@ -99,6 +111,70 @@ class IpBatch:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(3)
+
+
+class Double:
+    """interop/tools/systemd_double.py on a private dbus-daemon of its own (a unix socket: the
+    same bus from every namespace), unit UNIT loaded active/running; `set()` writes one stdin
+    command and waits (<= 5 s) for its "ok", which the double prints after the signal."""
+
+    def __init__(self, lab: Lab) -> None:
+        if not DOUBLE.exists():
+            raise FileNotFoundError(f"{DOUBLE} missing (branch sysd)")
+        self.log = lab.path("systemd-double.tsv")
+        with open(lab.path("systemd-double.log"), "ab") as err:
+            self.popen = subprocess.Popen([PYTHON, str(DOUBLE), "--bus", "--unit", f"{UNIT}=active/running"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        self.address = self.line(10)
+        if not self.address.startswith("unix:"):
+            self.close()
+            raise RuntimeError(f"systemd double did not start: {self.address!r}")
+        self.state = "active"
+
+    def line(self, timeout: float) -> str:
+        out = self.popen.stdout
+        if out is None or not select.select([out], [], [], timeout)[0]:
+            return ""
+        return out.readline().decode(errors="replace").strip()
+
+    def set(self, active: str, sub: str) -> tuple[float, float]:
+        """(before the write, at the "ok")."""
+        if self.popen.stdin is None:
+            raise RuntimeError("systemd double: no stdin")
+        t = time.time()
+        self.popen.stdin.write(f"set {UNIT} {active} {sub}\n".encode())
+        self.popen.stdin.flush()
+        answer = self.line(5)
+        t_ok = time.time()
+        if answer != "ok":
+            raise RuntimeError(f"systemd double answered {answer!r} to set {active} {sub}")
+        with self.log.open("a") as f:
+            f.write(f"{t:.6f} {t_ok:.6f} {active}\n")
+        self.state = active
+        return t, t_ok
+
+    def stop_unit(self) -> tuple[float, float]:
+        t, _ = self.set("inactive", "dead")
+        return t, t
+
+    def start_unit(self) -> None:
+        if self.state != "active":
+            self.set("active", "running")
+
+    def close(self) -> None:
+        if self.popen.stdin:
+            self.popen.stdin.close()  # EOF: the double stops, and its dbus-daemon with it
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(3)
+
+
+def unit_path(name: str) -> str:
+    """systemd's bus_label_escape: ASCII letters and digits kept, every other byte _xx."""
+    return "/org/freedesktop/systemd1/unit/" + "".join(
+        chr(b) if chr(b).isascii() and chr(b).isalnum() else f"_{b:02x}" for b in name.encode())
 
 
 class Service:
@@ -142,6 +218,7 @@ class Bench(failover.Bench):
         super().__init__(lab, a)
         self.service = Service(lab)
         self.batch: IpBatch | None = None
+        self.double: Double | None = None
 
     def kinds(self) -> list[Kind]:
         flag, svc = self.flag, self.service
@@ -160,7 +237,15 @@ class Bench(failover.Bench):
             self.batch.do(f"addr replace {A4}/32 dev lo")
 
         every = {"interval_ms": 100, "rise": 1, "fall": 1, "timeout_ms": 50}
-        all_kinds = {
+        all_kinds = {}
+        if self.double:
+            bus = self.double.address
+            all_kinds["systemd"] = Kind(
+                "systemd", SystemdCheck("unit", unit=UNIT, **every),
+                f"busctl --address={bus} get-property org.freedesktop.systemd1 {unit_path(UNIT)} "
+                "org.freedesktop.systemd1.Unit ActiveState | grep -qx 's \"active\"'",
+                self.double.stop_unit, self.double.start_unit, {"DBUS_SYSTEM_BUS_ADDRESS": bus})
+        all_kinds |= {
             "file": Kind("file", FileCheck("flag", flag, **every), f"test -f {flag}", unlink, flag.touch),
             "process": Kind("process", ProcessCheck("svc", path=svc.pidfile, **every),
                             f"pgrep -f '{svc.pattern}'", svc.kill, svc.start),
@@ -174,16 +259,22 @@ class Bench(failover.Bench):
         self.flag.touch()
         self.service.start()
         self.batch.do(f"addr replace {A4}/32 dev lo")
+        if self.double:
+            self.double.start_unit()
 
     def run(self) -> int:
         if run([PYTHON, "-c", "import exabgp"]).returncode != 0:
             raise RuntimeError(f"{PYTHON} cannot import exabgp: apt-get install python3-exabgp")
         self.batch = IpBatch(self.lab.ns("nodea"))
         try:
+            if "systemd" in self.a.kinds:
+                self.double = Double(self.lab)
             return self.measure()
         finally:
             self.service.stop()
             self.batch.close()
+            if self.double:
+                self.double.close()
 
     def measure(self) -> int:
         self.router.start()
@@ -195,10 +286,10 @@ class Bench(failover.Bench):
             if time.monotonic() - self.t0 > BUDGET_S:
                 log(f"time budget of {BUDGET_S} s used up; kind {k.name} not measured")
                 break
-            for speaker in ("anycastd", "exabgp"):
+            for speaker in self.a.speakers:
                 name = f"k{n}-{k.name}-{speaker}"
                 if speaker == "anycastd":
-                    self.anycastd_phase(name, k.name, k.check, fail=k.fail, restore=k.restore)
+                    self.anycastd_phase(name, k.name, k.check, k.env, fail=k.fail, restore=k.restore)
                 else:
                     self.exabgp_phase(name, k.name, k.command, fail=k.fail, restore=k.restore)
                 with (self.lab.path(name) / "meta").open("a") as meta:

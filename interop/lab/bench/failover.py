@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shlex
 import shutil
 import signal
 import time
@@ -218,15 +219,13 @@ class Bench:
         wd, wire = ("", "bgp.update.path_attribute.multi_exit_disc == 1000") if mode == "med" else \
             ("--withdraw-on-down", WIRE_WITHDRAW)
         command = command or f"test -f {self.flag}"
-        if '"' in command or "\\" in command:
-            raise ValueError("the healthcheck command goes in double quotes: no quotes or backslashes")
         self.phase_start(name, "exabgp", mode, "relay", restore)
         # The wrapper pipes the healthcheck's commands through the timestamping relay; the
         # healthcheck reads ExaBGP's acks from the wrapper's stdin (ExaBGP's pipe) directly.
         wrapper = self.lab.path(f"hc-wrapper-{name}.sh")
         wrapper.write_text("#!/bin/sh\n/usr/bin/exabgp-healthcheck --no-syslog --interval 0.1 --fast-interval 0.1 "
                            f"--rise 1 --fall 1 {wd} --timeout 1 --ip {A4}/32 --no-ip-setup --next-hop {NODEA.addr4} "
-                           f"--command \"{command}\" | {PYTHON} {HERE / 'bench-failover.py'} relay "
+                           f"--command {shlex.quote(command)} | {PYTHON} {HERE / 'bench-failover.py'} relay "
                            f"{self.phase / 'decisions.raw'}\n")
         wrapper.chmod(0o755)
         exa = Exabgp(self.lab, ExabgpConfig(NODEA, processes=[ExaProcess("healthcheck", str(wrapper))]),
