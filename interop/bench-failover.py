@@ -165,7 +165,7 @@ def analyze_phase(phase, switches, runs_out):
     decisions = read_floats(os.path.join(phase, "decisions"))
     wire = read_floats(os.path.join(phase, "wire.tsv"))
     replies = ping_replies(os.path.join(phase, "ping.log"))
-    cols = {"dec": [], "flag": [], "out": [], "sw": []}
+    cols = {"dec": [], "flag": [], "out": [], "sw": [], "det": []}
     measured = 0
     for i, t_svc, t_rm, t_end in events:
         d = first_at_or_after(decisions, t_rm)
@@ -195,6 +195,8 @@ def analyze_phase(phase, switches, runs_out):
         )
         if dec_wire is not None:
             cols["dec"].append(dec_wire)
+        if d is not None:
+            cols["det"].append(d - t_rm)
         if flag_wire is not None:
             cols["flag"].append(flag_wire)
         if gap is not None:
@@ -328,17 +330,18 @@ def analyze_events(outdir, phases):
             measured = meta["measured"]
             cols["base"] = baseline_gaps(phase)
             by_kind.setdefault(meta.get("kind", meta.get("mode")), {})[meta.get("speaker")] = (cols, measured, meta)
-    print("| kind | speaker | runs | event → wire p50 / p99 | decision → wire p50 / p99 | client outage p50 / p99 "
-          "| router switch (UPDATE→FIB) p50 / p99 | ping gap with no failover (300 ms before) p50 / p99 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| kind | speaker | runs | event → wire p50 / p99 | event → decision p50 / p99 | decision → wire p50 / p99 "
+          "| client outage p50 / p99 | router switch (UPDATE→FIB) p50 / p99 "
+          "| ping gap with no failover (300 ms before) p50 / p99 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind, speakers in by_kind.items():
         for speaker in ("anycastd", "exabgp"):
             if speaker not in speakers:
                 continue
             cols, measured, meta = speakers[speaker]
-            print("| %s | %s | %d/%s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %d/%s | %s | %s | %s | %s | %s | %s |" % (
                 kind, "**anycastd**" if speaker == "anycastd" else "ExaBGP", measured, meta.get("need"),
-                p50_p99(cols["flag"]), p50_p99(cols["dec"]), p50_p99(cols["out"]), p50_p99(cols["sw"]),
+                p50_p99(cols["flag"]), p50_p99(cols["det"]), p50_p99(cols["dec"]), p50_p99(cols["out"]), p50_p99(cols["sw"]),
                 p50_p99(cols["base"])))
     n = max((len(c["flag"]) for s in by_kind.values() for c, _, _ in s.values()), default=0)
     if n and n < 100:
