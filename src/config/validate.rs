@@ -523,7 +523,6 @@ fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &
     for (i, c) in health.iter().enumerate() {
         let unfinished = match &c.probe {
             crate::config::Probe::Systemd { .. } => Some(("type", "type = \"systemd\"")),
-            crate::config::Probe::Address { .. } => Some(("type", "type = \"address\"")),
             crate::config::Probe::Http { url, .. } if url.tls => Some(("url", "https://")),
             crate::config::Probe::Http { body: Some(_), .. } => Some(("body", "body")),
             _ => None,

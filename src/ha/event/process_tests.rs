@@ -1,7 +1,8 @@
 //! `process` checks: the probe, and the watcher's wake on the process's exit (pidfd), without
 //! any poll.
 
-use super::{process, Wake, Watch};
+use super::test_util::{drain, failed, within};
+use super::{process, Wake};
 use crate::config::ProcessTarget;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -9,20 +10,6 @@ use tokio::time::timeout;
 
 fn sleeper(arg: &str) -> Child {
     Command::new("sleep").arg(arg).spawn().expect("run sleep")
-}
-
-/// The next wake within `ms` milliseconds.
-async fn within(w: &mut Watch, ms: u64, what: &str) -> Wake {
-    timeout(Duration::from_millis(ms), w.next()).await.unwrap_or_else(|_| panic!("no wake within {ms} ms: {what}"))
-}
-
-/// Reads the wakes of the last 20 ms.
-async fn drain(w: &mut Watch) {
-    while timeout(Duration::from_millis(20), w.next()).await.is_ok() {}
-}
-
-fn failed(w: &Wake) -> Option<&str> {
-    w.outcome.as_ref().filter(|o| !o.ok).map(|o| o.detail.as_str())
 }
 
 #[tokio::test]
