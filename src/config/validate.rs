@@ -522,13 +522,13 @@ fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &
     }
     for (i, c) in health.iter().enumerate() {
         let unfinished = match &c.probe {
-            crate::config::Probe::Systemd { .. } => Some(("type", "type = \"systemd\"")),
             crate::config::Probe::Http { url, .. } if url.tls => Some(("url", "https://")),
             crate::config::Probe::Http { body: Some(_), .. } => Some(("body", "body")),
             _ => None,
         };
         if let Some((key, what)) = unfinished {
-            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file or plain http");
+            let msg =
+                format!("{what} is parsed but not run by this build yet; use exec, tcp, file, systemd or plain http");
             r.error(&format!("health.check[{i}].{key}"), K::InvalidValue, &msg);
         }
     }

@@ -319,7 +319,7 @@ fn health_check_type_fields() {
     assert_eq!(
         one(&check("type = \"http\"\nurl = \"https://127.0.0.1/\"\n")),
         format!(
-            "{F}:14:7: health.check[0].url = \"https://127.0.0.1/\": https:// is parsed but not run by this build yet; use exec, tcp, file or plain http; example: url = \"http://127.0.0.1:8080/health\""
+            "{F}:14:7: health.check[0].url = \"https://127.0.0.1/\": https:// is parsed but not run by this build yet; use exec, tcp, file, systemd or plain http; example: url = \"http://127.0.0.1:8080/health\""
         )
     );
     assert_eq!(

@@ -55,7 +55,6 @@ fn what_this_build_does_not_run_yet_is_refused_not_ignored() {
     let e = errors(&format!("{MINIMAL}{DNS}"));
     assert!(e.iter().any(|d| d.contains("not run by this build yet")), "{e:?}");
     for check in [
-        "type = \"systemd\"\nunit = \"unbound\"",
         "type = \"http\"\nurl = \"https://127.0.0.1/\"",
         "type = \"http\"\nurl = \"http://127.0.0.1/\"\nbody = \"OK\"",
     ] {
@@ -67,6 +66,7 @@ fn what_this_build_does_not_run_yet_is_refused_not_ignored() {
         "type = \"process\"\npidfile = \"/run/unbound.pid\"",
         "type = \"process\"\npattern = \"^unbound$\"",
         "type = \"address\"\naddress = \"203.0.113.124\"",
+        "type = \"systemd\"\nunit = \"unbound.service\"",
     ] {
         parse(&format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{check}\n")).expect(check);
     }

@@ -23,6 +23,8 @@ mod process_tests;
 #[cfg(test)]
 mod test_util;
 #[cfg(test)]
+mod systemd_tests;
+#[cfg(test)]
 mod tests;
 
 use super::probe::ProbeOutcome;
