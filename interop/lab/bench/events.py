@@ -161,6 +161,19 @@ class Double:
         if self.state != "active":
             self.set("active", "running")
 
+    def summary(self) -> str:
+        """The double's own share of the systemd kind's event window: write → "ok"."""
+        try:
+            rows = [ln.split() for ln in self.log.read_text().splitlines()]
+        except OSError:
+            rows = []
+        d = sorted(float(r[1]) - float(r[0]) for r in rows if len(r) == 3 and r[2] == "inactive")
+        if not d:
+            return "systemd double: no unit stops logged"
+        return (f"systemd double, `set {UNIT} inactive dead` written → its \"ok\" (signal sent; inside the "
+                f"event window): p50 {d[len(d) // 2] * 1e3:.2f} ms, max {d[-1] * 1e3:.2f} ms over {len(d)} stops "
+                "(both speakers' phases)")
+
     def close(self) -> None:
         if self.popen.stdin:
             self.popen.stdin.close()  # EOF: the double stops, and its dbus-daemon with it
@@ -302,6 +315,8 @@ class Bench(failover.Bench):
         r = run([PYTHON, str(HERE / "bench-failover.py"), "events", str(self.lab.dir), *map(str, phases)],
                 timeout=120)
         print(r.stdout + r.stderr, end="")
+        if self.double:
+            print(self.double.summary())
         if os.environ.get("BENCH_RUNS_TSV"):
             Path(os.environ["BENCH_RUNS_TSV"]).write_text(self.lab.path("runs.tsv").read_text())
         log(f"benchmark took {time.monotonic() - self.t0:.0f} s")
