@@ -123,6 +123,11 @@ pub async fn run(probe: &Probe, timeout: Duration) -> ProbeOutcome {
 /// Runs `argv` in its own process group; kills the group at `timeout` (and after the command
 /// exits, to reap anything it left running). Output is bounded; see [`OUTPUT_LIMIT`].
 pub async fn exec(argv: &[String], timeout: Duration) -> ExecOutput {
+    exec_with_env(argv, &[], timeout).await
+}
+
+/// [`exec`] with `env` added to the inherited environment.
+pub async fn exec_with_env(argv: &[String], env: &[(&str, &str)], timeout: Duration) -> ExecOutput {
     let start = Instant::now();
     let deadline = start + timeout;
     let done = |status, stdout: Bounded, stderr: Bounded| ExecOutput {
@@ -138,6 +143,7 @@ pub async fn exec(argv: &[String], timeout: Duration) -> ExecOutput {
     };
     let mut cmd = Command::new(prog);
     cmd.args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
