@@ -111,23 +111,24 @@ pub fn spawn(argv: &[String], service: &str, state: &str, reason: &str, timeout:
         Offer::Start(job) => job,
         Offer::Queued | Offer::Replaced(_) => return,
     };
-    rt.spawn(run_queue(key, start));
+    // If the task is dropped, even before it first runs (the runtime shutting down), the queue
+    // must not stay "running" forever: the guard, owned by the task, removes it.
+    rt.spawn(run_queue(Forget { key, armed: true }, start));
 }
 
 /// Runs `job`, then whatever the queue holds next, until it is empty.
-async fn run_queue(key: Key, mut job: Job) {
-    // If this task is dropped (the runtime shutting down), the queue must not stay "running"
-    // forever: the guard removes it.
-    let mut guard = Forget { key: key.clone(), armed: true };
+async fn run_queue(mut guard: Forget, mut job: Job) {
     let mut skipped = 0;
     loop {
-        run_one(&key, &job, skipped).await;
+        run_one(&guard.key, &job, skipped).await;
         let mut map = queues();
-        match map.get_mut(&key).and_then(Queue::finished) {
+        let key = &guard.key;
+        match map.get_mut(key).and_then(Queue::finished) {
             Some((j, n)) => (job, skipped) = (j, n),
             None => {
                 // Idle: gone from the map under the same lock, so the next change starts anew.
-                map.remove(&key);
+                map.remove(key);
+                drop(map);
                 guard.armed = false;
                 return;
             }
@@ -308,6 +309,34 @@ mod tests {
         assert!(start.elapsed() < Duration::from_millis(500));
         assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "dns-fast\n");
         assert!(busy("dns-slow"));
+    }
+
+    /// A runtime shutting down while a hook runs or waits to start leaves no queue stuck
+    /// "running": the service's next change runs.
+    #[test]
+    fn a_runtime_shut_down_leaves_no_stuck_queue() {
+        let dir = crate::test_env::fresh_dir("hook", "shutdown");
+        let out = dir.join("after");
+        let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // Spawned but never polled.
+        let rt = runtime();
+        rt.block_on(async { spawn(&argv(&["/bin/sleep", "5"]), "dns-shutdown", "a", "r", Duration::from_secs(9)) });
+        assert!(busy("dns-shutdown"));
+        drop(rt);
+        assert!(!busy("dns-shutdown"));
+        // Running.
+        let rt = runtime();
+        rt.block_on(async {
+            spawn(&argv(&["/bin/sleep", "5"]), "dns-shutdown", "b", "r", Duration::from_secs(9));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        drop(rt);
+        assert!(!busy("dns-shutdown"));
+        runtime().block_on(async {
+            spawn(&sh(r#"echo "$STATE" > "$1""#, &out), "dns-shutdown", "c", "r", Duration::from_secs(2));
+            assert!(wait_idle("dns-shutdown", Duration::from_secs(2)).await);
+        });
+        assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "c\n");
     }
 
     #[test]
