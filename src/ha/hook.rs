@@ -339,6 +339,52 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "c\n");
     }
 
+    /// Collects a subscriber's output.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The hook's exit status and output reach the log, escaped and bounded.
+    #[test]
+    fn the_outcome_is_logged_escaped() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let sub = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let _default = tracing::subscriber::set_default(sub);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let fail = argv(&["/bin/sh", "-c", r"printf 'done\033[31m'; printf 'oops\007' >&2; exit 3"]);
+            spawn(&fail, "dns-log", "withdrawn", "r", Duration::from_secs(2));
+            assert!(wait_idle("dns-log", Duration::from_secs(2)).await);
+            let flood = argv(&["/bin/sh", "-c", "head -c 10000 /dev/zero | tr '\\0' x"]);
+            spawn(&flood, "dns-log", "announced", "r", Duration::from_secs(2));
+            assert!(wait_idle("dns-log", Duration::from_secs(2)).await);
+        });
+        let text = String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|e| e.into_inner())).to_string();
+        let mut lines = text.lines();
+        let failed = lines.next().unwrap_or_default();
+        assert!(failed.contains("WARN") && failed.contains("on_change hook failed"), "{text}");
+        // Escaped (text::escape), then quoted as a string field (so the backslash is doubled).
+        assert!(failed.contains(r#"status="exit 3""#) && failed.contains(r#"stdout="done\\x1b[31m""#), "{text}");
+        assert!(failed.contains(r#"stderr="oops\\x07""#) && !failed.chars().any(char::is_control), "{text}");
+        let done = lines.next().unwrap_or_default();
+        assert!(
+            done.contains("INFO") && done.contains("on_change hook done") && done.contains("truncated=true"),
+            "{text}"
+        );
+        let xs = done.split("stdout=\"").nth(1).unwrap_or_default().split('"').next().unwrap_or_default();
+        assert_eq!(xs, "x".repeat(probe::OUTPUT_LIMIT), "{text}");
+    }
+
     #[test]
     fn outside_a_runtime_nothing_runs() {
         spawn(&argv(&["/bin/true"]), "dns-nort", "announced", "healthy", Duration::from_secs(1));
