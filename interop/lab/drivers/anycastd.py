@@ -156,6 +156,7 @@ class AnycastdConfig:
     boot_id: bool = False             # ANYCASTD_BOOT_ID_FILE = the node dir's boot_id (simulated boots)
     env: dict[str, str] = field(default_factory=dict)  # more environment (DBUS_SYSTEM_BUS_ADDRESS, say)
     issue12_keys: bool = True         # False: none of the keys above (a build from before them)
+    extra: str = ""                   # TOML appended as is (e.g. [[service]] tables, issue 13)
 
     def render(self, control_dir: Path) -> str:
         n = self.node
@@ -215,6 +216,8 @@ class AnycastdConfig:
             lines += c.render()
         lines += ["", "[control]", f'socket = "{control_dir / "anycastd.sock"}"',
                   f'state_dir = "{control_dir / "state"}"']
+        if self.extra:
+            lines += ["", self.extra.strip()]
         return "\n".join(lines) + "\n"
 
 
