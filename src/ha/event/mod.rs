@@ -21,9 +21,9 @@ mod address_tests;
 #[cfg(test)]
 mod process_tests;
 #[cfg(test)]
-mod test_util;
-#[cfg(test)]
 mod systemd_tests;
+#[cfg(test)]
+mod test_util;
 #[cfg(test)]
 mod tests;
 
