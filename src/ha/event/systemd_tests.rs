@@ -13,7 +13,12 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 const PYTHON: &str = "/usr/bin/python3";
 const T: Duration = Duration::from_secs(2);
 
-/// Whether `test` must skip: dbus-daemon or Debian's python3 D-Bus modules missing.
+/// A fresh directory for `test`, or `None` when it must skip: dbus-daemon or Debian's python3
+/// D-Bus modules missing.
+fn setup(test: &str) -> Option<std::path::PathBuf> {
+    (!skip(test)).then(|| crate::test_env::fresh_dir("event", test))
+}
+
 fn skip(test: &str) -> bool {
     let has = |prog: &str, args: &[&str]| {
         std::process::Command::new(prog)
@@ -87,10 +92,7 @@ impl Double {
 
 #[tokio::test]
 async fn probe_says_active_inactive_failed_and_unknown() {
-    if skip("probe_says_active_inactive_failed_and_unknown") {
-        return;
-    }
-    let d = crate::test_env::fresh_dir("event", "systemd-probe");
+    let Some(d) = setup("probe_says_active_inactive_failed_and_unknown") else { return };
     let units = ["unbound.service=active/running", "broken.service=failed/failed", "stopped.service=inactive/dead"];
     let mut double = Double::start(&d.join("bus"), &units).await;
     let a = double.address.clone();
@@ -127,10 +129,7 @@ async fn probe_says_active_inactive_failed_and_unknown() {
 
 #[tokio::test]
 async fn watcher_fails_within_100_ms_of_the_unit_stopping() {
-    if skip("watcher_fails_within_100_ms_of_the_unit_stopping") {
-        return;
-    }
-    let d = crate::test_env::fresh_dir("event", "systemd-watch");
+    let Some(d) = setup("watcher_fails_within_100_ms_of_the_unit_stopping") else { return };
     let mut double =
         Double::start(&d.join("bus"), &["unbound.service=active/running", "other.service=active/running"]).await;
     let mut w = watch_at(double.address.clone(), "unbound.service");
@@ -170,10 +169,7 @@ async fn watcher_fails_within_100_ms_of_the_unit_stopping() {
 
 #[tokio::test]
 async fn watcher_reconnects_when_the_bus_comes_back() {
-    if skip("watcher_reconnects_when_the_bus_comes_back") {
-        return;
-    }
-    let d = crate::test_env::fresh_dir("event", "systemd-reconnect");
+    let Some(d) = setup("watcher_reconnects_when_the_bus_comes_back") else { return };
     let socket = d.join("bus");
     let address = format!("unix:path={}", socket.display());
     // No bus yet: the watcher retries every RETRY, without waking the check.
