@@ -37,7 +37,8 @@ fn skip(test: &str) -> bool {
     false
 }
 
-/// A running double; `stop` ends it (and its dbus-daemon); dropping it kills it.
+/// A running double; `stop` ends it (and its dbus-daemon); dropping it (a failed test) sends
+/// it SIGTERM, so that it still stops its daemon and removes its files, and SIGKILL after 2 s.
 struct Double {
     child: Child,
     stdin: ChildStdin,
@@ -57,7 +58,6 @@ impl Double {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start systemd_double.py");
         let stdin = child.stdin.take().expect("stdin");
@@ -85,8 +85,22 @@ impl Double {
 
     async fn stop(mut self) {
         let _ = self.stdin.write_all(b"quit\n").await;
-        drop(self.stdin);
+        let _ = self.stdin.flush().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+impl Drop for Double {
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else { return };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..20 {
+            if self.child.try_wait().is_ok_and(|s| s.is_some()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.start_kill();
     }
 }
 
