@@ -528,13 +528,10 @@ fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &
         let unfinished = match &c.probe {
             crate::config::Probe::Process { .. } => Some(("type", "type = \"process\"")),
             crate::config::Probe::Address { .. } => Some(("type", "type = \"address\"")),
-            crate::config::Probe::Http { url, .. } if url.tls => Some(("url", "https://")),
-            crate::config::Probe::Http { body: Some(_), .. } => Some(("body", "body")),
             _ => None,
         };
         if let Some((key, what)) = unfinished {
-            let msg =
-                format!("{what} is parsed but not run by this build yet; use exec, tcp, file, systemd or plain http");
+            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file, systemd or http");
             r.error(&format!("{at}.{key}"), K::InvalidValue, &msg);
         }
     }

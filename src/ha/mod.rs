@@ -15,6 +15,8 @@ pub mod decision;
 pub mod engine;
 pub mod event;
 pub mod health;
+pub mod hook;
+pub mod http;
 pub mod loopback;
 pub mod persist;
 pub mod probe;
