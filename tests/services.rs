@@ -25,8 +25,11 @@ fn base(local: &str, remote: &str, port: u16, asn: u32, peer_as: u32, passive: b
 }
 
 fn service(name: &str, prefix: &str, flag: &Path) -> String {
+    // The on_change hook appends "SERVICE STATE" to `flag`.changes.
+    let log = flag.with_extension("changes");
+    let hook = format!(r#"["/bin/sh", "-c", "echo \"$SERVICE $STATE\" >> {}"]"#, log.display());
     format!(
-        "[[service]]\nname = \"{name}\"\nprefixes = [\"{prefix}\"]\n\
+        "[[service]]\nname = \"{name}\"\nprefixes = [\"{prefix}\"]\non_change = {hook}\n\
          [[service.check]]\nname = \"up\"\ntype = \"file\"\npath = \"{}\"\ninterval_ms = 50\nrise = 1\nfall = 1\n",
         flag.display()
     )
@@ -78,6 +81,14 @@ async fn each_service_moves_only_its_own_prefix() {
     assert_eq!(web.ha.advertising, [WEB], "{web:?}");
     assert_eq!((dns.failovers, web.failovers), (1, 0));
     assert_eq!(a.speaker_adverts().get("web").prefixes, [WEB.parse::<ipnet::IpNet>().unwrap()]);
+    // Each service's on_change hook was told its own changes, and only those.
+    let changes = |f: &Path| std::fs::read_to_string(f.with_extension("changes")).unwrap_or_default();
+    assert!(
+        eventually(Duration::from_secs(3), || changes(&dns_up).ends_with("dns withdrawn\n")).await,
+        "{}",
+        changes(&dns_up)
+    );
+    assert_eq!(changes(&web_up), "web withdrawn\nweb advertising\n");
 
     // dns back: one UPDATE announcing it.
     std::fs::write(&dns_up, "").unwrap();

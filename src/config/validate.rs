@@ -55,9 +55,6 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
     if let Some(s) = &services {
         not_run_yet(s, health.as_deref().unwrap_or_default(), r);
     }
-    if matches!(on_change, Some(Some(_))) {
-        r.error("anycast.on_change", K::InvalidValue, "on_change is parsed but not run by this build yet");
-    }
     let (bgp, anycast, (role, track)) = (bgp?, anycast?, role?);
     next_hop_warnings(&bgp, &anycast, r);
     gtsm_listener_warnings(&bgp, r);
@@ -533,15 +530,6 @@ fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &
         if let Some((key, what)) = unfinished {
             let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file, systemd or http");
             r.error(&format!("{at}.{key}"), K::InvalidValue, &msg);
-        }
-    }
-    for (j, s) in services.iter().enumerate() {
-        if s.on_change.is_some() {
-            r.error(
-                &format!("service[{j}].on_change"),
-                K::InvalidValue,
-                "on_change is parsed but not run by this build yet",
-            );
         }
     }
 }

@@ -163,6 +163,7 @@ impl Daemon {
         carry: Option<crate::ha::Carry>,
     ) -> ServiceRun {
         let link = self.link(&service.name, cfg.services().len() == 1);
+        link.stats.set_hook(service.on_change.clone());
         let ha_cfg = HaConfig::for_service(cfg, &service);
         let addresses = service::addresses_of(&service, addresses);
         let ha = Arc::new(HaController::start_carried(
@@ -309,6 +310,7 @@ impl Daemon {
                     if old.cfg.prefixes != cfg.prefixes {
                         old.ha.set_prefixes(cfg.prefixes.clone());
                     }
+                    self.link(&s.name, false).stats.set_hook(s.on_change.clone());
                     next.push(ServiceRun { service: s, cfg, ha: old.ha.clone() });
                     kept.push(name);
                 }

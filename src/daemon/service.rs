@@ -7,7 +7,7 @@
 
 use crate::config::{RoleSource, Service, DEFAULT_SERVICE};
 use crate::ha::track::Fitness;
-use crate::ha::{AddressReport, Decision, DecisionHook, HaConfig, HaController};
+use crate::ha::{AddressReport, AdvertState, Decision, DecisionHook, HaConfig, HaController};
 use crate::speaker::Speaker;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,9 @@ impl HookGate {
     }
 }
 
+/// How long an `on_change` hook may run before it is killed.
+pub const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a service keeps across reloads that replace its controller.
 #[derive(Default)]
 pub struct ServiceStats {
@@ -58,6 +61,8 @@ pub struct ServiceStats {
     /// Changes of the decision.
     pub decisions: AtomicU64,
     was_advertising: AtomicBool,
+    /// `on_change` (a reload may change it) and the advert state it was last told.
+    hook: Mutex<(Option<Vec<String>>, Option<AdvertState>)>,
 }
 
 impl ServiceStats {
@@ -70,6 +75,34 @@ impl ServiceStats {
             self.failovers.fetch_add(1, Relaxed);
         }
         failover
+    }
+
+    /// Sets the `on_change` hook (from the config in force).
+    pub fn set_hook(&self, argv: Option<Vec<String>>) {
+        self.hook.lock().unwrap_or_else(|p| p.into_inner()).0 = argv;
+    }
+
+    /// Runs the `on_change` hook when `d`'s advert state differs from the last one (in the
+    /// background: `hook::spawn` returns at once, never blocking the decision).
+    fn on_change(&self, service: &str, d: &Decision) {
+        let mut h = self.hook.lock().unwrap_or_else(|p| p.into_inner());
+        if h.1 == Some(d.state) {
+            return;
+        }
+        h.1 = Some(d.state);
+        if let Some(argv) = &h.0 {
+            crate::ha::hook::spawn(argv, service, state_word(d.state), &d.reason, HOOK_TIMEOUT);
+        }
+    }
+}
+
+/// The `STATE` an `on_change` hook is given.
+pub fn state_word(s: AdvertState) -> &'static str {
+    match s {
+        AdvertState::Advertising => "advertising",
+        AdvertState::Standby(_) => "standby",
+        AdvertState::Draining => "draining",
+        AdvertState::Withdrawn => "withdrawn",
     }
 }
 
@@ -92,6 +125,7 @@ impl ServiceLink {
             if st.count(d) {
                 node.failovers.fetch_add(1, Relaxed);
             }
+            st.on_change(&name, d);
             if one {
                 crate::systemd::notify(&format!("STATUS={}", d.reason));
             } else {
