@@ -524,12 +524,11 @@ fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &
     for (at, c) in all {
         let unfinished = match &c.probe {
             crate::config::Probe::Process { .. } => Some(("type", "type = \"process\"")),
-            crate::config::Probe::Systemd { .. } => Some(("type", "type = \"systemd\"")),
             crate::config::Probe::Address { .. } => Some(("type", "type = \"address\"")),
             _ => None,
         };
         if let Some((key, what)) = unfinished {
-            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file or http");
+            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file, systemd or http");
             r.error(&format!("{at}.{key}"), K::InvalidValue, &msg);
         }
     }

@@ -53,18 +53,27 @@ fn what_this_build_does_not_run_yet_is_refused_not_ignored() {
     // Services run now; a check type not run yet is refused in a service too.
     let c = parse(&format!("{MINIMAL}{DNS}")).expect("services run");
     assert_eq!(c.services().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), [DEFAULT_SERVICE, "dns"]);
-    let e = errors(&format!("{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\ntype = \"systemd\"\nunit = \"x\"\n"));
+    let e = errors(&format!(
+        "{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\ntype = \"address\"\naddress = \"203.0.113.53\"\n"
+    ));
     assert!(
         e.iter().any(|d| d.contains("service[0].check[1].type") && d.contains("not run by this build yet")),
         "{e:?}"
     );
-    for check in [
-        "type = \"systemd\"\nunit = \"unbound\"",
-        "type = \"address\"\naddress = \"203.0.113.124\"",
-        "type = \"process\"\npidfile = \"/run/unbound.pid\"",
-    ] {
+    for check in
+        ["type = \"address\"\naddress = \"203.0.113.124\"", "type = \"process\"\npidfile = \"/run/unbound.pid\""]
+    {
         let e = errors(&format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{check}\n"));
         assert!(e.iter().any(|d| d.contains("not run by this build yet")), "{check}: {e:?}");
+    }
+    // What it runs is accepted: systemd checks (ha::event::systemd), alone or in a service.
+    let systemd = "type = \"systemd\"\nunit = \"unbound.service\"\n";
+    for text in [
+        format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{systemd}"),
+        format!("{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\n{systemd}"),
+    ] {
+        let c = parse(&text);
+        assert!(c.is_ok(), "{text}: {:?}", c.err().map(|e| e.to_string()));
     }
 }
 

@@ -17,6 +17,8 @@ pub mod process;
 pub mod systemd;
 
 #[cfg(test)]
+mod systemd_tests;
+#[cfg(test)]
 mod tests;
 
 use super::probe::ProbeOutcome;
