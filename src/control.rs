@@ -43,10 +43,16 @@ pub enum Request {
     /// Whether the node can serve now (every check healthy, not drained, a neighbor serving),
     /// without running the checks: `anycastd check --quiet`, keepalived's `vrrp_script`.
     Serving,
+    /// `service`: only that one (`anycastd drain --service NAME`); `None`: every service.
     Drain {
         seconds: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
     },
-    Undrain,
+    Undrain {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+    },
     Check,
     Reload,
 }
@@ -469,7 +475,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"cmd":"notify","state":"BACKUP","instance":"anycast"}"#);
         assert_eq!(serde_json::to_string(&Request::Serving).unwrap(), r#"{"cmd":"serving"}"#);
         let r: Request = serde_json::from_str(r#"{"cmd":"drain"}"#).unwrap();
-        assert_eq!(r, Request::Drain { seconds: None });
+        assert_eq!(r, Request::Drain { seconds: None, service: None });
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
     }
 
@@ -495,9 +501,10 @@ mod tests {
                 .await;
             l
         });
-        let r = request(&path, &Request::Drain { seconds: Some(5) }, Duration::from_secs(2)).await.unwrap();
+        let r =
+            request(&path, &Request::Drain { seconds: Some(5), service: None }, Duration::from_secs(2)).await.unwrap();
         assert!(r.ok);
-        assert_eq!(r.message.as_deref(), Some("Drain { seconds: Some(5) }"));
+        assert_eq!(r.message.as_deref(), Some("Drain { seconds: Some(5), service: None }"));
         let l = server.await.unwrap();
         // Dropped: its socket goes with it.
         drop(l);
@@ -554,8 +561,8 @@ mod tests {
             Request::Status,
             Request::Notify { state: "MASTER".into(), instance: None },
             Request::Serving,
-            Request::Drain { seconds: Some(5) },
-            Request::Undrain,
+            Request::Drain { seconds: Some(5), service: None },
+            Request::Undrain { service: None },
             Request::Check,
             Request::Reload,
         ];

@@ -73,6 +73,10 @@ enum Command {
         /// MASTER, BACKUP, FAULT or STOP; or INSTANCE NAME STATE [PRIORITY].
         #[arg(value_name = "STATE", num_args = 1..=4, required = true)]
         words: Vec<String>,
+        /// The VRRP instance the state is for (the short form): only the services whose
+        /// `role.instance` names it follow it.
+        #[arg(long)]
+        instance: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -93,11 +97,17 @@ enum Command {
     Drain {
         #[arg(long, default_value_t = anycastd::daemon::DEFAULT_DRAIN_SECS)]
         seconds: u64,
+        /// Only this service (`[[service]] name`, or `default`); every service without it.
+        #[arg(long)]
+        service: Option<String>,
         #[command(flatten)]
         target: Target,
     },
     /// Undo `drain`: back to the normal decision.
     Undrain {
+        /// Only this service; every service without it.
+        #[arg(long)]
+        service: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -307,9 +317,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
         Command::Status { verbose, json, target } => finish(client::status(&target.socket(), verbose, json)),
-        Command::Notify { words, target } => {
+        Command::Notify { words, instance, target } => {
             let (socket, keys) = target.resolve();
-            finish(client::notify(&socket, &keys, &words))
+            finish(client::notify(&socket, &keys, &words, instance.as_deref()))
         }
         Command::NotifyFifo { fifo, target } => {
             let (socket, config) = (target.socket.as_deref(), target.config.as_deref());
@@ -331,10 +341,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Drain { seconds, target } => {
-            finish(client::simple(&target.socket(), Request::Drain { seconds: Some(seconds) }))
+        Command::Drain { seconds, service, target } => {
+            finish(client::simple(&target.socket(), Request::Drain { seconds: Some(seconds), service }))
         }
-        Command::Undrain { target } => finish(client::simple(&target.socket(), Request::Undrain)),
+        Command::Undrain { service, target } => finish(client::simple(&target.socket(), Request::Undrain { service })),
         Command::Check { quiet: true, target } => finish(client::check_quiet(&target.socket())),
         Command::Check { quiet: false, target } => finish(client::simple(&target.socket(), Request::Check)),
         Command::Reload { target } => finish(client::simple(&target.socket(), Request::Reload)),

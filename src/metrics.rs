@@ -61,7 +61,7 @@ fn l(k: &str, v: impl Into<String>) -> Labels {
 /// document is destructured without `..`: a field renamed or added there does not compile here
 /// until this exporter has decided what to make of it.
 pub fn render(status: &StatusDoc, counters: &Counters) -> String {
-    let StatusDoc { version: _, ha, neighbors, inbound, track } = status;
+    let StatusDoc { version: _, ha, neighbors, inbound, track, services } = status;
     let HaStatus {
         role,
         role_detail: _,
@@ -74,7 +74,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         med: _,
         communities: _,
         reason: _,
-        checks,
+        checks: _,
         role_engine,
         split_brain,
         vrrp_watch: _,
@@ -150,24 +150,50 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         refused.get_or_create(&l("reason", reason)).inc_by(*v);
     }
     plain_counter(&mut reg, "bgp_accept_errors", "failed accept() calls on the BGP listeners", *accept_errors);
-    for c in checks {
-        let CheckStatus {
-            name,
-            healthy,
-            stalled: _,
-            consecutive_ok: _,
-            consecutive_fail: _,
-            rise: _,
-            fall: _,
-            interval_ms: _,
-            ok: _,
-            detail: _,
-            duration_ms,
-            age_ms: _,
-        } = c;
-        check_ok.get_or_create(&l("check", name.as_str())).set(b(*healthy));
-        if let Some(ms) = duration_ms {
-            check_dur.get_or_create(&l("check", name.as_str())).set(*ms as f64 / 1000.0);
+    let svc_adv = family_gauge(&mut reg, "service_advertising", "1 while the service's prefixes are advertised");
+    let svc_ok = family_gauge(&mut reg, "service_healthy", "1 while every check of the service is healthy");
+    let svc_drained = family_gauge(&mut reg, "service_drained", "1 while the service is drained or draining");
+    let svc_fail =
+        family_counter(&mut reg, "service_failovers", "transitions of the service from advertising to withdrawn");
+    // A document without services (an older daemon's) is one `default` service.
+    let implicit;
+    let services = if services.is_empty() {
+        implicit = [crate::status::ServiceStatus {
+            name: crate::config::DEFAULT_SERVICE.into(),
+            ha: ha.clone(),
+            ..Default::default()
+        }];
+        &implicit[..]
+    } else {
+        &services[..]
+    };
+    for s in services {
+        let crate::status::ServiceStatus { name: svc, prefixes: _, failovers, track: _, ha } = s;
+        let sl = l("service", svc.as_str());
+        svc_adv.get_or_create(&sl).set(b(!ha.advertising.is_empty()));
+        svc_ok.get_or_create(&sl).set(b(ha.healthy));
+        svc_drained.get_or_create(&sl).set(b(ha.drained));
+        svc_fail.get_or_create(&sl).inc_by(*failovers);
+        for c in &ha.checks {
+            let CheckStatus {
+                name,
+                healthy,
+                stalled: _,
+                consecutive_ok: _,
+                consecutive_fail: _,
+                rise: _,
+                fall: _,
+                interval_ms: _,
+                ok: _,
+                detail: _,
+                duration_ms,
+                age_ms: _,
+            } = c;
+            let labels = vec![("service".to_string(), svc.clone()), ("check".to_string(), name.clone())];
+            check_ok.get_or_create(&labels).set(b(*healthy));
+            if let Some(ms) = duration_ms {
+                check_dur.get_or_create(&labels).set(*ms as f64 / 1000.0);
+            }
         }
     }
     for n in neighbors {
@@ -391,7 +417,9 @@ mod tests {
         for want in [
             "anycastd_advertising 1.0",
             "anycastd_role{role=\"primary\"} 1.0",
-            "anycastd_check_healthy{check=\"svc\"} 1.0",
+            "anycastd_check_healthy{service=\"default\",check=\"svc\"} 1.0",
+            "anycastd_service_advertising{service=\"default\"} 1.0",
+            "anycastd_service_healthy{service=\"default\"} 1.0",
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Established\"} 1.0",
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Idle\"} 0.0",
             "anycastd_neighbor_flaps_total{neighbor=\"192.0.2.1\"} 1",

@@ -28,6 +28,26 @@ pub struct StatusDoc {
     /// `[role] track_file`: the value anycastd keeps there for keepalived, and why; `None`
     /// when there is none.
     pub track: Option<TrackStatus>,
+    /// Every service (the implicit `default` first), each with its own decision; the top-level
+    /// HA keys repeat the first one's, as before services existed.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One anycast service (`[[service]]`, or the implicit `default`): its prefixes and its own
+/// decision (role, checks, drain, what is advertised).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// Every prefix of the service, advertised or not.
+    pub prefixes: Vec<String>,
+    /// Transitions of this service from advertising to withdrawn.
+    pub failovers: u64,
+    /// The service's own `[service.role] track_file`; `None` when it follows the node's role
+    /// (whose track file is the document's `track`) or has none.
+    pub track: Option<TrackStatus>,
+    #[serde(flatten)]
+    pub ha: HaStatus,
 }
 
 /// What the BGP listeners refused since start: every connection closed without a word
@@ -272,12 +292,13 @@ mod tests {
                 why: "healthy, not drained, 1/1 neighbors serving".into(),
                 error: None,
             }),
+            services: Vec::new(),
         }
     }
 
     /// The keys of the document before it was typed (main at 9943d7c, `Daemon::status`'s
     /// `json!`): every one is still there, at the same place, with the same JSON type (and
-    /// `inbound`, `role_engine`, `split_brain`, `vrrp_watch`, added since).
+    /// `inbound`, `role_engine`, `split_brain`, `vrrp_watch`, `services`, added since).
     #[test]
     fn json_keys_are_those_of_the_untyped_document() {
         let v = serde_json::to_value(full()).unwrap();
@@ -301,6 +322,7 @@ mod tests {
             "role_engine",
             "split_brain",
             "vrrp_watch",
+            "services",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();

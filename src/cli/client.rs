@@ -153,11 +153,11 @@ fn fifo_words(line: &str) -> Vec<String> {
     words
 }
 
-/// `notify STATE` or `notify INSTANCE NAME STATE [PRIORITY]` (keepalived's notify hooks).
-/// Other notifications (a sync group's) are accepted and ignored.
-pub fn notify(path: &Path, keys: &ClientKeys, words: &[String]) -> Outcome {
+/// `notify STATE [--instance NAME]` or `notify INSTANCE NAME STATE [PRIORITY]` (keepalived's
+/// notify hooks). Other notifications (a sync group's) are accepted and ignored.
+pub fn notify(path: &Path, keys: &ClientKeys, words: &[String], instance: Option<&str>) -> Outcome {
     match Event::from_words(words) {
-        Ok(Event::Instance { name, state }) => notify_state(path, keys, &state, name.as_deref()),
+        Ok(Event::Instance { name, state }) => notify_state(path, keys, &state, name.as_deref().or(instance)),
         Ok(Event::Other) => Outcome::default(),
         Err(e) => Outcome::err(2, e),
     }
@@ -294,7 +294,7 @@ mod tests {
         assert!(Config::load(&cfg).is_ok(), "{:?}", Config::load(&cfg).err());
         let keys = ClientKeys::read(Some(&cfg));
         // No daemon at all: saved for the next start, and exit status 2 with the reason.
-        let out = notify(&sock, &keys, &["MASTER".to_string()]);
+        let out = notify(&sock, &keys, &["MASTER".to_string()], None);
         assert_eq!(out.code, 2, "{}", out.stderr);
         let want = format!("): saved MASTER to {} for its next start\n", role.display());
         assert!(
@@ -305,7 +305,7 @@ mod tests {
         assert!(std::fs::read_to_string(&role).unwrap().starts_with("MASTER\nboot_id "));
         // A daemon that accepts but never answers: no file write behind its back.
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let out = notify(&sock, &keys, &["BACKUP".to_string()]);
+        let out = notify(&sock, &keys, &["BACKUP".to_string()], None);
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(out.stderr.contains("not saved"), "{}", out.stderr);
         assert!(std::fs::read_to_string(&role).unwrap().starts_with("MASTER\nboot_id "));

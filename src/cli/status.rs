@@ -9,12 +9,12 @@ use crate::ha::engine::EngineStatus;
 use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
 use crate::ha::track::TrackStatus;
 use crate::ha::vrrp::{SplitBrainStatus, VrrpWatchStatus};
-use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
+use crate::status::{InboundStatus, NeighborState, NeighborStatus, ServiceStatus, StatusDoc};
 use std::fmt::Write as _;
 
 /// Exit status for a status document.
 pub fn exit_code(s: &StatusDoc) -> u8 {
-    if s.ha.healthy && s.all_established() {
+    if s.ha.healthy && s.services.iter().all(|v| v.ha.healthy) && s.all_established() {
         0
     } else {
         1
@@ -25,16 +25,58 @@ fn secs(s: u64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
-/// Human-readable rendering; `verbose` adds checks, counters and last errors.
+/// Human-readable rendering; `verbose` adds checks, counters and last errors. Several services:
+/// a headline for the node, then each service's decision, role, health and checks.
 pub fn render(s: &StatusDoc, verbose: bool) -> String {
-    let StatusDoc { version: _, ha, neighbors, inbound, track } = s;
+    let StatusDoc { version: _, ha, neighbors, inbound, track, services } = s;
+    let mut out = String::new();
+    let up = neighbors.iter().filter(|n| n.serving()).count();
+    if services.len() > 1 {
+        let on = services.iter().filter(|v| !v.ha.advertising.is_empty()).count();
+        let _ = writeln!(
+            out,
+            "anycastd — {on}/{} services advertising to {up}/{} neighbors",
+            services.len(),
+            neighbors.len()
+        );
+        for ServiceStatus { name, prefixes, failovers, track: own_track, ha } in services {
+            let what = if ha.advertising.is_empty() {
+                format!("withdrawn ({})", prefixes.join(", "))
+            } else {
+                format!("advertising {}", ha.advertising.join(", "))
+            };
+            let _ = writeln!(out, "service {name}: {} — {what}", ha.role.name().to_uppercase());
+            decision_lines(&mut out, ha, Some(*failovers), verbose);
+            track_line(&mut out, own_track.as_ref());
+        }
+    } else {
+        let what = if ha.advertising.is_empty() {
+            "advertising nothing".to_string()
+        } else {
+            format!("advertising {}", ha.advertising.join(", "))
+        };
+        let role = ha.role.name().to_uppercase();
+        let _ = writeln!(out, "anycastd {role} — {what} to {up}/{} neighbors", neighbors.len());
+        decision_lines(&mut out, ha, None, verbose);
+    }
+    track_line(&mut out, track.as_ref());
+    for n in neighbors {
+        neighbor_lines(&mut out, n, verbose);
+    }
+    inbound_line(&mut out, inbound, verbose);
+    out
+}
+
+/// One decision: why, health and role source (and the service's failovers), keepalived's
+/// liveness, the checks.
+fn decision_lines(out: &mut String, ha: &HaStatus, failovers: Option<u64>, verbose: bool) {
     let HaStatus {
-        role,
+        role: _,
         role_detail,
         healthy,
         drained,
         drain: DrainStatus { state: _, remaining_ms: _ },
-        advertising,
+        advertising: _,
         advert_state: _,
         prepend: _,
         med: _,
@@ -45,35 +87,25 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
         split_brain,
         vrrp_watch,
     } = ha;
-    let mut out = String::new();
-    let role = role.name().to_uppercase();
-    let up = neighbors.iter().filter(|n| n.serving()).count();
-    let what = if advertising.is_empty() {
-        "advertising nothing".to_string()
-    } else {
-        format!("advertising {}", advertising.join(", "))
-    };
-    let _ = writeln!(out, "anycastd {role} — {what} to {up}/{} neighbors", neighbors.len());
     if !reason.is_empty() {
         let _ = writeln!(out, "  decision: {reason}");
     }
     let health = if *healthy { "healthy" } else { "UNHEALTHY" };
     let drained = if *drained { ", DRAINED" } else { "" };
     let detail = if role_detail.is_empty() { "-" } else { role_detail };
-    let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}");
-    role_engine_lines(&mut out, role_engine.as_ref(), split_brain.as_ref(), vrrp_watch.as_ref(), verbose);
+    let failovers = failovers.map(|n| format!("; failovers: {n}")).unwrap_or_default();
+    let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}{failovers}");
+    role_engine_lines(out, role_engine.as_ref(), split_brain.as_ref(), vrrp_watch.as_ref(), verbose);
     for c in checks {
-        check_line(&mut out, c, verbose);
+        check_line(out, c, verbose);
     }
+}
+
+fn track_line(out: &mut String, track: Option<&TrackStatus>) {
     if let Some(TrackStatus { path, value, why, error }) = track {
         let error = error.as_ref().map(|e| format!("; WRITE FAILED: {e}")).unwrap_or_default();
         let _ = writeln!(out, "  track file: {value} in {path} ({why}){error}");
     }
-    for n in neighbors {
-        neighbor_lines(&mut out, n, verbose);
-    }
-    inbound_line(&mut out, inbound, verbose);
-    out
 }
 
 /// keepalived's liveness, the split-brain warning and, when it is off (or with `-v`), the

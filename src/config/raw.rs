@@ -87,8 +87,8 @@ pub struct RawBfd {
     pub strict: Option<bool>,
 }
 
-/// `[anycast]`.
-#[derive(Debug, Deserialize)]
+/// `[anycast]` (all defaults when absent from a file with `[[service]]`s).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAnycast {
     #[serde(default)]

@@ -32,6 +32,8 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
     let on_change = raw.anycast.as_ref().and_then(|a| a.on_change.clone());
     let anycast = match raw.anycast {
         Some(a) => anycast(a, r),
+        // The services hold the prefixes; [anycast] keeps its defaults (interface lo, …).
+        None if !raw.service.is_empty() => anycast(Default::default(), r),
         None => {
             r.missing("anycast", "missing [anycast] section");
             None
@@ -52,9 +54,6 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
     }
     if let Some(s) = &services {
         not_run_yet(s, health.as_deref().unwrap_or_default(), r);
-    }
-    if matches!(on_change, Some(Some(_))) {
-        r.error("anycast.on_change", K::InvalidValue, "on_change is parsed but not run by this build yet");
     }
     let (bgp, anycast, (role, track)) = (bgp?, anycast?, role?);
     next_hop_warnings(&bgp, &anycast, r);
@@ -516,20 +515,20 @@ fn services(raw: Vec<RawService>, r: &mut Reporter<'_>, anycast: Option<&Anycast
 /// config is never accepted and then silently not carried out. Remove each rule as its runtime
 /// lands.
 fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &mut Reporter<'_>) {
-    if !services.is_empty() {
-        let what = "[[service]] is parsed but not run by this build yet; use [anycast] prefixes with [[health.check]]";
-        r.error("service[0].name", K::InvalidValue, what);
-    }
-    for (i, c) in health.iter().enumerate() {
+    let all = health.iter().enumerate().map(|(i, c)| (format!("health.check[{i}]"), c)).chain(
+        services
+            .iter()
+            .enumerate()
+            .flat_map(|(j, s)| s.checks.iter().enumerate().map(move |(i, c)| (format!("service[{j}].check[{i}]"), c))),
+    );
+    for (at, c) in all {
         let unfinished = match &c.probe {
             crate::config::Probe::Systemd { .. } => Some(("type", "type = \"systemd\"")),
-            crate::config::Probe::Http { url, .. } if url.tls => Some(("url", "https://")),
-            crate::config::Probe::Http { body: Some(_), .. } => Some(("body", "body")),
             _ => None,
         };
         if let Some((key, what)) = unfinished {
-            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file or plain http");
-            r.error(&format!("health.check[{i}].{key}"), K::InvalidValue, &msg);
+            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file or http");
+            r.error(&format!("{at}.{key}"), K::InvalidValue, &msg);
         }
     }
 }

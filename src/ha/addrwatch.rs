@@ -335,6 +335,7 @@ mod tests {
             let lo = Arc::new(Loopback::open("anyw0").await.unwrap());
             lo.add(&[net(P4)]).await.unwrap();
             let cfg = HaConfig {
+                service: crate::config::DEFAULT_SERVICE.into(),
                 prefixes: vec![net(P4)],
                 standby: Standby::Withdraw,
                 role: RoleSource::Static,

@@ -13,6 +13,7 @@ fn tmpdir(tag: &str) -> PathBuf {
 
 pub(super) fn cfg(dir: &std::path::Path, role: RoleSource, checks: Vec<HealthCheck>) -> HaConfig {
     HaConfig {
+        service: crate::config::DEFAULT_SERVICE.into(),
         prefixes: vec!["203.0.113.124/32".parse().unwrap()],
         standby: Standby::Withdraw,
         role,

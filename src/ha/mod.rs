@@ -15,6 +15,8 @@ pub mod decision;
 pub mod engine;
 pub mod event;
 pub mod health;
+pub mod hook;
+pub mod http;
 pub mod loopback;
 pub mod persist;
 pub mod probe;
@@ -62,11 +64,13 @@ pub type DecisionHook = Arc<dyn Fn(&Decision) + Send + Sync>;
 /// What the controller needs from the config.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HaConfig {
+    /// The service this controller decides for (`default`: the `[anycast]` one).
+    pub service: String,
     pub prefixes: Vec<IpNet>,
     pub standby: Standby,
     pub role: RoleSource,
     pub checks: Vec<HealthCheck>,
-    /// Where `drain` is kept.
+    /// Where `drain` (`drain.SERVICE` for a `[[service]]`) is kept.
     pub state_dir: PathBuf,
     /// The role engine's track file, kept at 0 / weight from health and drain.
     pub track: Option<TrackFile>,
@@ -75,8 +79,10 @@ pub struct HaConfig {
 }
 
 impl From<&Config> for HaConfig {
+    /// The implicit `default` service's (`[anycast]`, `[[health.check]]`, `[role]`).
     fn from(c: &Config) -> Self {
         HaConfig {
+            service: crate::config::DEFAULT_SERVICE.to_string(),
             prefixes: c.anycast.prefixes.clone(),
             standby: c.anycast.standby,
             role: c.role.clone(),
@@ -84,6 +90,36 @@ impl From<&Config> for HaConfig {
             state_dir: c.control.state_dir.clone(),
             track: c.track.clone(),
             preference: c.anycast.preference,
+        }
+    }
+}
+
+impl HaConfig {
+    /// `service`'s: its prefixes, standby and checks; its own role (and track file) or the
+    /// node's; the node's state directory and preference.
+    pub fn for_service(c: &Config, service: &crate::config::Service) -> Self {
+        let (role, track) = match &service.role {
+            Some(r) => (r.source.clone(), r.track.clone()),
+            None => (c.role.clone(), c.track.clone()),
+        };
+        HaConfig {
+            service: service.name.clone(),
+            prefixes: service.prefixes.clone(),
+            standby: service.standby,
+            role,
+            checks: service.checks.clone(),
+            state_dir: c.control.state_dir.clone(),
+            track,
+            preference: c.anycast.preference,
+        }
+    }
+
+    /// Where the drain of this service is kept.
+    pub fn drain_path(&self) -> PathBuf {
+        if self.service == crate::config::DEFAULT_SERVICE {
+            self.state_dir.join("drain")
+        } else {
+            self.state_dir.join(format!("drain.{}", self.service))
         }
     }
 }
@@ -357,7 +393,7 @@ impl HaController {
             inputs: Notify::new(),
             checks: cfg.checks.clone(),
             role: cfg.role.clone(),
-            drain_path: cfg.state_dir.join("drain"),
+            drain_path: cfg.drain_path(),
             persister,
             fitness,
             stopped: AtomicBool::new(false),

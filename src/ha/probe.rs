@@ -4,11 +4,12 @@
 //! group, captures stdout and stderr bounded to [`OUTPUT_LIMIT`] bytes each while draining the
 //! rest (so the child never blocks on a full pipe), and kills the WHOLE group with SIGKILL at
 //! the timeout — and when the command exits, so no check leaves processes behind. `tcp`
-//! connects; `http` sends a minimal HTTP/1.1 GET and reads only the status line; `file`
-//! tests existence. Deciding anything from the outcomes is `health.rs`'s and `decision.rs`'s
-//! job; nothing here panics on what a child or a server sends.
+//! connects; `http` (in `http.rs`) sends a minimal HTTP/1.1 GET, over TLS for https, and reads
+//! the status line and, when asked, the body; `file` tests existence. Deciding anything from
+//! the outcomes is `health.rs`'s and `decision.rs`'s job; nothing here panics on what a child
+//! or a server sends.
 
-use crate::config::{HttpUrl, Probe};
+use crate::config::Probe;
 use crate::wire::text;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -16,15 +17,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::{timeout_at, Instant};
 
 /// Bytes kept of each of stdout and stderr; the rest is read and discarded.
 pub const OUTPUT_LIMIT: usize = 4096;
-/// Longest HTTP status line read.
-const STATUS_LINE_LIMIT: usize = 1024;
 /// Longest `detail` kept, in characters.
 const DETAIL_CHARS: usize = 200;
 
@@ -105,12 +104,14 @@ pub async fn run(probe: &Probe, timeout: Duration) -> ProbeOutcome {
             Ok(Err(e)) => (false, format!("connect to {address}: {}", io_msg(&e))),
             Err(_) => (false, format!("connect to {address} timed out after {} ms", timeout.as_millis())),
         },
-        Probe::Http { url, status, .. } => match tokio::time::timeout(timeout, http_status(url)).await {
-            Ok(Ok((code, line))) if status.contains(&code) => (true, line),
-            Ok(Ok((_, line))) => (false, format!("{line} (expected {}-{})", status.start(), status.end())),
-            Ok(Err(e)) => (false, e),
-            Err(_) => (false, format!("GET {} timed out after {} ms", show_url(url), timeout.as_millis())),
-        },
+        Probe::Http { url, status, body, ca } => {
+            match tokio::time::timeout(timeout, super::http::check(url, status, body.as_deref(), ca.as_deref())).await {
+                Ok(done) => done,
+                Err(_) => {
+                    (false, format!("GET {} timed out after {} ms", super::http::show_url(url), timeout.as_millis()))
+                }
+            }
+        }
         Probe::File { path, invert } => file_probe(path, *invert).await,
         Probe::Process { target } => super::event::process::probe(target).await,
         Probe::Systemd { unit } => super::event::systemd::probe(unit, timeout).await,
@@ -122,6 +123,11 @@ pub async fn run(probe: &Probe, timeout: Duration) -> ProbeOutcome {
 /// Runs `argv` in its own process group; kills the group at `timeout` (and after the command
 /// exits, to reap anything it left running). Output is bounded; see [`OUTPUT_LIMIT`].
 pub async fn exec(argv: &[String], timeout: Duration) -> ExecOutput {
+    exec_with_env(argv, &[], timeout).await
+}
+
+/// [`exec`] with `env` added to the inherited environment.
+pub async fn exec_with_env(argv: &[String], env: &[(&str, &str)], timeout: Duration) -> ExecOutput {
     let start = Instant::now();
     let deadline = start + timeout;
     let done = |status, stdout: Bounded, stderr: Bounded| ExecOutput {
@@ -137,6 +143,7 @@ pub async fn exec(argv: &[String], timeout: Duration) -> ExecOutput {
     };
     let mut cmd = Command::new(prog);
     cmd.args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -229,61 +236,12 @@ pub fn first_line(bytes: &[u8]) -> Option<String> {
 }
 
 /// An io::Error's message without the "(os error N)" suffix.
-fn io_msg(e: &std::io::Error) -> String {
+pub(super) fn io_msg(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.rfind(" (os error ") {
         Some(i) => s.get(..i).unwrap_or(&s).to_string(),
         None => s,
     }
-}
-
-fn show_url(u: &HttpUrl) -> String {
-    if u.host.contains(':') {
-        format!("http://[{}]:{}{}", u.host, u.port, u.path)
-    } else {
-        format!("http://{}:{}{}", u.host, u.port, u.path)
-    }
-}
-
-/// GETs `url` and returns the status code and status line ("HTTP 200 OK").
-async fn http_status(url: &HttpUrl) -> Result<(u16, String), String> {
-    let shown = show_url(url);
-    let mut s = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("GET {shown}: connect: {}", io_msg(&e)))?;
-    let host = if url.host.contains(':') { format!("[{}]", url.host) } else { url.host.clone() };
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: anycastd\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        url.path, url.port
-    );
-    s.write_all(req.as_bytes()).await.map_err(|e| format!("GET {shown}: send: {}", io_msg(&e)))?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 512];
-    while !buf.contains(&b'\n') && buf.len() < STATUS_LINE_LIMIT {
-        let n = s.read(&mut chunk).await.map_err(|e| format!("GET {shown}: read: {}", io_msg(&e)))?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    }
-    parse_status_line(&buf).ok_or_else(|| {
-        let got = first_line(&buf).unwrap_or_else(|| "nothing".into());
-        format!("GET {shown}: not an HTTP/1.x status line: \"{got}\"")
-    })
-}
-
-/// Parses "HTTP/1.x NNN reason" at the start of `buf`.
-pub fn parse_status_line(buf: &[u8]) -> Option<(u16, String)> {
-    let end = buf.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(buf.get(..end)?).ok()?.trim_end_matches('\r');
-    let rest = line.strip_prefix("HTTP/1.")?;
-    let mut parts = rest.splitn(3, ' ');
-    let _minor = parts.next().filter(|m| m.len() == 1 && m.bytes().all(|b| b.is_ascii_digit()))?;
-    let code = parts.next().filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))?;
-    let reason = text::escape_at_most(parts.next().unwrap_or("").trim().as_bytes(), DETAIL_CHARS);
-    let n = code.parse().ok()?;
-    let shown = if reason.is_empty() { format!("HTTP {n}") } else { format!("HTTP {n} {reason}") };
-    Some((n, shown))
 }
 
 async fn file_probe(path: &Path, invert: bool) -> (bool, String) {

@@ -4,6 +4,7 @@
 //! the speaker is told an [`Advert`] and every neighbor converges to it at once, through its
 //! export policy (`session::policy`).
 
+pub mod adverts;
 pub mod bfd;
 mod listener;
 pub mod neighbor;
@@ -15,6 +16,7 @@ use crate::liveness::Liveness;
 use crate::session::policy::ExportPolicy;
 use crate::session::SessionConfig;
 use crate::status::{NeighborState, NeighborStatus};
+pub use adverts::Adverts;
 use listener::{AcceptTable, Listeners};
 use neighbor::{Cmd, NeighborReport, NeighborSpec};
 use std::collections::HashMap;
@@ -51,7 +53,7 @@ struct Inner {
 /// An advertisement and when it was decided (for the decision → wire latency in status).
 #[derive(Clone, Debug)]
 pub struct Stamped {
-    pub advert: Advert,
+    pub advert: Adverts,
     pub at: std::time::Instant,
 }
 
@@ -125,7 +127,9 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
 impl Speaker {
     /// Binds the listeners, installs each neighbor's MD5 key on them, and starts one task per
     /// neighbor. A neighbor whose key the kernel refuses does not start (shown in status).
+    /// `advert` is the `default` service's first advertisement.
     pub async fn start(cfg: &Config, advert: Advert) -> Result<Speaker, SpeakerError> {
+        let advert = Adverts::one(config::DEFAULT_SERVICE, advert);
         let (advert_tx, _) = watch::channel(Arc::new(Stamped { advert, at: tokio::time::Instant::now().into_std() }));
         let liveness = Liveness::new(std::time::Instant::now());
         let (serving, _) = watch::channel(0);
@@ -316,20 +320,46 @@ impl Speaker {
         self.accept().stats()
     }
 
-    /// Every neighbor converges to `a` now (UPDATEs leave in the same wake-up).
+    /// Every neighbor converges to `a` as the `default` service's advertisement now.
     pub fn set_advert(&self, a: Advert) {
+        self.set_service_advert(config::DEFAULT_SERVICE, a);
+    }
+
+    /// Every neighbor converges to `a` as `service`'s advertisement now (UPDATEs for that
+    /// service's prefixes leave in the same wake-up; the other services' are untouched).
+    pub fn set_service_advert(&self, service: &str, a: Advert) {
         let at = tokio::time::Instant::now().into_std();
         self.advert.send_if_modified(|cur| {
-            if cur.advert == a {
-                false
-            } else {
-                *cur = Arc::new(Stamped { advert: a, at });
-                true
+            let mut next = cur.advert.clone();
+            if !next.set(service, a) {
+                return false;
             }
+            *cur = Arc::new(Stamped { advert: next, at });
+            true
         });
     }
 
+    /// Forgets the advertisements of services `keep` rejects (a reload removed them): their
+    /// prefixes are withdrawn.
+    pub fn retain_services(&self, keep: impl FnMut(&str) -> bool) {
+        let at = tokio::time::Instant::now().into_std();
+        self.advert.send_if_modified(|cur| {
+            let mut next = cur.advert.clone();
+            if !next.retain(keep) {
+                return false;
+            }
+            *cur = Arc::new(Stamped { advert: next, at });
+            true
+        });
+    }
+
+    /// The `default` service's advertisement.
     pub fn advert(&self) -> Advert {
+        self.advert.borrow().advert.get(config::DEFAULT_SERVICE)
+    }
+
+    /// Every service's advertisement.
+    pub fn adverts(&self) -> Adverts {
         self.advert.borrow().advert.clone()
     }
 

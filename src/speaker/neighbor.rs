@@ -13,8 +13,7 @@
 
 use super::bfd::{BfdHandle, BfdLink, BfdSpec};
 use super::transport::{self, TransportOpts};
-use super::Stamped;
-use crate::ha::decision::Advert;
+use super::{Adverts, Stamped};
 use crate::log_limit::{LogLimiter, Verdict};
 use crate::session::policy::ExportPolicy;
 use crate::session::{Action, ConnId, Peer, PeerAction, PeerEvent, SessionConfig, State, Stats};
@@ -46,9 +45,9 @@ pub struct NeighborSpec {
 }
 
 impl NeighborSpec {
-    /// The routes this neighbor is to have for `a`.
-    pub fn routes_for(&self, a: &Advert) -> crate::session::Routes {
-        self.policy.routes(&a.as_announce())
+    /// The routes this neighbor is to have for `a` (every service's).
+    pub fn routes_for(&self, a: &Adverts) -> crate::session::Routes {
+        a.routes(&self.policy)
     }
 }
 
@@ -244,8 +243,8 @@ struct Task {
     /// Warnings a keyed peer can cause at its own message rate (an RFC 7606 UPDATE error, an
     /// unnegotiated ROUTE-REFRESH…): one line per kind per minute, with the suppressed count.
     warn_limit: LogLimiter<PeerWarning>,
-    /// The latest advertisement (what the routes follow, through the BFD gate).
-    advert: Advert,
+    /// The latest advertisements (what the routes follow, through the BFD gate).
+    advert: Adverts,
     /// The neighbor's BFD session and what was last seen of it.
     bfd: Option<BfdHandle>,
     bfd_link: BfdLink,

@@ -35,3 +35,15 @@ pub async fn wait_status(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Polls `f` every 10 ms until it holds (true) or `limit` passes (false).
+pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}

@@ -102,6 +102,7 @@ class AnycastdConfig:
     preference_via: str | None = None  # med | as-path | both
     boot_id: bool = False             # ANYCASTD_BOOT_ID_FILE = the node dir's boot_id (simulated boots)
     issue12_keys: bool = True         # False: none of the keys above (a build from before them)
+    extra: str = ""                   # TOML appended as is (e.g. [[service]] tables, issue 13)
 
     def render(self, control_dir: Path) -> str:
         n = self.node
@@ -164,6 +165,8 @@ class AnycastdConfig:
                 lines.append(f"timeout_ms = {c.timeout_ms}")
         lines += ["", "[control]", f'socket = "{control_dir / "anycastd.sock"}"',
                   f'state_dir = "{control_dir / "state"}"']
+        if self.extra:
+            lines += ["", self.extra.strip()]
         return "\n".join(lines) + "\n"
 
 

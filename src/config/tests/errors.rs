@@ -317,9 +317,9 @@ fn health_check_type_fields() {
         )
     );
     assert_eq!(
-        one(&check("type = \"http\"\nurl = \"https://127.0.0.1/\"\n")),
+        one(&check("type = \"http\"\nurl = \"https://127.0.0.1/\"\nbody = \"\"\n")),
         format!(
-            "{F}:14:7: health.check[0].url = \"https://127.0.0.1/\": https:// is parsed but not run by this build yet; use exec, tcp, file or plain http; example: url = \"http://127.0.0.1:8080/health\""
+            "{F}:15:8: health.check[0].body = \"\": the expected body text must be 1-1024 bytes; example: body = \"OK\""
         )
     );
     assert_eq!(

@@ -50,18 +50,16 @@ fn a_service_check_is_located_under_its_service() {
 
 #[test]
 fn what_this_build_does_not_run_yet_is_refused_not_ignored() {
-    // Parsed, but the runtime of services is not there yet: accepting it would announce nothing
-    // for the service and say nothing.
-    let e = errors(&format!("{MINIMAL}{DNS}"));
+    // Services run now; a check type not run yet is refused in a service too.
+    let c = parse(&format!("{MINIMAL}{DNS}")).expect("services run");
+    assert_eq!(c.services().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), [DEFAULT_SERVICE, "dns"]);
+    let e = errors(&format!("{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\ntype = \"systemd\"\nunit = \"x\"\n"));
+    assert!(
+        e.iter().any(|d| d.contains("service[0].check[1].type") && d.contains("not run by this build yet")),
+        "{e:?}"
+    );
+    let e = errors(&format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\ntype = \"systemd\"\nunit = \"unbound\"\n"));
     assert!(e.iter().any(|d| d.contains("not run by this build yet")), "{e:?}");
-    for check in [
-        "type = \"systemd\"\nunit = \"unbound\"",
-        "type = \"http\"\nurl = \"https://127.0.0.1/\"",
-        "type = \"http\"\nurl = \"http://127.0.0.1/\"\nbody = \"OK\"",
-    ] {
-        let e = errors(&format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{check}\n"));
-        assert!(e.iter().any(|d| d.contains("not run by this build yet")), "{check}: {e:?}");
-    }
     // What runs now is accepted.
     for check in [
         "type = \"process\"\npidfile = \"/run/unbound.pid\"",
@@ -70,6 +68,19 @@ fn what_this_build_does_not_run_yet_is_refused_not_ignored() {
     ] {
         parse(&format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{check}\n")).expect(check);
     }
+}
+
+/// https (verified against `ca` or the system roots) and `body` run: they are accepted.
+#[test]
+fn https_and_body_are_accepted() {
+    let c = parse(&format!(
+        "{MINIMAL}\n[[health.check]]\nname = \"c\"\ntype = \"http\"\nurl = \"https://127.0.0.1:8443/ok\"\n\
+         body = \"OK\"\nca = \"/etc/anycastd/ca.pem\"\n"
+    ))
+    .expect("valid");
+    let url = HttpUrl { tls: true, host: "127.0.0.1".into(), port: 8443, path: "/ok".into() };
+    let want = Probe::Http { url, status: 200..=399, body: Some("OK".into()), ca: Some("/etc/anycastd/ca.pem".into()) };
+    assert_eq!(c.health.first().map(|h| &h.probe), Some(&want));
 }
 
 #[test]
