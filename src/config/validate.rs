@@ -52,9 +52,6 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
         r.error("anycast.prefixes", K::InvalidValue, what);
         return None;
     }
-    if let Some(s) = &services {
-        not_run_yet(s, health.as_deref().unwrap_or_default(), r);
-    }
     let (bgp, anycast, (role, track)) = (bgp?, anycast?, role?);
     next_hop_warnings(&bgp, &anycast, r);
     gtsm_listener_warnings(&bgp, r);
@@ -509,29 +506,6 @@ fn services(raw: Vec<RawService>, r: &mut Reporter<'_>, anycast: Option<&Anycast
         }
     }
     ok.then_some(out)
-}
-
-/// What this build parses but does not run yet (issue 13 in progress): refused, so that a
-/// config is never accepted and then silently not carried out. Remove each rule as its runtime
-/// lands.
-fn not_run_yet(services: &[Service], health: &[crate::config::HealthCheck], r: &mut Reporter<'_>) {
-    let all = health.iter().enumerate().map(|(i, c)| (format!("health.check[{i}]"), c)).chain(
-        services
-            .iter()
-            .enumerate()
-            .flat_map(|(j, s)| s.checks.iter().enumerate().map(move |(i, c)| (format!("service[{j}].check[{i}]"), c))),
-    );
-    for (at, c) in all {
-        let unfinished = match &c.probe {
-            crate::config::Probe::Process { .. } => Some(("type", "type = \"process\"")),
-            crate::config::Probe::Address { .. } => Some(("type", "type = \"address\"")),
-            _ => None,
-        };
-        if let Some((key, what)) = unfinished {
-            let msg = format!("{what} is parsed but not run by this build yet; use exec, tcp, file, systemd or http");
-            r.error(&format!("{at}.{key}"), K::InvalidValue, &msg);
-        }
-    }
 }
 
 /// `on_change = ["/path/cmd", "arg", …]`: an absolute program path.

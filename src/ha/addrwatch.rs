@@ -92,9 +92,11 @@ impl AddrWatch {
     }
 }
 
-/// The address and link notifications, on a netlink connection of their own.
-struct Events {
-    rx: BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+/// The address and link notifications, on a netlink connection of their own (`handle`
+/// sends requests on the same socket).
+pub(crate) struct Events {
+    pub(crate) rx: BoxStream<'static, (NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    pub(crate) handle: rtnetlink::Handle,
     conn: JoinHandle<()>,
 }
 
@@ -104,11 +106,12 @@ impl Drop for Events {
     }
 }
 
-fn subscribe() -> Result<Events, String> {
+/// A netlink socket joined to the IPv4 and IPv6 address groups and the link group.
+pub(crate) fn subscribe() -> Result<Events, String> {
     let groups = [MulticastGroup::Ipv4Ifaddr, MulticastGroup::Ipv6Ifaddr, MulticastGroup::Link];
-    let (conn, _handle, rx) = rtnetlink::new_multicast_connection(&groups)
+    let (conn, handle, rx) = rtnetlink::new_multicast_connection(&groups)
         .map_err(|e| format!("cannot subscribe to address notifications: {e}"))?;
-    Ok(Events { rx: rx.boxed(), conn: tokio::spawn(conn) })
+    Ok(Events { rx: rx.boxed(), handle, conn: tokio::spawn(conn) })
 }
 
 /// Whether `m` calls for a look at the addresses of interface `index`.

@@ -82,7 +82,7 @@ pub fn parse_pid(text: &str) -> Option<u32> {
     (1..=i32::MAX as u32).contains(&pid).then_some(pid)
 }
 
-fn read_bounded(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<String> {
     let mut buf = Vec::new();
     std::fs::File::open(path)?.take(READ_LIMIT).read_to_end(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -254,14 +254,14 @@ fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
 }
 
 /// One watched process: its pidfd, or `None` when polled through `/proc`.
-struct Watched {
-    id: EngineId,
+pub(crate) struct Watched {
+    pub(crate) id: EngineId,
     fd: Option<AsyncFd<OwnedFd>>,
 }
 
 /// Opens the watch on `id`; `None` when it is already gone. Logs once when pidfd is
-/// unavailable (`*polling` then stays set).
-fn open_watch(id: EngineId, polling: &mut bool) -> Option<Watched> {
+/// unavailable (`*polling` then stays set), naming `what` is watched ("keepalived").
+pub(crate) fn open_watch(id: EngineId, polling: &mut bool, what: &str) -> Option<Watched> {
     if !*polling {
         match pidfd_open(id.pid) {
             Ok(fd) => {
@@ -274,12 +274,12 @@ fn open_watch(id: EngineId, polling: &mut bool) -> Option<Watched> {
                 match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
                     Ok(fd) => return Some(Watched { id, fd: Some(fd) }),
                     Err(e) => {
-                        tracing::warn!("cannot poll a pidfd ({e}): watching keepalived through /proc every 100 ms")
+                        tracing::warn!("cannot poll a pidfd ({e}): watching {what} through /proc every 100 ms")
                     }
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return None,
-            Err(e) => tracing::warn!("pidfd_open is unavailable ({e}): watching keepalived through /proc every 100 ms"),
+            Err(e) => tracing::warn!("pidfd_open is unavailable ({e}): watching {what} through /proc every 100 ms"),
         }
         *polling = true;
     }
@@ -287,7 +287,7 @@ fn open_watch(id: EngineId, polling: &mut bool) -> Option<Watched> {
 }
 
 /// Resolves when one of `w` has ended: its index.
-async fn any_exit(w: &[Watched]) -> usize {
+pub(crate) async fn any_exit(w: &[Watched]) -> usize {
     if w.is_empty() {
         return std::future::pending().await;
     }
@@ -353,7 +353,7 @@ pub async fn watch(spec: EnginePid, report: impl Fn(EngineEvent) + Send + Sync +
             .unwrap_or_else(|e| EngineNow::NotRunning(format!("cannot read the pid file: {e}")));
         if let EngineNow::Running { id, .. } = &seen {
             if !watched.iter().any(|w| w.id == *id) {
-                match open_watch(*id, &mut polling) {
+                match open_watch(*id, &mut polling, "keepalived") {
                     Some(w) => {
                         if watched.len() >= WATCHED_MAX {
                             watched.remove(0);

@@ -49,45 +49,27 @@ fn a_service_check_is_located_under_its_service() {
 }
 
 #[test]
-fn what_this_build_does_not_run_yet_is_refused_not_ignored() {
-    // Services run now; a check type not run yet is refused in a service too.
+fn every_check_type_runs_alone_and_in_a_service() {
     let c = parse(&format!("{MINIMAL}{DNS}")).expect("services run");
     assert_eq!(c.services().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), [DEFAULT_SERVICE, "dns"]);
-    let e = errors(&format!(
-        "{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\ntype = \"address\"\naddress = \"203.0.113.53\"\n"
-    ));
-    assert!(
-        e.iter().any(|d| d.contains("service[0].check[1].type") && d.contains("not run by this build yet")),
-        "{e:?}"
-    );
-    for check in
-        ["type = \"address\"\naddress = \"203.0.113.124\"", "type = \"process\"\npidfile = \"/run/unbound.pid\""]
-    {
-        let e = errors(&format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{check}\n"));
-        assert!(e.iter().any(|d| d.contains("not run by this build yet")), "{check}: {e:?}");
-    }
-    // What it runs is accepted: systemd checks (ha::event::systemd), alone or in a service.
-    let systemd = "type = \"systemd\"\nunit = \"unbound.service\"\n";
-    for text in [
-        format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{systemd}"),
-        format!("{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\n{systemd}"),
+    for check in [
+        "type = \"process\"\npidfile = \"/run/unbound.pid\"",
+        "type = \"process\"\npattern = \"^unbound$\"",
+        "type = \"address\"\naddress = \"203.0.113.124\"",
+        "type = \"systemd\"\nunit = \"unbound.service\"",
+        "type = \"http\"\nurl = \"https://127.0.0.1/\"\nbody = \"OK\"",
     ] {
-        let c = parse(&text);
-        assert!(c.is_ok(), "{text}: {:?}", c.err().map(|e| e.to_string()));
+        for text in [
+            format!("{MINIMAL}\n[[health.check]]\nname = \"c\"\n{check}\n"),
+            format!("{MINIMAL}{DNS}[[service.check]]\nname = \"s\"\n{check}\n"),
+        ] {
+            let c = parse(&text);
+            assert!(c.is_ok(), "{text}: {:?}", c.err().map(|e| e.to_string()));
+        }
     }
-}
-
-/// https (verified against `ca` or the system roots) and `body` run: they are accepted.
-#[test]
-fn https_and_body_are_accepted() {
-    let c = parse(&format!(
-        "{MINIMAL}\n[[health.check]]\nname = \"c\"\ntype = \"http\"\nurl = \"https://127.0.0.1:8443/ok\"\n\
-         body = \"OK\"\nca = \"/etc/anycastd/ca.pem\"\n"
-    ))
-    .expect("valid");
-    let url = HttpUrl { tls: true, host: "127.0.0.1".into(), port: 8443, path: "/ok".into() };
-    let want = Probe::Http { url, status: 200..=399, body: Some("OK".into()), ca: Some("/etc/anycastd/ca.pem".into()) };
-    assert_eq!(c.health.first().map(|h| &h.probe), Some(&want));
+    let hooked = DNS.replace("[[service.check]]", "on_change = [\"/usr/local/bin/changed\"]\n[[service.check]]");
+    let c = parse(&format!("{MINIMAL}{hooked}")).expect("on_change runs");
+    assert_eq!(c.services()[1].on_change.as_deref(), Some(&["/usr/local/bin/changed".to_string()][..]));
 }
 
 #[test]

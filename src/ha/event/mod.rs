@@ -17,7 +17,15 @@ pub mod process;
 pub mod systemd;
 
 #[cfg(test)]
+mod address_tests;
+#[cfg(test)]
+mod e2e_tests;
+#[cfg(test)]
+mod process_tests;
+#[cfg(test)]
 mod systemd_tests;
+#[cfg(test)]
+mod test_util;
 #[cfg(test)]
 mod tests;
 
