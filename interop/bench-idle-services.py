@@ -8,7 +8,8 @@ namespaces, no traffic beyond 127.0.0.1: each has one passive neighbor that neve
              `process` check on the pidfile of its own `sleep` process (pidfd) — at the default
              1 s backstop interval.
 Reports each daemon's CPU (utime+stime over the window, % of one core) and RSS (VmRSS at the
-end), and the differences. Goals (issue 13): CPU ≤ 0.1 % of a core, RSS growth ≤ 1 MiB.
+end), and the differences. Goals (issue 13), on the differences (what the services and their
+checks add to an idle daemon): CPU ≤ 0.1 % of a core, RSS growth ≤ 1 MiB.
 
 Usage: interop/bench-idle-services.py [--window S] [--bin PATH]   (default 60 s,
 target/release/anycastd). Every process it starts is ended by PID; the temp dir is removed.
@@ -110,8 +111,9 @@ def main(argv):
         rss = (res["services"][1] - res["base"][1]) / 1024
         print(f"| difference | | {cpu:+.3f} % | {rss:+.2f} MiB |")
         print(f"(services healthy in the services daemon's status at the start: {healthy}/{SERVICES})")
-        ok = res["services"][0] <= 0.1 and rss <= 1.0 and healthy == SERVICES
-        print("goals (CPU <= 0.1 %, RSS growth <= 1 MiB):", "met" if ok else "NOT met")
+        ok = cpu <= 0.1 and rss <= 1.0 and healthy == SERVICES
+        print("goals (the services' cost over the base: CPU <= 0.1 % of a core, RSS <= 1 MiB):",
+              "met" if ok else "NOT met")
         return 0 if ok else 1
     finally:
         for p in procs:

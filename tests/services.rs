@@ -132,3 +132,57 @@ async fn each_service_moves_only_its_own_prefix() {
     b.shutdown("bye", Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// keepalived per service: `notify MASTER --instance VI_DNS` makes only dns primary; web, on
+/// VI_WEB, stays withdrawn until its own instance says MASTER. No BGP peer: the speaker's
+/// advertisements show it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_keepalived_state_moves_only_the_services_of_its_instance() {
+    let dir = std::env::temp_dir().join(format!("acd-services-ka-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.toml");
+    let role = |name: &str| {
+        format!(
+            "[service.role]\nsource = \"keepalived\"\ninstance = \"VI_{}\"\npath = \"{}\"\npidfile = \"\"\ntrack_file = \"{}\"\n",
+            name.to_uppercase(),
+            dir.join(format!("role.{name}")).display(),
+            dir.join(format!("track.{name}")).display()
+        )
+    };
+    let text = format!(
+        "{}[control]\nstate_dir = \"{}\"\n\
+         [[service]]\nname = \"dns\"\nprefixes = [\"{DNS}\"]\n{}\
+         [[service]]\nname = \"web\"\nprefixes = [\"{WEB}\"]\n{}",
+        base("127.0.0.1", "127.0.0.2", 17952, 65124, 65000, true),
+        dir.display(),
+        role("dns"),
+        role("web")
+    );
+    std::fs::write(&path, &text).unwrap();
+    let a = Daemon::start(Config::load(&path).unwrap(), path.clone()).await.unwrap();
+    let advertised = |svc: &str| !a.speaker_adverts().get(svc).prefixes.is_empty();
+    assert!(!advertised("dns") && !advertised("web"), "advertised before keepalived spoke");
+    let notify = |state: &str, instance: &str| anycastd::control::Request::Notify {
+        state: state.into(),
+        instance: Some(instance.into()),
+    };
+    let r = a.handle(notify("MASTER", "VI_DNS")).await;
+    assert!(r.ok, "{r:?}");
+    assert!(advertised("dns") && !advertised("web"), "{:?}", a.speaker_adverts());
+    assert!(std::fs::read_to_string(dir.join("role.dns")).unwrap().starts_with("MASTER\n"));
+    assert!(!dir.join("role.web").exists(), "VI_DNS's state was saved for web");
+    let r = a.handle(notify("MASTER", "VI_WEB")).await;
+    assert!(r.ok && advertised("web"), "{r:?}");
+    // An instance no service follows is ignored, with a word why.
+    let r = a.handle(notify("BACKUP", "VI_OTHER")).await;
+    assert!(r.ok && r.message.as_deref().unwrap_or_default().contains("ignored"), "{r:?}");
+    assert!(advertised("dns") && advertised("web"));
+    let r = a.handle(notify("BACKUP", "VI_DNS")).await;
+    assert!(r.ok && !advertised("dns") && advertised("web"), "{r:?}");
+    // Each service has its own track file, each following its own checks.
+    let s = a.status();
+    assert_eq!(s.services.iter().map(|v| v.track.is_some()).collect::<Vec<_>>(), [true, true], "{s:?}");
+    a.shutdown("test over").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

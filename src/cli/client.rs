@@ -175,6 +175,17 @@ pub fn notify_state(path: &Path, keys: &ClientKeys, state: &str, instance: Optio
         Err(e) if daemon_absent(&e) => e,
         Err(e) => return Outcome::err(2, format!("{e}; not saved to the state file (the daemon may still apply it)")),
     };
+    // A service's own keepalived role that names this instance gets it (as in the daemon);
+    // never the node's role.
+    let named: Vec<PathBuf> = keys
+        .service_roles
+        .iter()
+        .filter(|r| instance.is_some() && r.instance.as_deref() == instance)
+        .filter_map(|r| r.keepalived_path())
+        .collect();
+    if !named.is_empty() {
+        return save_for_start(&e, state, &named);
+    }
     if let (Some(ours), Some(theirs)) = (keys.role_instance.as_deref(), instance) {
         if ours != theirs {
             let shown = escape_at_most(theirs.as_bytes(), 64);
@@ -185,17 +196,23 @@ pub fn notify_state(path: &Path, keys: &ClientKeys, state: &str, instance: Optio
         let source = keys.role_source.as_deref().unwrap_or_default();
         return Outcome::err(2, format!("{e}; not saved: [role] source is {source:?}, not \"keepalived\""));
     }
-    let role_path = keys.role_path();
-    match crate::ha::role::persist_role(&role_path, state) {
-        Ok(()) => {
-            let word = crate::ha::role::keepalived_word(state).unwrap_or_default();
-            Outcome::err(
-                2,
-                format!("the daemon is not running ({e}): saved {word} to {} for its next start", role_path.display()),
-            )
+    let mut paths = vec![keys.role_path()];
+    // The services whose own keepalived role names no instance follow every instance.
+    paths.extend(keys.service_roles.iter().filter(|r| r.instance.is_none()).filter_map(|r| r.keepalived_path()));
+    save_for_start(&e, state, &paths)
+}
+
+/// The daemon is not running (`e`): saves `state` to each of `paths` for its next start.
+fn save_for_start(e: &impl std::fmt::Display, state: &str, paths: &[PathBuf]) -> Outcome {
+    let mut saved = Vec::new();
+    for p in paths {
+        if let Err(e2) = crate::ha::role::persist_role(p, state) {
+            return Outcome::err(2, format!("the daemon is not running ({e}), and the state cannot be saved: {e2}"));
         }
-        Err(e2) => Outcome::err(2, format!("the daemon is not running ({e}), and the state cannot be saved: {e2}")),
+        saved.push(p.display().to_string());
     }
+    let word = crate::ha::role::keepalived_word(state).unwrap_or_default();
+    Outcome::err(2, format!("the daemon is not running ({e}): saved {word} to {} for its next start", saved.join(", ")))
 }
 
 /// `notify-fifo FIFO`: keepalived's `vrrp_notify_fifo_script`. One long-running reader of the
@@ -309,6 +326,41 @@ mod tests {
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(out.stderr.contains("not saved"), "{}", out.stderr);
         assert!(std::fs::read_to_string(&role).unwrap().starts_with("MASTER\nboot_id "));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn notify_without_a_daemon_saves_a_service_instance_to_that_service_only() {
+        let dir = std::env::temp_dir().join(format!("acd-notify-svc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sock, node, dns, cfg) = (dir.join("ctl.sock"), dir.join("role"), dir.join("role.dns"), dir.join("a.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[bgp]\nlocal_as = 65124\nrouter_id = \"192.0.2.1\"\nlocal_ip = \"192.0.2.1\"\n[[bgp.neighbor]]\nremote_ip = \"192.0.2.2\"\nremote_as = 65000\n\
+                 [anycast]\nprefixes = [\"203.0.113.124/32\"]\n[role]\nsource = \"keepalived\"\npath = \"{}\"\n\
+                 [[service]]\nname = \"dns\"\nprefixes = [\"203.0.113.53/32\"]\n\
+                 [service.role]\nsource = \"keepalived\"\ninstance = \"VI_DNS\"\npath = \"{}\"\n",
+                node.display(),
+                dns.display()
+            ),
+        )
+        .unwrap();
+        assert!(Config::load(&cfg).is_ok(), "{:?}", Config::load(&cfg).err());
+        let keys = ClientKeys::read(Some(&cfg));
+        let out = notify(&sock, &keys, &words("INSTANCE VI_DNS MASTER 150"), None);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains(&format!("saved MASTER to {} for", dns.display())), "{}", out.stderr);
+        assert!(std::fs::read_to_string(&dns).unwrap().starts_with("MASTER\n"));
+        assert!(!node.exists(), "VI_DNS's state reached the node's role");
+        // The short form with --instance is the same; another instance goes to the node.
+        let out = notify(&sock, &keys, &words("BACKUP"), Some("VI_DNS"));
+        assert!(out.stderr.contains(&dns.display().to_string()), "{}", out.stderr);
+        assert!(std::fs::read_to_string(&dns).unwrap().starts_with("BACKUP\n"));
+        let out = notify(&sock, &keys, &words("INSTANCE VI_NODE MASTER 150"), None);
+        assert!(out.stderr.contains(&format!("saved MASTER to {} for", node.display())), "{}", out.stderr);
+        assert!(std::fs::read_to_string(&dns).unwrap().starts_with("BACKUP\n"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -22,6 +22,72 @@ pub struct ClientKeys {
     pub role_path: Option<String>,
     /// `[role] instance`.
     pub role_instance: Option<String>,
+    /// Each `[[service]]`'s `[service.role]`, when it has one.
+    pub service_roles: Vec<ServiceRoleKeys>,
+}
+
+/// The keys of one `[service.role]` a client reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceRoleKeys {
+    /// The `[[service]]`'s `name`.
+    pub service: Option<String>,
+    pub source: Option<String>,
+    pub path: Option<String>,
+    pub instance: Option<String>,
+}
+
+impl ServiceRoleKeys {
+    /// Where this service's keepalived state is saved: its `path`, else the default
+    /// `/var/lib/anycastd/role.NAME`; `None` when the role is not keepalived's or the service
+    /// has no readable name.
+    pub fn keepalived_path(&self) -> Option<PathBuf> {
+        if self.source.as_deref() != Some("keepalived") {
+            return None;
+        }
+        match (&self.path, &self.service) {
+            (Some(p), _) => Some(PathBuf::from(p)),
+            (None, Some(name)) => Some(PathBuf::from(format!("{DEFAULT_ROLE_PATH}.{name}"))),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The `[service.role]` tables of `text`, each with its service's name (same leniency as
+/// [`scan`]: one-line string values only, anything else skipped).
+pub fn service_roles(text: &str) -> Vec<ServiceRoleKeys> {
+    let mut out: Vec<ServiceRoleKeys> = Vec::new();
+    let mut name: Option<String> = None;
+    // Which table the lines belong to: the service itself, its role, or neither.
+    let (mut in_service, mut in_role) = (false, false);
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+            in_service = header.starts_with("[[service]]");
+            in_role = header.starts_with("[service.role]");
+            if in_service {
+                name = None;
+            }
+            if in_role {
+                out.push(ServiceRoleKeys { service: name.clone(), ..Default::default() });
+            }
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let (k, v) = (dotted_key(k.trim()), string_value(v.trim_start()));
+        if in_service && k == "name" {
+            name = v.clone();
+            // A role table written before the name is not valid TOML order anyway.
+        } else if let (true, Some(r)) = (in_role, out.last_mut()) {
+            match k.as_str() {
+                "source" => r.source = v,
+                "path" => r.path = v,
+                "instance" => r.instance = v,
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 impl ClientKeys {
@@ -32,6 +98,7 @@ impl ClientKeys {
             role_source: scan(text, "role", "source"),
             role_path: scan(text, "role", "path"),
             role_instance: scan(text, "role", "instance"),
+            service_roles: service_roles(text),
         }
     }
 

@@ -318,6 +318,28 @@ mod tests {
     }
 
     #[test]
+    fn several_services_each_get_their_block() {
+        let mut s = doc();
+        s.services = serde_json::from_value(serde_json::json!([
+            {"name": "dns", "prefixes": ["203.0.113.53/32"], "failovers": 2, "role": "primary", "healthy": false,
+             "advertising": [], "reason": "withdrawn: check `unbound` failed 1/1",
+             "checks": [{"name": "unbound", "healthy": false, "ok": false, "detail": "pid 7 from /run/unbound.pid is gone"}]},
+            {"name": "web", "prefixes": ["203.0.113.80/32"], "role": "primary", "healthy": true,
+             "advertising": ["203.0.113.80/32"], "reason": "advertising: primary, healthy"}
+        ]))
+        .unwrap();
+        let t = render(&s, false);
+        assert!(t.starts_with("anycastd — 1/2 services advertising to 1/2 neighbors\n"), "{t}");
+        assert!(t.contains("service dns: PRIMARY — withdrawn (203.0.113.53/32)\n  decision: withdrawn: check `unbound` failed 1/1\n"), "{t}");
+        assert!(t.contains("UNHEALTHY; role source: -; failovers: 2"), "{t}");
+        assert!(t.contains("service web: PRIMARY — advertising 203.0.113.80/32"), "{t}");
+        assert!(t.contains("unbound"), "{t}");
+        // Unhealthy service: exit 1 even though the top-level keys (another service) are fine.
+        s.ha.healthy = true;
+        assert_eq!(exit_code(&s), 1);
+    }
+
+    #[test]
     fn keepalived_liveness_and_split_brain_lines() {
         let mut s: StatusDoc = serde_json::from_value(serde_json::json!({
             "role": "primary", "role_detail": "keepalived MASTER", "healthy": true,

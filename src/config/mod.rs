@@ -360,8 +360,8 @@ pub enum Probe {
     File { path: PathBuf, invert: bool },
     /// The process runs. Event-driven: its exit (pidfd) is a failure at once.
     Process { target: ProcessTarget },
-    /// The systemd unit's ActiveState is `active` (or `reloading`/`activating`... see
-    /// `ha::event::systemd`). Event-driven (D-Bus PropertiesChanged).
+    /// The systemd unit's ActiveState is `active` or `reloading` (`ha::event::systemd`).
+    /// Event-driven (D-Bus PropertiesChanged): failed, inactive, deactivating fail at once.
     Systemd { unit: String },
     /// The address is on the interface and the interface is up. Event-driven (netlink).
     Address { address: IpAddr, interface: String },

@@ -45,6 +45,8 @@ pub struct Daemon {
     /// Writes the HA state files for every controller, so their writes stay in order.
     persister: Persister,
     loopback: Option<Arc<Loopback>>,
+    /// Beats the speaker's liveness while every service's decision loop is responsive.
+    beat_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Keeps the managed addresses on the interface (with `loopback`).
     addr_watch: std::sync::OnceLock<AddrWatch>,
     /// The watcher's last report. Held while it reaches the controller in force, and while a
@@ -100,6 +102,7 @@ impl Daemon {
             links: Mutex::new(BTreeMap::new()),
             persister: Persister::start(),
             loopback,
+            beat_task: Mutex::new(None),
             addr_watch: std::sync::OnceLock::new(),
             addresses: Mutex::new(AddressReport::default()),
             reloading: tokio::sync::Mutex::new(()),
@@ -116,6 +119,8 @@ impl Daemon {
             *d.services.write().unwrap_or_else(|p| p.into_inner()) = runs;
         }
         d.set_tracks(&cfg);
+        let task = tokio::spawn(beat(Arc::downgrade(&d), d.speaker.liveness()));
+        *d.beat_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         let task = tokio::spawn(follow_track(Arc::downgrade(&d)));
         *d.track_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         if let Some(lo) = &d.loopback {
@@ -173,7 +178,6 @@ impl Daemon {
             addresses,
             carry,
         ));
-        ha.beat(self.speaker.liveness());
         self.speaker.set_service_advert(&service.name, ha.current().advert);
         ServiceRun { service, cfg: ha_cfg, ha }
     }
@@ -458,6 +462,9 @@ impl Daemon {
         if let Some(t) = self.track_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
             t.abort();
         }
+        if let Some(t) = self.beat_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
         let tickets: Vec<_> = self.tracks().iter_mut().filter_map(|t| t.writer.stop()).collect();
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
         for t in tickets {
@@ -629,6 +636,23 @@ fn outcomes(each: Vec<(String, crate::ha::CommandOutcome)>) -> Response {
         })
         .collect();
     Response::ok(lines.join("\n"))
+}
+
+/// Beats `liveness` every [`crate::liveness::HEARTBEAT`] after taking every service's decider
+/// lock in turn (one task for all services, not one per service): a decision stuck under any
+/// of them, or the runtime thread stuck anywhere, stops the beats (and so BFD transmission).
+async fn beat(d: std::sync::Weak<Daemon>, liveness: crate::liveness::Liveness) {
+    let mut tick = tokio::time::interval(crate::liveness::HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(daemon) = d.upgrade() else { return };
+        let runs = daemon.services.read().unwrap_or_else(|p| p.into_inner());
+        for r in runs.iter() {
+            r.ha.responsive();
+        }
+        liveness.beat(tokio::time::Instant::now().into_std());
+    }
 }
 
 /// Keeps the track files in step with "can serve", event-driven: it waits for a change of a

@@ -447,7 +447,8 @@ impl HaController {
 
     /// Beats `liveness` every [`crate::liveness::HEARTBEAT`] for as long as this controller
     /// runs, each beat taken under the decider's lock: a decision stuck under it, or the
-    /// runtime thread stuck anywhere, stops the beats (and so BFD transmission).
+    /// runtime thread stuck anywhere, stops the beats (and so BFD transmission). (The daemon,
+    /// with a controller per service, beats once for all of them: [`Self::responsive`].)
     pub fn beat(&self, liveness: crate::liveness::Liveness) {
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {
@@ -461,6 +462,12 @@ impl HaController {
             }
         });
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
+    /// Takes the decider's lock and lets it go: returns only when no decision is stuck under
+    /// it (what a liveness beat proves).
+    pub fn responsive(&self) {
+        drop(self.shared.lock());
     }
 
     /// What a replacement controller takes over (see [`start_carried`](Self::start_carried)).

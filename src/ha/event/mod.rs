@@ -19,6 +19,8 @@ pub mod systemd;
 #[cfg(test)]
 mod address_tests;
 #[cfg(test)]
+mod e2e_tests;
+#[cfg(test)]
 mod process_tests;
 #[cfg(test)]
 mod systemd_tests;

@@ -38,11 +38,24 @@ struct Found {
 
 /// Whether the process runs.
 pub async fn probe(target: &ProcessTarget) -> (bool, String) {
-    let t = target.clone();
-    match tokio::task::spawn_blocking(move || resolve(&t)).await {
-        Ok(Ok(f)) => (true, format!("pid {} ({}) runs", f.id.pid, f.name)),
-        Ok(Err(why)) => (false, why),
-        Err(e) => (false, format!("cannot look for the process: {e}")),
+    match resolve_async(target).await {
+        Ok(f) => (true, format!("pid {} ({}) runs", f.id.pid, f.name)),
+        Err(why) => (false, why),
+    }
+}
+
+/// [`resolve`] from async code: a pidfile's few small reads (a pidfile, `/proc/PID/stat`, all
+/// in memory) run inline; a pattern's scan of `/proc` on the blocking pool. Inline, an idle
+/// node's pidfile checks cost no thread hand-off (and no blocking-pool threads) every poll.
+async fn resolve_async(target: &ProcessTarget) -> Result<Found, String> {
+    match target {
+        ProcessTarget::Pidfile(_) => resolve(target),
+        ProcessTarget::Pattern { .. } => {
+            let t = target.clone();
+            tokio::task::spawn_blocking(move || resolve(&t))
+                .await
+                .unwrap_or_else(|e| Err(format!("cannot look for the process: {e}")))
+        }
     }
 }
 
@@ -188,8 +201,7 @@ async fn run(target: ProcessTarget, tx: mpsc::Sender<Wake>) {
                 events = watch_dir(dir);
             }
         }
-        let t = target.clone();
-        let found = tokio::task::spawn_blocking(move || resolve(&t).ok()).await.ok().flatten();
+        let found = resolve_async(&target).await.ok();
         if let Some((pid, name)) = exited.take() {
             if found.is_none() && !fail(&tx, pid, &name).await {
                 return;

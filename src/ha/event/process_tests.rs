@@ -8,8 +8,17 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 
+/// `sleep arg`, once it shows as such: right after spawn the child may still be inside exec,
+/// with neither its new name nor its command line in place (waits at most 2 s).
 fn sleeper(arg: &str) -> Child {
-    Command::new("sleep").arg(arg).spawn().expect("run sleep")
+    let child = Command::new("sleep").arg(arg).spawn().expect("run sleep");
+    let want = format!("sleep\0{arg}\0").into_bytes();
+    let t = Instant::now();
+    while std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default() != want {
+        assert!(t.elapsed() < Duration::from_secs(2), "sleep {arg} not exec'd within 2 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child
 }
 
 #[tokio::test]

@@ -13,7 +13,12 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 const PYTHON: &str = "/usr/bin/python3";
 const T: Duration = Duration::from_secs(2);
 
-/// Whether `test` must skip: dbus-daemon or Debian's python3 D-Bus modules missing.
+/// A fresh directory for `test`, or `None` when it must skip: dbus-daemon or Debian's python3
+/// D-Bus modules missing.
+fn setup(test: &str) -> Option<std::path::PathBuf> {
+    (!skip(test)).then(|| crate::test_env::fresh_dir("event", test))
+}
+
 fn skip(test: &str) -> bool {
     let has = |prog: &str, args: &[&str]| {
         std::process::Command::new(prog)
@@ -32,7 +37,8 @@ fn skip(test: &str) -> bool {
     false
 }
 
-/// A running double; `stop` ends it (and its dbus-daemon); dropping it kills it.
+/// A running double; `stop` ends it (and its dbus-daemon); dropping it (a failed test) sends
+/// it SIGTERM, so that it still stops its daemon and removes its files, and SIGKILL after 2 s.
 struct Double {
     child: Child,
     stdin: ChildStdin,
@@ -52,7 +58,6 @@ impl Double {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start systemd_double.py");
         let stdin = child.stdin.take().expect("stdin");
@@ -80,17 +85,28 @@ impl Double {
 
     async fn stop(mut self) {
         let _ = self.stdin.write_all(b"quit\n").await;
-        drop(self.stdin);
+        let _ = self.stdin.flush().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+impl Drop for Double {
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else { return };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..20 {
+            if self.child.try_wait().is_ok_and(|s| s.is_some()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.start_kill();
     }
 }
 
 #[tokio::test]
 async fn probe_says_active_inactive_failed_and_unknown() {
-    if skip("probe_says_active_inactive_failed_and_unknown") {
-        return;
-    }
-    let d = crate::test_env::fresh_dir("event", "systemd-probe");
+    let Some(d) = setup("probe_says_active_inactive_failed_and_unknown") else { return };
     let units = ["unbound.service=active/running", "broken.service=failed/failed", "stopped.service=inactive/dead"];
     let mut double = Double::start(&d.join("bus"), &units).await;
     let a = double.address.clone();
@@ -127,10 +143,7 @@ async fn probe_says_active_inactive_failed_and_unknown() {
 
 #[tokio::test]
 async fn watcher_fails_within_100_ms_of_the_unit_stopping() {
-    if skip("watcher_fails_within_100_ms_of_the_unit_stopping") {
-        return;
-    }
-    let d = crate::test_env::fresh_dir("event", "systemd-watch");
+    let Some(d) = setup("watcher_fails_within_100_ms_of_the_unit_stopping") else { return };
     let mut double =
         Double::start(&d.join("bus"), &["unbound.service=active/running", "other.service=active/running"]).await;
     let mut w = watch_at(double.address.clone(), "unbound.service");
@@ -170,10 +183,7 @@ async fn watcher_fails_within_100_ms_of_the_unit_stopping() {
 
 #[tokio::test]
 async fn watcher_reconnects_when_the_bus_comes_back() {
-    if skip("watcher_reconnects_when_the_bus_comes_back") {
-        return;
-    }
-    let d = crate::test_env::fresh_dir("event", "systemd-reconnect");
+    let Some(d) = setup("watcher_reconnects_when_the_bus_comes_back") else { return };
     let socket = d.join("bus");
     let address = format!("unix:path={}", socket.display());
     // No bus yet: the watcher retries every RETRY, without waking the check.

@@ -18,3 +18,18 @@ pub(super) async fn drain(w: &mut Watch) {
 pub(super) fn failed(w: &Wake) -> Option<&str> {
     w.outcome.as_ref().filter(|o| !o.ok).map(|o| o.detail.as_str())
 }
+
+/// The detail of the first failed outcome within `ms` milliseconds, wakes without an outcome
+/// (other events about the same thing) passed over.
+pub(super) async fn failure_within(w: &mut Watch, ms: u64, what: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let wake = tokio::time::timeout_at(deadline, w.next())
+            .await
+            .unwrap_or_else(|_| panic!("no failure within {ms} ms: {what}"));
+        if let Some(o) = wake.outcome {
+            assert!(!o.ok, "{what}: a healthy outcome {o:?}");
+            return o.detail;
+        }
+    }
+}
