@@ -4,7 +4,7 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
   demo                      the README's live failover demo
   bench-failover [ARGS]     anycastd vs ExaBGP + exabgp-healthcheck (--quick, --runs N, --med)
   bench-events [ARGS]       event-driven checks vs ExaBGP's polling, per kind of failure
-                            (--quick, --runs N, --kinds file,process,address)
+                            (--quick, --runs N, --kinds file,process,systemd,address)
   bench-silent-death [ARGS] silent node death → router FIB via the backup, BFD vs hold timers vs
                             ExaBGP (--quick, --runs N, --router bird|frr, --configs ..., --faults ...,
                             --budget S, --out DIR)

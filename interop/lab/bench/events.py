@@ -1,7 +1,8 @@
 """Event-driven failover benchmark (interop/bench-events.sh, issue 13): anycastd's event-driven
 checks vs ExaBGP 4 + exabgp-healthcheck polling the same input, side by side in one run, in
 bench-failover's topology (failover.py: BIRD router, nodea primary, nodeb standby with 3
-prepends, a client pinging 203.0.113.124 every 10 ms, tcpdump on nodea's router port).
+prepends, the client pinging 203.0.113.124 — here every 2 ms, --ping-interval —, tcpdump on
+nodea's router port).
 
 One kind of failure per pair of phases (anycastd, then ExaBGP), each check at interval 100 ms,
 rise 1, fall 1; only that kind's input changes, everything else stays steady:
