@@ -16,6 +16,9 @@ Subcommands:
                    idle.tsv    "rss_kb cpu_pct cpu_self_pct window_s"
                  and OUTDIR/monitor-rtr.log (`ip -ts monitor route` in rtr).
                  Exit status 1 if a phase has fewer measured failovers than it needs.
+  events OUTDIR PHASEDIR...  the same per failover for bench-events.sh (phases carry
+                 kind=file|process|address|systemd in meta; "t_rm" is the event): a row per
+                 kind and speaker, and issue 13's goals per kind.
 Nothing here touches the network; it only reads files.
 """
 
@@ -162,7 +165,7 @@ def analyze_phase(phase, switches, runs_out):
     decisions = read_floats(os.path.join(phase, "decisions"))
     wire = read_floats(os.path.join(phase, "wire.tsv"))
     replies = ping_replies(os.path.join(phase, "ping.log"))
-    cols = {"dec": [], "flag": [], "out": [], "sw": []}
+    cols = {"dec": [], "flag": [], "out": [], "sw": [], "det": []}
     measured = 0
     for i, t_svc, t_rm, t_end in events:
         d = first_at_or_after(decisions, t_rm)
@@ -192,6 +195,8 @@ def analyze_phase(phase, switches, runs_out):
         )
         if dec_wire is not None:
             cols["dec"].append(dec_wire)
+        if d is not None:
+            cols["det"].append(d - t_rm)
         if flag_wire is not None:
             cols["flag"].append(flag_wire)
         if gap is not None:
@@ -211,6 +216,7 @@ def analyze_phase(phase, switches, runs_out):
     except (FileNotFoundError, ValueError):
         pass
     need = int(meta.get("need", "1"))
+    meta["measured"] = measured
     row = "| %s | %s | %d/%d | %s | %s | %s | %s | %s | %s (own %s) |" % (
         meta.get("speaker"),
         meta.get("mode"),
@@ -275,11 +281,105 @@ def analyze(outdir, phases):
     return 1 if problems else 0
 
 
+def p50_p99(values):
+    if not values:
+        return "n/a"
+    return "%s / %s" % (fmt_ms(pct(values, 50)), fmt_ms(pct(values, 99)))
+
+
+# Issue 13's goals for the event-driven kinds: event -> wire p99 and ExaBGP/anycastd ratio
+# (file, process, address), client outage max (every kind).
+EVENT_WIRE_P99_S = 0.002
+EVENT_RATIO = 25.0
+EVENT_OUTAGE_S = 0.020
+EVENT_WIRE_KINDS = ("file", "process", "address")
+
+
+def ratio(exa, acd, p):
+    a, e = pct(acd, p), pct(exa, p)
+    return e / a if a > 0 else float("inf")
+
+
+def baseline_gaps(phase, window=0.3):
+    """Longest gap between replies in the `window` s before each event: the client's own
+    jitter with no failover in progress (for file/process the address stays on nodea, so the
+    client's outage is this jitter unless the route move costs more)."""
+    replies = ping_replies(os.path.join(phase, "ping.log"))
+    out = []
+    with open(os.path.join(phase, "events.tsv"), encoding="utf-8") as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 4:
+                gap = longest_gap(replies, float(p[1]) - window, float(p[1]))
+                if gap is not None:
+                    out.append(gap)
+    return out
+
+
+def analyze_events(outdir, phases):
+    """bench-events.sh: one anycastd and one ExaBGP phase per kind (meta kind=...); the same
+    per-failover numbers as `analyze` (event = the flag column: event -> wire), one table row
+    per kind and speaker, the goals per kind."""
+    switches = monitor_switches(os.path.join(outdir, "monitor-rtr.log"))
+    problems, by_kind = [], {}
+    with open(os.path.join(outdir, "runs.tsv"), "w", encoding="utf-8") as runs_out:
+        runs_out.write("speaker\tkind\ti\tdecision_to_wire_s\tevent_to_wire_s\tclient_outage_s\trouter_switch_s\n")
+        for phase in phases:
+            row, probs, cols, meta = analyze_phase(phase, switches, runs_out)
+            problems.extend(probs)
+            measured = meta["measured"]
+            cols["base"] = baseline_gaps(phase)
+            by_kind.setdefault(meta.get("kind", meta.get("mode")), {})[meta.get("speaker")] = (cols, measured, meta)
+    print("| kind | speaker | runs | event → wire p50 / p99 | event → decision p50 / p99 | decision → wire p50 / p99 "
+          "| client outage p50 / p99 | router switch (UPDATE→FIB) p50 / p99 "
+          "| ping gap with no failover (300 ms before) p50 / p99 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind, speakers in by_kind.items():
+        for speaker in ("anycastd", "exabgp"):
+            if speaker not in speakers:
+                continue
+            cols, measured, meta = speakers[speaker]
+            print("| %s | %s | %d/%s | %s | %s | %s | %s | %s | %s |" % (
+                kind, "**anycastd**" if speaker == "anycastd" else "ExaBGP", measured, meta.get("need"),
+                p50_p99(cols["flag"]), p50_p99(cols["det"]), p50_p99(cols["dec"]), p50_p99(cols["out"]), p50_p99(cols["sw"]),
+                p50_p99(cols["base"])))
+    n = max((len(c["flag"]) for s in by_kind.values() for c, _, _ in s.values()), default=0)
+    if n and n < 100:
+        print("\np50/p99 are nearest-rank percentiles; with fewer than 100 samples (here ≤ %d) p99 is the max." % n)
+    for kind, speakers in by_kind.items():
+        acd = speakers.get("anycastd", ({}, 0, {}))[0]
+        exa = speakers.get("exabgp", ({}, 0, {}))[0]
+        out = []
+        if acd.get("flag"):
+            p99 = pct(acd["flag"], 99)
+            goal = ("goal ≤ 2 ms %s" % ("met" if p99 <= EVENT_WIRE_P99_S else "NOT met")) \
+                if kind in EVENT_WIRE_KINDS else "no goal"
+            out.append("anycastd event → wire p99 %s (%s)" % (fmt_ms(p99), goal))
+        if acd.get("flag") and exa.get("flag"):
+            r50, r99 = ratio(exa["flag"], acd["flag"], 50), ratio(exa["flag"], acd["flag"], 99)
+            goal = (", goal ≥ 25× %s" % ("met" if min(r50, r99) >= EVENT_RATIO else "NOT met")) \
+                if kind in EVENT_WIRE_KINDS else ""
+            out.append("ExaBGP/anycastd event → wire p50 %.1f×, p99 %.1f×%s" % (r50, r99, goal))
+        if acd.get("out"):
+            mx = max(acd["out"])
+            out.append("anycastd client outage max %s (goal ≤ 20 ms %s)"
+                       % (fmt_ms(mx), "met" if mx <= EVENT_OUTAGE_S else "NOT met"))
+        if acd.get("out") and exa.get("out"):
+            out.append("ExaBGP/anycastd client outage p50 %.1f×, p99 %.1f×"
+                       % (ratio(exa["out"], acd["out"], 50), ratio(exa["out"], acd["out"], 99)))
+        print("%s: %s" % (kind, "; ".join(out) if out else "no anycastd phase to compare"))
+    for p in problems:
+        print("NOT MEASURED: " + p, file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "relay":
         return relay(argv[2])
     if len(argv) >= 4 and argv[1] == "analyze":
         return analyze(argv[2], argv[3:])
+    if len(argv) >= 4 and argv[1] == "events":
+        return analyze_events(argv[2], argv[3:])
     print(__doc__, file=sys.stderr)
     return 2
 

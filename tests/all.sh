@@ -29,6 +29,7 @@ step "cargo test" cargo test --locked
 step "status readers: a renamed status field breaks both at compile time" bash tests/status-readers.sh
 step "cargo build --release" cargo build --release --locked --bin anycastd
 step "fixture tools (python)" python3 interop/test-fixture-tools.py
+step "bench-events analysis and driver tables (python)" python3 interop/test-bench-events.py
 
 # The network-namespace labs: one pytest run over interop/tests (every scenario against every
 # router it applies to; the scenario × router matrix is printed and written to

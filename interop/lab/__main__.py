@@ -3,6 +3,8 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
 
   demo                      the README's live failover demo
   bench-failover [ARGS]     anycastd vs ExaBGP + exabgp-healthcheck (--quick, --runs N, --med)
+  bench-events [ARGS]       event-driven checks vs ExaBGP's polling, per kind of failure
+                            (--quick, --runs N, --kinds file,process,systemd,address)
   bench-silent-death [ARGS] silent node death → router FIB via the backup, BFD vs hold timers vs
                             ExaBGP (--quick, --runs N, --router bird|frr, --configs ..., --faults ...,
                             --budget S, --out DIR)
@@ -53,6 +55,11 @@ def main(argv: list[str]) -> int:
         a = failover.parse(args)
         deps.install(deps.BINARIES | deps.EXABGP) if os.geteuid() == 0 else None
         return with_lab(lambda lab, _checks: failover.Bench(lab, a).run())
+    if cmd == "bench-events":
+        from .bench import events
+        a = events.parse(args)
+        deps.install(deps.BINARIES | deps.EXABGP) if os.geteuid() == 0 else None
+        return with_lab(lambda lab, _checks: events.Bench(lab, a).run())
     if cmd == "bench-silent-death":
         from .bench import silent_death
         a = silent_death.parse(args)

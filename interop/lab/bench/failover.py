@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shlex
 import shutil
 import signal
 import time
@@ -96,6 +97,8 @@ class Bench:
         return kernel.fib_nexthops(self.lab, A4) == [addr]
 
     def idle_measure(self, *pids: int) -> None:
+        if self.a.idle_s <= 0:
+            return
         hz = os.sysconf("SC_CLK_TCK")
         s0, a0 = procstat.cpu_ticks(*pids)
         t0 = time.time()
@@ -106,7 +109,23 @@ class Bench:
         (self.phase / "idle.tsv").write_text(line + "\n")
         log(f"idle: pids {pids}: {line} (rss_kb cpu%_with_children cpu%_self window_s)")
 
-    def failovers(self) -> None:
+    def fail_service(self) -> tuple[float, float]:
+        """This benchmark's failure: the address leaves nodea's lo, then the flag file goes;
+        returns (service died, check input changed)."""
+        t_svc = time.time()
+        self.lab.ip("nodea", f"addr del {A4}/32 dev lo")
+        t_rm = time.time()
+        self.flag.unlink()
+        return t_svc, t_rm
+
+    def restore_service(self) -> None:
+        self.lab.ip("nodea", f"addr add {A4}/32 dev lo")
+        self.flag.touch()
+
+    def failovers(self, fail=None, restore=None) -> None:
+        """`runs` failovers (at most runs + 5 attempts): `fail()` -> (t_svc, t_event) does the
+        failure, `restore()` undoes it (default: the address and the flag file)."""
+        fail, restore = fail or self.fail_service, restore or self.restore_service
         ok = i = 0
         events = []
         while ok < self.a.runs and i < self.a.runs + 5:
@@ -120,33 +139,30 @@ class Bench:
             # 300-399 ms: replies before the failure, and a uniformly random phase of the
             # failure relative to the speaker's 100 ms check schedule.
             time.sleep(0.3 + random.randrange(100) / 1000)
-            t_svc = time.time()
-            self.lab.ip("nodea", f"addr del {A4}/32 dev lo")
-            t_rm = time.time()
-            self.flag.unlink()
+            t_svc, t_rm = fail()
             if wait_until(lambda: self.fib_via(NODEB.addr4), 5):
                 ok += 1
             else:
                 log(f"attempt {i}: FIB did not move to nodeb within 5 s")
             time.sleep(0.3)  # replies from nodeb, and a late UPDATE, are captured
             events.append(f"{i} {t_svc:.6f} {t_rm:.6f} {time.time():.6f}")
-            self.lab.ip("nodea", f"addr add {A4}/32 dev lo")
-            self.flag.touch()
+            restore()
         (self.phase / "events.tsv").write_text("\n".join(events) + "\n")
         wait_until(lambda: self.fib_via(NODEA.addr4), 10) or log("FIB not back via nodea after the last failover")
         log(f"{self.phase.name}: {ok} failovers in {i} attempts")
 
-    def phase_start(self, name: str, speaker: str, mode: str, decision: str) -> None:
+    def phase_start(self, name: str, speaker: str, mode: str, decision: str, restore=None) -> None:
         self.phase = self.lab.path(name)
         self.phase.mkdir(exist_ok=True)
         (self.phase / "meta").write_text(f"speaker={speaker}\nmode={mode}\nneed={self.a.runs}\ndecision={decision}\n")
-        self.flag.touch()
+        (restore or self.flag.touch)()
         self.cap = Capture.start(self.lab, NODEA.port, f"{name}/bgp.pcap")
 
     def ping_start(self) -> None:
-        # bounded by its count (15 min at 100/s); phase_end stops it long before
-        self.ping = self.lab.spawn("client", f"ping-{self.phase.name}", ["ping", "-D", "-n", "-i", "0.01",
-                                   "-c", "90000", A4], log_name=f"{self.phase.name}/ping.log")
+        # bounded by its count (15 min); phase_end stops it long before
+        interval = getattr(self.a, "ping_interval", 0.01)
+        self.ping = self.lab.spawn("client", f"ping-{self.phase.name}", ["ping", "-D", "-n", "-i", f"{interval:g}",
+                                   "-c", str(int(900 / interval)), A4], log_name=f"{self.phase.name}/ping.log")
 
     def phase_end(self, wire_filter: str) -> None:
         self.lab.stop(self.ping, signal.SIGINT, 3)
@@ -173,10 +189,13 @@ class Bench:
             raise RuntimeError(f"nodeb: no session or no route at BIRD: {b.log()[-400:]}")
         return b
 
-    def anycastd_phase(self) -> None:
-        self.phase_start("p1-anycastd", "anycastd", "withdraw", "log")
-        a = Anycastd(self.lab, AnycastdConfig(NODEA, prefixes=(plan.PREFIX4,),
-                                              checks=[FileCheck("flag", self.flag, 100, 1, 1, timeout_ms=50)]))
+    def anycastd_phase(self, name: str = "p1-anycastd", mode: str = "withdraw", check=None,
+                       env: dict[str, str] | None = None, fail=None, restore=None) -> None:
+        """anycastd on nodea with `check` (default: the flag file, 100 ms, rise 1, fall 1)."""
+        self.phase_start(name, "anycastd", mode, "log", restore)
+        check = check or FileCheck("flag", self.flag, 100, 1, 1, timeout_ms=50)
+        a = Anycastd(self.lab, AnycastdConfig(NODEA, prefixes=(plan.PREFIX4,), checks=[check], env=env or {}),
+                     conf_name=f"anycastd-nodea-{name}.toml")
         rc, out = a.check_config()
         if rc != 0:
             raise RuntimeError(f"nodea config refused: {out[:500]}")
@@ -185,24 +204,28 @@ class Bench:
         log(f"anycastd status: {str(a.status())[:300]}")
         self.ping_start()
         self.idle_measure(pid)
-        self.failovers()
+        since = int(time.time() * 1e6)
+        self.failovers(fail, restore)
         self.phase_end(WIRE_WITHDRAW)
-        decisions = [us / 1e6 for us, _ in a.lines(rf"withdrawing {A4}/32")]
+        decisions = [us / 1e6 for us, _ in a.lines(rf"withdrawing {A4}/32", since)]
         (self.phase / "decisions").write_text("".join(f"{d:.6f}\n" for d in decisions))
         log(f"anycastd decisions logged: {len(decisions)}")
         a.stop()
         wait_until(lambda: self.fib_via(NODEB.addr4), 5) or log("FIB not via nodeb after stopping anycastd")
 
-    def exabgp_phase(self, name: str, mode: str) -> None:
-        wd, wire = ("--withdraw-on-down", WIRE_WITHDRAW) if mode == "withdraw" else \
-            ("", "bgp.update.path_attribute.multi_exit_disc == 1000")
-        self.phase_start(name, "exabgp", mode, "relay")
+    def exabgp_phase(self, name: str, mode: str, command: str | None = None, fail=None, restore=None) -> None:
+        """ExaBGP + exabgp-healthcheck on nodea, `--command` (default: `test -f FLAG`); mode
+        withdraw | med (MED mode), or any other name for withdraw mode."""
+        wd, wire = ("", "bgp.update.path_attribute.multi_exit_disc == 1000") if mode == "med" else \
+            ("--withdraw-on-down", WIRE_WITHDRAW)
+        command = command or f"test -f {self.flag}"
+        self.phase_start(name, "exabgp", mode, "relay", restore)
         # The wrapper pipes the healthcheck's commands through the timestamping relay; the
         # healthcheck reads ExaBGP's acks from the wrapper's stdin (ExaBGP's pipe) directly.
         wrapper = self.lab.path(f"hc-wrapper-{name}.sh")
         wrapper.write_text("#!/bin/sh\n/usr/bin/exabgp-healthcheck --no-syslog --interval 0.1 --fast-interval 0.1 "
                            f"--rise 1 --fall 1 {wd} --timeout 1 --ip {A4}/32 --no-ip-setup --next-hop {NODEA.addr4} "
-                           f"--command \"test -f {self.flag}\" | {PYTHON} {HERE / 'bench-failover.py'} relay "
+                           f"--command {shlex.quote(command)} | {PYTHON} {HERE / 'bench-failover.py'} relay "
                            f"{self.phase / 'decisions.raw'}\n")
         wrapper.chmod(0o755)
         exa = Exabgp(self.lab, ExabgpConfig(NODEA, processes=[ExaProcess("healthcheck", str(wrapper))]),
@@ -215,7 +238,7 @@ class Bench:
         log(f"ExaBGP pids: {pids}")
         self.ping_start()
         self.idle_measure(*pids)
-        self.failovers()
+        self.failovers(fail, restore)
         self.phase_end(wire)
         raw = (self.phase / "decisions.raw")
         lines = raw.read_text().splitlines() if raw.exists() else []

@@ -53,6 +53,59 @@ class FileCheck:
     fall: int = 1
     timeout_ms: int | None = None
 
+    def render(self) -> list[str]:
+        """The check's `[[health.check]]` table."""
+        return ["", "[[health.check]]", f'name = "{self.name}"', *self.kind_lines(),
+                f"interval_ms = {self.interval_ms}", f"rise = {self.rise}", f"fall = {self.fall}",
+                *([f"timeout_ms = {self.timeout_ms}"] if self.timeout_ms is not None else [])]
+
+    def kind_lines(self) -> list[str]:
+        return ['type = "file"', f'path = "{self.path}"']
+
+
+@dataclass
+class ProcessCheck(FileCheck):
+    """type = "process": `path` is the pidfile, or `pattern` (+ `full`) instead."""
+
+    path: Path | None = None
+    pattern: str | None = None
+    full: bool = False
+
+    def kind_lines(self) -> list[str]:
+        if self.pattern is not None:
+            return ['type = "process"', f"pattern = {toml_str(self.pattern)}",
+                    *(["full = true"] if self.full else [])]
+        return ['type = "process"', f'pidfile = "{self.path}"']
+
+
+@dataclass
+class AddressCheck(FileCheck):
+    """type = "address": `address` present on `interface` (anycastd's default: [anycast] interface)."""
+
+    path: Path | None = None
+    address: str = plan.ANYCAST4
+    interface: str | None = None
+
+    def kind_lines(self) -> list[str]:
+        return ['type = "address"', f'address = "{self.address}"',
+                *([f'interface = "{self.interface}"'] if self.interface else [])]
+
+
+@dataclass
+class SystemdCheck(FileCheck):
+    """type = "systemd": `unit` active (the bus from DBUS_SYSTEM_BUS_ADDRESS in anycastd's env)."""
+
+    path: Path | None = None
+    unit: str = "svc.service"
+
+    def kind_lines(self) -> list[str]:
+        return ['type = "systemd"', f"unit = {toml_str(self.unit)}"]
+
+
+def toml_str(s: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML ones)."""
+    return json.dumps(s)
+
 
 @dataclass(frozen=True)
 class ExtraNeighbor:
@@ -101,6 +154,7 @@ class AnycastdConfig:
     preference: int | None = None     # [anycast] preference (0-255, higher preferred)
     preference_via: str | None = None  # med | as-path | both
     boot_id: bool = False             # ANYCASTD_BOOT_ID_FILE = the node dir's boot_id (simulated boots)
+    env: dict[str, str] = field(default_factory=dict)  # more environment (DBUS_SYSTEM_BUS_ADDRESS, say)
     issue12_keys: bool = True         # False: none of the keys above (a build from before them)
     extra: str = ""                   # TOML appended as is (e.g. [[service]] tables, issue 13)
 
@@ -159,10 +213,7 @@ class AnycastdConfig:
                 lines += [f"{k} = {v}" for k, v in (("track_weight", self.track_weight),
                           ("grace_ms", self.grace_ms), ("vrid", self.vrid)) if v is not None]
         for c in self.checks:
-            lines += ["", "[[health.check]]", f'name = "{c.name}"', 'type = "file"', f'path = "{c.path}"',
-                      f"interval_ms = {c.interval_ms}", f"rise = {c.rise}", f"fall = {c.fall}"]
-            if c.timeout_ms is not None:
-                lines.append(f"timeout_ms = {c.timeout_ms}")
+            lines += c.render()
         lines += ["", "[control]", f'socket = "{control_dir / "anycastd.sock"}"',
                   f'state_dir = "{control_dir / "state"}"']
         if self.extra:
@@ -212,7 +263,8 @@ class Anycastd:
     @property
     def env(self) -> dict[str, str]:
         """The environment of this node's anycastd processes (daemon, CLI, keepalived's hooks)."""
-        return {"ANYCASTD_BOOT_ID_FILE": str(self.boot_id_file)} if self.config.boot_id else {}
+        boot = {"ANYCASTD_BOOT_ID_FILE": str(self.boot_id_file)} if self.config.boot_id else {}
+        return {**self.config.env, **boot}
 
     def new_boot(self) -> str:
         """A simulated boot: a new boot id in `boot_id_file`."""
