@@ -1,10 +1,13 @@
 //! `file` checks, event-driven: inotify on the file's parent directory (create, delete,
 //! rename in or out, attributes, close-after-write, filtered to the file's name) and on the
-//! directory itself going away. Each such event sends a [`Wake`] without an outcome: the check
-//! runs `file_probe` (a stat) at once. When the directory does not exist (yet), the watcher
+//! directory itself going away. The file's removal (deleted, or renamed away) says what happened
+//! by itself: its [`Wake`] carries the outcome (absent: a failure, or with `invert` a success),
+//! so the failure needs no second look. Every other event wakes the check without an outcome:
+//! it runs `file_probe` (a stat) at once. When the directory does not exist (yet), the watcher
 //! retries every [`RETRY`]; the check's own poll covers the time in between.
 
 use super::{Wake, Watch, QUEUE};
+use crate::ha::probe::ProbeOutcome;
 use crate::ha::role::watch_dirs_with;
 use futures_util::StreamExt;
 use inotify::{EventMask, WatchMask};
@@ -15,20 +18,28 @@ use tokio::sync::mpsc;
 /// How long to wait before watching again when the directory is missing or the watch broke.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The watcher of `path`. Must be called inside a tokio runtime.
-pub fn watch(path: &Path) -> Option<Watch> {
+/// The watcher of `path` (`invert`: healthy while absent). Must be called inside a tokio
+/// runtime.
+pub fn watch(path: &Path, invert: bool) -> Option<Watch> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let task = tokio::spawn(run(path.to_path_buf(), tx));
+    let task = tokio::spawn(run(path.to_path_buf(), invert, tx));
     Some(Watch::new(rx, task))
 }
 
-/// Queues a wake; a full queue already holds one, so this one is dropped. `false` when the
-/// check is gone.
+/// Queues a wake; a full queue already holds one, so a wake without an outcome is dropped.
+/// `false` when the check is gone.
 fn wake(tx: &mpsc::Sender<Wake>) -> bool {
     !matches!(tx.try_send(Wake { outcome: None }), Err(mpsc::error::TrySendError::Closed(_)))
 }
 
-async fn run(path: PathBuf, tx: mpsc::Sender<Wake>) {
+/// The outcome the removal of `path` is: the same words as `file_probe`'s.
+fn removed(path: &Path, invert: bool) -> Wake {
+    let p = path.display();
+    let (ok, detail) = if invert { (true, format!("{p} is absent")) } else { (false, format!("{p} is missing")) };
+    Wake { outcome: Some(ProbeOutcome { ok, detail, duration: Duration::ZERO }) }
+}
+
+async fn run(path: PathBuf, invert: bool, tx: mpsc::Sender<Wake>) {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -49,7 +60,12 @@ async fn run(path: PathBuf, tx: mpsc::Sender<Wake>) {
         while let Some(Ok(ev)) = stream.next().await {
             let gone = ev.mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
             let ours = ev.name.is_some() && ev.name.as_deref() == name.as_deref();
-            if (ours || gone || ev.mask.contains(EventMask::Q_OVERFLOW)) && !wake(&tx) {
+            if ours && ev.mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+                // Waits for room: a removal must not be lost behind queued wakes.
+                if tx.send(removed(&path, invert)).await.is_err() {
+                    return;
+                }
+            } else if (ours || gone || ev.mask.contains(EventMask::Q_OVERFLOW)) && !wake(&tx) {
                 return;
             }
             if gone {

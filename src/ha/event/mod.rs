@@ -75,7 +75,7 @@ impl Drop for Watch {
 /// (polled only). Must be called inside a tokio runtime.
 pub fn watch(probe: &Probe) -> Option<Watch> {
     match probe {
-        Probe::File { path, .. } => file::watch(path),
+        Probe::File { path, invert } => file::watch(path, *invert),
         Probe::Process { target } => process::watch(target),
         Probe::Systemd { unit } => systemd::watch(unit),
         Probe::Address { address, interface } => address::watch(*address, interface),
