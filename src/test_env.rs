@@ -24,11 +24,34 @@ pub fn skip_unprivileged(test: &str) -> bool {
 
 /// An empty directory `anycastd-{area}-{tag}-{pid}` under the system temp dir (emptied first if
 /// an earlier run left it), for tests that need files of their own.
-pub fn fresh_dir(area: &str, tag: &str) -> std::path::PathBuf {
+pub fn fresh_dir(area: &str, tag: &str) -> TestDir {
     let d = std::env::temp_dir().join(format!("anycastd-{area}-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create a test directory");
-    d
+    TestDir(d)
+}
+
+/// A test's directory, removed when the test ends (passed or panicked).
+#[derive(Debug)]
+pub struct TestDir(std::path::PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = std::path::PathBuf;
+    fn deref(&self) -> &std::path::PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TestDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Whether a test needing the program `what` (absent here) should skip: only with

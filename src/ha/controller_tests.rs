@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex as StdMutex;
 use tokio::time::timeout;
 
-fn tmpdir(tag: &str) -> PathBuf {
+fn tmpdir(tag: &str) -> crate::test_env::TestDir {
     crate::test_env::fresh_dir("ha", tag)
 }
 

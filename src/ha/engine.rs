@@ -455,7 +455,7 @@ mod tests {
         assert!(s.on_exit(a, Role::Primary).is_some());
     }
 
-    fn tmpdir(tag: &str) -> PathBuf {
+    fn tmpdir(tag: &str) -> crate::test_env::TestDir {
         crate::test_env::fresh_dir("engine", tag)
     }
 

@@ -478,7 +478,7 @@ mod tests {
     use super::*;
     use tokio::time::timeout;
 
-    fn tmpdir(tag: &str) -> PathBuf {
+    fn tmpdir(tag: &str) -> crate::test_env::TestDir {
         crate::test_env::fresh_dir("role", tag)
     }
 

@@ -15,7 +15,7 @@ const T: Duration = Duration::from_secs(2);
 
 /// A fresh directory for `test`, or `None` when it must skip: dbus-daemon or Debian's python3
 /// D-Bus modules missing.
-fn setup(test: &str) -> Option<std::path::PathBuf> {
+fn setup(test: &str) -> Option<crate::test_env::TestDir> {
     (!skip(test)).then(|| crate::test_env::fresh_dir("event", test))
 }
 
