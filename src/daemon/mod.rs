@@ -39,7 +39,7 @@ pub struct Daemon {
     cfg: Mutex<Config>,
     speaker: Arc<Speaker>,
     /// Every service's controller, in config order (the implicit `default` first).
-    services: RwLock<Vec<ServiceRun>>,
+    services: RwLock<Vec<Arc<ServiceRun>>>,
     /// Each service's link to the speaker, by name, kept across reloads.
     links: Mutex<BTreeMap<String, ServiceLink>>,
     /// Writes the HA state files for every controller, so their writes stay in order.
@@ -166,7 +166,7 @@ impl Daemon {
         service: crate::config::Service,
         addresses: &AddressReport,
         carry: Option<crate::ha::Carry>,
-    ) -> ServiceRun {
+    ) -> Arc<ServiceRun> {
         let link = self.link(&service.name);
         link.stats.set_hook(service.on_change.clone());
         let ha_cfg = HaConfig::for_service(cfg, &service);
@@ -179,7 +179,7 @@ impl Daemon {
             carry,
         ));
         self.speaker.set_service_advert(&service.name, ha.current().advert);
-        ServiceRun { service, cfg: ha_cfg, ha }
+        Arc::new(ServiceRun { service, cfg: ha_cfg, ha })
     }
 
     /// The address watcher's report: to every service's controller in force (its missing
@@ -194,11 +194,11 @@ impl Daemon {
 
     /// Service `name`'s HA controller in force (a reload may replace it).
     pub fn ha(&self, name: &str) -> Option<Arc<HaController>> {
-        self.runs().into_iter().find(|r| r.name() == name).map(|r| r.ha)
+        self.runs().into_iter().find(|r| r.name() == name).map(|r| r.ha.clone())
     }
 
     /// Every service as it runs now.
-    fn runs(&self) -> Vec<ServiceRun> {
+    fn runs(&self) -> Vec<Arc<ServiceRun>> {
         self.services.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -303,7 +303,7 @@ impl Daemon {
                         old.ha.set_prefixes(cfg.prefixes.clone());
                     }
                     self.link(&s.name).stats.set_hook(s.on_change.clone());
-                    next.push(ServiceRun { service: s, cfg, ha: old.ha.clone() });
+                    next.push(Arc::new(ServiceRun { service: s, cfg, ha: old.ha.clone() }));
                     kept.push(name);
                 }
                 Some(old) => {
@@ -511,7 +511,7 @@ impl Daemon {
     }
 
     /// The services an operator command names: `service`, or every one.
-    fn pick(&self, service: Option<&str>) -> Result<Vec<ServiceRun>, String> {
+    fn pick(&self, service: Option<&str>) -> Result<Vec<Arc<ServiceRun>>, String> {
         let runs = self.runs();
         match service {
             None => Ok(runs),
@@ -519,7 +519,7 @@ impl Daemon {
                 Some(r) => Ok(vec![r.clone()]),
                 None => {
                     let shown = crate::wire::text::escape_at_most(name.as_bytes(), 64);
-                    let names: Vec<&str> = runs.iter().map(ServiceRun::name).collect();
+                    let names: Vec<&str> = runs.iter().map(|r| r.name()).collect();
                     Err(format!("no service \"{shown}\"; the services are: {}", names.join(", ")))
                 }
             },
