@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn argv(a: &[&str]) -> Vec<String> {
+pub(super) fn argv(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
@@ -19,7 +19,7 @@ fn sh(script: &str) -> Vec<String> {
 const T: Duration = Duration::from_millis(200);
 
 /// Gone, or a zombie waiting for init to reap it.
-fn is_dead(pid: &str) -> bool {
+pub(super) fn is_dead(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(s) => s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
