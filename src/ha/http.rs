@@ -93,26 +93,28 @@ struct Response {
     body: Vec<u8>,
 }
 
+/// [`fetch`], its errors prefixed with "GET <url>: ".
 async fn get(url: &HttpUrl, want_body: bool, ca: Option<&Path>) -> Result<Response, String> {
-    let shown = show_url(url);
-    let fail = |what: &str, e: std::io::Error| format!("GET {shown}: {what}: {}", io_msg(&e));
+    fetch(url, want_body, ca).await.map_err(|e| format!("GET {}: {e}", show_url(url)))
+}
+
+async fn fetch(url: &HttpUrl, want_body: bool, ca: Option<&Path>) -> Result<Response, String> {
+    let fail = |what: &str, e: std::io::Error| format!("{what}: {}", io_msg(&e));
     // The TLS setup (and the CA file) before connecting: a bad `ca` is reported as such.
     let tls = match url.tls {
-        true => Some(client_config(ca).await.map_err(|e| format!("GET {shown}: {e}"))?),
+        true => Some(client_config(ca).await?),
         false => None,
     };
     let tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| fail("connect", e))?;
     match tls {
         None => exchange(tcp, url, want_body).await,
         Some(config) => {
-            let name = ServerName::try_from(url.host.clone()).map_err(|_| {
-                format!("GET {shown}: \"{}\" is not a valid TLS server name", text::escape(url.host.as_bytes()))
-            })?;
+            let name = ServerName::try_from(url.host.clone())
+                .map_err(|_| format!("\"{}\" is not a valid TLS server name", text::escape(url.host.as_bytes())))?;
             let s = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| fail("TLS", e))?;
             exchange(s, url, want_body).await
         }
     }
-    .map_err(|e| format!("GET {shown}: {e}"))
 }
 
 /// Sends the GET on `s` and reads the answer.
