@@ -174,6 +174,7 @@ fn busy(service: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::probe_tests::{argv, is_dead};
     use super::*;
     use std::path::Path;
     use std::time::Instant;
@@ -204,10 +205,6 @@ mod tests {
         assert_eq!(started, [0]);
         assert_eq!(q.finished(), Some((99, 98)));
         assert_eq!(q.finished(), None);
-    }
-
-    fn argv(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
     }
 
     /// `/bin/sh -c script sh out` (the script's $1 is `out`).
@@ -247,13 +244,6 @@ mod tests {
         assert!(wait_idle("dns-env", Duration::from_secs(2)).await);
         let got = std::fs::read_to_string(&out).unwrap_or_default();
         assert_eq!(got, format!("dns-env|withdrawn|{reason}|/dev/null"));
-    }
-
-    fn is_dead(pid: &str) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            Ok(s) => s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        }
     }
 
     #[tokio::test]

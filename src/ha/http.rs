@@ -14,7 +14,7 @@
 //!
 //! Everything the server sends reaches `detail` escaped ([`text::escape_at_most`]).
 
-use super::probe::{first_line, io_msg};
+use super::probe::{first_line, io_msg, DETAIL_CHARS};
 use crate::config::HttpUrl;
 use crate::wire::text;
 use rustls::pki_types::pem::PemObject;
@@ -34,18 +34,21 @@ const HEADER_LIMIT: usize = 16 * 1024;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Largest `ca` file read.
 pub const CA_FILE_LIMIT: u64 = 1024 * 1024;
-/// Longest `detail` kept, in characters.
-const DETAIL_CHARS: usize = 200;
 /// Characters of the body shown when it lacks the expected text.
 const BODY_SHOWN: usize = 60;
 
 /// The URL as shown in details: `http://127.0.0.1:8080/health`.
 pub fn show_url(u: &HttpUrl) -> String {
     let scheme = if u.tls { "https" } else { "http" };
+    format!("{scheme}://{}{}", host_port(u), u.path)
+}
+
+/// `host:port`, an IPv6 host in brackets: the URL's authority and the `Host` header's value.
+fn host_port(u: &HttpUrl) -> String {
     if u.host.contains(':') {
-        format!("{scheme}://[{}]:{}{}", u.host, u.port, u.path)
+        format!("[{}]:{}", u.host, u.port)
     } else {
-        format!("{scheme}://{}:{}{}", u.host, u.port, u.path)
+        format!("{}:{}", u.host, u.port)
     }
 }
 
@@ -90,26 +93,28 @@ struct Response {
     body: Vec<u8>,
 }
 
+/// [`fetch`], its errors prefixed with "GET <url>: ".
 async fn get(url: &HttpUrl, want_body: bool, ca: Option<&Path>) -> Result<Response, String> {
-    let shown = show_url(url);
-    let fail = |what: &str, e: std::io::Error| format!("GET {shown}: {what}: {}", io_msg(&e));
+    fetch(url, want_body, ca).await.map_err(|e| format!("GET {}: {e}", show_url(url)))
+}
+
+async fn fetch(url: &HttpUrl, want_body: bool, ca: Option<&Path>) -> Result<Response, String> {
+    let fail = |what: &str, e: std::io::Error| format!("{what}: {}", io_msg(&e));
     // The TLS setup (and the CA file) before connecting: a bad `ca` is reported as such.
     let tls = match url.tls {
-        true => Some(client_config(ca).await.map_err(|e| format!("GET {shown}: {e}"))?),
+        true => Some(client_config(ca).await?),
         false => None,
     };
     let tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| fail("connect", e))?;
     match tls {
         None => exchange(tcp, url, want_body).await,
         Some(config) => {
-            let name = ServerName::try_from(url.host.clone()).map_err(|_| {
-                format!("GET {shown}: \"{}\" is not a valid TLS server name", text::escape(url.host.as_bytes()))
-            })?;
+            let name = ServerName::try_from(url.host.clone())
+                .map_err(|_| format!("\"{}\" is not a valid TLS server name", text::escape(url.host.as_bytes())))?;
             let s = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| fail("TLS", e))?;
             exchange(s, url, want_body).await
         }
     }
-    .map_err(|e| format!("GET {shown}: {e}"))
 }
 
 /// Sends the GET on `s` and reads the answer.
@@ -118,10 +123,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     url: &HttpUrl,
     want_body: bool,
 ) -> Result<Response, String> {
-    let host = if url.host.contains(':') { format!("[{}]", url.host) } else { url.host.clone() };
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: anycastd\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        url.path, url.port
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: anycastd\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        url.path,
+        host_port(url)
     );
     s.write_all(req.as_bytes()).await.map_err(|e| format!("send: {}", io_msg(&e)))?;
     s.flush().await.map_err(|e| format!("send: {}", io_msg(&e)))?;

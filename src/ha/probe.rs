@@ -25,7 +25,7 @@ use tokio::time::{timeout_at, Instant};
 /// Bytes kept of each of stdout and stderr; the rest is read and discarded.
 pub const OUTPUT_LIMIT: usize = 4096;
 /// Longest `detail` kept, in characters.
-const DETAIL_CHARS: usize = 200;
+pub(super) const DETAIL_CHARS: usize = 200;
 
 /// What one probe run found.
 #[derive(Clone, Debug, PartialEq, Eq)]

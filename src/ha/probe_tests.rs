@@ -5,10 +5,10 @@ use super::http::parse_status_line;
 use super::probe::*;
 use crate::config::{HttpUrl, Probe};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn argv(a: &[&str]) -> Vec<String> {
+pub(super) fn argv(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
@@ -19,7 +19,7 @@ fn sh(script: &str) -> Vec<String> {
 const T: Duration = Duration::from_millis(200);
 
 /// Gone, or a zombie waiting for init to reap it.
-fn is_dead(pid: &str) -> bool {
+pub(super) fn is_dead(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(s) => s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
@@ -151,14 +151,19 @@ async fn http_server(replies: Vec<&'static str>) -> u16 {
     tokio::spawn(async move {
         for r in replies {
             let Ok((mut s, _)) = l.accept().await else { return };
-            let mut req = [0u8; 1024];
-            let n = s.read(&mut req).await.unwrap_or(0);
-            let req = String::from_utf8_lossy(&req[..n]).to_string();
-            assert!(req.starts_with("GET /health?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"), "{req}");
-            let _ = s.write_all(r.as_bytes()).await;
+            answer(&mut s, r).await;
         }
     });
     port
+}
+
+/// Reads the GET of `/health?x=1` on `s` and sends `reply`.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, reply: &str) {
+    let mut req = [0u8; 1024];
+    let n = s.read(&mut req).await.unwrap_or(0);
+    let req = String::from_utf8_lossy(&req[..n]).to_string();
+    assert!(req.starts_with("GET /health?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"), "{req}");
+    let _ = s.write_all(reply.as_bytes()).await;
 }
 
 #[tokio::test]
@@ -171,12 +176,7 @@ async fn http_probe_checks_the_status_range() {
         "\x1b[31mHELLO\r\n",
     ])
     .await;
-    let probe = Probe::Http {
-        url: HttpUrl { tls: false, host: "127.0.0.1".into(), port, path: "/health?x=1".into() },
-        status: 200..=299,
-        body: None,
-        ca: None,
-    };
+    let probe = http_probe(false, port, None, None);
     let o = run(&probe, T).await;
     assert!(o.ok, "{o:?}");
     assert_eq!(o.detail, "HTTP 200 OK");
@@ -310,11 +310,7 @@ async fn https_server(acceptor: tokio_rustls::TlsAcceptor, replies: Vec<&'static
         for r in replies {
             let Ok((tcp, _)) = l.accept().await else { return };
             let Ok(mut s) = acceptor.accept(tcp).await else { continue };
-            let mut req = [0u8; 1024];
-            let n = s.read(&mut req).await.unwrap_or(0);
-            let req = String::from_utf8_lossy(&req[..n]).to_string();
-            assert!(req.starts_with("GET /health?x=1 HTTP/1.1\r\nHost: 127.0.0.1:"), "{req}");
-            let _ = s.write_all(r.as_bytes()).await;
+            answer(&mut s, r).await;
             let _ = s.shutdown().await;
         }
     });
