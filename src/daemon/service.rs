@@ -138,7 +138,6 @@ impl ServiceLink {
 }
 
 /// A running service: its config and controller.
-#[derive(Clone)]
 pub struct ServiceRun {
     pub service: Service,
     pub cfg: HaConfig,
