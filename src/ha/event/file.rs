@@ -6,7 +6,7 @@
 //! it runs `file_probe` (a stat) at once. When the directory does not exist (yet), the watcher
 //! retries every [`RETRY`]; the check's own poll covers the time in between.
 
-use super::{said, send, Wake, Watch, QUEUE};
+use super::{dir_and_name, said, send, Wake, Watch, QUEUE};
 use crate::ha::probe::ProbeOutcome;
 use crate::ha::role::watch_dirs_with;
 use futures_util::StreamExt;
@@ -34,11 +34,7 @@ fn removed(path: &Path, invert: bool) -> ProbeOutcome {
 }
 
 async fn run(path: PathBuf, invert: bool, tx: mpsc::Sender<Wake>) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_os_string());
+    let (dir, name) = dir_and_name(&path);
     loop {
         let mut stream = match watch_dirs_with(std::slice::from_ref(&dir), WatchMask::CREATE | WatchMask::ATTRIB) {
             Ok(s) => s,

@@ -81,6 +81,16 @@ async fn send(tx: &mpsc::Sender<Wake>, outcome: Option<ProbeOutcome>) -> bool {
     }
 }
 
+/// The directory a watcher puts its inotify watch on (`.` for a bare name) and the name to
+/// filter its events on.
+fn dir_and_name(path: &std::path::Path) -> (std::path::PathBuf, Option<std::ffi::OsString>) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    (dir, path.file_name().map(|n| n.to_os_string()))
+}
+
 /// What an event says by itself (no probe ran: no duration).
 fn said(ok: bool, detail: String) -> ProbeOutcome {
     ProbeOutcome { ok, detail, duration: std::time::Duration::ZERO }

@@ -9,14 +9,14 @@
 //!
 //! What a process supplies (its name, its command line) is escaped before it reaches a detail.
 
-use super::{said, send, Wake, Watch, QUEUE};
+use super::{dir_and_name, said, send, Wake, Watch, QUEUE};
 use crate::config::ProcessTarget;
 use crate::ha::engine::{self, EngineId};
 use crate::wire::text::escape_at_most;
 use futures_util::StreamExt;
 use inotify::EventMask;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -145,15 +145,6 @@ enum Woke {
     Retry,
 }
 
-/// The pidfile's directory and name.
-fn split(path: &Path) -> (PathBuf, Option<OsString>) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    (dir, path.file_name().map(|n| n.to_os_string()))
-}
-
 type Events = inotify::EventStream<[u8; 1024]>;
 
 /// The next event about the pidfile `name` (`lost`: the watch is gone); pending without a watch.
@@ -174,7 +165,7 @@ async fn pidfile_event(events: &mut Option<Events>, name: Option<&OsString>) -> 
 
 async fn run(target: ProcessTarget, tx: mpsc::Sender<Wake>) {
     let pidfile = match &target {
-        ProcessTarget::Pidfile(p) => Some(split(p)),
+        ProcessTarget::Pidfile(p) => Some(dir_and_name(p)),
         ProcessTarget::Pattern { .. } => None,
     };
     let mut events: Option<Events> = None;
