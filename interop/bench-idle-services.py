@@ -16,6 +16,7 @@ target/release/anycastd). Every process it starts is ended by PID; the temp dir 
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab.bench import procstat  # noqa: E402  (CPU ticks and RSS from /proc, as the other benchmarks)
 
 SERVICES = 10
 
@@ -42,17 +47,6 @@ def config(d, port, services):
             "[[service.check]]", 'name = "proc"', 'type = "process"', f'pidfile = "{pidfile}"',
         ]
     return "\n".join(lines) + "\n"
-
-
-def ticks(pid):
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 def main(argv):
@@ -92,15 +86,15 @@ def main(argv):
                 raise SystemExit(f"{name} exited")
         status = subprocess.run([a.bin, "status", "--json", "--socket", f"{tmp}/services/anycastd.sock"],
                                 capture_output=True, text=True, timeout=5).stdout
-        import json
         svcs = json.loads(status or "{}").get("services", [])
         healthy = sum(1 for v in svcs if v.get("healthy") and v.get("advertising") is not None)
-        t0 = {n: ticks(p.pid) for n, p in daemons.items()}
+        t0 = {n: procstat.cpu_ticks(p.pid)[0] for n, p in daemons.items()}
         start = time.monotonic()
         time.sleep(a.window)
         el = time.monotonic() - start
         hz = os.sysconf("SC_CLK_TCK")
-        res = {n: ((ticks(p.pid) - t0[n]) / hz / el * 100, rss_kb(p.pid)) for n, p in daemons.items()}
+        res = {n: ((procstat.cpu_ticks(p.pid)[0] - t0[n]) / hz / el * 100, procstat.rss_kb(p.pid))
+               for n, p in daemons.items()}
         print(f"window {el:.1f} s, clock {hz} Hz (CPU resolution {100 / hz / el:.3f} %)")
         print("| daemon | checks | CPU (% of a core) | RSS |")
         print("|---|---|---|---|")

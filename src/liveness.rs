@@ -3,9 +3,9 @@
 //! BFD packets are the router's proof that this node's anycastd is alive and deciding: a
 //! router that still hears them keeps our route. BFD runs on its own thread so that its
 //! packets leave on time however busy BGP is; that thread must therefore not outlive a hung
-//! decision loop. The HA controller beats a [`Liveness`] every [`HEARTBEAT`] from the runtime
-//! that decides, holding the decider's lock for the beat (a decision stuck under the lock, or
-//! a runtime thread stuck anywhere, stops the beats). The BFD thread sends nothing once the
+//! decision loop. The daemon beats a [`Liveness`] every [`HEARTBEAT`] from the runtime that
+//! decides, after taking every service's decider lock in turn (a decision stuck under a lock,
+//! or a runtime thread stuck anywhere, stops the beats). The BFD thread sends nothing once the
 //! last beat is older than [`STALL_LIMIT`], so the routers declare the session down one
 //! Detection Time later and move the traffic, as they would for a dead node.
 //!

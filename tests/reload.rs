@@ -2,7 +2,7 @@
 //! keeps its session (no NOTIFICATION, no new Established), a prefix added by reload is
 //! announced as an UPDATE, and an invalid config leaves the daemon on the previous one.
 
-use anycastd::config::Config;
+use anycastd::config::{Config, DEFAULT_SERVICE};
 use anycastd::daemon::Daemon;
 use anycastd::ha::Advert;
 use anycastd::speaker::Speaker;
@@ -110,13 +110,13 @@ async fn a_replaced_controller_cannot_make_the_speaker_advertise() {
     );
     std::fs::write(&path, format!("{base}{check}")).unwrap();
     let a = Daemon::start(Config::load(&path).unwrap(), path.clone()).await.unwrap();
-    let old = a.ha();
+    let old = a.ha(DEFAULT_SERVICE).unwrap();
     // The new config: same check, role from a file that says standby.
     let standby = format!("{base}[role]\nsource = \"file\"\npath = \"{}\"\n{check}", role.display());
     std::fs::write(&path, standby).unwrap();
     let m = a.reload().await.unwrap();
     assert!(m.contains("HA controller restarted"), "{m}");
-    assert!(!std::sync::Arc::ptr_eq(&old, &a.ha()));
+    assert!(!std::sync::Arc::ptr_eq(&old, &a.ha(DEFAULT_SERVICE).unwrap()));
     // The old controller (static role) now sees its check pass: it would advertise.
     std::fs::write(&up, "").unwrap();
     let reports = old.check_now().await;
@@ -124,7 +124,7 @@ async fn a_replaced_controller_cannot_make_the_speaker_advertise() {
     assert!(a.speaker_advert().prefixes.is_empty(), "a replaced controller made the speaker advertise");
     assert_eq!(old.current().state, anycastd::ha::AdvertState::Withdrawn, "a stopped controller recorded a check");
     // The current controller is unaffected: standby, withdrawn.
-    a.ha().check_now().await;
+    a.ha(DEFAULT_SERVICE).unwrap().check_now().await;
     assert!(a.speaker_advert().prefixes.is_empty());
     assert!(a.status().ha.reason.contains("standby"), "{}", a.status().ha.reason);
     a.shutdown("test over").await;
@@ -152,14 +152,14 @@ async fn a_reload_that_retunes_a_check_keeps_advertising() {
     std::fs::write(&path, format!("{base}{}", check(&up, 100))).unwrap();
     let a = Daemon::start(Config::load(&path).unwrap(), path.clone()).await.unwrap();
     assert!(wait_for(Duration::from_secs(3), || !a.speaker_advert().prefixes.is_empty()).await, "never advertised");
-    let old = a.ha();
+    let old = a.ha(DEFAULT_SERVICE).unwrap();
     // Only the interval changes: a new controller, but no withdraw, not even for a moment.
     std::fs::write(&path, format!("{base}{}", check(&up, 150))).unwrap();
     let mut decisions = {
         let m = a.reload().await.unwrap();
         assert!(m.contains("HA controller restarted"), "{m}");
-        assert!(!std::sync::Arc::ptr_eq(&old, &a.ha()));
-        a.ha().subscribe()
+        assert!(!std::sync::Arc::ptr_eq(&old, &a.ha(DEFAULT_SERVICE).unwrap()));
+        a.ha(DEFAULT_SERVICE).unwrap().subscribe()
     };
     assert_eq!(decisions.borrow_and_update().state, anycastd::ha::AdvertState::Advertising);
     assert!(!a.speaker_advert().prefixes.is_empty(), "the reload withdrew");

@@ -53,37 +53,38 @@ impl ServiceRoleKeys {
 }
 
 /// The `[service.role]` tables of `text`, each with its service's name (same leniency as
-/// [`scan`]: one-line string values only, anything else skipped).
+/// [`scan`]).
 pub fn service_roles(text: &str) -> Vec<ServiceRoleKeys> {
     let mut out: Vec<ServiceRoleKeys> = Vec::new();
     let mut name: Option<String> = None;
     // Which table the lines belong to: the service itself, its role, or neither.
     let (mut in_service, mut in_role) = (false, false);
-    for raw in text.lines() {
-        let line = raw.trim();
-        if line.starts_with('[') {
-            let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-            in_service = header.starts_with("[[service]]");
-            in_role = header.starts_with("[service.role]");
-            if in_service {
-                name = None;
+    for line in lines(text) {
+        match line {
+            Line::ArrayTable(t) => {
+                (in_service, in_role) = (t == "service", false);
+                if in_service {
+                    name = None;
+                }
             }
-            if in_role {
-                out.push(ServiceRoleKeys { service: name.clone(), ..Default::default() });
+            Line::Table(t) => {
+                (in_service, in_role) = (false, t == "service.role");
+                if in_role {
+                    out.push(ServiceRoleKeys { service: name.clone(), ..Default::default() });
+                }
             }
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let (k, v) = (dotted_key(k.trim()), string_value(v.trim_start()));
-        if in_service && k == "name" {
-            name = v.clone();
-            // A role table written before the name is not valid TOML order anyway.
-        } else if let (true, Some(r)) = (in_role, out.last_mut()) {
-            match k.as_str() {
-                "source" => r.source = v,
-                "path" => r.path = v,
-                "instance" => r.instance = v,
-                _ => {}
+            Line::Entry(k, v) => {
+                let v = string_value(v);
+                if in_service && k == "name" {
+                    name = v;
+                } else if let (true, Some(r)) = (in_role, out.last_mut()) {
+                    match k.as_str() {
+                        "source" => r.source = v,
+                        "path" => r.path = v,
+                        "instance" => r.instance = v,
+                        _ => {}
+                    }
+                }
             }
         }
     }
@@ -147,38 +148,19 @@ pub fn socket_path(socket: Option<&Path>, keys: &ClientKeys) -> PathBuf {
 /// assignment found wins. `None` when the key is absent or not a one-line string.
 pub fn scan(text: &str, table: &str, key: &str) -> Option<String> {
     let mut current: Option<String> = Some(String::new()); // the root table
-    let mut in_multiline: Option<&str> = None;
     let dotted = format!("{table}.{key}");
-    for raw in text.lines() {
-        let line = raw.trim();
-        if let Some(delim) = in_multiline {
-            if line.matches(delim).count() % 2 == 1 {
-                in_multiline = None;
+    for line in lines(text) {
+        let (k, v) = match line {
+            Line::ArrayTable(_) => {
+                current = None;
+                continue;
             }
-            continue;
-        }
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with("[[") {
-            current = None;
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix('[') {
-            current = rest.split(']').next().map(|n| unquote_key(n.trim()));
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let v = v.trim_start();
-        for delim in ["\"\"\"", "'''"] {
-            if v.starts_with(delim) && v.matches(delim).count() % 2 == 1 {
-                in_multiline = Some(delim);
+            Line::Table(t) => {
+                current = Some(t);
+                continue;
             }
-        }
-        if in_multiline.is_some() {
-            continue;
-        }
-        let k = dotted_key(k.trim());
+            Line::Entry(k, v) => (k, v),
+        };
         let hit = match current.as_deref() {
             Some("") => k == dotted || (table.is_empty() && k == key),
             Some(t) => t == table && k == key,
@@ -191,6 +173,52 @@ pub fn scan(text: &str, table: &str, key: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// One line of a TOML text as the lenient scanners see it.
+enum Line<'a> {
+    /// `[name]` (unquoted, dotted parts joined: `[ "service" . role ]` → `service.role`).
+    Table(String),
+    /// `[[name]]`.
+    ArrayTable(String),
+    /// `key = value`: the dotted key unquoted, the value's text (with any trailing comment).
+    Entry(String, &'a str),
+}
+
+/// The table headers and one-line assignments of `text`, line by line; comments, blank lines,
+/// lines without `=`, and multi-line strings (from their opening line to their closing one) are
+/// skipped.
+fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
+    let mut in_multiline: Option<&str> = None;
+    text.lines().filter_map(move |raw| {
+        let line = raw.trim();
+        if let Some(delim) = in_multiline {
+            if line.matches(delim).count() % 2 == 1 {
+                in_multiline = None;
+            }
+            return None;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        if let Some(rest) = line.strip_prefix("[[") {
+            return rest.split("]]").next().map(|n| Line::ArrayTable(dotted_key(n.trim())));
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            return rest.split(']').next().map(|n| Line::Table(dotted_key(n.trim())));
+        }
+        let (k, v) = line.split_once('=')?;
+        let v = v.trim_start();
+        for delim in ["\"\"\"", "'''"] {
+            if v.starts_with(delim) && v.matches(delim).count() % 2 == 1 {
+                in_multiline = Some(delim);
+            }
+        }
+        if in_multiline.is_some() {
+            return None;
+        }
+        Some(Line::Entry(dotted_key(k.trim()), v))
+    })
 }
 
 /// A key with its parts unquoted and the spaces around dots removed: `"control" . socket`

@@ -149,11 +149,11 @@ impl Daemon {
     }
 
     /// The link of service `name` (made at its first start).
-    fn link(&self, name: &str, one: bool) -> ServiceLink {
+    fn link(&self, name: &str) -> ServiceLink {
         let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
         links
             .entry(name.to_string())
-            .or_insert_with(|| ServiceLink::new(name, self.speaker.clone(), self.counters.clone(), one))
+            .or_insert_with(|| ServiceLink::new(name, self.speaker.clone(), self.counters.clone()))
             .clone()
     }
 
@@ -167,7 +167,7 @@ impl Daemon {
         addresses: &AddressReport,
         carry: Option<crate::ha::Carry>,
     ) -> ServiceRun {
-        let link = self.link(&service.name, cfg.services().len() == 1);
+        let link = self.link(&service.name);
         link.stats.set_hook(service.on_change.clone());
         let ha_cfg = HaConfig::for_service(cfg, &service);
         let addresses = service::addresses_of(&service, addresses);
@@ -188,24 +188,12 @@ impl Daemon {
         let mut cell = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
         *cell = r.clone();
         for run in self.runs() {
-            run.ha.set_addresses(run.addresses(&r));
+            run.ha.set_addresses(service::addresses_of(&run.service, &r));
         }
     }
 
-    /// The first service's HA controller (the implicit `default` one when `[anycast]` has
-    /// prefixes); a reload may replace it.
-    pub fn ha(&self) -> Arc<HaController> {
-        let runs = self.services.read().unwrap_or_else(|p| p.into_inner());
-        match runs.first() {
-            Some(r) => r.ha.clone(),
-            // Never: a config has at least one service, and start fills the list before
-            // anything can ask.
-            None => Arc::new(HaController::start(HaConfig::from(&self.config()), None)),
-        }
-    }
-
-    /// Service `name`'s HA controller in force.
-    pub fn service(&self, name: &str) -> Option<Arc<HaController>> {
+    /// Service `name`'s HA controller in force (a reload may replace it).
+    pub fn ha(&self, name: &str) -> Option<Arc<HaController>> {
         self.runs().into_iter().find(|r| r.name() == name).map(|r| r.ha)
     }
 
@@ -314,7 +302,7 @@ impl Daemon {
                     if old.cfg.prefixes != cfg.prefixes {
                         old.ha.set_prefixes(cfg.prefixes.clone());
                     }
-                    self.link(&s.name, false).stats.set_hook(s.on_change.clone());
+                    self.link(&s.name).stats.set_hook(s.on_change.clone());
                     next.push(ServiceRun { service: s, cfg, ha: old.ha.clone() });
                     kept.push(name);
                 }
@@ -547,28 +535,9 @@ impl Daemon {
                 (false, why) => Response::err(format!("cannot serve: {why}")),
             },
             Request::Drain { seconds, service } => {
-                let seconds = seconds.unwrap_or(DEFAULT_DRAIN_SECS);
-                match self.pick(service.as_deref()) {
-                    Ok(runs) => {
-                        let mut out = Vec::new();
-                        for r in &runs {
-                            out.push((r.name().to_string(), r.ha.drain(seconds).await));
-                        }
-                        outcomes(out)
-                    }
-                    Err(e) => Response::err(e),
-                }
+                self.drain(service.as_deref(), Some(seconds.unwrap_or(DEFAULT_DRAIN_SECS))).await
             }
-            Request::Undrain { service } => match self.pick(service.as_deref()) {
-                Ok(runs) => {
-                    let mut out = Vec::new();
-                    for r in &runs {
-                        out.push((r.name().to_string(), r.ha.undrain().await));
-                    }
-                    outcomes(out)
-                }
-                Err(e) => Response::err(e),
-            },
+            Request::Undrain { service } => self.drain(service.as_deref(), None).await,
             Request::Check => {
                 let runs = self.runs();
                 let many = runs.len() > 1;
@@ -592,6 +561,23 @@ impl Daemon {
                 Err(e) => Response::err(e),
             },
         }
+    }
+
+    /// Drains `service` (every service when `None`) for `seconds`, or ends its drain (`None`).
+    async fn drain(&self, service: Option<&str>, seconds: Option<u64>) -> Response {
+        let runs = match self.pick(service) {
+            Ok(runs) => runs,
+            Err(e) => return Response::err(e),
+        };
+        let mut out = Vec::new();
+        for r in &runs {
+            let o = match seconds {
+                Some(s) => r.ha.drain(s).await,
+                None => r.ha.undrain().await,
+            };
+            out.push((r.name().to_string(), o));
+        }
+        outcomes(out)
     }
 
     /// keepalived's `state` for VRRP instance `instance`: to every service that follows it
@@ -691,7 +677,8 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
-    crate::systemd::notify(&format!("READY=1\nSTATUS={}", d.ha().current().reason));
+    let reasons: Vec<String> = d.runs().iter().map(|r| r.ha.current().reason).collect();
+    crate::systemd::notify(&format!("READY=1\nSTATUS={}", reasons.join("; ")));
     // The watchdog is fed from this loop: if it stalls, systemd restarts the daemon.
     let mut watchdog = tokio::time::interval(crate::systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let dc = d.clone();

@@ -115,8 +115,9 @@ pub struct ServiceLink {
 
 impl ServiceLink {
     /// The link of service `name`: its decisions become its advertisement in `speaker`, and
-    /// are counted in its stats and `node` (the node's totals).
-    pub fn new(name: &str, speaker: Arc<Speaker>, node: Arc<crate::metrics::Counters>, one: bool) -> ServiceLink {
+    /// are counted in its stats and `node` (the node's totals). systemd's STATUS shows the
+    /// reason, named after the service unless it is `default`.
+    pub fn new(name: &str, speaker: Arc<Speaker>, node: Arc<crate::metrics::Counters>) -> ServiceLink {
         let stats = Arc::new(ServiceStats::default());
         let (st, name) = (stats.clone(), name.to_string());
         let hook: DecisionHook = Arc::new(move |d: &Decision| {
@@ -126,7 +127,7 @@ impl ServiceLink {
                 node.failovers.fetch_add(1, Relaxed);
             }
             st.on_change(&name, d);
-            if one {
+            if name == DEFAULT_SERVICE {
                 crate::systemd::notify(&format!("STATUS={}", d.reason));
             } else {
                 crate::systemd::notify(&format!("STATUS={name}: {}", d.reason));
@@ -147,11 +148,6 @@ pub struct ServiceRun {
 impl ServiceRun {
     pub fn name(&self) -> &str {
         &self.service.name
-    }
-
-    /// Which of `r`'s missing addresses are this service's.
-    pub fn addresses(&self, r: &AddressReport) -> AddressReport {
-        addresses_of(&self.service, r)
     }
 
     /// Whether this service follows the node's `[role]` (and its track file).

@@ -445,27 +445,10 @@ impl HaController {
         HaController { shared, tasks: Mutex::new(tasks) }
     }
 
-    /// Beats `liveness` every [`crate::liveness::HEARTBEAT`] for as long as this controller
-    /// runs, each beat taken under the decider's lock: a decision stuck under it, or the
-    /// runtime thread stuck anywhere, stops the beats (and so BFD transmission). (The daemon,
-    /// with a controller per service, beats once for all of them: [`Self::responsive`].)
-    pub fn beat(&self, liveness: crate::liveness::Liveness) {
-        let shared = self.shared.clone();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::liveness::HEARTBEAT);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let d = shared.lock();
-                liveness.beat(now());
-                drop(d);
-            }
-        });
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
-    }
-
     /// Takes the decider's lock and lets it go: returns only when no decision is stuck under
-    /// it (what a liveness beat proves).
+    /// it. The daemon's liveness beat (`daemon::beat`) proves it of every service in turn, so a
+    /// decision stuck under any lock, or the runtime thread stuck anywhere, stops the beats (and
+    /// so BFD transmission).
     pub fn responsive(&self) {
         drop(self.shared.lock());
     }

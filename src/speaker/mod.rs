@@ -328,24 +328,22 @@ impl Speaker {
     /// Every neighbor converges to `a` as `service`'s advertisement now (UPDATEs for that
     /// service's prefixes leave in the same wake-up; the other services' are untouched).
     pub fn set_service_advert(&self, service: &str, a: Advert) {
-        let at = tokio::time::Instant::now().into_std();
-        self.advert.send_if_modified(|cur| {
-            let mut next = cur.advert.clone();
-            if !next.set(service, a) {
-                return false;
-            }
-            *cur = Arc::new(Stamped { advert: next, at });
-            true
-        });
+        self.update_adverts(|next| next.set(service, a));
     }
 
     /// Forgets the advertisements of services `keep` rejects (a reload removed them): their
     /// prefixes are withdrawn.
     pub fn retain_services(&self, keep: impl FnMut(&str) -> bool) {
+        self.update_adverts(|next| next.retain(keep));
+    }
+
+    /// Applies `change` to the advertisements; when it says something changed, every neighbor
+    /// is told, stamped now.
+    fn update_adverts(&self, change: impl FnOnce(&mut Adverts) -> bool) {
         let at = tokio::time::Instant::now().into_std();
         self.advert.send_if_modified(|cur| {
             let mut next = cur.advert.clone();
-            if !next.retain(keep) {
+            if !change(&mut next) {
                 return false;
             }
             *cur = Arc::new(Stamped { advert: next, at });
