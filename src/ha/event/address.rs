@@ -12,9 +12,8 @@
 //!
 //! [`classify`] decides what a message means, without IO.
 
-use super::{Wake, Watch, QUEUE};
+use super::{said, send, Wake, Watch, QUEUE};
 use crate::ha::addrwatch;
-use crate::ha::probe::ProbeOutcome;
 use futures_util::{StreamExt, TryStreamExt};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
@@ -173,18 +172,6 @@ pub fn watch(address: IpAddr, interface: &str) -> Option<Watch> {
     Some(Watch::new(rx, task))
 }
 
-/// Queues a wake: one without an outcome is dropped when the queue is full (it holds a wake
-/// already), one with an outcome waits for room. `false` when the check is gone.
-async fn send(tx: &mpsc::Sender<Wake>, outcome: Option<String>) -> bool {
-    match outcome {
-        Some(detail) => {
-            let o = ProbeOutcome { ok: false, detail, duration: Duration::ZERO };
-            tx.send(Wake { outcome: Some(o) }).await.is_ok()
-        }
-        None => !matches!(tx.try_send(Wake { outcome: None }), Err(mpsc::error::TrySendError::Closed(_))),
-    }
-}
-
 async fn run(address: IpAddr, interface: String, tx: mpsc::Sender<Wake>) {
     loop {
         let Ok(mut events) = addrwatch::subscribe() else {
@@ -198,16 +185,16 @@ async fn run(address: IpAddr, interface: String, tx: mpsc::Sender<Wake>) {
             return;
         }
         while let Some((m, _)) = events.rx.next().await {
-            let wake = match classify(&m, address, &interface, &mut index) {
+            let outcome = match classify(&m, address, &interface, &mut index) {
                 Meaning::Other => continue,
                 Meaning::Changed => None,
-                Meaning::Failed(why) => Some(why),
+                Meaning::Failed(why) => Some(said(false, why)),
                 Meaning::Overrun => {
                     index = link(&events.handle, &interface).await.ok().flatten().map(|l| l.index);
                     None
                 }
             };
-            if !send(&tx, wake).await {
+            if !send(&tx, outcome).await {
                 return;
             }
         }

@@ -3,7 +3,7 @@
 //! down, without any poll.
 
 use super::address::{self, classify, Meaning};
-use super::test_util::{drain, failed, failure_within, within};
+use super::test_util::{drain, failed, failure_within, print_latency, within};
 use super::Wake;
 use crate::ha::loopback::tests::in_throwaway_netns;
 use crate::ha::loopback::Loopback;
@@ -134,8 +134,7 @@ fn a_deleted_address_or_a_link_down_fails_within_100_ms() {
             lat.push(t.elapsed());
             assert_eq!(why, format!("{A4} was removed from {IF}"));
         }
-        lat.sort();
-        eprintln!("address removal -> wake latency: p50 {:?}, p99 {:?}", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
+        print_latency("address removal -> wake", &mut lat);
         assert_eq!(address::probe(a, IF, T).await, (false, format!("{A4} is not on {IF}")));
 
         lo.add(&[host(A4)]).await.unwrap();

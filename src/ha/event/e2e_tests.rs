@@ -43,7 +43,6 @@ async fn a_killed_process_withdraws_at_once() {
     assert!(d.reason.contains(&format!("check `svc` failed 1/1: pid {} ", child.id())), "{}", d.reason);
     child.wait().unwrap();
     ha.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -70,6 +69,5 @@ fn a_deleted_address_withdraws_at_once() {
         let why = ["203.0.113.77 was removed from lo", "203.0.113.77 is not on lo"];
         assert!(why.iter().any(|w| d.reason.ends_with(&format!("check `svc` failed 1/1: {w}"))), "{}", d.reason);
         ha.stop();
-        let _ = std::fs::remove_dir_all(&dir);
     });
 }

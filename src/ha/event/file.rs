@@ -6,7 +6,7 @@
 //! it runs `file_probe` (a stat) at once. When the directory does not exist (yet), the watcher
 //! retries every [`RETRY`]; the check's own poll covers the time in between.
 
-use super::{Wake, Watch, QUEUE};
+use super::{dir_and_name, said, send, Wake, Watch, QUEUE};
 use crate::ha::probe::ProbeOutcome;
 use crate::ha::role::watch_dirs_with;
 use futures_util::StreamExt;
@@ -26,25 +26,15 @@ pub fn watch(path: &Path, invert: bool) -> Option<Watch> {
     Some(Watch::new(rx, task))
 }
 
-/// Queues a wake; a full queue already holds one, so a wake without an outcome is dropped.
-/// `false` when the check is gone.
-fn wake(tx: &mpsc::Sender<Wake>) -> bool {
-    !matches!(tx.try_send(Wake { outcome: None }), Err(mpsc::error::TrySendError::Closed(_)))
-}
-
 /// The outcome the removal of `path` is: the same words as `file_probe`'s.
-fn removed(path: &Path, invert: bool) -> Wake {
+fn removed(path: &Path, invert: bool) -> ProbeOutcome {
     let p = path.display();
     let (ok, detail) = if invert { (true, format!("{p} is absent")) } else { (false, format!("{p} is missing")) };
-    Wake { outcome: Some(ProbeOutcome { ok, detail, duration: Duration::ZERO }) }
+    said(ok, detail)
 }
 
 async fn run(path: PathBuf, invert: bool, tx: mpsc::Sender<Wake>) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_os_string());
+    let (dir, name) = dir_and_name(&path);
     loop {
         let mut stream = match watch_dirs_with(std::slice::from_ref(&dir), WatchMask::CREATE | WatchMask::ATTRIB) {
             Ok(s) => s,
@@ -54,18 +44,17 @@ async fn run(path: PathBuf, invert: bool, tx: mpsc::Sender<Wake>) {
             }
         };
         // The file may have changed while no watch was in place.
-        if !wake(&tx) {
+        if !send(&tx, None).await {
             return;
         }
         while let Some(Ok(ev)) = stream.next().await {
             let gone = ev.mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
             let ours = ev.name.is_some() && ev.name.as_deref() == name.as_deref();
             if ours && ev.mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
-                // Waits for room: a removal must not be lost behind queued wakes.
-                if tx.send(removed(&path, invert)).await.is_err() {
+                if !send(&tx, Some(removed(&path, invert))).await {
                     return;
                 }
-            } else if (ours || gone || ev.mask.contains(EventMask::Q_OVERFLOW)) && !wake(&tx) {
+            } else if (ours || gone || ev.mask.contains(EventMask::Q_OVERFLOW)) && !send(&tx, None).await {
                 return;
             }
             if gone {

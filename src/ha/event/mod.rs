@@ -71,6 +71,31 @@ impl Drop for Watch {
     }
 }
 
+/// Queues a wake for the check: one without an outcome is dropped when the queue is full (it
+/// holds a wake already); one with an outcome waits for room, so that it is not lost behind
+/// plain wakes. `false` when the check is gone.
+async fn send(tx: &mpsc::Sender<Wake>, outcome: Option<ProbeOutcome>) -> bool {
+    match outcome {
+        Some(_) => tx.send(Wake { outcome }).await.is_ok(),
+        None => !matches!(tx.try_send(Wake { outcome }), Err(mpsc::error::TrySendError::Closed(_))),
+    }
+}
+
+/// The directory a watcher puts its inotify watch on (`.` for a bare name) and the name to
+/// filter its events on.
+fn dir_and_name(path: &std::path::Path) -> (std::path::PathBuf, Option<std::ffi::OsString>) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    (dir, path.file_name().map(|n| n.to_os_string()))
+}
+
+/// What an event says by itself (no probe ran: no duration).
+fn said(ok: bool, detail: String) -> ProbeOutcome {
+    ProbeOutcome { ok, detail, duration: std::time::Duration::ZERO }
+}
+
 /// The watcher for `probe`, for the types that have one; `None` for exec, tcp and http
 /// (polled only). Must be called inside a tokio runtime.
 pub fn watch(probe: &Probe) -> Option<Watch> {

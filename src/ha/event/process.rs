@@ -9,15 +9,14 @@
 //!
 //! What a process supplies (its name, its command line) is escaped before it reaches a detail.
 
-use super::{Wake, Watch, QUEUE};
+use super::{dir_and_name, said, send, Wake, Watch, QUEUE};
 use crate::config::ProcessTarget;
 use crate::ha::engine::{self, EngineId};
-use crate::ha::probe::ProbeOutcome;
 use crate::wire::text::escape_at_most;
 use futures_util::StreamExt;
 use inotify::EventMask;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -136,15 +135,6 @@ pub fn watch(target: &ProcessTarget) -> Option<Watch> {
     Some(Watch::new(rx, task))
 }
 
-/// Queues `w`; a full queue already holds a wake, so this one is dropped unless it carries an
-/// outcome (then it waits for room). `false` when the check is gone.
-async fn send(tx: &mpsc::Sender<Wake>, w: Wake) -> bool {
-    if w.outcome.is_some() {
-        return tx.send(w).await.is_ok();
-    }
-    !matches!(tx.try_send(w), Err(mpsc::error::TrySendError::Closed(_)))
-}
-
 /// What ended a wait.
 enum Woke {
     /// The watched process exited.
@@ -153,15 +143,6 @@ enum Woke {
     Pidfile { lost: bool },
     /// The retry is due.
     Retry,
-}
-
-/// The pidfile's directory and name.
-fn split(path: &Path) -> (PathBuf, Option<OsString>) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    (dir, path.file_name().map(|n| n.to_os_string()))
 }
 
 type Events = inotify::EventStream<[u8; 1024]>;
@@ -184,7 +165,7 @@ async fn pidfile_event(events: &mut Option<Events>, name: Option<&OsString>) -> 
 
 async fn run(target: ProcessTarget, tx: mpsc::Sender<Wake>) {
     let pidfile = match &target {
-        ProcessTarget::Pidfile(p) => Some(split(p)),
+        ProcessTarget::Pidfile(p) => Some(dir_and_name(p)),
         ProcessTarget::Pattern { .. } => None,
     };
     let mut events: Option<Events> = None;
@@ -212,7 +193,7 @@ async fn run(target: ProcessTarget, tx: mpsc::Sender<Wake>) {
             watched = found.and_then(|f| engine::open_watch(f.id, &mut polling, "process checks").map(|w| (w, f.name)));
             wake_now = true;
         }
-        if wake_now && !send(&tx, Wake { outcome: None }).await {
+        if wake_now && !send(&tx, None).await {
             return;
         }
         wake_now = false;
@@ -252,6 +233,5 @@ fn watch_dir(dir: &Path) -> Option<Events> {
 
 /// Sends the failure "pid N (name) exited"; `false` when the check is gone.
 async fn fail(tx: &mpsc::Sender<Wake>, pid: u32, name: &str) -> bool {
-    let detail = format!("pid {pid} ({name}) exited");
-    send(tx, Wake { outcome: Some(ProbeOutcome { ok: false, detail, duration: Duration::ZERO }) }).await
+    send(tx, Some(said(false, format!("pid {pid} ({name}) exited")))).await
 }

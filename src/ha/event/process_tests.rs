@@ -1,7 +1,7 @@
 //! `process` checks: the probe, and the watcher's wake on the process's exit (pidfd), without
 //! any poll.
 
-use super::test_util::{drain, failed, within};
+use super::test_util::{drain, failed, print_latency, within};
 use super::{process, Wake};
 use crate::config::ProcessTarget;
 use std::process::{Child, Command};
@@ -56,9 +56,7 @@ async fn a_killed_pidfile_process_fails_within_100_ms() {
         child.wait().unwrap();
         assert_eq!(process::probe(&target).await, gone);
     }
-    lat.sort();
-    eprintln!("process kill -> wake latency: p50 {:?}, p99 {:?}", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
-    let _ = std::fs::remove_dir_all(&d);
+    print_latency("process kill -> wake", &mut lat);
 }
 
 #[tokio::test]
@@ -83,7 +81,6 @@ async fn the_watcher_follows_a_rewritten_pidfile() {
     let wake = within(&mut w, 100, "kill of the new process").await;
     assert_eq!(failed(&wake), Some(format!("pid {} (sleep) exited", b.id()).as_str()), "{wake:?}");
     b.wait().unwrap();
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[tokio::test]

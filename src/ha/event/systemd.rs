@@ -18,7 +18,7 @@
 //! check's poll covers the time in between. The pure parts (object path, verdict, what a
 //! signal says) are functions without I/O, tested without a bus.
 
-use super::{Wake, Watch, QUEUE};
+use super::{said, send, Wake, Watch, QUEUE};
 use crate::ha::probe::ProbeOutcome;
 use crate::wire::text::escape_at_most;
 use futures_util::StreamExt;
@@ -112,7 +112,7 @@ pub fn signal_outcome(unit: &str, changed: &HashMap<String, OwnedValue>) -> Opti
     let sub = changed.get("SubState").and_then(|v| str_of(v)).unwrap_or("?");
     let state = UnitState { load: String::new(), active: active.to_string(), sub: sub.to_string() };
     let (_, detail) = verdict(unit, &state);
-    Some(ProbeOutcome { ok: false, detail: format!("{detail} (D-Bus signal)"), duration: Duration::ZERO })
+    Some(said(false, format!("{detail} (D-Bus signal)")))
 }
 
 fn str_of<'a>(v: &'a Value<'_>) -> Option<&'a str> {
@@ -170,15 +170,6 @@ pub fn watch_at(address: String, unit: &str) -> Watch {
     let (tx, rx) = mpsc::channel(QUEUE);
     let task = tokio::spawn(run(address, unit.to_string(), tx));
     Watch::new(rx, task)
-}
-
-/// Queues a wake; a full queue already holds one, so this one is dropped (a failed outcome
-/// waits for room: it must not be lost behind plain wakes). `false` when the check is gone.
-async fn send(tx: &mpsc::Sender<Wake>, outcome: Option<ProbeOutcome>) -> bool {
-    match outcome {
-        Some(_) => tx.send(Wake { outcome }).await.is_ok(),
-        None => !matches!(tx.try_send(Wake { outcome }), Err(mpsc::error::TrySendError::Closed(_))),
-    }
 }
 
 /// Why a watch ended.

@@ -4,6 +4,7 @@
 //! `ANYCASTD_TEST_UNPRIVILEGED=1` lets them skip.
 
 use super::systemd::{probe_at, watch_at, RETRY};
+use super::test_util::print_latency;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -138,7 +139,6 @@ async fn probe_says_active_inactive_failed_and_unknown() {
             .await;
     assert!(!ok && detail.contains("timed out after 300 ms"), "{detail}");
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[tokio::test]
@@ -170,15 +170,9 @@ async fn watcher_fails_within_100_ms_of_the_unit_stopping() {
         let wake = tokio::time::timeout(Duration::from_millis(500), w.next()).await.expect("a wake on start");
         assert_eq!(wake.outcome, None);
     }
-    lat.sort();
-    eprintln!(
-        "systemd set inactive -> wake latency: p50 {:?}, p99 {:?}",
-        lat[lat.len() / 2],
-        lat[lat.len() * 99 / 100]
-    );
+    print_latency("systemd set inactive -> wake", &mut lat);
     drop(w);
     double.stop().await;
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[tokio::test]
@@ -221,5 +215,4 @@ async fn watcher_reconnects_when_the_bus_comes_back() {
         double.stop().await;
         while tokio::time::timeout(Duration::from_millis(200), w.next()).await.is_ok() {}
     }
-    let _ = std::fs::remove_dir_all(&d);
 }

@@ -14,6 +14,12 @@ pub(super) async fn drain(w: &mut Watch) {
     while timeout(Duration::from_millis(20), w.next()).await.is_ok() {}
 }
 
+/// Prints the p50 and p99 of `lat` (sorted here), as "`what` latency: p50 …, p99 …".
+pub(super) fn print_latency(what: &str, lat: &mut [Duration]) {
+    lat.sort();
+    eprintln!("{what} latency: p50 {:?}, p99 {:?}", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
+}
+
 /// The detail of a failed outcome the wake carries.
 pub(super) fn failed(w: &Wake) -> Option<&str> {
     w.outcome.as_ref().filter(|o| !o.ok).map(|o| o.detail.as_str())

@@ -1,6 +1,7 @@
 //! Watcher tests: the event arrives at once, without any poll.
 
 use super::file;
+use super::test_util::{drain, print_latency, within};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -10,7 +11,7 @@ async fn file_removal_wakes_within_100_ms() {
     std::fs::write(&path, b"").unwrap();
     let mut w = file::watch(&path, false).expect("a file watcher");
     // The initial wake (watch in place).
-    tokio::time::timeout(Duration::from_secs(2), w.next()).await.expect("initial wake");
+    within(&mut w, 2000, "initial").await;
     // Unrelated names do not wake.
     std::fs::write(d.join("other"), b"x").unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(100), w.next()).await.is_err(), "woke for another file");
@@ -18,22 +19,19 @@ async fn file_removal_wakes_within_100_ms() {
     for i in 0..50 {
         if i > 0 {
             std::fs::write(&path, b"").unwrap();
-            let _ = tokio::time::timeout(Duration::from_millis(500), w.next()).await.expect("wake on create");
+            within(&mut w, 500, "create").await;
             // drain the close-write / attrib wakes of the create
-            while tokio::time::timeout(Duration::from_millis(20), w.next()).await.is_ok() {}
+            drain(&mut w).await;
         }
         let t = Instant::now();
         std::fs::remove_file(&path).unwrap();
-        let wake =
-            tokio::time::timeout(Duration::from_millis(100), w.next()).await.expect("wake on removal within 100 ms");
+        let wake = within(&mut w, 100, "removal").await;
         lat.push(t.elapsed());
         // The removal says it all: a failure, no second look needed.
         let o = wake.outcome.expect("the removal carries its outcome");
         assert!(!o.ok && o.detail.ends_with("healthy is missing"), "{o:?}");
     }
-    lat.sort();
-    eprintln!("file removal -> wake latency: p50 {:?}, p99 {:?}", lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
-    let _ = std::fs::remove_dir_all(&d);
+    print_latency("file removal -> wake", &mut lat);
 }
 
 #[tokio::test]
@@ -42,9 +40,8 @@ async fn an_inverted_file_check_is_healthy_once_removed() {
     let path = d.join("maintenance");
     std::fs::write(&path, b"").unwrap();
     let mut w = file::watch(&path, true).expect("a file watcher");
-    tokio::time::timeout(Duration::from_secs(2), w.next()).await.expect("initial wake");
+    within(&mut w, 2000, "initial").await;
     std::fs::rename(&path, d.join("maintenance.old")).unwrap();
-    let o = tokio::time::timeout(Duration::from_millis(500), w.next()).await.expect("wake").outcome.expect("outcome");
+    let o = within(&mut w, 500, "rename").await.outcome.expect("outcome");
     assert!(o.ok && o.detail.ends_with("maintenance is absent"), "{o:?}");
-    let _ = std::fs::remove_dir_all(&d);
 }
