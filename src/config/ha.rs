@@ -333,9 +333,9 @@ fn process(
             }
             abs_path(r, &p("pidfile"), &f).map(|f| Probe::Process { target: ProcessTarget::Pidfile(f) })
         }
-        (None, Some(re)) => match regex_lite::Regex::new(&re) {
-            Ok(_) if !re.is_empty() => {
-                Some(Probe::Process { target: ProcessTarget::Pattern { regex: re, full: full.unwrap_or(false) } })
+        (None, Some(re)) => match crate::config::Pattern::new(&re) {
+            Ok(regex) if !re.is_empty() => {
+                Some(Probe::Process { target: ProcessTarget::Pattern { regex, full: full.unwrap_or(false) } })
             }
             Ok(_) => {
                 r.error(&p("pattern"), K::InvalidValue, "the pattern is empty");

@@ -375,8 +375,39 @@ pub enum ProcessTarget {
     /// `pattern = "^unbound$"`: a regular expression matched against the process name
     /// (`/proc/PID/comm`, like `pgrep`), or against the whole command line with `full = true`
     /// (like `pgrep -f`). Any matching process (other than anycastd's own) is healthy.
-    Pattern { regex: String, full: bool },
+    Pattern { regex: Pattern, full: bool },
 }
+
+/// A `process` check's pattern, compiled once when the config is read; compared and shown by
+/// its text.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex_lite::Regex,
+}
+
+impl Pattern {
+    pub fn new(source: &str) -> Result<Pattern, regex_lite::Error> {
+        Ok(Pattern { source: source.to_string(), regex: regex_lite::Regex::new(source)? })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    pub fn regex(&self) -> &regex_lite::Regex {
+        &self.regex
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Pattern {}
 
 /// An `http://` or `https://` URL split for a minimal client.
 #[derive(Debug, Clone, PartialEq, Eq)]

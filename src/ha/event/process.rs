@@ -62,13 +62,10 @@ async fn resolve_async(target: &ProcessTarget) -> Result<Found, String> {
 fn resolve(target: &ProcessTarget) -> Result<Found, String> {
     match target {
         ProcessTarget::Pidfile(path) => from_pidfile(path),
-        ProcessTarget::Pattern { regex, full } => {
-            let re = regex_lite::Regex::new(regex).map_err(|e| format!("pattern {regex:?}: {e}"))?;
-            scan(&re, *full).ok_or_else(|| {
-                let what = if *full { "command line" } else { "name" };
-                format!("no process {what} matches {}", escape_at_most(regex.as_bytes(), NAME_CHARS))
-            })
-        }
+        ProcessTarget::Pattern { regex, full } => scan(regex.regex(), *full).ok_or_else(|| {
+            let what = if *full { "command line" } else { "name" };
+            format!("no process {what} matches {}", escape_at_most(regex.as_str().as_bytes(), NAME_CHARS))
+        }),
     }
 }
 

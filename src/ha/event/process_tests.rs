@@ -3,7 +3,7 @@
 
 use super::test_util::{drain, failed, print_latency, within};
 use super::{process, Wake};
-use crate::config::ProcessTarget;
+use crate::config::{Pattern, ProcessTarget};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
@@ -87,8 +87,8 @@ async fn the_watcher_follows_a_rewritten_pidfile() {
 async fn a_full_pattern_matches_the_command_line() {
     let arg = format!("29.{}", std::process::id());
     let regex = format!("^sleep {}$", regex_lite::escape(&arg));
-    let full = ProcessTarget::Pattern { regex: regex.clone(), full: true };
-    let name_only = ProcessTarget::Pattern { regex: regex.clone(), full: false };
+    let full = ProcessTarget::Pattern { regex: Pattern::new(&regex).unwrap(), full: true };
+    let name_only = ProcessTarget::Pattern { regex: Pattern::new(&regex).unwrap(), full: false };
     assert!(!process::probe(&full).await.0, "matched before the process runs");
     let mut child = sleeper(&arg);
     let pid = child.id();
@@ -113,7 +113,10 @@ async fn a_full_pattern_matches_the_command_line() {
 #[tokio::test]
 async fn a_pattern_stays_healthy_while_another_process_matches() {
     let arg = format!("28.{}", std::process::id());
-    let target = ProcessTarget::Pattern { regex: format!("^sleep {}$", regex_lite::escape(&arg)), full: true };
+    let target = ProcessTarget::Pattern {
+        regex: Pattern::new(&format!("^sleep {}$", regex_lite::escape(&arg))).unwrap(),
+        full: true,
+    };
     let (mut a, mut b) = (sleeper(&arg), sleeper(&arg));
     let mut w = process::watch(&target).expect("a process watcher");
     within(&mut w, 2000, "initial").await;
