@@ -400,8 +400,7 @@ async fn watch_file(path: PathBuf, read: ReadFn, tx: mpsc::Sender<SourceReport>)
             let rewatch = tokio::select! {
                 ev = event => match ev {
                     Some(Ok(ev)) => {
-                        let gone = ev.mask.intersects(inotify::EventMask::IGNORED | inotify::EventMask::DELETE_SELF
-                            | inotify::EventMask::MOVE_SELF);
+                        let gone = watch_gone(ev.mask);
                         let ours = ev.name.is_none() || ev.name.as_deref() == name.as_deref();
                         if !ours && !gone {
                             continue;
@@ -438,6 +437,13 @@ async fn read_off_thread(read: &ReadFn, path: &Path) -> SourceReport {
     tokio::task::spawn_blocking(move || read(&p))
         .await
         .unwrap_or_else(|e| RoleUpdate::new(Role::Unknown, format!("cannot read {}: {e}", path.display())).into())
+}
+
+/// Whether an event of a [`watch_dirs`] stream says the watch itself is gone (the directory
+/// was removed or renamed, or the kernel dropped the watch): watch again.
+pub(crate) fn watch_gone(mask: inotify::EventMask) -> bool {
+    use inotify::EventMask as M;
+    mask.intersects(M::IGNORED | M::DELETE_SELF | M::MOVE_SELF)
 }
 
 /// An inotify stream on `dirs` (the ones that exist; an error when none does): writes, renames

@@ -48,7 +48,7 @@ async fn run(path: PathBuf, invert: bool, tx: mpsc::Sender<Wake>) {
             return;
         }
         while let Some(Ok(ev)) = stream.next().await {
-            let gone = ev.mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
+            let gone = crate::ha::role::watch_gone(ev.mask);
             let ours = ev.name.is_some() && ev.name.as_deref() == name.as_deref();
             if ours && ev.mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
                 if !send(&tx, Some(removed(&path, invert))).await {

@@ -150,7 +150,7 @@ async fn pidfile_event(events: &mut Option<Events>, name: Option<&OsString>) -> 
     loop {
         match stream.next().await {
             Some(Ok(ev)) => {
-                let lost = ev.mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
+                let lost = crate::ha::role::watch_gone(ev.mask);
                 if lost || ev.mask.contains(EventMask::Q_OVERFLOW) || (ev.name.is_some() && ev.name.as_ref() == name) {
                     return lost;
                 }
