@@ -328,6 +328,48 @@ pub enum RoleSource {
     File { path: PathBuf },
     /// A command run every `interval`; exit status 0 means primary.
     Exec { command: Vec<String>, interval: Duration },
+    /// etcd decides (`source = "etcd"`: an election; `"etcd-key"`: follow a key), fenced by
+    /// the lease: primary only while this node knows it still holds (sees) it.
+    Etcd(EtcdRole),
+}
+
+/// `[role] source = "etcd"` or `"etcd-key"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdRole {
+    pub conn: EtcdConn,
+    pub mode: EtcdMode,
+    /// The lease's TTL (`lease_ttl_ms`, whole seconds, at least 2 s, default 3 s); in follow
+    /// mode how long a confirmed value is believed.
+    pub lease_ttl: Duration,
+    /// Withdrawn this long before the lease could expire at etcd (`fence_margin_ms`, default
+    /// 500 ms, less than a third of the TTL).
+    pub margin: Duration,
+}
+
+/// How to reach etcd (its JSON gRPC gateway, `/v3/...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdConn {
+    /// `endpoints`, tried in turn; all `http://` or all `https://`, path `/`.
+    pub endpoints: Vec<HttpUrl>,
+    /// `tls = { ca, cert, key }`: the server verified against `ca` (else the system roots),
+    /// and a client certificate when `cert` and `key` are set.
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// `username` and `password_file` (0600, read at each authentication).
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// One request's time limit (`request_timeout_ms`, default: a third of the TTL).
+    pub timeout: Duration,
+}
+
+/// Election or follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcdMode {
+    /// Campaign in `election` as `candidate` (default: the router id): primary while leader.
+    Election { election: String, candidate: String },
+    /// Primary while `key` holds `value`.
+    Follow { key: String, value: String },
 }
 
 /// One `[[health.check]]`.

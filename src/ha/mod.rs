@@ -13,6 +13,7 @@
 pub mod addrwatch;
 pub mod decision;
 pub mod engine;
+pub mod etcd;
 pub mod event;
 pub mod health;
 pub mod hook;

@@ -1,0 +1,1 @@
+//! etcd gateway messages (pure).

@@ -1,0 +1,1 @@
+//! etcd gateway client (HTTP edge).
