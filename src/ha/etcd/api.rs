@@ -73,17 +73,12 @@ pub struct ServerError {
 impl ServerError {
     /// A member without a raft leader, or one that cannot serve: another member may.
     pub fn try_another(&self) -> bool {
-        // 14: Unavailable. Not "election: no leader" (no one campaigns: a real answer).
-        self.code == Some(14)
-            || self.message.starts_with("etcdserver: no leader")
-            || self.message.starts_with("etcdserver: request timed out")
-            || self.message.starts_with("etcdserver: leader changed")
-            || self.message.starts_with("etcdserver: not capable")
+        try_another(self.code, &self.message)
     }
 
     /// The token is not (or no longer) valid: authenticate again.
     pub fn bad_token(&self) -> bool {
-        self.message.contains("invalid auth token") || self.message.contains("user name is empty")
+        bad_token(&self.message)
     }
 
     /// `election/leader` when no one leads.
@@ -95,6 +90,26 @@ impl ServerError {
     pub fn lease_not_found(&self) -> bool {
         self.message.contains("requested lease not found")
     }
+}
+
+/// Whether an error (its gRPC code and message, or a text holding the message) says this
+/// member cannot serve now ("etcdserver: no leader", unavailable), so another member may. Not
+/// "election: no leader" (no one campaigns: a real answer).
+pub fn try_another(code: Option<i64>, message: &str) -> bool {
+    code == Some(14)
+        || [
+            "etcdserver: no leader",
+            "etcdserver: request timed out",
+            "etcdserver: leader changed",
+            "etcdserver: not capable",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
+/// Whether an error's message says the auth token is not (or no longer) valid.
+pub fn bad_token(message: &str) -> bool {
+    message.contains("invalid auth token") || message.contains("user name is empty")
 }
 
 /// Why an answer could not be used.
@@ -248,19 +263,8 @@ fn shown(body: &[u8]) -> String {
 /// object inside a 2xx stream message).
 pub fn reply(status: u16, body: &[u8]) -> Result<Value, ReplyError> {
     let v: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(Value::Object(m)) = &v {
-        let msg = m.get("message").or_else(|| m.get("error")).and_then(|e| match e {
-            Value::String(s) => Some(s.clone()),
-            Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        });
-        if let Some(msg) = msg.filter(|_| status != 200 || m.contains_key("error")) {
-            let code = m
-                .get("code")
-                .and_then(int_of)
-                .or_else(|| m.get("error").and_then(|e| e.get("grpc_code").or_else(|| e.get("code"))).and_then(int_of));
-            return Err(ReplyError::Server(ServerError { code, message: text::escape_at_most(msg.as_bytes(), SHOWN) }));
-        }
+    if let Some(e) = v.as_ref().and_then(|v| carried_error(status, v)) {
+        return Err(ReplyError::Server(e));
     }
     if !(200..300).contains(&status) {
         return Err(ReplyError::Server(ServerError { code: None, message: format!("HTTP {status}: {}", shown(body)) }));
@@ -269,6 +273,34 @@ pub fn reply(status: u16, body: &[u8]) -> Result<Value, ReplyError> {
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(ReplyError::Garbled(format!("etcd's answer is not a JSON object: {}", shown(body)))),
     }
+}
+
+/// One message of a 200 stream (a watch): the object, or the error it carries.
+pub fn stream_message(v: Value) -> Result<Value, ReplyError> {
+    match carried_error(200, &v) {
+        Some(e) => Err(ReplyError::Server(e)),
+        None if v.is_object() => Ok(v),
+        None => Err(garbled("in a stream is not a JSON object")),
+    }
+}
+
+/// The error in an answer: `{"error","message","code"}` with a status other than 200, or an
+/// `error` member (a stream's `{"error": {"grpc_code", "message"}}`).
+fn carried_error(status: u16, v: &Value) -> Option<ServerError> {
+    let m = v.as_object()?;
+    if status == 200 && !m.contains_key("error") {
+        return None;
+    }
+    let msg = m.get("message").or_else(|| m.get("error")).and_then(|e| match e {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    })?;
+    let code = m
+        .get("code")
+        .and_then(int_of)
+        .or_else(|| m.get("error").and_then(|e| e.get("grpc_code").or_else(|| e.get("code"))).and_then(int_of));
+    Some(ServerError { code, message: text::escape_at_most(msg.as_bytes(), SHOWN) })
 }
 
 fn int_of(v: &Value) -> Option<i64> {
@@ -535,6 +567,13 @@ mod tests {
         // A streamed error inside a 200.
         assert!(matches!(reply(200, br#"{"error":{"grpc_code":14,"message":"etcdserver: no leader"}}"#),
             Err(ReplyError::Server(e)) if e.try_another() && e.code == Some(14)));
+        let m: Value = serde_json::from_str(
+            r#"{"error":{"grpc_code":16,"http_code":401,"message":"etcdserver: invalid auth token"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(stream_message(m), Err(ReplyError::Server(e)) if e.bad_token() && e.code == Some(16)));
+        assert!(stream_message(json!([1])).is_err());
+        assert!(stream_message(json!({"result": {}})).is_ok());
         // Wrong types are errors, not panics.
         assert!(parse_grant(&ok(r#"{"ID":{"x":1}}"#)).is_err());
         assert!(parse_grant(&ok(r#"{"ID":"0"}"#)).is_err());

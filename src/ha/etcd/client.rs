@@ -163,7 +163,9 @@ impl Client {
         let body = api::campaign_body(election, lease, value);
         let n = self.conn.endpoints.len();
         let mut last = Error::new(ErrorKind::Local, None, "no etcd endpoints");
-        for k in 0..n {
+        let mut retried = false;
+        let mut k = 0;
+        while k < n {
             let i = self.start_at(k);
             let deadline = Instant::now() + self.conn.timeout;
             let attempt = async {
@@ -182,9 +184,11 @@ impl Client {
                         Err(ReplyError::Server(s)) if s.try_another() => {
                             last = Error::reply(url, ReplyError::Server(s))
                         }
-                        Err(ReplyError::Server(s)) if s.bad_token() => {
+                        Err(ReplyError::Server(s)) if s.bad_token() && self.conn.username.is_some() && !retried => {
+                            // Authenticate again and retry here, once.
                             self.forget_token();
-                            last = Error::reply(url, ReplyError::Server(s));
+                            retried = true;
+                            continue;
                         }
                         Err(e) => return Err(Error::reply(url, e)),
                     }
@@ -192,6 +196,7 @@ impl Client {
                 Err(e) if e.kind == ErrorKind::Local => return Err(e),
                 Err(e) => last = e,
             }
+            k += 1;
         }
         Err(last)
     }
@@ -234,7 +239,9 @@ impl Client {
         let deadline = Instant::now() + self.conn.timeout;
         let n = self.conn.endpoints.len();
         let mut last = Error::new(ErrorKind::Local, None, "no etcd endpoints");
-        for k in 0..n {
+        let mut retried = false;
+        let mut k = 0;
+        while k < n {
             let i = self.start_at(k);
             let slice = slice(deadline, n - k);
             let attempt = async {
@@ -263,7 +270,7 @@ impl Client {
                 Ok(r) => r,
                 Err(_) => Err(self.timed_out(i)),
             };
-            match r {
+            let e = match r {
                 Ok(Ok(w)) => {
                     self.answered(i);
                     return Ok(w);
@@ -271,22 +278,25 @@ impl Client {
                 Ok(Err((url, status, body))) => {
                     self.answered(i);
                     match api::reply(status, &body) {
-                        Err(ReplyError::Server(s)) if s.try_another() => {
-                            last = Error::reply(url, ReplyError::Server(s))
-                        }
-                        Err(e) => return Err(Error::reply(url, e)),
-                        Ok(_) => {
-                            return Err(Error::new(
-                                ErrorKind::Garbled,
-                                Some(url),
-                                format!("watch answered HTTP {status}"),
-                            ))
-                        }
+                        Err(ReplyError::Server(s)) if s.try_another() => Error::reply(url, ReplyError::Server(s)),
+                        Err(e) => Error::reply(url, e),
+                        Ok(_) => Error::new(ErrorKind::Garbled, Some(url), format!("watch answered HTTP {status}")),
                     }
                 }
-                Err(e) if e.kind == ErrorKind::Local => return Err(e),
-                Err(e) => last = e,
+                Err(e) => e,
+            };
+            match e.kind {
+                ErrorKind::Local => return Err(e),
+                // A stream's error (a bad token) comes inside the 200 answer.
+                ErrorKind::Server { .. } if api::bad_token(&e.what) && self.conn.username.is_some() && !retried => {
+                    self.forget_token();
+                    retried = true;
+                    continue;
+                }
+                ErrorKind::Server { code } if !api::try_another(code, &e.what) => return Err(e),
+                _ => last = e,
             }
+            k += 1;
         }
         Err(last)
     }
@@ -684,7 +694,7 @@ impl Watch {
                 Some(Ok(v)) => {
                     let used = values.byte_offset();
                     self.body.drain(..used.min(self.body.len()));
-                    let v = api::reply(200, v.to_string().as_bytes()).map_err(|e| Error::reply(url, e))?;
+                    let v = api::stream_message(v).map_err(|e| Error::reply(url, e))?;
                     return api::parse_watch(&v).map_err(|e| Error::reply(url, e));
                 }
                 Some(Err(e)) if !e.is_eof() => {

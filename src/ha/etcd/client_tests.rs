@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// How long something quick may take before the test fails.
 const QUICK: Duration = Duration::from_secs(5);
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// Longer than an auth token of `--auth-token-ttl 1` lives unused.
+const EXPIRE: Duration = Duration::from_millis(2500);
 
 pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -342,7 +344,8 @@ fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[tokio::test]
 async fn auth_with_a_password_file() {
-    let Some(e) = Etcd::start("auth_with_a_password_file", "auth", false, &[]) else { return };
+    // Tokens unused for a second expire: the client must authenticate again.
+    let Some(e) = Etcd::start("auth_with_a_password_file", "auth", false, &["--auth-token-ttl", "1"]) else { return };
     let plain = ready(&e, conn(vec![e.url(false)])).await;
     let ctl = |args: &[&str]| {
         let out = Command::new("/usr/bin/etcdctl")
@@ -368,6 +371,17 @@ async fn auth_with_a_password_file() {
     let mut w = client.watch(b"k", 0).await.unwrap();
     client.delete(b"k").await.unwrap();
     assert!(matches!(quick("watch", w.next()).await.unwrap().as_slice(), [WatchEvent::Delete(_)]));
+    // The token expires: a call, a watch and a campaign authenticate again.
+    tokio::time::sleep(EXPIRE).await;
+    assert_eq!(client.get(b"k").await.unwrap().0, None);
+    tokio::time::sleep(EXPIRE).await;
+    let mut w = client.watch(b"k", 0).await.unwrap();
+    client.put(b"k", b"w", 0).await.unwrap();
+    assert!(matches!(quick("watch", w.next()).await.unwrap().as_slice(), [WatchEvent::Put(_)]));
+    let other = client.grant(5).await.unwrap();
+    tokio::time::sleep(EXPIRE).await;
+    let c2 = client.campaign(b"el2", other.id, b"x");
+    quick("campaign after expiry", c2).await.unwrap();
     c.password_file = Some(write_file(&e.dir, "bad", "wrong\n"));
     let err = Client::new(&c).get(b"k").await.unwrap_err();
     assert!(matches!(err.kind, ErrorKind::Server { .. }), "{err}");
