@@ -387,3 +387,59 @@ async fn auth_with_a_password_file() {
     assert!(matches!(err.kind, ErrorKind::Server { .. }), "{err}");
     assert!(err.to_string().contains("authenticate as \"root\""), "{err}");
 }
+
+/// A CA, and PEM certificate/key pairs it signed: (ca, (server cert, key), (client cert, key)).
+type Pair = (String, String);
+fn tls_files() -> (String, Pair, Pair) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "test ca");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |names: Vec<String>, usage: Vec<ExtendedKeyUsagePurpose>| {
+        let mut p = CertificateParams::new(names).unwrap();
+        p.extended_key_usages = usage;
+        let key = KeyPair::generate().unwrap();
+        (p.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
+    };
+    // etcd's gateway presents the server certificate to etcd's own gRPC: client auth too.
+    let both = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let server = leaf(vec!["127.0.0.1".into()], both);
+    let client = leaf(vec!["anycastd".into()], vec![ExtendedKeyUsagePurpose::ClientAuth]);
+    (ca_pem, server, client)
+}
+
+#[tokio::test]
+async fn tls_with_a_client_certificate() {
+    let (ca, (server_cert, server_key), (client_cert, client_key)) = tls_files();
+    let files = fresh_dir("etcd", "tls-files");
+    let f = |name: &str, text: &str| write_file(&files, name, text).display().to_string();
+    let (ca_file, sc, sk) = (f("ca.pem", &ca), f("server.pem", &server_cert), f("server.key", &server_key));
+    let args = ["--cert-file", &sc, "--key-file", &sk, "--client-cert-auth", "--trusted-ca-file", &ca_file];
+    let Some(e) = Etcd::start("tls_with_a_client_certificate", "tls", true, &args) else { return };
+    let mut c = conn(vec![e.url(true)]);
+    c.ca = Some(ca_file.clone().into());
+    c.cert = Some(f("client.pem", &client_cert).into());
+    c.key = Some(f("client.key", &client_key).into());
+    let client = ready(&e, c.clone()).await;
+    let lease = client.grant(5).await.unwrap();
+    quick("campaign", client.campaign(b"el", lease.id, b"tls")).await.unwrap();
+    let mut w = client.watch(b"k", 0).await.unwrap();
+    client.put(b"k", b"v", 0).await.unwrap();
+    assert!(matches!(quick("watch", w.next()).await.unwrap().as_slice(), [WatchEvent::Put(_)]));
+    assert_eq!(client.last_endpoint(), Some(format!("https://127.0.0.1:{}/", e.port)));
+    // Without a client certificate etcd refuses; with another CA we refuse etcd.
+    let no_cert = EtcdConn { cert: None, key: None, ..c.clone() };
+    let err = Client::new(&no_cert).get(b"k").await.unwrap_err();
+    assert!(err.is_unreachable(), "{err}");
+    let (other_ca, _, _) = tls_files();
+    let wrong_ca = EtcdConn { ca: Some(f("other.pem", &other_ca).into()), ..c.clone() };
+    let err = Client::new(&wrong_ca).get(b"k").await.unwrap_err();
+    assert!(err.is_unreachable() && err.what.contains("TLS"), "{err}");
+    // A missing key file is our side's error.
+    let no_key = EtcdConn { key: Some(files.join("absent.key")), ..c };
+    let err = Client::new(&no_key).get(b"k").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Local, "{err}");
+}
