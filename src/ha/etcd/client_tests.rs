@@ -443,3 +443,23 @@ async fn tls_with_a_client_certificate() {
     let err = Client::new(&no_key).get(b"k").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Local, "{err}");
 }
+
+/// The role source runs these on spawned tasks: they must be Send, and the client Sync.
+#[test]
+fn futures_are_send_and_the_client_is_shareable() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Send + Sync>(_: &T) {}
+    let c = Client::new(&conn(vec![url(1, false)]));
+    sync(&c);
+    send(&c.grant(3));
+    send(&c.keep_alive(1));
+    send(&c.campaign(b"el", 1, b"v"));
+    send(&c.leader(b"el"));
+    send(&c.watch(b"k", 0));
+    send(&c.get(b"k"));
+    fn next_is_send(w: &mut super::client::Watch) {
+        fn send<T: Send>(_: &T) {}
+        send(&w.next());
+    }
+    let _ = next_is_send;
+}
