@@ -292,3 +292,5 @@ async fn sleep(d: Duration) {
 
 #[cfg(test)]
 mod election_tests;
+#[cfg(test)]
+mod live_tests;
