@@ -132,6 +132,17 @@ fn primaries(nodes: &[&Node]) -> Vec<&'static str> {
     nodes.iter().filter(|n| n.is_primary(t)).map(|n| n.etcd.name).collect()
 }
 
+/// Two candidates on one etcd, a first: a leads once this returns.
+async fn a_leads_b() -> (Arc<Mutex<World>>, Node, Node) {
+    let world = Arc::new(Mutex::new(World::default()));
+    let a = start(&world, "a", election("nodea"));
+    run_for(Duration::from_millis(100)).await;
+    let b = start(&world, "b", election("nodeb"));
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    (world, a, b)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_leader_cut_from_etcd_stops_being_primary_before_etcd_lets_another_win() {
     let world = Arc::new(Mutex::new(World::default()));
@@ -193,12 +204,7 @@ async fn a_leader_cut_from_etcd_stops_being_primary_before_etcd_lets_another_win
 
 #[tokio::test(start_paused = true)]
 async fn a_leader_that_dies_is_replaced_after_its_lease_without_overlap() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(4)).await;
-    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let (_world, a, b) = a_leads_b().await;
     let killed = Instant::now();
     a.task.abort();
     run_for(Duration::from_secs(6)).await;
@@ -212,12 +218,7 @@ async fn a_leader_that_dies_is_replaced_after_its_lease_without_overlap() {
 
 #[tokio::test(start_paused = true)]
 async fn a_drained_leader_resigns_and_the_next_candidate_wins_at_once() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(2)).await;
-    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let (_world, a, b) = a_leads_b().await;
     let drained = Instant::now();
     a.fitness.send_replace(Fitness { failing: vec![], drained: true });
     run_for(Duration::from_millis(200)).await;
@@ -236,11 +237,7 @@ async fn a_drained_leader_resigns_and_the_next_candidate_wins_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_check_makes_the_leader_step_down_too() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(2)).await;
+    let (_world, a, b) = a_leads_b().await;
     a.fitness.send_replace(Fitness { failing: vec!["dns".into()], drained: false });
     run_for(Duration::from_millis(100)).await;
     assert_eq!(primaries(&[&a, &b]), ["b"]);
@@ -267,12 +264,7 @@ async fn etcd_unreachable_from_the_start_is_never_primary_and_says_so() {
 
 #[tokio::test(start_paused = true)]
 async fn a_leader_whose_key_is_deleted_behind_its_back_stands_down() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(2)).await;
-    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let (world, a, _b) = a_leads_b().await;
     let lease = a.shared.lock().lease.expect("a has a lease");
     let key = format!("/anycastd/dns/{lease:x}");
     world.lock().unwrap().delete(key.as_bytes());
