@@ -42,6 +42,7 @@ struct Node {
     etcd: FakeEtcd,
     fitness: watch::Sender<Fitness>,
     _decision: watch::Sender<Decision>,
+    neighbors: watch::Sender<Option<String>>,
     reports: Arc<Mutex<Vec<(Instant, RoleUpdate)>>>,
     shared: Shared,
     task: JoinHandle<()>,
@@ -53,6 +54,7 @@ fn start(world: &Arc<Mutex<World>>, name: &'static str, cfg: EtcdRole) -> Node {
     let (fitness, fitness_rx) = watch::channel(Fitness::default());
     let withdrawn = Decision { advert: Advert::nothing(), state: AdvertState::Withdrawn, reason: String::new() };
     let (decision, decision_rx) = watch::channel(withdrawn);
+    let (neighbors, neighbors_rx) = watch::channel(None);
     let shared = Shared::default();
     let ctx = Ctx {
         etcd: Arc::new(etcd.clone()),
@@ -60,6 +62,7 @@ fn start(world: &Arc<Mutex<World>>, name: &'static str, cfg: EtcdRole) -> Node {
         tx,
         fitness: fitness_rx,
         decision: decision_rx,
+        neighbors: neighbors_rx,
         shared: shared.clone(),
     };
     let reports = Arc::new(Mutex::new(Vec::new()));
@@ -73,7 +76,7 @@ fn start(world: &Arc<Mutex<World>>, name: &'static str, cfg: EtcdRole) -> Node {
         EtcdMode::Election { .. } => tokio::spawn(super::election::run(ctx)),
         EtcdMode::Follow { .. } => tokio::spawn(super::follow::run(ctx)),
     };
-    Node { etcd, fitness, _decision: decision, reports, shared, task }
+    Node { etcd, fitness, _decision: decision, neighbors, reports, shared, task }
 }
 
 impl Node {
@@ -242,6 +245,18 @@ async fn a_failing_check_makes_the_leader_step_down_too() {
     run_for(Duration::from_millis(100)).await;
     assert_eq!(primaries(&[&a, &b]), ["b"]);
     assert!(a.shared.lock().candidacy.contains("check `dns` failing"), "{}", a.shared.lock().candidacy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_without_a_bgp_neighbor_serving_stands_down_until_one_does() {
+    let (_world, a, b) = a_leads_b().await;
+    a.neighbors.send_replace(Some("no BGP neighbor serving (0/1 Established)".into()));
+    run_for(Duration::from_millis(100)).await;
+    assert_eq!(primaries(&[&a, &b]), ["b"]);
+    assert!(a.shared.lock().candidacy.contains("no BGP neighbor serving"), "{}", a.shared.lock().candidacy);
+    a.neighbors.send_replace(None);
+    run_for(Duration::from_secs(1)).await;
+    assert_eq!(a.shared.lock().candidacy, "campaigning");
 }
 
 #[tokio::test(start_paused = true)]
