@@ -150,7 +150,7 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
         return false;
     }
     let mut camp: Option<Campaign<'_>> = None;
-    let mut camp_retry = tokio::time::Instant::now();
+    let mut camp_retry = tokio::time::Instant::now() + ctx.cfg.campaign_delay;
     let mut next_ka = tokio::time::Instant::from_std(fence.next_keep_alive(now()));
     let ctx_ref: &Ctx<E> = ctx;
     // Borrow juggling: the fitness receiver is cloned, the rest of ctx only read.

@@ -30,7 +30,7 @@ fn role(mode: EtcdMode) -> EtcdRole {
         password_file: None,
         timeout: TTL / 3,
     };
-    EtcdRole { conn, mode, lease_ttl: TTL, margin: MARGIN }
+    EtcdRole { conn, mode, lease_ttl: TTL, margin: MARGIN, campaign_delay: Duration::ZERO }
 }
 
 fn election(candidate: &str) -> EtcdRole {
@@ -245,6 +245,18 @@ async fn a_failing_check_makes_the_leader_step_down_too() {
     run_for(Duration::from_millis(100)).await;
     assert_eq!(primaries(&[&a, &b]), ["b"]);
     assert!(a.shared.lock().candidacy.contains("check `dns` failing"), "{}", a.shared.lock().candidacy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_campaign_delay_lets_the_preferred_node_lead_when_all_start_together() {
+    let world = Arc::new(Mutex::new(World::default()));
+    let mut late = election("nodea");
+    late.campaign_delay = Duration::from_millis(500);
+    let a = start(&world, "a", late);
+    let b = start(&world, "b", election("nodeb"));
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(primaries(&[&a, &b]), ["b"]);
+    assert_eq!(a.shared.lock().leader.as_deref(), Some("nodeb"), "a's next keep-alive asked who leads");
 }
 
 #[tokio::test(start_paused = true)]

@@ -17,7 +17,7 @@ fn role(endpoints: Vec<HttpUrl>, candidate: &str) -> RoleSource {
     let conn =
         EtcdConn { endpoints, ca: None, cert: None, key: None, username: None, password_file: None, timeout: TTL / 3 };
     let mode = EtcdMode::Election { election: "/anycastd/live".into(), candidate: candidate.into() };
-    RoleSource::Etcd(EtcdRole { conn, mode, lease_ttl: TTL, margin: MARGIN })
+    RoleSource::Etcd(EtcdRole { conn, mode, lease_ttl: TTL, margin: MARGIN, campaign_delay: Duration::ZERO })
 }
 
 /// Waits (at most `limit`) until `f` holds; the time it took.
