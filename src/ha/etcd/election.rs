@@ -230,7 +230,9 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                 match r {
                     Ok(Some(k)) => {
                         if !fence.holds(now()) {
-                            // Won on a lease we cannot vouch for: the keep-alive decides next.
+                            // Won on a lease we cannot vouch for: the keep-alive decides next,
+                            // and the campaign is asked again only after a pause.
+                            camp_retry = tokio::time::Instant::now() + fence.retry();
                             continue;
                         }
                         tracing::info!("etcd {election}: elected leader (fencing token {})", k.rev);

@@ -311,6 +311,16 @@ async fn the_follower_is_primary_while_the_key_names_it_and_fenced_when_cut() {
     let b = start(&world, "b", follow("nodeb"));
     run_for(Duration::from_millis(100)).await;
     assert_eq!(primaries(&[&a, &b]), ["a"]);
+    // The token is the revision that set the key; other writes to etcd do not move it.
+    let token = a.shared.lock().token;
+    world.lock().unwrap().put("/unrelated", "x", 0);
+    run_for(Duration::from_secs(2)).await;
+    let (now_token, won) = {
+        let s = a.shared.lock();
+        (s.token, s.won)
+    };
+    assert_eq!((now_token, won), (token, 1));
+    assert!(token.is_some());
     let moved = Instant::now();
     world.lock().unwrap().put("/service/pg/leader", "nodeb", 0);
     run_for(Duration::from_millis(50)).await;
