@@ -55,10 +55,12 @@ def next_prefix() -> str:
 
 
 def log(msg: str) -> None:
-    """A timestamped line on stderr (the scenario's running commentary)."""
+    """A timestamped line on stderr (the scenario's running commentary); under pytest-xdist
+    the worker's name too (gw0, gw1: their lines interleave)."""
     t = time.time()
     stamp = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
-    print(f"[{stamp}] {msg}", file=sys.stderr, flush=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    print(f"[{stamp}{' ' + worker if worker else ''}] {msg}", file=sys.stderr, flush=True)
 
 
 def namespaces() -> list[str]:
