@@ -155,6 +155,11 @@ pub struct Carry {
 pub struct HaController {
     shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The etcd role source (`source = "etcd"`/`"etcd-key"`), which resigns on a clean stop.
+    etcd: Option<etcd::Handle>,
+    /// Why no BGP neighbor serves (`None`: one does, or no speaker told): an etcd candidate
+    /// stands down meanwhile, as keepalived's track file makes VRRP do.
+    neighbors: watch::Sender<Option<String>>,
 }
 
 struct Shared {
@@ -216,7 +221,10 @@ impl Shared {
             return;
         }
         match &input {
-            Input::Role(u) if d.role() != u => info!(role = ?u.role, "role: {}", u.detail),
+            // A new `until` alone (an etcd keep-alive moving the fence) is not news.
+            Input::Role(u) if d.role().role != u.role || d.role().detail != u.detail => {
+                info!(role = ?u.role, "role: {}", u.detail)
+            }
             _ => {}
         }
         let before = match &input {
@@ -422,7 +430,18 @@ impl HaController {
         let mut tasks = Vec::new();
         let (role_tx, role_rx) = mpsc::channel::<role::SourceReport>(16);
         let started = shared.persister.started();
-        tasks.push(role::spawn_source(&cfg.role, started, role_tx));
+        let (neighbors, _) = watch::channel(None);
+        let etcd = match &cfg.role {
+            RoleSource::Etcd(e) => {
+                let (f, d, n) = (shared.fitness.subscribe(), shared.tx.subscribe(), neighbors.subscribe());
+                let h = etcd::Handle::start(e.clone(), role_tx, f, d, n);
+                Some(h)
+            }
+            _ => {
+                tasks.push(role::spawn_source(&cfg.role, started, role_tx));
+                None
+            }
+        };
         let own = match &cfg.role {
             RoleSource::Keepalived(ka) => {
                 let loader =
@@ -443,7 +462,7 @@ impl HaController {
             tasks.push(tokio::spawn(run_check(shared.clone(), index)));
         }
         tasks.push(tokio::spawn(run_deadlines(shared.clone())));
-        HaController { shared, tasks: Mutex::new(tasks) }
+        HaController { shared, tasks: Mutex::new(tasks), etcd, neighbors }
     }
 
     /// Takes the decider's lock and lets it go: returns only when no decision is stuck under
@@ -602,7 +621,23 @@ impl HaController {
         let sb = self.shared.split_brain();
         s.split_brain = sb.suspected(t, d.effective_role(t)).map(|x| x.status(t));
         s.vrrp_watch = sb.watch_status();
+        s.etcd = self.etcd.as_ref().map(|h| h.status(t));
         s
+    }
+
+    /// Whether a BGP neighbor serves (`None`) or why none does; the daemon tells it on every
+    /// change of the speaker's serving count.
+    pub fn set_neighbors(&self, why_not: Option<String>) {
+        self.neighbors.send_if_modified(|n| std::mem::replace(n, why_not.clone()) != why_not);
+    }
+
+    /// Gives up an etcd leadership (revokes the lease) so that the next candidate takes over at
+    /// once: the clean stop calls it once the withdraw is on the wire. Nothing for other role
+    /// sources.
+    pub async fn resign(&self) {
+        if let Some(h) = &self.etcd {
+            h.resign().await;
+        }
     }
 
     /// Stops every task; from now on nothing changes its decision or reaches the hook (the
@@ -612,6 +647,9 @@ impl HaController {
         self.shared.with_lock(|_| self.shared.stopped.store(true, Ordering::SeqCst));
         for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             t.abort();
+        }
+        if let Some(h) = &self.etcd {
+            h.stop();
         }
     }
 }
