@@ -169,6 +169,8 @@ class EtcdLab:
         self.router.start()
         for n in cfg.nodes:
             self.acd[n.name] = Anycastd(lab, self.node_config(n))
+        self.versions = {"anycastd": self.acd[cfg.nodes[0].name].version(), "bird": self.router.version(),
+                         "etcd": (self.lab.sh(None, "etcd", "--version").stdout.splitlines() or ["?"])[0]}
         self.monitor = kernel.RouteMonitor.start(lab)
         time.sleep(0.2)  # listening before the FIB's first state is read
         self.fib = {svc: Fib(lab, prefix.split("/")[0], self.monitor) for svc, prefix in self.prefixes.items()}

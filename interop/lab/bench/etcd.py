@@ -392,8 +392,7 @@ class Bench:
     def meta(self) -> dict:
         e = self.e
         return {"command": "interop/bench-etcd.sh " + " ".join(sys.argv[1:]) if sys.argv else "",
-                "anycastd": e.acd[next(iter(e.acd))].version(), "etcd": "3.4.23 (Debian 12 etcd-server)",
-                "bird": e.router.version(), "role": self.a.role, "lease_ttl_ms": self.a.ttl_ms,
+                **e.versions, "role": self.a.role, "lease_ttl_ms": self.a.ttl_ms,
                 "fence_margin_ms": self.a.margin_ms, "bfd": "50 ms x 3", "runs_per_fault": self.a.runs,
                 "etcd_timers": "heartbeat 100 ms, election timeout 1000 ms", "notes": self.notes,
                 "load": os.getloadavg()}
