@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -44,7 +43,7 @@ from .drivers.bird import Bird
 from .drivers.etcd import EtcdCluster
 from .drivers.router import Bfd, router_config
 from .proc import run
-from .sampler import run_periodic
+from .sampler import RouteSampler
 from .topology import Lab, log
 
 BFD = Bfd(50, 3)
@@ -99,22 +98,12 @@ def parse_show_route_all(text: str, names: dict[str, str]) -> dict[str, tuple[st
     return {p: tuple(v) for p, v in out.items()}
 
 
-class BirdSampler:
+@dataclass
+class BirdSampler(RouteSampler):
     """BIRD's paths for every prefix (`show route all`, one birdc call) every `interval` s,
-    at most `count` times."""
+    at most `count` times (`prefix` unused); `names`: BIRD protocol → node name."""
 
-    def __init__(self, router: Bird, names: dict[str, str], interval: float, count: int) -> None:
-        self.router, self.names, self.interval, self.count = router, names, interval, count
-        self.samples: list[BirdSample] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> "BirdSampler":
-        self.thread.start()
-        return self
-
-    def _run(self) -> None:
-        run_periodic(self._stop, self.count, self.interval, self._sample)
+    names: dict[str, str] = field(default_factory=dict)
 
     def _sample(self) -> None:
         t = now_us()
@@ -123,10 +112,6 @@ class BirdSampler:
 
     def between(self, t0: int, t1: int) -> list[BirdSample]:
         return [s for s in self.samples[:] if t0 <= s.t_us <= t1]
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(10)
 
 
 @dataclass(frozen=True)
@@ -175,8 +160,8 @@ class EtcdLab:
         time.sleep(0.2)  # listening before the FIB's first state is read
         self.fib = {svc: Fib(lab, prefix.split("/")[0], self.monitor) for svc, prefix in self.prefixes.items()}
         count = int(cfg.budget_s * 1000 / cfg.sample_ms)
-        self.sampler = BirdSampler(self.router, {n.name: n.name for n in cfg.nodes}, cfg.sample_ms / 1000,
-                                   count).start()
+        self.sampler = BirdSampler(lab, self.router, "", count, cfg.sample_ms / 1000,
+                                   names={n.name: n.name for n in cfg.nodes}).start()
         return self
 
     def role_for(self, node: plan.Node, election: str) -> EtcdRole:

@@ -52,6 +52,22 @@ def one_other(e: EtcdLab, old: str):
     return f if len(f) == 1 and f[0] != old else None
 
 
+def fault_on_leader(e: EtcdLab, act, bound: float):
+    """Every node running, one leader at the router; `act(leader)`; wait (≤ `bound` s) for
+    one other node alone at the router. (old, T0, when that came, it, the FIB pieces to 300
+    ms after)."""
+    e.start_nodes([n for n in e.acd if not e.acd[n].alive()])
+    before = e.stable(timeout=10)
+    assert before, f"not one leader at the router: {e.describe()}"
+    old = before[0]
+    t0 = now_us()
+    act(old)
+    got = wait_until(lambda: one_other(e, old), bound, 0.05)
+    t_new = now_us()
+    time.sleep(0.3)
+    return old, t0, t_new, got, e.pieces("default", t0, now_us())
+
+
 def two_or_more(e: EtcdLab, t0: int, t1: int) -> tuple[float, int]:
     """(ms with ≥ 2 announcers in the FIB, most paths in BIRD's sampled RIB) over [t0, t1]."""
     overlap = sum(p.ms for p in e.pieces("default", t0, t1) if len(p.nodes) >= 2)
@@ -84,17 +100,9 @@ def test_etcd_unreachable_at_start(etcd_lab: EtcdLab):
 @pytest.mark.timeout(30)
 def test_etcd_partition(etcd_lab: EtcdLab):
     e, checks = etcd_lab, Checks()
-    e.start_nodes([n for n in e.acd if not e.acd[n].alive()])
-    before = e.stable(timeout=10)
-    assert before, f"not one leader at the router: {e.describe()}"
-    old = before[0]
-    t0 = now_us()
-    e.cut_etcd(old)
     bound = 2 * TTL_MS / 1000 + 2
-    got = wait_until(lambda: one_other(e, old), bound, 0.05)
-    time.sleep(0.3)
-    t1 = now_us()
-    pieces = e.pieces("default", t0, t1)
+    old, t0, _, got, pieces = fault_on_leader(e, e.cut_etcd, bound)
+    t1 = pieces[-1].t1_us
     timeline = " → ".join(f"+{(p.t0_us - t0) / 1000:.0f} ms {','.join(p.nodes) or 'none'}" for p in pieces)
     log(f"partition of {old}: router timeline {timeline}")
     checks.check(f"a new leader at the router within {bound:.0f} s", got, e.describe())
@@ -124,17 +132,8 @@ def test_etcd_partition(etcd_lab: EtcdLab):
 @pytest.mark.timeout(25)
 def test_etcd_sigkill(etcd_lab: EtcdLab):
     e, checks = etcd_lab, Checks()
-    e.start_nodes([n for n in e.acd if not e.acd[n].alive()])
-    before = e.stable(timeout=10)
-    assert before, f"not one leader at the router: {e.describe()}"
-    old = before[0]
-    t0 = now_us()
-    e.kill(old)
     bound = TTL_MS / 1000 + 2
-    got = wait_until(lambda: one_other(e, old), bound, 0.05)
-    t_new = now_us()
-    time.sleep(0.3)
-    pieces = e.pieces("default", t0, now_us())
+    old, t0, t_new, got, pieces = fault_on_leader(e, e.kill, bound)
     t_wd = next((p.t0_us for p in pieces if old not in p.nodes), None)
     checks.check("the killed leader's path gone at the router < 500 ms",
                  t_wd is not None and t_wd - t0 < 500_000, f"{None if t_wd is None else (t_wd - t0) / 1000} ms")
