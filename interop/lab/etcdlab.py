@@ -12,7 +12,7 @@ who announces each anycast prefix. The benchmark (bench/etcd.py) and the CI test
  |    +---------------------+---- br0 ------------+--+     node's port from the etcd ports only
  |    192.0.2.1/24 (BIRD: BGP + BFD 50 ms × 3 with every node; kernel protocol with
  |    `merge paths`: every announcing node is a next hop in rtr's FIB, `ip -ts monitor route`)
- |  etcd1_0   etcd2_0   etcd3_0    client0 198.51.100.1/24
+ |  etcd10    etcd20    etcd30     client0 198.51.100.1/24
  +----|---------|---------|-----------|------------------------------------------------
     etcd1     etcd2     etcd3       client 198.51.100.10
     .101      .102      .103        (etcd 3.4, heartbeat 100 ms, election timeout 1000 ms)

@@ -52,7 +52,7 @@ from pathlib import Path
 from .. import deps, plan
 from ..clock import now_us, wait_until
 from ..drivers.anycastd import REPO
-from ..etcdlab import EtcdLab, EtcdLabConfig, Piece, log_lines
+from ..etcdlab import ELECTION, EtcdLab, EtcdLabConfig, Piece, log_lines
 from ..topology import Lab, log
 from .bfd_lab import percentile
 
@@ -81,6 +81,7 @@ class Run:
     bird_max_paths: int = 0              # most paths BIRD held at once (sampled)
     stable_after_restore_ms: float | None = None
     leader_changed: bool = False
+    etcd_leader: str | None = None       # the election's leader as etcd says (oldest key), at the hand-over
     violations: list[str] = field(default_factory=list)
     timeline: list[tuple[float, str]] = field(default_factory=list)
 
@@ -175,6 +176,7 @@ class Bench:
             time.sleep(ttl + 2)
         t_fault_end = now_us()
         run.new = ",".join(e.fib_nodes())
+        run.etcd_leader = e.etcd.election_leader(ELECTION) if election else None
         self.restore(fault, old, run)
         t_restore = now_us()
         after = e.stable(timeout=30)
@@ -276,6 +278,9 @@ class Bench:
                                       f"{run.overlap_restore_ms:.1f} ms after the restore")
             if run.bird_max_paths >= 2:
                 run.violations.append(f"BIRD held {run.bird_max_paths} paths at once (sampled)")
+            if run.fault not in HANDOVER and (run.leader_changed or run.no_route_ms > 0):
+                run.violations.append(f"etcd lost a member, yet the route moved or went: leader {old} → {run.new}, "
+                                      f"{run.no_route_ms:.1f} ms without a route")
             fence_ms = a.ttl_ms - a.margin_ms + 300
             if run.fault == "partition" and (run.withdraw_ms is None or run.withdraw_ms > fence_ms):
                 run.violations.append(f"partitioned leader {old} withdrew at {run.withdraw_ms} ms, "
