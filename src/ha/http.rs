@@ -18,7 +18,7 @@ use super::probe::{first_line, io_msg, DETAIL_CHARS};
 use crate::config::HttpUrl;
 use crate::wire::text;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -44,7 +44,7 @@ pub fn show_url(u: &HttpUrl) -> String {
 }
 
 /// `host:port`, an IPv6 host in brackets: the URL's authority and the `Host` header's value.
-fn host_port(u: &HttpUrl) -> String {
+pub fn host_port(u: &HttpUrl) -> String {
     if u.host.contains(':') {
         format!("[{}]:{}", u.host, u.port)
     } else {
@@ -232,29 +232,50 @@ pub fn parse_status_line(buf: &[u8]) -> Option<(u16, String)> {
 
 /// A client config trusting `ca`'s certificates, or the system roots.
 async fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    verifying_config(ca, None).await
+}
+
+/// A client certificate chain and its key, for [`verifying_config`].
+pub type ClientAuth = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// A verifying client config (ring provider) trusting `ca`'s certificates or the system
+/// roots, presenting `client` when given. There is no unverified variant.
+pub async fn verifying_config(ca: Option<&Path>, client: Option<ClientAuth>) -> Result<Arc<ClientConfig>, String> {
     let roots = match ca {
         Some(path) => Arc::new(ca_roots(path).await?),
         None => system_roots().await?,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => {
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("TLS client certificate: {e}"))?
+        }
+    };
     Ok(Arc::new(config))
+}
+
+/// The file at `path` (a PEM file: at most [`CA_FILE_LIMIT`] bytes); errors start with `what`
+/// and the path.
+pub async fn read_pem_file(what: &str, path: &Path) -> Result<Vec<u8>, String> {
+    let p = path.display();
+    let file = tokio::fs::File::open(path).await.map_err(|e| format!("{what} {p}: {}", io_msg(&e)))?;
+    let mut pem = Vec::new();
+    file.take(CA_FILE_LIMIT + 1).read_to_end(&mut pem).await.map_err(|e| format!("{what} {p}: {}", io_msg(&e)))?;
+    if pem.len() as u64 > CA_FILE_LIMIT {
+        return Err(format!("{what} {p}: larger than {} KiB", CA_FILE_LIMIT / 1024));
+    }
+    Ok(pem)
 }
 
 /// The certificates of the PEM file at `path` (at most [`CA_FILE_LIMIT`] bytes).
 async fn ca_roots(path: &Path) -> Result<RootCertStore, String> {
-    let p = path.display();
-    let file = tokio::fs::File::open(path).await.map_err(|e| format!("ca {p}: {}", io_msg(&e)))?;
-    let mut pem = Vec::new();
-    file.take(CA_FILE_LIMIT + 1).read_to_end(&mut pem).await.map_err(|e| format!("ca {p}: {}", io_msg(&e)))?;
-    if pem.len() as u64 > CA_FILE_LIMIT {
-        return Err(format!("ca {p}: larger than {} KiB", CA_FILE_LIMIT / 1024));
-    }
-    roots_from_pem(&pem).map_err(|e| format!("ca {p}: {e}"))
+    let pem = read_pem_file("ca", path).await?;
+    roots_from_pem(&pem).map_err(|e| format!("ca {}: {e}", path.display()))
 }
 
 /// A root store of every certificate in `pem`; an error when one is malformed or none is

@@ -5,3 +5,6 @@
 
 pub mod api;
 pub mod client;
+pub mod client_http;
+#[cfg(test)]
+mod client_tests;
