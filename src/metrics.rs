@@ -78,6 +78,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         role_engine,
         split_brain,
         vrrp_watch: _,
+        etcd: _,
     } = ha;
     let mut reg = Registry::with_prefix("anycastd");
     let b = |v: bool| if v { 1.0 } else { 0.0 };

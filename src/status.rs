@@ -275,6 +275,21 @@ mod tests {
                     adverts_from_others: 5,
                     adverts_while_master: 2,
                 }),
+                etcd: Some(crate::ha::etcd::EtcdStatus {
+                    mode: "election".into(),
+                    name: "/anycastd/dns".into(),
+                    candidate: "nodea".into(),
+                    candidacy: "leader".into(),
+                    leader: Some("nodea".into()),
+                    fencing_token: Some(42),
+                    lease_id: Some(0x694d),
+                    lease_ttl_ms: 3000,
+                    fence_margin_ms: 500,
+                    fence_in_ms: Some(2100),
+                    endpoint: Some("http://192.0.2.101:2379/".into()),
+                    error: None,
+                    won: 1,
+                }),
             },
             neighbors: vec![NeighborStatus {
                 remote_ip: Some("192.0.2.1".parse().unwrap()),
@@ -322,6 +337,7 @@ mod tests {
             "role_engine",
             "split_brain",
             "vrrp_watch",
+            "etcd",
             "services",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -345,6 +361,24 @@ mod tests {
             "age_ms",
         ] {
             assert!(check.get(k).is_some(), "check key {k} missing in {check}");
+        }
+        let e = &v["etcd"];
+        for k in [
+            "mode",
+            "name",
+            "candidate",
+            "candidacy",
+            "leader",
+            "fencing_token",
+            "lease_id",
+            "lease_ttl_ms",
+            "fence_margin_ms",
+            "fence_in_ms",
+            "endpoint",
+            "error",
+            "won",
+        ] {
+            assert!(e.get(k).is_some(), "etcd key {k} missing in {e}");
         }
         let n = &v["neighbors"][0];
         for k in [

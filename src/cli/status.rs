@@ -86,6 +86,7 @@ fn decision_lines(out: &mut String, ha: &HaStatus, failovers: Option<u64>, verbo
         role_engine,
         split_brain,
         vrrp_watch,
+        etcd,
     } = ha;
     if !reason.is_empty() {
         let _ = writeln!(out, "  decision: {reason}");
@@ -96,9 +97,53 @@ fn decision_lines(out: &mut String, ha: &HaStatus, failovers: Option<u64>, verbo
     let failovers = failovers.map(|n| format!("; failovers: {n}")).unwrap_or_default();
     let _ = writeln!(out, "  health: {health}{drained}; role source: {detail}{failovers}");
     role_engine_lines(out, role_engine.as_ref(), split_brain.as_ref(), vrrp_watch.as_ref(), verbose);
+    if let Some(e) = etcd {
+        etcd_line(out, e, verbose);
+    }
     for c in checks {
         check_line(out, c, verbose);
     }
+}
+
+/// The etcd election (or followed key): the leader, this node's candidacy, the fence. Names
+/// and errors from etcd arrive escaped (`ha::etcd`).
+fn etcd_line(out: &mut String, e: &crate::ha::etcd::EtcdStatus, verbose: bool) {
+    let crate::ha::etcd::EtcdStatus {
+        mode,
+        name,
+        candidate,
+        candidacy,
+        leader,
+        fencing_token,
+        lease_id,
+        lease_ttl_ms,
+        fence_margin_ms,
+        fence_in_ms,
+        endpoint,
+        error,
+        won,
+    } = e;
+    let leader = leader.as_deref().unwrap_or("none known");
+    let what = if mode == "follow" { "key" } else { "election" };
+    let holder = if mode == "follow" { "holds" } else { "leader" };
+    let mut line = format!("  etcd {what} {name}: {holder} {leader}; this node ({candidate}): {candidacy}");
+    if let Some(t) = fencing_token {
+        line.push_str(&format!("; fencing token {t}"));
+    }
+    if let Some(ms) = fence_in_ms {
+        line.push_str(&format!("; withdraws on its own in {ms} ms unless etcd confirms"));
+    }
+    if verbose {
+        let lease = lease_id.map_or("none".to_string(), |l| format!("{l:x}"));
+        let via = endpoint.as_deref().unwrap_or("-");
+        line.push_str(&format!(
+            "; lease {lease} (TTL {lease_ttl_ms} ms, margin {fence_margin_ms} ms); won {won} times; via {via}"
+        ));
+    }
+    if let Some(err) = error {
+        line.push_str(&format!("; last error: {err}"));
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 fn track_line(out: &mut String, track: Option<&TrackStatus>) {

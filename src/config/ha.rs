@@ -36,7 +36,7 @@ pub fn role_at(
     default_track: PathBuf,
 ) -> Option<(RoleSource, Option<TrackFile>)> {
     let k = |key: &str| format!("{at}.{key}");
-    let sources = ["static", "keepalived", "file", "exec"];
+    let sources = ["static", "keepalived", "file", "exec", "etcd", "etcd-key"];
     let i = choice(r, &k("source"), &raw.source, &sources)?;
     let sel = format!("source = \"{}\"", raw.source);
     let for_path = "source = \"file\" (or \"keepalived\") with path = \"/run/anycastd/role\"";
@@ -54,6 +54,22 @@ pub fn role_at(
     ] {
         foreign(r, &k(key), present && i != 1, &sel, for_ka);
     }
+    let for_etcd = "source = \"etcd\" (or \"etcd-key\") with endpoints = [\"http://192.0.2.101:2379\"]";
+    for (present, key) in [
+        (raw.endpoints.is_some(), "endpoints"),
+        (raw.election.is_some(), "election"),
+        (raw.candidate.is_some(), "candidate"),
+        (raw.key.is_some(), "key"),
+        (raw.value.is_some(), "value"),
+        (raw.lease_ttl_ms.is_some(), "lease_ttl_ms"),
+        (raw.fence_margin_ms.is_some(), "fence_margin_ms"),
+        (raw.request_timeout_ms.is_some(), "request_timeout_ms"),
+        (raw.tls.is_some(), "tls"),
+        (raw.username.is_some(), "username"),
+        (raw.password_file.is_some(), "password_file"),
+    ] {
+        foreign(r, &k(key), present && i < 4, &sel, for_etcd);
+    }
     let path = match &raw.path {
         Some(p) if path_ok => abs_path(r, &k("path"), p),
         _ => Some(default_path),
@@ -63,6 +79,7 @@ pub fn role_at(
         0 => Some(RoleSource::Static),
         1 => keepalived(at, r, &raw, path?),
         2 => Some(RoleSource::File { path: path? }),
+        4 | 5 => super::etcd::role(at, r, &raw, i == 5),
         _ => {
             let interval = millis(r, &k("interval_ms"), raw.interval_ms, 1000, 50, MAX_INTERVAL_MS);
             let command = command(r, &k("command"), raw.command, false);

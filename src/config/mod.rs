@@ -12,6 +12,7 @@ mod bfd;
 pub mod edit;
 mod endpoints;
 mod error;
+mod etcd;
 mod ha;
 mod raw;
 mod spans;

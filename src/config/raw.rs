@@ -117,6 +117,27 @@ pub struct RawRole {
     pub grace_ms: Option<i64>,
     pub instance: Option<String>,
     pub vrid: Option<i64>,
+    // source = "etcd" / "etcd-key" (config::etcd).
+    pub endpoints: Option<Vec<String>>,
+    pub election: Option<String>,
+    pub candidate: Option<String>,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub lease_ttl_ms: Option<i64>,
+    pub fence_margin_ms: Option<i64>,
+    pub request_timeout_ms: Option<i64>,
+    pub tls: Option<RawEtcdTls>,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+}
+
+/// `[role] tls = { ca, cert, key }` of an etcd role.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcdTls {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 /// `[health]`, which only holds the `[[health.check]]` array.
@@ -257,6 +278,20 @@ pub fn example(path: &str) -> Option<&'static str> {
         "role.grace_ms" => "grace_ms = 3000",
         "role.instance" => "instance = \"anycast\"",
         "role.vrid" => "vrid = 124",
+        "role.endpoints" => "endpoints = [\"http://192.0.2.101:2379\", \"http://192.0.2.102:2379\"]",
+        "role.election" => "election = \"/anycastd/dns\"",
+        "role.candidate" => "candidate = \"nodea\"",
+        "role.key" => "key = \"/service/pg/leader\"",
+        "role.value" => "value = \"nodea\"",
+        "role.lease_ttl_ms" => "lease_ttl_ms = 3000",
+        "role.fence_margin_ms" => "fence_margin_ms = 500",
+        "role.request_timeout_ms" => "request_timeout_ms = 1000",
+        "role.tls" => "tls = { ca = \"/etc/anycastd/etcd-ca.pem\" }",
+        "role.tls.ca" => "ca = \"/etc/anycastd/etcd-ca.pem\"",
+        "role.tls.cert" => "cert = \"/etc/anycastd/etcd-client.pem\"",
+        "role.tls.key" => "key = \"/etc/anycastd/etcd-client.key\"",
+        "role.username" => "username = \"anycastd\"",
+        "role.password_file" => "password_file = \"/etc/anycastd/etcd.password\"",
         "role.command" => "command = [\"/usr/local/bin/am-i-primary\"]",
         "role.interval_ms" | "health.check.interval_ms" => "interval_ms = 1000",
         "health.check.name" => "name = \"service\"",

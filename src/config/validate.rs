@@ -52,7 +52,14 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
         r.error("anycast.prefixes", K::InvalidValue, what);
         return None;
     }
-    let (bgp, anycast, (role, track)) = (bgp?, anycast?, role?);
+    let (bgp, anycast, (mut role, track), mut services) = (bgp?, anycast?, role?, services?);
+    let router_id = bgp.router_id.to_string();
+    super::etcd::default_candidate(&mut role, &router_id);
+    for s in services.iter_mut() {
+        if let Some(sr) = s.role.as_mut() {
+            super::etcd::default_candidate(&mut sr.source, &router_id);
+        }
+    }
     next_hop_warnings(&bgp, &anycast, r);
     gtsm_listener_warnings(&bgp, r);
     Some(Config {
@@ -63,7 +70,7 @@ pub fn config(raw: RawConfig, r: &mut Reporter<'_>) -> Option<Config> {
         health: health?,
         control: control?,
         metrics: metrics?,
-        services: services?,
+        services,
         on_change: on_change?,
         warnings: Vec::new(),
     })

@@ -455,6 +455,11 @@ impl Daemon {
         }
         let tickets: Vec<_> = self.tracks().iter_mut().filter_map(|t| t.writer.stop()).collect();
         self.speaker.shutdown(&format!("anycastd stopping ({why})"), Duration::from_secs(2)).await;
+        // With the withdraw on the wire, an etcd leader resigns: the next candidate takes over
+        // at once instead of after the lease's TTL.
+        for run in self.runs() {
+            run.ha.resign().await;
+        }
         for t in tickets {
             if let Err(e) = t.wait(crate::ha::PERSIST_WAIT).await {
                 error!("the track file keeps its last value: {e}");

@@ -155,6 +155,8 @@ pub struct Carry {
 pub struct HaController {
     shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The etcd role source (`source = "etcd"`/`"etcd-key"`), which resigns on a clean stop.
+    etcd: Option<etcd::Handle>,
 }
 
 struct Shared {
@@ -216,7 +218,10 @@ impl Shared {
             return;
         }
         match &input {
-            Input::Role(u) if d.role() != u => info!(role = ?u.role, "role: {}", u.detail),
+            // A new `until` alone (an etcd keep-alive moving the fence) is not news.
+            Input::Role(u) if d.role().role != u.role || d.role().detail != u.detail => {
+                info!(role = ?u.role, "role: {}", u.detail)
+            }
             _ => {}
         }
         let before = match &input {
@@ -422,7 +427,16 @@ impl HaController {
         let mut tasks = Vec::new();
         let (role_tx, role_rx) = mpsc::channel::<role::SourceReport>(16);
         let started = shared.persister.started();
-        tasks.push(role::spawn_source(&cfg.role, started, role_tx));
+        let etcd = match &cfg.role {
+            RoleSource::Etcd(e) => {
+                let h = etcd::Handle::start(e.clone(), role_tx, shared.fitness.subscribe(), shared.tx.subscribe());
+                Some(h)
+            }
+            _ => {
+                tasks.push(role::spawn_source(&cfg.role, started, role_tx));
+                None
+            }
+        };
         let own = match &cfg.role {
             RoleSource::Keepalived(ka) => {
                 let loader =
@@ -443,7 +457,7 @@ impl HaController {
             tasks.push(tokio::spawn(run_check(shared.clone(), index)));
         }
         tasks.push(tokio::spawn(run_deadlines(shared.clone())));
-        HaController { shared, tasks: Mutex::new(tasks) }
+        HaController { shared, tasks: Mutex::new(tasks), etcd }
     }
 
     /// Takes the decider's lock and lets it go: returns only when no decision is stuck under
@@ -602,7 +616,17 @@ impl HaController {
         let sb = self.shared.split_brain();
         s.split_brain = sb.suspected(t, d.effective_role(t)).map(|x| x.status(t));
         s.vrrp_watch = sb.watch_status();
+        s.etcd = self.etcd.as_ref().map(|h| h.status(t));
         s
+    }
+
+    /// Gives up an etcd leadership (revokes the lease) so that the next candidate takes over at
+    /// once: the clean stop calls it once the withdraw is on the wire. Nothing for other role
+    /// sources.
+    pub async fn resign(&self) {
+        if let Some(h) = &self.etcd {
+            h.resign().await;
+        }
     }
 
     /// Stops every task; from now on nothing changes its decision or reaches the hook (the
@@ -612,6 +636,9 @@ impl HaController {
         self.shared.with_lock(|_| self.shared.stopped.store(true, Ordering::SeqCst));
         for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             t.abort();
+        }
+        if let Some(h) = &self.etcd {
+            h.stop();
         }
     }
 }

@@ -346,9 +346,10 @@ pub fn spawn_source(src: &RoleSource, started: Instant, tx: mpsc::Sender<SourceR
         }
         RoleSource::File { path } => tokio::spawn(watch_file(path, Arc::new(|p: &Path| read_role_file(p).into()), tx)),
         RoleSource::Exec { command, interval } => tokio::spawn(run_exec(command, interval, tx)),
-        // Not accepted by the config parser yet.
+        // The controller starts etcd itself (`ha::etcd::Handle`: it needs the fitness and the
+        // decision); this arm only keeps the match whole, and fails closed.
         RoleSource::Etcd(_) => tokio::spawn(async move {
-            let _ = tx.send(RoleUpdate::new(Role::Unknown, "etcd: not built yet").into()).await;
+            let _ = tx.send(RoleUpdate::new(Role::Unknown, "etcd is started by the HA controller").into()).await;
         }),
     }
 }

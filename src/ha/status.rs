@@ -41,6 +41,8 @@ pub struct HaStatus {
     pub split_brain: Option<SplitBrainStatus>,
     /// The VRRP advert watch, present when `[role] vrid` is set.
     pub vrrp_watch: Option<VrrpWatchStatus>,
+    /// The etcd election or followed key (`source = "etcd"`/`"etcd-key"`).
+    pub etcd: Option<super::etcd::EtcdStatus>,
 }
 
 /// One health check; `ok`, `detail`, `duration_ms`, `age_ms` describe its last probe run
@@ -156,6 +158,7 @@ pub fn status_of(d: &Decider, now: Instant) -> HaStatus {
         role_engine: None,
         split_brain: None,
         vrrp_watch: None,
+        etcd: None,
     }
 }
 

@@ -6,6 +6,7 @@
 mod bfd;
 mod edit;
 mod errors;
+mod etcd;
 mod ha_keys;
 mod robust;
 mod services;

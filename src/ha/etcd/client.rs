@@ -16,7 +16,7 @@
 //! Memory: a response head is at most 16 KiB, a body (or one watch message) at most
 //! [`BODY_LIMIT`]; more is an error.
 
-use super::api::{self, Kv, LeaderKey, Lease, ReplyError, WatchEvent};
+use super::api::{self, Kv, LeaderKey, Lease, ReplyError, ServerError, WatchEvent};
 use super::client_http::{self, Chunked, Framing, Head};
 use crate::config::{EtcdConn, HttpUrl};
 use crate::ha::http::{host_port, read_pem_file, show_url, verifying_config};
@@ -59,11 +59,13 @@ pub struct Error {
     pub endpoint: Option<String>,
     /// In words (anything from the server escaped and cut).
     pub what: String,
+    /// What etcd answered, for the failover and re-authentication rules.
+    server: Option<ServerError>,
 }
 
 impl Error {
     fn new(kind: ErrorKind, endpoint: Option<&HttpUrl>, what: impl Into<String>) -> Error {
-        Error { kind, endpoint: endpoint.map(show_url), what: what.into() }
+        Error { kind, endpoint: endpoint.map(show_url), what: what.into(), server: None }
     }
 
     fn reply(endpoint: &HttpUrl, e: ReplyError) -> Error {
@@ -71,7 +73,17 @@ impl Error {
             ReplyError::Server(s) => ErrorKind::Server { code: s.code },
             ReplyError::Garbled(_) => ErrorKind::Garbled,
         };
-        Error::new(kind, Some(endpoint), e.to_string())
+        let what = e.to_string();
+        let server = match e {
+            ReplyError::Server(s) => Some(s),
+            ReplyError::Garbled(_) => None,
+        };
+        Error { server, ..Error::new(kind, Some(endpoint), what) }
+    }
+
+    /// What etcd answered, when this is its error.
+    pub fn server(&self) -> Option<&ServerError> {
+        self.server.as_ref()
     }
 
     /// A transport failure (no answer from etcd).
@@ -112,13 +124,6 @@ pub struct Client {
     tls: tokio::sync::Mutex<Option<Arc<ClientConfig>>>,
 }
 
-/// How an attempt at one endpoint ended.
-enum Attempt<T> {
-    Done(Result<T, Error>),
-    /// Try the next endpoint (this error if none is left).
-    Next(Error),
-}
-
 impl Client {
     pub fn new(conn: &EtcdConn) -> Client {
         Client { conn: conn.clone(), state: Mutex::new(State::default()), tls: tokio::sync::Mutex::new(None) }
@@ -143,9 +148,7 @@ impl Client {
     /// Revokes lease `id` (its keys are deleted). A lease already gone is no error.
     pub async fn revoke(&self, id: i64) -> Result<(), Error> {
         match self.unary("/v3/lease/revoke", &api::lease_id_body(id), |_| Ok(())).await {
-            Err(e) if matches!(e.kind, ErrorKind::Server { .. }) && e.what.contains("requested lease not found") => {
-                Ok(())
-            }
+            Err(e) if e.server().is_some_and(ServerError::lease_not_found) => Ok(()),
             r => r,
         }
     }
@@ -160,55 +163,33 @@ impl Client {
     /// drop the future to give up, which closes its connection (etcd then withdraws the
     /// candidacy).
     pub async fn campaign(&self, election: &[u8], lease: i64, value: &[u8]) -> Result<LeaderKey, Error> {
-        let body = api::campaign_body(election, lease, value);
-        let n = self.conn.endpoints.len();
-        let mut last = Error::new(ErrorKind::Local, None, "no etcd endpoints");
-        let mut retried = false;
-        let mut k = 0;
-        while k < n {
-            let i = self.start_at(k);
-            let deadline = Instant::now() + self.conn.timeout;
-            let attempt = async {
-                let url = self.url(i)?;
-                let token = bounded(deadline, url, self.token(i, deadline)).await?;
-                let mut io = bounded(deadline, url, self.open(url)).await?;
-                bounded(deadline, url, send(&mut io, url, "/v3/election/campaign", &body, token.as_deref())).await?;
-                let (status, body) = read_response(&mut io, url).await?;
-                Ok::<_, Error>((url, status, body))
-            };
-            match attempt.await {
-                Ok((url, status, body)) => {
-                    self.answered(i);
-                    match api::reply(status, &body) {
-                        Ok(v) => return api::parse_campaign(&v).map_err(|e| Error::reply(url, e)),
-                        Err(ReplyError::Server(s)) if s.try_another() => {
-                            last = Error::reply(url, ReplyError::Server(s))
-                        }
-                        Err(ReplyError::Server(s)) if s.bad_token() && self.conn.username.is_some() && !retried => {
-                            // Authenticate again and retry here, once.
-                            self.forget_token();
-                            retried = true;
-                            continue;
-                        }
-                        Err(e) => return Err(Error::reply(url, e)),
-                    }
-                }
-                Err(e) if e.kind == ErrorKind::Local => return Err(e),
-                Err(e) => last = e,
-            }
-            k += 1;
-        }
-        Err(last)
+        let body = &api::campaign_body(election, lease, value);
+        self.failover(false, |i, until| async move {
+            let url = self.url(i)?;
+            let token = bounded(until, url, self.token(i, until)).await?;
+            let mut io = bounded(until, url, self.open(url)).await?;
+            bounded(until, url, send(&mut io, url, "/v3/election/campaign", body, token.as_deref())).await?;
+            // Then as long as it takes.
+            let (status, answer) = read_response(&mut io, url).await?;
+            self.answered(i);
+            let v = api::reply(status, &answer).map_err(|e| Error::reply(url, e))?;
+            api::parse_campaign(&v).map_err(|e| Error::reply(url, e))
+        })
+        .await
     }
 
     /// Who leads `election`: the leader's key and value, `None` when no one does.
     pub async fn leader(&self, election: &[u8]) -> Result<Option<Kv>, Error> {
-        let r = self.call("/v3/election/leader", &api::leader_body(election)).await?;
-        match r {
-            (url, Ok(v)) => api::parse_leader(&v).map(Some).map_err(|e| Error::reply(url, e)),
-            (_, Err(ReplyError::Server(s))) if s.no_leader_elected() => Ok(None),
-            (url, Err(e)) => Err(Error::reply(url, e)),
-        }
+        let body = &api::leader_body(election);
+        self.failover(true, |i, until| async move {
+            let (url, answer) = self.exchange(i, until, "/v3/election/leader", body).await?;
+            match answer {
+                Ok(v) => api::parse_leader(&v).map(Some).map_err(|e| Error::reply(url, e)),
+                Err(ReplyError::Server(s)) if s.no_leader_elected() => Ok(None),
+                Err(e) => Err(Error::reply(url, e)),
+            }
+        })
+        .await
     }
 
     /// Gives up leadership (the leader key is deleted; the lease stays). Resigning a key that
@@ -235,70 +216,31 @@ impl Client {
     /// Watches `key` from `start_revision` (0: from now). Returns once etcd has created the
     /// watch (bounded by `conn.timeout`, failover included); [`Watch::next`] then waits.
     pub async fn watch(&self, key: &[u8], start_revision: i64) -> Result<Watch, Error> {
-        let body = api::watch_body(key, start_revision);
-        let deadline = Instant::now() + self.conn.timeout;
-        let n = self.conn.endpoints.len();
-        let mut last = Error::new(ErrorKind::Local, None, "no etcd endpoints");
-        let mut retried = false;
-        let mut k = 0;
-        while k < n {
-            let i = self.start_at(k);
-            let slice = slice(deadline, n - k);
-            let attempt = async {
-                let url = self.url(i)?;
-                let token = self.token(i, slice).await?;
-                let mut io = self.open(url).await?;
-                send(&mut io, url, "/v3/watch", &body, token.as_deref()).await?;
-                let (head, rest) = read_head(&mut io, url).await?;
-                if head.status != 200 {
-                    let (status, body) = read_body(&mut io, url, head, rest).await?;
-                    return Ok(Err((url, status, body)));
-                }
-                let mut w = Watch::start(io, url, head, rest);
-                let first = w.message().await?;
-                if !first.created {
-                    return Err(Error::new(
-                        ErrorKind::Garbled,
-                        Some(url),
-                        "the watch's first message is not \"created\"",
-                    ));
-                }
-                w.pending = first.events;
-                Ok(Ok(w))
-            };
-            let r = match tokio::time::timeout_at(slice, attempt).await {
-                Ok(r) => r,
-                Err(_) => Err(self.timed_out(i)),
-            };
-            let e = match r {
-                Ok(Ok(w)) => {
-                    self.answered(i);
-                    return Ok(w);
-                }
-                Ok(Err((url, status, body))) => {
-                    self.answered(i);
-                    match api::reply(status, &body) {
-                        Err(ReplyError::Server(s)) if s.try_another() => Error::reply(url, ReplyError::Server(s)),
-                        Err(e) => Error::reply(url, e),
-                        Ok(_) => Error::new(ErrorKind::Garbled, Some(url), format!("watch answered HTTP {status}")),
-                    }
-                }
-                Err(e) => e,
-            };
-            match e.kind {
-                ErrorKind::Local => return Err(e),
-                // A stream's error (a bad token) comes inside the 200 answer.
-                ErrorKind::Server { .. } if api::bad_token(&e.what) && self.conn.username.is_some() && !retried => {
-                    self.forget_token();
-                    retried = true;
-                    continue;
-                }
-                ErrorKind::Server { code } if !api::try_another(code, &e.what) => return Err(e),
-                _ => last = e,
+        let body = &api::watch_body(key, start_revision);
+        self.failover(true, |i, until| async move {
+            let url = self.url(i)?;
+            let token = self.token(i, until).await?;
+            let mut io = self.open(url).await?;
+            send(&mut io, url, "/v3/watch", body, token.as_deref()).await?;
+            let (head, rest) = read_head(&mut io, url).await?;
+            self.answered(i);
+            if head.status != 200 {
+                let (status, answer) = read_body(&mut io, url, head, rest).await?;
+                return Err(match api::reply(status, &answer) {
+                    Err(e) => Error::reply(url, e),
+                    Ok(_) => garbled(url, format!("watch answered HTTP {status}")),
+                });
             }
-            k += 1;
-        }
-        Err(last)
+            // A stream's error (a bad token) comes inside the 200 answer.
+            let mut w = Watch::start(io, url, head, rest);
+            let first = w.message().await?;
+            if !first.created {
+                return Err(garbled(url, "the watch's first message is not \"created\""));
+            }
+            w.pending = first.events;
+            Ok(w)
+        })
+        .await
     }
 
     // ---- the machinery ----
@@ -341,69 +283,75 @@ impl Client {
         &self,
         path: &str,
         body: &[u8],
-        parse: impl FnOnce(&Value) -> Result<T, ReplyError>,
+        parse: impl Fn(&Value) -> Result<T, ReplyError>,
     ) -> Result<T, Error> {
-        match self.call(path, body).await? {
-            (url, Ok(v)) => parse(&v).map_err(|e| Error::reply(url, e)),
-            (url, Err(e)) => Err(Error::reply(url, e)),
-        }
+        let parse = &parse;
+        self.failover(true, |i, until| async move {
+            let (url, answer) = self.exchange(i, until, path, body).await?;
+            let v = answer.map_err(|e| Error::reply(url, e))?;
+            parse(&v).map_err(|e| Error::reply(url, e))
+        })
+        .await
     }
 
-    /// POSTs `body` to `path`, with failover, bounded by `conn.timeout`: the endpoint that
-    /// answered and its answer (a JSON object, or the error etcd sent).
-    async fn call(&self, path: &str, body: &[u8]) -> Result<(&HttpUrl, Result<Value, ReplyError>), Error> {
+    /// POSTs `body` to `path` at endpoint `i`: the endpoint and its answer (a JSON object, or
+    /// the error etcd sent).
+    async fn exchange(
+        &self,
+        i: usize,
+        until: Instant,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(&HttpUrl, Result<Value, ReplyError>), Error> {
+        let url = self.url(i)?;
+        let token = self.token(i, until).await?;
+        let (status, answer) = self.post(url, path, body, token.as_deref()).await?;
+        self.answered(i);
+        Ok((url, api::reply(status, &answer)))
+    }
+
+    /// Runs `attempt(endpoint index, its deadline)` on the endpoints in turn, starting with
+    /// the last one that answered, until one gives an answer that is not "try another"
+    /// (unreachable, junk, no raft leader, unavailable); after an invalid-token answer, once
+    /// more on the same endpoint with a new token. `bounded`: the whole run within
+    /// `conn.timeout`, each attempt an equal share of the time left; otherwise each attempt
+    /// gets `conn.timeout` for what it bounds itself (a campaign's connect) and no more limit.
+    async fn failover<T, F, Fut>(&self, bounded: bool, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut(usize, Instant) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
         let deadline = Instant::now() + self.conn.timeout;
         let n = self.conn.endpoints.len();
         let mut last = Error::new(ErrorKind::Local, None, "no etcd endpoints");
-        for k in 0..n {
+        let mut retried = false;
+        let mut k = 0;
+        while k < n {
             let i = self.start_at(k);
-            match self.attempt(i, path, body, slice(deadline, n - k)).await {
-                Attempt::Done(r) => return r,
-                Attempt::Next(e) => last = e,
+            let r = match bounded {
+                true => {
+                    let until = slice(deadline, n - k);
+                    tokio::time::timeout_at(until, attempt(i, until)).await.unwrap_or_else(|_| Err(self.timed_out(i)))
+                }
+                false => attempt(i, Instant::now() + self.conn.timeout).await,
+            };
+            let e = match r {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            match (e.kind, e.server()) {
+                (ErrorKind::Local, _) => return Err(e),
+                (_, Some(s)) if s.bad_token() && self.conn.username.is_some() && !retried => {
+                    self.forget_token();
+                    retried = true;
+                    continue;
+                }
+                (_, Some(s)) if !s.try_another() => return Err(e),
+                _ => last = e,
             }
+            k += 1;
         }
         Err(last)
-    }
-
-    /// One endpoint, until `until`; with auth, once more after an invalid-token answer.
-    async fn attempt(
-        &self,
-        i: usize,
-        path: &str,
-        body: &[u8],
-        until: Instant,
-    ) -> Attempt<(&HttpUrl, Result<Value, ReplyError>)> {
-        let url = match self.url(i) {
-            Ok(u) => u,
-            Err(e) => return Attempt::Done(Err(e)),
-        };
-        for retry in [false, true] {
-            let exchange = async {
-                let token = self.token(i, until).await?;
-                self.post(url, path, body, token.as_deref()).await
-            };
-            let r = match tokio::time::timeout_at(until, exchange).await {
-                Ok(r) => r,
-                Err(_) => Err(self.timed_out(i)),
-            };
-            let (status, answer) = match r {
-                Ok(a) => a,
-                Err(e) if e.kind == ErrorKind::Local => return Attempt::Done(Err(e)),
-                Err(e) => return Attempt::Next(e),
-            };
-            self.answered(i);
-            match api::reply(status, &answer) {
-                Err(ReplyError::Server(s)) if s.try_another() => {
-                    return Attempt::Next(Error::reply(url, ReplyError::Server(s)));
-                }
-                Err(ReplyError::Server(s)) if s.bad_token() && self.conn.username.is_some() && !retry => {
-                    self.forget_token();
-                }
-                Err(ReplyError::Garbled(g)) => return Attempt::Next(Error::reply(url, ReplyError::Garbled(g))),
-                r => return Attempt::Done(Ok((url, r))),
-            }
-        }
-        Attempt::Next(Error::new(ErrorKind::Unreachable, Some(url), "authentication did not hold"))
     }
 
     /// The auth token for endpoint `i` (authenticating there when there is none yet), or

@@ -344,8 +344,12 @@ fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[tokio::test]
 async fn auth_with_a_password_file() {
+    let test = "auth_with_a_password_file";
+    if !Path::new("/usr/bin/etcdctl").exists() && skip_missing(test, "etcdctl", "apt-get install etcd-client") {
+        return;
+    }
     // Tokens unused for a second expire: the client must authenticate again.
-    let Some(e) = Etcd::start("auth_with_a_password_file", "auth", false, &["--auth-token-ttl", "1"]) else { return };
+    let Some(e) = Etcd::start(test, "auth", false, &["--auth-token-ttl", "1"]) else { return };
     let plain = ready(&e, conn(vec![e.url(false)])).await;
     let ctl = |args: &[&str]| {
         let out = Command::new("/usr/bin/etcdctl")
@@ -442,4 +446,24 @@ async fn tls_with_a_client_certificate() {
     let no_key = EtcdConn { key: Some(files.join("absent.key")), ..c };
     let err = Client::new(&no_key).get(b"k").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Local, "{err}");
+}
+
+/// The role source runs these on spawned tasks: they must be Send, and the client Sync.
+#[test]
+fn futures_are_send_and_the_client_is_shareable() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Send + Sync>(_: &T) {}
+    let c = Client::new(&conn(vec![url(1, false)]));
+    sync(&c);
+    send(&c.grant(3));
+    send(&c.keep_alive(1));
+    send(&c.campaign(b"el", 1, b"v"));
+    send(&c.leader(b"el"));
+    send(&c.watch(b"k", 0));
+    send(&c.get(b"k"));
+    fn next_is_send(w: &mut super::client::Watch) {
+        fn send<T: Send>(_: &T) {}
+        send(&w.next());
+    }
+    let _ = next_is_send;
 }
