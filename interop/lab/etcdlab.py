@@ -181,7 +181,7 @@ class EtcdLab:
                               extra="\n".join(blocks))
 
     def start_nodes(self, names: list[str] | None = None) -> None:
-        for name in names or list(self.acd):
+        for name in list(self.acd) if names is None else names:
             self.acd[name].start()
 
     def close(self) -> None:
