@@ -72,7 +72,7 @@ class Run:
     member: str = ""             # member / raft-leader: the etcd member killed
     pause_ms: float = 0.0
     withdraw_ms: float | None = None     # T0 → old leader's path gone at the router
-    announce_ms: float | None = None     # T0 → new leader's path there
+    announce_ms: float | None = None     # T0 → new leader's path there (member faults: a leader's, after a loss)
     handover_ms: float | None = None     # T0 → the FIB via the new leader only
     overlap_ms: float = 0.0              # ≥ 2 announcers, fault phase
     no_route_ms: float = 0.0             # no announcer, fault phase
@@ -174,6 +174,10 @@ class Bench:
             time.sleep(0.5)  # a late second announcer would show here
         else:
             time.sleep(ttl + 2)
+            if election and not e.fib_nodes():  # the route went: how long until one is back (before the restore)
+                if not wait_until(e.fib_nodes, self.bound_handover_s(), 0.05):
+                    run.violations.append(f"no route at the router {self.bound_handover_s():.0f} s after "
+                                          f"the observation: {e.describe()}")
         t_fault_end = now_us()
         run.new = ",".join(e.fib_nodes())
         run.etcd_leader = e.etcd.election_leader(ELECTION) if election else None
@@ -266,9 +270,11 @@ class Bench:
         run.withdraw_ms = first_ms(fault_p, t0, lambda ns: old not in ns)
         new = run.new if "," not in run.new else ""
         run.leader_changed = bool(new) and new != old
-        if run.leader_changed:
-            run.announce_ms = first_ms(fault_p, t0, lambda ns: new in ns)
-            run.handover_ms = first_ms(fault_p, t0, lambda ns: ns == (new,))
+        if new and (run.leader_changed or run.withdraw_ms is not None):
+            run.announce_ms = first_ms([p for p in fault_p if (p.t0_us - t0) / 1000 >= (run.withdraw_ms or 0)],
+                                       t0, lambda ns: new in ns)
+            if run.leader_changed:
+                run.handover_ms = first_ms(fault_p, t0, lambda ns: ns == (new,))
         samples = e.sampler.between(t0, t_stable)
         run.bird_max_paths = max((len(s.paths.get(plan.PREFIX4, ())) for s in samples), default=0)
         election = e.cfg.role == "etcd"
@@ -286,11 +292,11 @@ class Bench:
                 run.violations.append(f"partitioned leader {old} withdrew at {run.withdraw_ms} ms, "
                                       f"after TTL - margin + 300 = {fence_ms} ms")
         if run.fault == "partition" or run.violations:
-            run.timeline = self.timeline(fault_p + restore_p, t0, t_restore, old, new)
+            run.timeline = self.timeline(fault_p + restore_p, t0, t_restore)
 
-    def timeline(self, pieces: list[Piece], t0: int, t_restore: int, old: str, new: str) -> list[tuple[float, str]]:
-        """The router's events (FIB changes) and, marked `log`, the old and new leader's own
-        log lines, in ms after T0."""
+    def timeline(self, pieces: list[Piece], t0: int, t_restore: int) -> list[tuple[float, str]]:
+        """The router's events (FIB changes) and, marked `log`, every node's own log lines
+        (read, not measured from), in ms after T0."""
         ev, last = [(0.0, "T0: fault, router via " + (",".join(pieces[0].nodes) if pieces else "?"))], None
         for p in pieces:
             if p.t0_us > t0 and p.nodes != last:
@@ -298,7 +304,7 @@ class Bench:
             last = p.nodes
         ev.append(((t_restore - t0) / 1000, "restore"))
         t1 = pieces[-1].t1_us if pieces else t_restore
-        for name in {old, new} - {""}:
+        for name in self.e.acd:  # every node: a third one announcing shows who
             ev += [((us - t0) / 1000, f"log {name}: {text[:160]}") for us, text in log_lines(self.e.acd[name], t0, t1)]
         return sorted(ev)
 
