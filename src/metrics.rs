@@ -156,6 +156,17 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     let svc_drained = family_gauge(&mut reg, "service_drained", "1 while the service is drained or draining");
     let svc_fail =
         family_counter(&mut reg, "service_failovers", "transitions of the service from advertising to withdrawn");
+    let etcd_leader = family_gauge(
+        &mut reg,
+        "etcd_leader",
+        "1 while this node leads the service's etcd election (or the key names it)",
+    );
+    let etcd_fence = family_gauge(
+        &mut reg,
+        "etcd_fence_seconds",
+        "time left before the service withdraws on its own unless etcd confirms the lease again",
+    );
+    let etcd_won = family_counter(&mut reg, "etcd_elections_won", "etcd elections won (or key takeovers) by this node");
     // A document without services (an older daemon's) is one `default` service.
     let implicit;
     let services = if services.is_empty() {
@@ -175,6 +186,11 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         svc_ok.get_or_create(&sl).set(b(ha.healthy));
         svc_drained.get_or_create(&sl).set(b(ha.drained));
         svc_fail.get_or_create(&sl).inc_by(*failovers);
+        if let Some(e) = &ha.etcd {
+            etcd_leader.get_or_create(&sl).set(b(e.fencing_token.is_some()));
+            etcd_fence.get_or_create(&sl).set(e.fence_in_ms.map_or(0.0, |ms| ms as f64 / 1000.0));
+            etcd_won.get_or_create(&sl).inc_by(e.won);
+        }
         for c in &ha.checks {
             let CheckStatus {
                 name,
@@ -409,7 +425,9 @@ mod tests {
                                    "up_count": 2, "down_count": 1, "packets_in": 40, "packets_out": 41,
                                    "drops": {"bad_digest": 3}, "tx_suppressed": 5}}],
            "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2},
-           "track": {"path": "/run/anycastd/track", "value": -254, "why": "check `svc` is not healthy"}
+           "track": {"path": "/run/anycastd/track", "value": -254, "why": "check `svc` is not healthy"},
+           "etcd": {"mode": "election", "name": "/anycastd/dns", "candidacy": "leader", "fencing_token": 42,
+                    "fence_in_ms": 2100, "won": 2}
         }))
         .unwrap();
         let c = Counters::default();
@@ -421,6 +439,9 @@ mod tests {
             "anycastd_check_healthy{service=\"default\",check=\"svc\"} 1.0",
             "anycastd_service_advertising{service=\"default\"} 1.0",
             "anycastd_service_healthy{service=\"default\"} 1.0",
+            "anycastd_etcd_leader{service=\"default\"} 1.0",
+            "anycastd_etcd_fence_seconds{service=\"default\"} 2.1",
+            "anycastd_etcd_elections_won_total{service=\"default\"} 2",
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Established\"} 1.0",
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Idle\"} 0.0",
             "anycastd_neighbor_flaps_total{neighbor=\"192.0.2.1\"} 1",

@@ -385,6 +385,32 @@ mod tests {
     }
 
     #[test]
+    fn an_etcd_service_shows_its_leader_candidacy_token_and_fence() {
+        let mut s = doc();
+        s.services = serde_json::from_value(serde_json::json!([
+            {"name": "dns", "prefixes": ["203.0.113.53/32"], "role": "primary", "healthy": true,
+             "advertising": ["203.0.113.53/32"], "reason": "advertising: primary",
+             "etcd": {"mode": "election", "name": "/anycastd/dns", "candidate": "nodea", "candidacy": "leader",
+                      "leader": "nodea", "fencing_token": 42, "lease_id": 26957, "lease_ttl_ms": 3000,
+                      "fence_margin_ms": 500, "fence_in_ms": 2100, "endpoint": "http://192.0.2.101:2379/", "won": 1}},
+            {"name": "web", "prefixes": ["203.0.113.80/32"], "role": "standby", "healthy": true,
+             "advertising": [], "reason": "standby",
+             "etcd": {"mode": "election", "name": "/anycastd/web", "candidate": "nodea", "candidacy": "campaigning",
+                      "leader": "nodeb", "lease_ttl_ms": 3000, "fence_margin_ms": 500, "fence_in_ms": 1900,
+                      "error": "http://192.0.2.101:2379/: connection refused"}}
+        ]))
+        .unwrap();
+        let t = render(&s, false);
+        assert!(t.contains("\n  etcd election /anycastd/dns: leader nodea; this node (nodea): leader; fencing token 42; withdraws on its own in 2100 ms unless etcd confirms\n"), "{t}");
+        assert!(t.contains("\n  etcd election /anycastd/web: leader nodeb; this node (nodea): campaigning; withdraws on its own in 1900 ms unless etcd confirms; last error: http://192.0.2.101:2379/: connection refused\n"), "{t}");
+        let v = render(&s, true);
+        assert!(
+            v.contains("; lease 694d (TTL 3000 ms, margin 500 ms); won 1 times; via http://192.0.2.101:2379/"),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn keepalived_liveness_and_split_brain_lines() {
         let mut s: StatusDoc = serde_json::from_value(serde_json::json!({
             "role": "primary", "role_detail": "keepalived MASTER", "healthy": true,

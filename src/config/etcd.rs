@@ -23,12 +23,14 @@ pub fn role(at: &str, r: &mut Reporter<'_>, raw: &RawRole, follow: bool) -> Opti
     let for_follow = "source = \"etcd-key\" with key = \"/service/pg/leader\" and value = \"nodea\"";
     foreign(r, &k("election"), raw.election.is_some() && follow, sel, for_election);
     foreign(r, &k("candidate"), raw.candidate.is_some() && follow, sel, for_election);
+    foreign(r, &k("campaign_delay_ms"), raw.campaign_delay_ms.is_some() && follow, sel, for_election);
     foreign(r, &k("key"), raw.key.is_some() && !follow, sel, for_follow);
     foreign(r, &k("value"), raw.value.is_some() && !follow, sel, for_follow);
     let endpoints = endpoints(r, &k("endpoints"), raw.endpoints.as_deref());
     let ttl = lease_ttl(r, &k("lease_ttl_ms"), raw.lease_ttl_ms);
     let margin = millis(r, &k("fence_margin_ms"), raw.fence_margin_ms, 500, 1, MAX_TTL_MS);
     let timeout = millis(r, &k("request_timeout_ms"), raw.request_timeout_ms, 0, 50, 60_000);
+    let delay = millis(r, &k("campaign_delay_ms"), raw.campaign_delay_ms, 0, 0, MAX_TTL_MS);
     let mode = if follow {
         let key = name(r, &k("key"), raw.key.as_deref(), "the etcd key to follow, e.g. key = \"/service/pg/leader\"");
         let value =
@@ -45,7 +47,7 @@ pub fn role(at: &str, r: &mut Reporter<'_>, raw: &RawRole, follow: bool) -> Opti
     };
     let tls = tls(at, r, raw);
     let auth = auth(at, r, raw);
-    let (ttl, margin, timeout) = (ttl?, margin?, timeout?);
+    let (ttl, margin, timeout, campaign_delay) = (ttl?, margin?, timeout?, delay?);
     if margin * 3 > ttl {
         let what = format!(
             "the fence margin must be under a third of the lease TTL ({} ms): the lease is kept alive every third of it",
@@ -62,7 +64,7 @@ pub fn role(at: &str, r: &mut Reporter<'_>, raw: &RawRole, follow: bool) -> Opti
     }
     let ((ca, cert, key), (username, password_file)) = (tls?, auth?);
     let conn = EtcdConn { endpoints: endpoints?, ca, cert, key, username, password_file, timeout };
-    Some(RoleSource::Etcd(EtcdRole { conn, mode: mode?, lease_ttl: ttl, margin }))
+    Some(RoleSource::Etcd(EtcdRole { conn, mode: mode?, lease_ttl: ttl, margin, campaign_delay }))
 }
 
 /// The candidate's default: the router id.

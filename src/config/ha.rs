@@ -63,6 +63,7 @@ pub fn role_at(
         (raw.value.is_some(), "value"),
         (raw.lease_ttl_ms.is_some(), "lease_ttl_ms"),
         (raw.fence_margin_ms.is_some(), "fence_margin_ms"),
+        (raw.campaign_delay_ms.is_some(), "campaign_delay_ms"),
         (raw.request_timeout_ms.is_some(), "request_timeout_ms"),
         (raw.tls.is_some(), "tls"),
         (raw.username.is_some(), "username"),

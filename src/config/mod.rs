@@ -345,6 +345,9 @@ pub struct EtcdRole {
     /// Withdrawn this long before the lease could expire at etcd (`fence_margin_ms`, default
     /// 500 ms, less than a third of the TTL).
     pub margin: Duration,
+    /// How long a fresh candidate waits before it campaigns (`campaign_delay_ms`, default 0):
+    /// a node that should lead this service when all start together campaigns first.
+    pub campaign_delay: Duration,
 }
 
 /// How to reach etcd (its JSON gRPC gateway, `/v3/...`).

@@ -421,6 +421,13 @@ impl Daemon {
     /// Re-evaluates every track file (see [`follow_track`]): each follows the services that
     /// share its role.
     fn update_tracks(&self) {
+        // An etcd candidate stands down while no neighbor serves (VRRP does, through the
+        // track file below).
+        let s = self.speaker.serving();
+        let why_not = (s.serving == 0).then(|| format!("no BGP neighbor serving ({}/{} up)", s.serving, s.total));
+        for run in self.runs() {
+            run.ha.set_neighbors(why_not.clone());
+        }
         for t in self.tracks().iter_mut() {
             let (ok, why) = match &t.service {
                 None => self.can_serve_of(ServiceRun::follows_node_role),

@@ -157,6 +157,9 @@ pub struct HaController {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The etcd role source (`source = "etcd"`/`"etcd-key"`), which resigns on a clean stop.
     etcd: Option<etcd::Handle>,
+    /// Why no BGP neighbor serves (`None`: one does, or no speaker told): an etcd candidate
+    /// stands down meanwhile, as keepalived's track file makes VRRP do.
+    neighbors: watch::Sender<Option<String>>,
 }
 
 struct Shared {
@@ -427,9 +430,11 @@ impl HaController {
         let mut tasks = Vec::new();
         let (role_tx, role_rx) = mpsc::channel::<role::SourceReport>(16);
         let started = shared.persister.started();
+        let (neighbors, _) = watch::channel(None);
         let etcd = match &cfg.role {
             RoleSource::Etcd(e) => {
-                let h = etcd::Handle::start(e.clone(), role_tx, shared.fitness.subscribe(), shared.tx.subscribe());
+                let (f, d, n) = (shared.fitness.subscribe(), shared.tx.subscribe(), neighbors.subscribe());
+                let h = etcd::Handle::start(e.clone(), role_tx, f, d, n);
                 Some(h)
             }
             _ => {
@@ -457,7 +462,7 @@ impl HaController {
             tasks.push(tokio::spawn(run_check(shared.clone(), index)));
         }
         tasks.push(tokio::spawn(run_deadlines(shared.clone())));
-        HaController { shared, tasks: Mutex::new(tasks), etcd }
+        HaController { shared, tasks: Mutex::new(tasks), etcd, neighbors }
     }
 
     /// Takes the decider's lock and lets it go: returns only when no decision is stuck under
@@ -618,6 +623,12 @@ impl HaController {
         s.vrrp_watch = sb.watch_status();
         s.etcd = self.etcd.as_ref().map(|h| h.status(t));
         s
+    }
+
+    /// Whether a BGP neighbor serves (`None`) or why none does; the daemon tells it on every
+    /// change of the speaker's serving count.
+    pub fn set_neighbors(&self, why_not: Option<String>) {
+        self.neighbors.send_if_modified(|n| std::mem::replace(n, why_not.clone()) != why_not);
     }
 
     /// Gives up an etcd leadership (revokes the lease) so that the next candidate takes over at

@@ -34,7 +34,7 @@ fn an_election_with_its_defaults_campaigns_as_the_router_id() {
 fn every_election_key_is_taken() {
     let role = format!(
         "source = \"etcd\"\n{EPS}\nelection = \"/e\"\ncandidate = \"nodea\"\nlease_ttl_ms = 6000\n\
-         fence_margin_ms = 1000\nrequest_timeout_ms = 800\ntls = {{ ca = \"/etc/ca.pem\", cert = \"/etc/c.pem\", key = \"/etc/c.key\" }}\n\
+         fence_margin_ms = 1000\ncampaign_delay_ms = 300\nrequest_timeout_ms = 800\ntls = {{ ca = \"/etc/ca.pem\", cert = \"/etc/c.pem\", key = \"/etc/c.key\" }}\n\
          username = \"anycastd\"\npassword_file = \"/etc/anycastd/etcd.pw\""
     );
     let c = parse(&with(&role)).expect("valid");
@@ -44,6 +44,7 @@ fn every_election_key_is_taken() {
         (e.lease_ttl, e.margin, e.conn.timeout),
         (Duration::from_secs(6), Duration::from_secs(1), Duration::from_millis(800))
     );
+    assert_eq!(e.campaign_delay, Duration::from_millis(300));
     assert_eq!(e.conn.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
     assert_eq!(e.conn.key.as_deref(), Some(std::path::Path::new("/etc/c.key")));
     assert_eq!(e.conn.username.as_deref(), Some("anycastd"));

@@ -64,8 +64,7 @@ pub async fn run<E: Etcd>(mut ctx: Ctx<E>) {
 /// when the controller is gone.
 async fn wait_fit<E: Etcd>(ctx: &mut Ctx<E>, election: &str) -> bool {
     loop {
-        let why = unfit(&ctx.fitness.borrow_and_update());
-        let Some(why) = why else { return true };
+        let Some(why) = ctx.unfit_now() else { return true };
         let candidacy = format!("not a candidate: {why}");
         {
             let mut s = ctx.state();
@@ -76,7 +75,11 @@ async fn wait_fit<E: Etcd>(ctx: &mut Ctx<E>, election: &str) -> bool {
         if !ctx.report(RoleUpdate::new(Role::Standby, format!("etcd {election}: {candidacy}"))).await {
             return false;
         }
-        if ctx.fitness.changed().await.is_err() {
+        let changed = tokio::select! {
+            r = ctx.fitness.changed() => r.is_ok(),
+            r = ctx.neighbors.changed() => r.is_ok(),
+        };
+        if !changed {
             return false;
         }
     }
@@ -147,11 +150,11 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
         return false;
     }
     let mut camp: Option<Campaign<'_>> = None;
-    let mut camp_retry = tokio::time::Instant::now();
+    let mut camp_retry = tokio::time::Instant::now() + ctx.cfg.campaign_delay;
     let mut next_ka = tokio::time::Instant::from_std(fence.next_keep_alive(now()));
     let ctx_ref: &Ctx<E> = ctx;
     // Borrow juggling: the fitness receiver is cloned, the rest of ctx only read.
-    let mut fitness = ctx_ref.fitness.clone();
+    let (mut fitness, mut neighbors) = (ctx_ref.fitness.clone(), ctx_ref.neighbors.clone());
     loop {
         if leader.is_none() && camp.is_none() && tokio::time::Instant::now() >= camp_retry {
             camp = Some(campaign(ctx_ref, election, candidate, lease));
@@ -253,11 +256,17 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                 }
             }
             _ = tokio::time::sleep_until(camp_wait), if leader.is_none() && camp.is_none() => {}
-            r = fitness.changed() => {
+            r = async {
+                tokio::select! {
+                    r = fitness.changed() => r,
+                    r = neighbors.changed() => r,
+                }
+            } => {
                 if r.is_err() {
                     return false;
                 }
-                let why = unfit(&fitness.borrow_and_update());
+                let n = neighbors.borrow_and_update().clone();
+                let why = unfit(&fitness.borrow_and_update(), n.as_deref());
                 if let Some(why) = why {
                     return resign(ctx_ref, election, lease, leader.is_some(), &why).await;
                 }

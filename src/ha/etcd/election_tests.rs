@@ -30,7 +30,7 @@ fn role(mode: EtcdMode) -> EtcdRole {
         password_file: None,
         timeout: TTL / 3,
     };
-    EtcdRole { conn, mode, lease_ttl: TTL, margin: MARGIN }
+    EtcdRole { conn, mode, lease_ttl: TTL, margin: MARGIN, campaign_delay: Duration::ZERO }
 }
 
 fn election(candidate: &str) -> EtcdRole {
@@ -42,6 +42,7 @@ struct Node {
     etcd: FakeEtcd,
     fitness: watch::Sender<Fitness>,
     _decision: watch::Sender<Decision>,
+    neighbors: watch::Sender<Option<String>>,
     reports: Arc<Mutex<Vec<(Instant, RoleUpdate)>>>,
     shared: Shared,
     task: JoinHandle<()>,
@@ -53,6 +54,7 @@ fn start(world: &Arc<Mutex<World>>, name: &'static str, cfg: EtcdRole) -> Node {
     let (fitness, fitness_rx) = watch::channel(Fitness::default());
     let withdrawn = Decision { advert: Advert::nothing(), state: AdvertState::Withdrawn, reason: String::new() };
     let (decision, decision_rx) = watch::channel(withdrawn);
+    let (neighbors, neighbors_rx) = watch::channel(None);
     let shared = Shared::default();
     let ctx = Ctx {
         etcd: Arc::new(etcd.clone()),
@@ -60,6 +62,7 @@ fn start(world: &Arc<Mutex<World>>, name: &'static str, cfg: EtcdRole) -> Node {
         tx,
         fitness: fitness_rx,
         decision: decision_rx,
+        neighbors: neighbors_rx,
         shared: shared.clone(),
     };
     let reports = Arc::new(Mutex::new(Vec::new()));
@@ -73,7 +76,7 @@ fn start(world: &Arc<Mutex<World>>, name: &'static str, cfg: EtcdRole) -> Node {
         EtcdMode::Election { .. } => tokio::spawn(super::election::run(ctx)),
         EtcdMode::Follow { .. } => tokio::spawn(super::follow::run(ctx)),
     };
-    Node { etcd, fitness, _decision: decision, reports, shared, task }
+    Node { etcd, fitness, _decision: decision, neighbors, reports, shared, task }
 }
 
 impl Node {
@@ -130,6 +133,17 @@ async fn run_for(d: Duration) {
 fn primaries(nodes: &[&Node]) -> Vec<&'static str> {
     let t = Instant::now();
     nodes.iter().filter(|n| n.is_primary(t)).map(|n| n.etcd.name).collect()
+}
+
+/// Two candidates on one etcd, a first: a leads once this returns.
+async fn a_leads_b() -> (Arc<Mutex<World>>, Node, Node) {
+    let world = Arc::new(Mutex::new(World::default()));
+    let a = start(&world, "a", election("nodea"));
+    run_for(Duration::from_millis(100)).await;
+    let b = start(&world, "b", election("nodeb"));
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    (world, a, b)
 }
 
 #[tokio::test(start_paused = true)]
@@ -193,12 +207,7 @@ async fn a_leader_cut_from_etcd_stops_being_primary_before_etcd_lets_another_win
 
 #[tokio::test(start_paused = true)]
 async fn a_leader_that_dies_is_replaced_after_its_lease_without_overlap() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(4)).await;
-    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let (_world, a, b) = a_leads_b().await;
     let killed = Instant::now();
     a.task.abort();
     run_for(Duration::from_secs(6)).await;
@@ -212,12 +221,7 @@ async fn a_leader_that_dies_is_replaced_after_its_lease_without_overlap() {
 
 #[tokio::test(start_paused = true)]
 async fn a_drained_leader_resigns_and_the_next_candidate_wins_at_once() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(2)).await;
-    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let (_world, a, b) = a_leads_b().await;
     let drained = Instant::now();
     a.fitness.send_replace(Fitness { failing: vec![], drained: true });
     run_for(Duration::from_millis(200)).await;
@@ -236,15 +240,35 @@ async fn a_drained_leader_resigns_and_the_next_candidate_wins_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_check_makes_the_leader_step_down_too() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(2)).await;
+    let (_world, a, b) = a_leads_b().await;
     a.fitness.send_replace(Fitness { failing: vec!["dns".into()], drained: false });
     run_for(Duration::from_millis(100)).await;
     assert_eq!(primaries(&[&a, &b]), ["b"]);
     assert!(a.shared.lock().candidacy.contains("check `dns` failing"), "{}", a.shared.lock().candidacy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_campaign_delay_lets_the_preferred_node_lead_when_all_start_together() {
+    let world = Arc::new(Mutex::new(World::default()));
+    let mut late = election("nodea");
+    late.campaign_delay = Duration::from_millis(500);
+    let a = start(&world, "a", late);
+    let b = start(&world, "b", election("nodeb"));
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(primaries(&[&a, &b]), ["b"]);
+    assert_eq!(a.shared.lock().leader.as_deref(), Some("nodeb"), "a's next keep-alive asked who leads");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_without_a_bgp_neighbor_serving_stands_down_until_one_does() {
+    let (_world, a, b) = a_leads_b().await;
+    a.neighbors.send_replace(Some("no BGP neighbor serving (0/1 Established)".into()));
+    run_for(Duration::from_millis(100)).await;
+    assert_eq!(primaries(&[&a, &b]), ["b"]);
+    assert!(a.shared.lock().candidacy.contains("no BGP neighbor serving"), "{}", a.shared.lock().candidacy);
+    a.neighbors.send_replace(None);
+    run_for(Duration::from_secs(1)).await;
+    assert_eq!(a.shared.lock().candidacy, "campaigning");
 }
 
 #[tokio::test(start_paused = true)]
@@ -267,12 +291,7 @@ async fn etcd_unreachable_from_the_start_is_never_primary_and_says_so() {
 
 #[tokio::test(start_paused = true)]
 async fn a_leader_whose_key_is_deleted_behind_its_back_stands_down() {
-    let world = Arc::new(Mutex::new(World::default()));
-    let a = start(&world, "a", election("nodea"));
-    run_for(Duration::from_millis(100)).await;
-    let b = start(&world, "b", election("nodeb"));
-    run_for(Duration::from_secs(2)).await;
-    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let (world, a, _b) = a_leads_b().await;
     let lease = a.shared.lock().lease.expect("a has a lease");
     let key = format!("/anycastd/dns/{lease:x}");
     world.lock().unwrap().delete(key.as_bytes());

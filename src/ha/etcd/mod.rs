@@ -193,10 +193,18 @@ pub struct Ctx<E: Etcd> {
     pub fitness: watch::Receiver<Fitness>,
     /// The decision: a resigning leader revokes only once it no longer advertises as primary.
     pub decision: watch::Receiver<Decision>,
+    /// Why no BGP neighbor serves (`None`: one does): not a candidate meanwhile.
+    pub neighbors: watch::Receiver<Option<String>>,
     pub shared: Shared,
 }
 
 impl<E: Etcd> Ctx<E> {
+    /// Why this node cannot lead now (marking both inputs seen), or `None`.
+    fn unfit_now(&mut self) -> Option<String> {
+        let n = self.neighbors.borrow_and_update().clone();
+        unfit(&self.fitness.borrow_and_update(), n.as_deref())
+    }
+
     /// Sends `u` to the decider; false when the controller is gone.
     async fn report(&self, u: RoleUpdate) -> bool {
         self.tx.send(u.into()).await.is_ok()
@@ -215,11 +223,12 @@ impl<E: Etcd> Ctx<E> {
     }
 }
 
-/// Why this node is not fit to lead, or `None`.
-pub fn unfit(f: &Fitness) -> Option<String> {
+/// Why this node is not fit to lead, or `None`: drained, a check failing, or no BGP
+/// neighbor serving (`neighbors`).
+pub fn unfit(f: &Fitness, neighbors: Option<&str>) -> Option<String> {
     match (f.drained, f.failing.as_slice()) {
         (true, _) => Some("drained (anycastd drain)".into()),
-        (false, []) => None,
+        (false, []) => neighbors.map(str::to_string),
         (false, [one]) => Some(format!("check `{one}` failing")),
         (false, many) => {
             Some(format!("checks {} failing", many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")))
@@ -242,10 +251,12 @@ impl Handle {
         tx: mpsc::Sender<SourceReport>,
         fitness: watch::Receiver<Fitness>,
         decision: watch::Receiver<Decision>,
+        neighbors: watch::Receiver<Option<String>>,
     ) -> Handle {
         let client = Arc::new(client::Client::new(&cfg.conn));
         let shared = Shared::default();
-        let ctx = Ctx { etcd: client.clone(), cfg: cfg.clone(), tx, fitness, decision, shared: shared.clone() };
+        let ctx =
+            Ctx { etcd: client.clone(), cfg: cfg.clone(), tx, fitness, decision, neighbors, shared: shared.clone() };
         let task = match cfg.mode {
             EtcdMode::Election { .. } => tokio::spawn(election::run(ctx)),
             EtcdMode::Follow { .. } => tokio::spawn(follow::run(ctx)),
@@ -292,3 +303,5 @@ async fn sleep(d: Duration) {
 
 #[cfg(test)]
 mod election_tests;
+#[cfg(test)]
+mod live_tests;
