@@ -118,7 +118,7 @@ def first_ms(pieces: list[Piece], t0: int, pred) -> float | None:
 
 
 class Bench:
-    def __init__(self, lab: Lab, a: argparse.Namespace) -> None:
+    def __init__(self, lab: Lab | None, a: argparse.Namespace) -> None:
         self.lab, self.a = lab, a
         self.t_end = time.monotonic() + a.budget
         self.rng = random.Random(14)
@@ -481,15 +481,12 @@ def main(args: list[str]) -> int:
         print("must run as root (network namespaces)", file=sys.stderr)
         return 1
     deps.install({**deps.BINARIES, **deps.ETCD})
-    bench = Bench(Lab(), a)
-    try:
-        if a.fleet:
-            res = bench.fleet()
-        else:
-            with bench.lab:
-                res = bench.faults()
-    finally:
-        bench.lab.close()
+    if a.fleet:  # a lab per round
+        res = Bench(None, a).fleet()
+    else:
+        bench = Bench(Lab(), a)
+        with bench.lab:
+            res = bench.faults()
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out = Path(a.out) if a.out else REPO / "target" / f"etcd-bench-{'fleet' if a.fleet else 'faults'}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
