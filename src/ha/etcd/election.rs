@@ -26,12 +26,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// How long a campaign request may wait before it is sent again (a connection stuck to a
-/// partitioned member must not hold a candidate back forever): a campaign with the same
-/// lease is idempotent in etcd.
-fn campaign_refresh(ttl: Duration) -> Duration {
-    (ttl * 2).max(Duration::from_secs(2))
-}
+/// A campaign request is never dropped on a timer: etcd answers a dropped campaign by
+/// resigning its key *after the fact*, which can race a new campaign of the same lease (the new
+/// one finds the key, the old one's clean-up then deletes it, and the new one "wins" later with
+/// no key: two leaders). It is dropped only once a keep-alive failed (the connection may be stuck
+/// to a partitioned member), and sent again this long after, so that etcd's clean-up of the old
+/// one has landed first. Every win is then checked with a linearizable read ([`verify`]).
+const CAMPAIGN_AGAIN: Duration = Duration::from_millis(300);
 
 /// The longest a resigning leader waits for its decision to stop advertising as primary.
 const RESIGN_WAIT: Duration = Duration::from_secs(1);
@@ -115,16 +116,36 @@ async fn grant<E: Etcd>(ctx: &Ctx<E>) -> Option<(i64, Fence)> {
 
 type Campaign<'a> = Pin<Box<dyn Future<Output = Result<Option<super::api::LeaderKey>, String>> + Send + 'a>>;
 
-/// One campaign request, bounded by the refresh time (`Ok(None)`: send it again).
+/// One campaign request, checked when it returns ([`verify`]): `Ok(None)` when etcd's own read
+/// does not show our key leading.
 fn campaign<'a, E: Etcd>(ctx: &'a Ctx<E>, election: &'a str, candidate: &'a str, lease: i64) -> Campaign<'a> {
-    let refresh = campaign_refresh(ctx.cfg.lease_ttl);
     Box::pin(async move {
-        match tokio::time::timeout(refresh, ctx.etcd.campaign(election.as_bytes(), lease, candidate.as_bytes())).await {
-            Ok(Ok(k)) => Ok(Some(k)),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Ok(None),
+        match ctx.etcd.campaign(election.as_bytes(), lease, candidate.as_bytes()).await {
+            Ok(k) => verify(ctx, election, k).await,
+            Err(e) => Err(e.to_string()),
         }
     })
+}
+
+/// A campaign's win, believed only when a linearizable read of the election's leader shows
+/// this very key (same key, same create revision): a returned campaign is a hint, the read is
+/// the fact. `Ok(None)`: it does not lead.
+async fn verify<E: Etcd>(
+    ctx: &Ctx<E>,
+    election: &str,
+    k: super::api::LeaderKey,
+) -> Result<Option<super::api::LeaderKey>, String> {
+    match tokio::time::timeout(ctx.cfg.conn.timeout, ctx.etcd.leader(election.as_bytes())).await {
+        Ok(Ok(Some(kv))) if kv.key == k.key && kv.create_revision == k.rev => Ok(Some(k)),
+        Ok(Ok(_)) => {
+            tracing::warn!(
+                "etcd {election}: the campaign returned but etcd shows another key leading (a dropped campaign's clean-up?): campaigning again"
+            );
+            Ok(None)
+        }
+        Ok(Err(e)) => Err(format!("cannot confirm the campaign's win: {e}")),
+        Err(_) => Err("cannot confirm the campaign's win: no answer in time".into()),
+    }
 }
 
 /// Campaigns and leads on `lease` until the lease is lost or this node resigns; false when the
@@ -217,6 +238,10 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                             return lost(ctx_ref, election, &what).await;
                         }
                         next_ka = tokio::time::Instant::now() + fence.retry();
+                        // Its connection may be stuck to the member that stopped answering.
+                        if camp.take().is_some() {
+                            camp_retry = tokio::time::Instant::now() + CAMPAIGN_AGAIN;
+                        }
                     }
                 }
             }
@@ -230,7 +255,9 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                 match r {
                     Ok(Some(k)) => {
                         if !fence.holds(now()) {
-                            // Won on a lease we cannot vouch for: the keep-alive decides next.
+                            // Won on a lease we cannot vouch for: the keep-alive decides next,
+                            // and the campaign is asked again only after a pause.
+                            camp_retry = tokio::time::Instant::now() + fence.retry();
                             continue;
                         }
                         tracing::info!("etcd {election}: elected leader (fencing token {})", k.rev);
@@ -248,7 +275,7 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                             return false;
                         }
                     }
-                    Ok(None) => {}
+                    Ok(None) => camp_retry = tokio::time::Instant::now() + CAMPAIGN_AGAIN,
                     Err(e) => {
                         ctx_ref.note_error(&e);
                         camp_retry = tokio::time::Instant::now() + fence.retry();

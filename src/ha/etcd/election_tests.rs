@@ -238,6 +238,30 @@ async fn a_drained_leader_resigns_and_the_next_candidate_wins_at_once() {
     assert_eq!(a.shared.lock().candidacy, "campaigning");
 }
 
+/// etcd's campaign waits only for the keys created before its own: when a candidate's key is
+/// deleted while it waits (the clean-up of a dropped campaign request does that, late), its
+/// campaign still returns when the leader goes — at the same time as the real next candidate's.
+/// The read after each win keeps that ghost from advertising.
+#[tokio::test(start_paused = true)]
+async fn a_campaign_that_returns_without_its_key_does_not_make_a_second_leader() {
+    let world = Arc::new(Mutex::new(World::default()));
+    let a = start(&world, "a", election("nodea"));
+    run_for(Duration::from_millis(100)).await;
+    let b = start(&world, "b", election("nodeb"));
+    run_for(Duration::from_millis(100)).await;
+    let c = start(&world, "c", election("nodec"));
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(primaries(&[&a, &b, &c]), ["a"]);
+    let lease = b.shared.lock().lease.expect("b has a lease");
+    world.lock().unwrap().delete(format!("/anycastd/dns/{lease:x}").as_bytes());
+    a.task.abort();
+    run_for(Duration::from_secs(6)).await;
+    let end = Instant::now();
+    let (pb, pc) = (b.primary(end), c.primary(end));
+    assert_eq!(overlap(&pb, &pc), Duration::ZERO, "b: {pb:?}, c: {pc:?}");
+    assert_eq!(primaries(&[&a, &b, &c]), ["c"], "c's key is the lowest left");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failing_check_makes_the_leader_step_down_too() {
     let (_world, a, b) = a_leads_b().await;
@@ -311,6 +335,16 @@ async fn the_follower_is_primary_while_the_key_names_it_and_fenced_when_cut() {
     let b = start(&world, "b", follow("nodeb"));
     run_for(Duration::from_millis(100)).await;
     assert_eq!(primaries(&[&a, &b]), ["a"]);
+    // The token is the revision that set the key; other writes to etcd do not move it.
+    let token = a.shared.lock().token;
+    world.lock().unwrap().put("/unrelated", "x", 0);
+    run_for(Duration::from_secs(2)).await;
+    let (now_token, won) = {
+        let s = a.shared.lock();
+        (s.token, s.won)
+    };
+    assert_eq!((now_token, won), (token, 1));
+    assert!(token.is_some());
     let moved = Instant::now();
     world.lock().unwrap().put("/service/pg/leader", "nodeb", 0);
     run_for(Duration::from_millis(50)).await;

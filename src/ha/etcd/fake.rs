@@ -195,7 +195,7 @@ impl Etcd for FakeEtcd {
     async fn campaign(&self, election: &[u8], lease: i64, value: &[u8]) -> Result<LeaderKey, String> {
         self.reach().await;
         let key = [election, format!("/{lease:x}").as_bytes()].concat();
-        {
+        let rev = {
             let mut w = self.world();
             w.expire();
             if !w.leases.contains_key(&lease) {
@@ -205,17 +205,18 @@ impl Etcd for FakeEtcd {
                 let k = String::from_utf8_lossy(&key).to_string();
                 w.put(&k, &String::from_utf8_lossy(value), lease);
             }
-        }
+            w.keys.get(&key).map_or(0, |kv| kv.create_revision)
+        };
+        // As etcd's election does: wait until every key created before ours is deleted,
+        // without looking at ours again (a key deleted meanwhile still "wins").
+        let prefix = [election, b"/"].concat();
         loop {
             let won = {
                 let mut w = self.world();
                 w.expire();
-                let Some(mine) = w.keys.get(&key).cloned() else {
-                    return Err("etcdserver: campaign key deleted".into());
-                };
-                w.leader(election).is_some_and(|l| l.key == key).then_some(mine.create_revision)
+                !w.keys.values().any(|kv| kv.key.starts_with(&prefix) && kv.create_revision < rev)
             };
-            if let Some(rev) = won {
+            if won {
                 self.log(format!("won with lease {lease}"));
                 self.back().await;
                 return Ok(LeaderKey { name: election.to_vec(), key, rev, lease });

@@ -22,7 +22,7 @@ pub async fn run<E: Etcd>(ctx: Ctx<E>) {
         let sent = now();
         let read = confirm(&ctx, &key).await;
         let next = match read {
-            Ok((holder, left, rev)) => {
+            Ok(Read { holder, set_at, left, rev }) => {
                 let ours = holder.as_deref() == Some(value.as_bytes());
                 fence.kept(sent, left.min(ctx.cfg.lease_ttl));
                 let shown = match &holder {
@@ -36,10 +36,10 @@ pub async fn run<E: Etcd>(ctx: Ctx<E>) {
                     s.deadline = fence.deadline();
                     s.error = None;
                     s.endpoint = ctx.etcd.endpoint();
-                    if ours && s.token != Some(rev) {
+                    if ours && s.token != Some(set_at) {
                         s.won += 1;
                     }
-                    s.token = ours.then_some(rev);
+                    s.token = ours.then_some(set_at);
                 }
                 let (role, detail) = match ours {
                     true => (Role::Primary, format!("etcd key {key} holds {shown}")),
@@ -92,9 +92,21 @@ pub async fn run<E: Etcd>(ctx: Ctx<E>) {
     }
 }
 
-/// Reads the key: its value (`None`: absent), how long it may be believed (the TTL left of the
-/// key's own lease, or the configured TTL without one) and the revision read at.
-async fn confirm<E: Etcd>(ctx: &Ctx<E>, key: &str) -> Result<(Option<Vec<u8>>, Duration, i64), String> {
+/// What a read of the key says.
+struct Read {
+    /// Its value (`None`: absent, or its holder's lease is gone).
+    holder: Option<Vec<u8>>,
+    /// The revision that set it: the fencing token while it names this node.
+    set_at: i64,
+    /// How long it may be believed: the TTL left of the key's own lease, or the configured TTL
+    /// without one.
+    left: Duration,
+    /// The revision read at (a watch starts after it).
+    rev: i64,
+}
+
+/// Reads the key (and its lease's time left).
+async fn confirm<E: Etcd>(ctx: &Ctx<E>, key: &str) -> Result<Read, String> {
     let limit = ctx.cfg.conn.timeout;
     let timed_out = || format!("no etcd endpoint answered within {} ms", limit.as_millis());
     let (kv, rev) = match tokio::time::timeout(limit, ctx.etcd.get(key.as_bytes())).await {
@@ -102,14 +114,16 @@ async fn confirm<E: Etcd>(ctx: &Ctx<E>, key: &str) -> Result<(Option<Vec<u8>>, D
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err(timed_out()),
     };
-    let Some(kv) = kv else { return Ok((None, ctx.cfg.lease_ttl, rev)) };
+    let ttl = ctx.cfg.lease_ttl;
+    let Some(kv) = kv else { return Ok(Read { holder: None, set_at: 0, left: ttl, rev }) };
+    let set_at = kv.mod_revision;
     if kv.lease == 0 {
-        return Ok((Some(kv.value), ctx.cfg.lease_ttl, rev));
+        return Ok(Read { holder: Some(kv.value), set_at, left: ttl, rev });
     }
     match tokio::time::timeout(limit, ctx.etcd.time_to_live(kv.lease)).await {
         // The holder's lease is gone: the key is about to be deleted.
-        Ok(Ok(left)) if left <= 0 => Ok((None, ctx.cfg.lease_ttl, rev)),
-        Ok(Ok(left)) => Ok((Some(kv.value), Duration::from_secs(left as u64), rev)),
+        Ok(Ok(left)) if left <= 0 => Ok(Read { holder: None, set_at, left: ttl, rev }),
+        Ok(Ok(left)) => Ok(Read { holder: Some(kv.value), set_at, left: Duration::from_secs(left as u64), rev }),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(timed_out()),
     }
