@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from . import plan
@@ -55,10 +56,12 @@ def next_prefix() -> str:
 
 
 def log(msg: str) -> None:
-    """A timestamped line on stderr (the scenario's running commentary)."""
+    """A timestamped line on stderr (the scenario's running commentary); under pytest-xdist
+    the worker's name too (gw0, gw1: their lines interleave)."""
     t = time.time()
     stamp = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
-    print(f"[{stamp}] {msg}", file=sys.stderr, flush=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    print(f"[{stamp}{' ' + worker if worker else ''}] {msg}", file=sys.stderr, flush=True)
 
 
 def namespaces() -> list[str]:
@@ -88,7 +91,13 @@ def sweep_stale_runs() -> list[str]:
 
 def install_exit_cleanup() -> None:
     """SIGTERM/SIGHUP raise SystemExit (so `finally` blocks and fixtures run, like Ctrl-C's
-    KeyboardInterrupt); whatever lab is still open at interpreter exit is closed."""
+    KeyboardInterrupt); whatever lab is still open at interpreter exit is closed. Only from the
+    main thread, the only one Python lets set handlers: a pytest-xdist worker (execnet runs it
+    in another thread) keeps the default, and a worker killed so leaves its namespaces to the
+    next lab's sweep of dead runs (`sweep_stale_runs`)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
     def on_signal(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, on_signal)

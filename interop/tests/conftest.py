@@ -6,10 +6,16 @@ router in rtr, configured from the test's `router_config` marker, started), `che
 checks, verified by the test at its end). Labs need root: without it every lab test is
 skipped with that reason. At the end the matrix (rows scenarios, columns routers, cells
 pass/FAIL/skip) is printed and written to $LAB_REPORT (default target/lab-matrix.md).
+
+Parallel runs (pytest-xdist, `-n 2`, as tests/all.sh does): every lab names its namespaces,
+run dir and lock after its own process (see lab.topology), so two workers never share one;
+the longest scenarios are collected first so that the workers end at about the same time;
+the matrix is built and written by the controlling process only (from the workers' reports).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from collections import defaultdict
@@ -36,7 +42,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "only_routers(*kinds, reason): run against these routers only")
 
 
+# The scenarios that take 25-70 s each (the rest take 1-20 s): started first, so that with two
+# workers no long one is left to run alone at the end. Only the order changes, never what runs.
+LONG_FIRST = ("test_chaos_short.py", "test_flap_short.py", "test_restart.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: same order on every worker
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="labs need root (network namespaces)")
         for item in items:
@@ -45,9 +58,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def packages() -> None:
-    """The daemons the labs run, installed with apt-get if one is missing (root only)."""
+    """The daemons the labs run, installed with apt-get if one is missing (root only). With
+    several workers each asks; a lock makes the others wait for the first one's apt-get."""
     if os.geteuid() == 0:
-        deps.install()
+        with open("/run/lock/anycastd-lab-deps.lock" if os.path.isdir("/run/lock") else "/tmp/anycastd-lab-deps.lock",
+                  "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            deps.install()
 
 
 @pytest.fixture
@@ -127,7 +144,7 @@ def matrix() -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if not _RESULTS:
+    if hasattr(config, "workerinput") or not _RESULTS:  # an xdist worker: the controller reports
         return
     text = matrix()
     terminalreporter.section("scenario × router matrix")

@@ -382,7 +382,9 @@ impl HaController {
                     decider.carry_check(i, old);
                 }
             }
-            if c.role == cfg.role {
+            // Not an etcd role: the old controller gives its lease up as it stops (another
+            // candidate may win at once), so its leadership must not carry over.
+            if c.role == cfg.role && !matches!(cfg.role, RoleSource::Etcd(_)) {
                 decider.update(t, Input::Role(c.update));
                 engine = c.engine;
             }

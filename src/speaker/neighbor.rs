@@ -330,6 +330,11 @@ pub async fn run(
             }
         };
         tokio::select! {
+            // BFD first: when BFD going Down and the peer's close of the session (which its
+            // own BFD Down caused) are ready together, the Cease / BFD Down is sent, rather
+            // than the close handled first and the session dropped without a word.
+            biased;
+            alive = bfd => t.on_bfd(alive),
             (id, ev) = poll_links(&mut t.links) => {
                 let full = match ev {
                     LinkEvent::Read(r) => t.on_read(id, r),
@@ -345,7 +350,6 @@ pub async fn run(
                     tokio::task::yield_now().await;
                 }
             }
-            alive = bfd => t.on_bfd(alive),
             (id, r) = connecting => {
                 t.connecting = None;
                 match r {

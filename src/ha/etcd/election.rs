@@ -152,6 +152,10 @@ async fn verify<E: Etcd>(
 /// controller is gone.
 async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease: i64, mut fence: Fence) -> bool {
     let mut leader: Option<super::api::LeaderKey> = None;
+    // The fence closed (withdrawn) while the lease may still live at etcd: keep-alives go on,
+    // and a confirmed one (with our key seen leading) resumes the leadership without a new
+    // lease — which would queue behind our own old key for a whole TTL.
+    let mut closed = false;
     {
         let mut s = ctx.state();
         s.candidacy = "campaigning".into();
@@ -195,10 +199,12 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                             s.endpoint = ctx_ref.etcd.endpoint();
                         }
                         let seen = observe(ctx_ref, election).await;
+                        let resumed = std::mem::take(&mut closed);
                         let still = match (&leader, &seen) {
                             (Some(k), Some((_, key))) => key == &k.key,
-                            // Not confirmed either way: the fence decides.
-                            (Some(_), None) => true,
+                            // Not confirmed either way: the fence decides, unless it had closed
+                            // (then only a read showing our key resumes the leadership).
+                            (Some(_), None) => !resumed,
                             (None, _) => false,
                         };
                         if let Some((name, _)) = &seen {
@@ -209,6 +215,10 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                             leader = None;
                             camp = None;
                             set_campaigning(ctx_ref);
+                        }
+                        if resumed {
+                            tracing::info!("etcd {election}: lease {lease:x} confirmed again: fence reopened");
+                            ctx_ref.state().candidacy = if leader.is_some() { "leader" } else { "campaigning" }.into();
                         }
                         let u = match &leader {
                             Some(k) => {
@@ -232,10 +242,13 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                             Ok(Err(e)) => ctx_ref.note_error(&e),
                             _ => ctx_ref.note_error(&format!("keep-alive timed out after {} ms", ctx_ref.cfg.conn.timeout.as_millis())),
                         };
-                        if !fence.holds(now()) {
+                        if !fence.holds(now()) && !closed {
+                            closed = true;
                             let what = format!("lease {lease:x} not confirmed in time ({msg})");
-                            tracing::warn!("etcd {election}: {what}: fenced");
-                            return lost(ctx_ref, election, &what).await;
+                            tracing::warn!("etcd {election}: {what}: fenced; still trying to keep it alive");
+                            if !fence_closed(ctx_ref, election, &what).await {
+                                return false;
+                            }
                         }
                         next_ka = tokio::time::Instant::now() + fence.retry();
                         // Its connection may be stuck to the member that stopped answering.
@@ -326,17 +339,23 @@ async fn observe<E: Etcd>(ctx: &Ctx<E>, election: &str) -> Option<(String, Vec<u
     }
 }
 
-/// The lease is gone or fenced: Unknown until a new lease is granted. The decider has
-/// withdrawn already when the fence closed (its own timer); this only says why.
-async fn lost<E: Etcd>(ctx: &Ctx<E>, election: &str, what: &str) -> bool {
+/// The fence closed: Unknown while the keep-alives go on. The decider has withdrawn already
+/// (its own timer); this only says why.
+async fn fence_closed<E: Etcd>(ctx: &Ctx<E>, election: &str, what: &str) -> bool {
     {
         let mut s = ctx.state();
         s.candidacy = format!("etcd unreachable: {what}");
         s.token = None;
         s.deadline = None;
-        s.lease = None;
     }
     ctx.report(RoleUpdate::new(Role::Unknown, format!("etcd {election}: {what}: withdrawn (fenced)"))).await
+}
+
+/// The lease is gone or fenced: Unknown until a new lease is granted. The decider has
+/// withdrawn already when the fence closed (its own timer); this only says why.
+async fn lost<E: Etcd>(ctx: &Ctx<E>, election: &str, what: &str) -> bool {
+    ctx.state().lease = None;
+    fence_closed(ctx, election, what).await
 }
 
 /// Gives up the lease: waits (at most [`RESIGN_WAIT`]) until the decision no longer advertises

@@ -161,13 +161,7 @@ async fn a_leader_cut_from_etcd_stops_being_primary_before_etcd_lets_another_win
     // Cut right after a keep-alive's answer came back (none in flight, whose arrival at etcd
     // would stretch the lease unseen): the fence must then end within the margin of etcd's
     // expiry, and never after it.
-    let seen = a.reports.lock().unwrap().len();
-    for _ in 0..2000 {
-        if a.reports.lock().unwrap().len() > seen {
-            break;
-        }
-        run_for(MS).await;
-    }
+    after_next_report(&a).await;
     let cut = Instant::now();
     a.etcd.cut(true);
     run_for(Duration::from_secs(10)).await;
@@ -203,6 +197,45 @@ async fn a_leader_cut_from_etcd_stops_being_primary_before_etcd_lets_another_win
     run_for(Duration::from_secs(5)).await;
     assert_eq!(primaries(&[&a, &b]), ["b"]);
     assert_eq!(a.shared.lock().candidacy, "campaigning");
+}
+
+/// Waits (bounded) for `n`'s next report: right after a keep-alive's answer, none in flight.
+async fn after_next_report(n: &Node) {
+    let seen = n.reports.lock().unwrap().len();
+    for _ in 0..2000 {
+        if n.reports.lock().unwrap().len() > seen {
+            return;
+        }
+        run_for(MS).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_back_before_its_lease_expired_resumes_it_without_a_new_election() {
+    let world = Arc::new(Mutex::new(World::default()));
+    let mut quick = election("nodea");
+    quick.conn.timeout = Duration::from_millis(300);
+    let a = start(&world, "a", quick);
+    run_for(Duration::from_millis(100)).await;
+    let b = start(&world, "b", election("nodeb"));
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(primaries(&[&a, &b]), ["a"]);
+    let lease = a.shared.lock().lease;
+    after_next_report(&a).await;
+    let cut = Instant::now();
+    a.etcd.cut(true);
+    // Past the fence (TTL − margin = 2.5 s), before etcd's expiry (3 s after the last arrival).
+    run_for(Duration::from_millis(2700)).await;
+    assert!(primaries(&[&a, &b]).is_empty(), "a withdrew at its fence, b has not won");
+    assert!(a.shared.lock().candidacy.starts_with("etcd unreachable"), "{}", a.shared.lock().candidacy);
+    a.etcd.cut(false);
+    run_for(Duration::from_secs(3)).await;
+    assert_eq!(primaries(&[&a, &b]), ["a"], "a's next keep-alive reached etcd in time");
+    let s = a.shared.lock().clone();
+    assert_eq!((s.lease, s.candidacy.as_str(), s.won), (lease, "leader", 1), "the same lease, no new election");
+    assert!(b.primary(Instant::now()).is_empty());
+    let pa = a.primary(Instant::now());
+    assert!(pa.iter().any(|(_, e)| *e <= cut + TTL - MARGIN), "a withdrew at its fence: {pa:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,7 +1,7 @@
 //! The etcd role source end to end: HA controllers on a real etcd (3.4, started by the test)
 //! through the real client. One leads and advertises, the other names it; a drain hands over
 //! at once; with etcd gone the leader withdraws on its own within the fence; etcd
-//! unreachable from the start is never advertised, and says why.
+//! unreachable from the start is never advertised, and says why; a follower follows the key.
 
 use super::client_tests::{url, Etcd};
 use crate::config::{EtcdConn, EtcdMode, EtcdRole, HttpUrl, RoleSource};
@@ -72,6 +72,32 @@ async fn controllers_on_a_real_etcd_lead_hand_over_and_fence() {
     let reason = b.current().reason;
     assert!(reason.contains("not confirmed"), "{reason}");
     assert!(!advertising(&a));
+}
+
+#[tokio::test]
+async fn a_follower_on_a_real_etcd_follows_the_key_through_its_watch() {
+    let Some(etcd) = Etcd::start("a_follower_on_a_real_etcd", "follow", false, &[]) else { return };
+    let dir = crate::test_env::fresh_dir("etcd-live", "follow");
+    let writer = super::client::Client::new(&super::client_tests::conn(vec![etcd.url(false)]));
+    let key = b"/service/pg/leader";
+    let t0 = Instant::now();
+    while writer.put(key, b"nodea", 0).await.is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "etcd not ready: {}", etcd.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut r = role(vec![etcd.url(false)], "unused");
+    if let RoleSource::Etcd(e) = &mut r {
+        e.mode = EtcdMode::Follow { key: "/service/pg/leader".into(), value: "nodea".into() };
+    }
+    let c = HaController::start(cfg(&dir, r, vec![]), None);
+    until(Duration::from_secs(3), "primary while the key names this node", || advertising(&c)).await;
+    assert!(c.status().etcd.unwrap().fencing_token.is_some());
+    writer.put(key, b"nodeb", 0).await.expect("put");
+    let took = until(Duration::from_secs(1), "standby once it names another", || !advertising(&c)).await;
+    assert!(took < Duration::from_millis(300), "the watch, not the {} ms poll: {took:?}", TTL.as_millis() / 3);
+    assert_eq!(c.status().etcd.unwrap().leader.as_deref(), Some("nodeb"));
+    writer.put(key, b"nodea", 0).await.expect("put");
+    until(Duration::from_secs(1), "primary again", || advertising(&c)).await;
 }
 
 #[tokio::test]
