@@ -78,6 +78,8 @@ def two_or_more(e: EtcdLab, t0: int, t1: int) -> tuple[float, int]:
 @pytest.mark.timeout(25)
 def test_etcd_unreachable_at_start(etcd_lab: EtcdLab):
     e, checks = etcd_lab, Checks()
+    for acd in e.acd.values():  # alone (under pytest-xdist another test may have run in this lab first)
+        acd.stop()
     e.cut_etcd("nodea")
     e.start_nodes(["nodea"])
     checks.check("cut from etcd: nothing announced at the router for 3 s",
