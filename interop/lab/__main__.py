@@ -15,6 +15,8 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
   chaos [ARGS]              the chaos suite: seeded random faults on a keepalived pair, the HA
                             invariant checked per fault (--seed N --faults N --router bird|frr
                             --kinds ... --budget S --legacy --out DIR)
+  bench-etcd [ARGS]         the etcd role (issue 14): faults against the election's leader, or --fleet
+                            (--runs N --faults ... --fleet --role etcd|static --budget S --out FILE)
   capture-bird-fixtures [OUT]  re-capture fixtures/lab/'s BIRD set (BIRD exporting to GoBGP)
   capture-ipv6-md5 [OUT]    re-capture fixtures/tcp-md5/ipv6-md5*.pcap* (tools/md5peer.py)
 """
@@ -76,6 +78,7 @@ def main(argv: list[str]) -> int:
         o = flap_soak.parse(args)
         return with_lab(lambda lab, checks: flap_soak.bench(lab, o, checks))
     if cmd == "chaos": from . import chaos; return chaos.main(args, with_lab)
+    if cmd == "bench-etcd": from .bench import etcd; return etcd.main(args)
     if cmd == "bench-bfd-cpu": from .bench import bfd_cpu; return bfd_cpu.main(args, with_lab)
     if cmd == "bench-bfd-flood": from .bench import bfd_flood; return bfd_flood.main(args, with_lab)
     if cmd == "capture-ipv6-md5":

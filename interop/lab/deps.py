@@ -12,6 +12,7 @@ BINARIES = {"bird": "bird2", "birdc": "bird2", "tcpdump": "tcpdump", "tshark": "
             "gobgpd": "gobgpd", "gobgp": "gobgpd", "/usr/lib/frr/zebra": "frr", "/usr/lib/frr/bgpd": "frr",
             "vtysh": "frr", "keepalived": "keepalived", "ping": "iputils-ping", "nstat": "iproute2",
             "ss": "iproute2"}
+ETCD = {"/usr/bin/etcd": "etcd-server", "/usr/bin/etcdctl": "etcd-client", "nft": "nftables"}
 EXABGP = {"/usr/sbin/exabgp": "exabgp", "/usr/bin/exabgp-healthcheck": "python3-exabgp"}
 
 

@@ -49,6 +49,18 @@ NODEB = Node("nodeb", "192.0.2.12", "2001:db8:2::12", 0x12)
 NODES = (NODEA, NODEB)
 ROLES = ("rtr", "nodea", "nodeb", "client")
 
+# The etcd lab (issue 14): up to five anycastd nodes and three etcd members, every one a
+# namespace on the node LAN (rtr's br0); etcd members carry no anycast address.
+NODEC = Node("nodec", "192.0.2.13", "2001:db8:2::13", 0x13)
+NODED = Node("noded", "192.0.2.14", "2001:db8:2::14", 0x14)
+NODEE = Node("nodee", "192.0.2.15", "2001:db8:2::15", 0x15)
+FLEET = (NODEA, NODEB, NODEC, NODED, NODEE)
+ETCD_MEMBERS = tuple(Node(f"etcd{i}", f"192.0.2.10{i}", f"2001:db8:2::10{i}", 0x20 + i) for i in (1, 2, 3))
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+#: the fleet's services: name → its anycast prefix (one each, its own election /anycastd/NAME)
+FLEET_SERVICES = {f"svc{i}": f"203.0.113.{50 + i}/32" for i in (1, 2, 3, 4)}
+
 # listener-bypass (H1): nodea's second uplink, LAN-B (nodea eth1 <-> the attacker namespace),
 # built by that scenario on top of the topology. The upper half of 198.51.100.0/24, so that no
 # address of it is also one of the client LAN's (rtr's client0 is 198.51.100.1).

@@ -125,6 +125,7 @@ class Lab:
         self.procs = ProcessTable()
         self.roles: list[str] = []
         self._lock_fd: int | None = None
+        self._cleanups: list = []
         self.closed = False
         _OPEN.append(self)
 
@@ -154,6 +155,16 @@ class Lab:
 
     def path(self, name: str) -> Path:
         return self.dir / name
+
+    def scratch_dir(self, name: str) -> Path:
+        """A directory on tmpfs (/dev/shm) for data that must not wait on the disk (etcd's
+        WAL: a slow fsync on this shared machine would look like a dead member), removed by
+        close() like the run dir (kept with LAB_KEEP=1)."""
+        base = Path("/dev/shm") if Path("/dev/shm").is_dir() else self.dir
+        d = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{name}.", dir=base))
+        if not self.keep:
+            self._cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+        return d
 
     # ---- building ----------------------------------------------------------------------
     def _lock(self) -> None:
@@ -186,6 +197,9 @@ class Lab:
         for d in self.dir.parent.glob(f"{self.prefix}lab.*"):  # we hold the prefix's lock
             if d != self.dir and not self.keep:
                 shutil.rmtree(d, ignore_errors=True)
+        for d in Path("/dev/shm").glob(f"{self.prefix}*.*"):  # a crashed run's scratch_dir
+            if d.is_dir() and not self.keep:
+                shutil.rmtree(d, ignore_errors=True)
 
     def add_netns(self, role: str) -> str:
         """An empty namespace PREFIX+role (lo up, the lab's IPv6 sysctls) that close() removes."""
@@ -211,41 +225,44 @@ class Lab:
         self._sysctl(role, *(f"net.ipv6.conf.{ifname}.{k}" for k in
                              ("accept_dad=0", "accept_ra=0", "keep_addr_on_down=1")))
 
-    def up(self) -> "Lab":
-        """Build the topology drawn above; raises if rtr cannot reach the nodes in 5 s."""
+    def up(self, nodes: tuple[plan.Node, ...] = plan.NODES, hosts: tuple[plan.Node, ...] = ()) -> "Lab":
+        """Build the topology drawn above — with `nodes` as the anycast nodes (default nodea,
+        nodeb) and `hosts` as further namespaces on the node LAN without the anycast address
+        (the etcd lab's members); raises if rtr cannot reach them in 5 s."""
         t0 = time.monotonic()
         self.init()
-        for role in plan.ROLES:
+        for role in ("rtr", *(n.name for n in nodes + hosts), "client"):
             self.add_netns(role)
         rtr = self.ns
         self._sysctl("rtr", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
         cmds = ["link add br0 address 02:00:00:00:01:01 type bridge stp_state 0 forward_delay 0"
                 " mcast_snooping 0"]
-        for n in plan.NODES:
+        for n in nodes + hosts:
             cmds += [f"link add {n.port} address 02:00:00:00:01:{n.mac_id:02x} type veth peer name"
                      f" eth0 address 02:00:00:00:00:{n.mac_id:02x} netns {rtr(n.name)}",
                      f"link set {n.port} master br0", f"link set {n.port} up"]
         cmds += [f"link add client0 address 02:00:00:00:01:10 type veth peer name eth0 address"
                  f" 02:00:00:00:00:10 netns {rtr('client')}"]
         self.ip("rtr", *cmds)
-        for role, ifname in (("nodea", "eth0"), ("nodeb", "eth0"), ("client", "eth0"),
-                             ("rtr", "br0"), ("rtr", "client0")):
+        for role, ifname in ((*((n.name, "eth0") for n in nodes + hosts), ("client", "eth0"),
+                              ("rtr", "br0"), ("rtr", "client0"))):
             self._iface_sysctls(role, ifname)
         self.ip("rtr", f"addr add {plan.RTR_LAN4}/24 dev br0",
                 f"addr add {plan.RTR_LAN6}/64 dev br0 nodad",
                 f"addr add {plan.RTR_CLIENT4}/24 dev client0",
                 f"addr add {plan.RTR_CLIENT6}/64 dev client0 nodad",
                 "link set br0 up", "link set client0 up")
-        for n in plan.NODES:
+        for n in nodes + hosts:
+            anycast = [f"addr add {plan.ANYCAST4}/32 dev lo",
+                       f"addr add {plan.ANYCAST6}/128 dev lo nodad"] if n in nodes else []
             self.ip(n.name, f"addr add {n.addr4}/24 dev eth0",
-                    f"addr add {n.addr6}/64 dev eth0 nodad", "link set eth0 up",
-                    f"addr add {plan.ANYCAST4}/32 dev lo", f"addr add {plan.ANYCAST6}/128 dev lo nodad",
+                    f"addr add {n.addr6}/64 dev eth0 nodad", "link set eth0 up", *anycast,
                     f"route add default via {plan.RTR_LAN4}", f"route add default via {plan.RTR_LAN6}")
         self.ip("client", f"addr add {plan.CLIENT4}/24 dev eth0",
                 f"addr add {plan.CLIENT6}/64 dev eth0 nodad", "link set eth0 up",
                 f"route add default via {plan.RTR_CLIENT4}",
                 f"route add default via {plan.RTR_CLIENT6}")
-        reach = [("rtr", plan.NODEA.addr4), ("rtr", plan.NODEB.addr4), ("rtr", plan.NODEA.addr6),
+        reach = [*(("rtr", n.addr4) for n in nodes + hosts), ("rtr", nodes[0].addr6),
                  ("client", plan.RTR_CLIENT4)]
         for role, addr in reach:
             if not wait_until(lambda: self.sh(role, "ping", "-c1", "-W1", "-q", addr).returncode == 0, 5):
@@ -273,6 +290,8 @@ class Lab:
             for ns in self.own_namespaces():
                 remove_namespace(ns)
         finally:
+            for cleanup in self._cleanups:
+                cleanup()
             if self.keep:
                 log(f"kept lab dir {self.dir} (LAB_KEEP=1)")
             else:

@@ -93,13 +93,17 @@ class Pinger:
 
 
 class Fib:
-    """rtr's FIB for 203.0.113.124 over time, from `ip -ts monitor route` (exact times)."""
+    """rtr's FIB for `addr` (default 203.0.113.124) over time, from `ip -ts monitor route`
+    (exact times); several Fibs may share one `monitor` (each reads its log on its own)."""
 
-    def __init__(self, lab: Lab) -> None:
-        self.monitor = kernel.RouteMonitor.start(lab)
+    def __init__(self, lab: Lab, addr: str = A4, monitor: kernel.RouteMonitor | None = None) -> None:
+        self.addr = addr
+        self.monitor = monitor or kernel.RouteMonitor.start(lab)
         self.reader = TailReader(self.monitor.proc.log)
-        time.sleep(0.2)  # the monitor listens before the initial state is read: no change falls between
-        self.timeline: list[tuple[int, tuple[str, ...]]] = [(now_us(), tuple(kernel.fib_nexthops(lab, A4)))]
+        if monitor is None:
+            time.sleep(0.2)  # the monitor listens before the initial state is read: no change falls between
+        self.reader.new_lines()  # a shared monitor's earlier events: the state read next holds them
+        self.timeline: list[tuple[int, tuple[str, ...]]] = [(now_us(), tuple(kernel.fib_nexthops(lab, addr)))]
         self._event: tuple[int, bool, list[str]] | None = None
 
     def poll(self) -> None:
@@ -110,7 +114,7 @@ class Fib:
                 us, text = parse_iso_us(m.group(1), local=True), m.group(2)
                 deleted = text.startswith("Deleted ")
                 text = text.removeprefix("Deleted ")
-                if us is not None and (text.startswith(A4 + " ") or text == A4):
+                if us is not None and (text.startswith(self.addr + " ") or text == self.addr):
                     self._event = (us, deleted, re.findall(r"via ([0-9.]+)", text))
             elif self._event and "nexthop" in line:
                 self._event[2].extend(re.findall(r"via ([0-9.]+)", line))

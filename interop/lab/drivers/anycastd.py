@@ -118,6 +118,44 @@ class ExtraNeighbor:
     passive: bool = False
 
 
+@dataclass(frozen=True)
+class EtcdRole:
+    """`[role]` / `[service.role]` with `source = "etcd"` (an election) or `"etcd-key"`
+    (primary while `key` holds `value`): the keys after `source`."""
+
+    endpoints: tuple[str, ...]
+    election: str = "/anycastd/dns"
+    candidate: str | None = None      # anycastd's default: the router id
+    lease_ttl_ms: int = 3000
+    fence_margin_ms: int = 500
+    key: str | None = None            # etcd-key only
+    value: str | None = None
+
+    @property
+    def source(self) -> str:
+        return "etcd-key" if self.key is not None else "etcd"
+
+    def lines(self) -> list[str]:
+        out = [f'source = "{self.source}"', "endpoints = [" + ", ".join(toml_str(e) for e in self.endpoints) + "]"]
+        if self.key is not None:
+            out += [f"key = {toml_str(self.key)}", f"value = {toml_str(self.value or '')}"]
+        else:
+            out.append(f"election = {toml_str(self.election)}")
+            if self.candidate:
+                out.append(f"candidate = {toml_str(self.candidate)}")
+        return out + [f"lease_ttl_ms = {self.lease_ttl_ms}", f"fence_margin_ms = {self.fence_margin_ms}"]
+
+
+def service_block(name: str, prefixes: tuple[str, ...], etcd: EtcdRole | None = None,
+                  standby: str = "withdraw") -> str:
+    """One `[[service]]` table (issue 13), with its own `[service.role]` when `etcd` is set."""
+    lines = ["[[service]]", f"name = {toml_str(name)}",
+             "prefixes = [" + ", ".join(toml_str(p) for p in prefixes) + "]", f'standby = "{standby}"']
+    if etcd:
+        lines += ["[service.role]", *etcd.lines()]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class AnycastdConfig:
     """anycastd's config for one node: one neighbor (the router over IPv4), optionally a
@@ -137,8 +175,9 @@ class AnycastdConfig:
     standby_med: int | None = None
     manage_loopback: bool = False     # anycastd adds (and keeps) the prefixes on `interface`
     interface: str | None = None      # [anycast] interface (anycastd's default: lo)
-    role: str | None = None           # static | file | keepalived
+    role: str | None = None           # static | file | keepalived | etcd (the keys: `etcd`)
     role_path: Path | None = None
+    etcd: EtcdRole | None = None      # [role] source = "etcd"/"etcd-key" and its keys (issue 14)
     checks: list[FileCheck] = field(default_factory=list)
     extra_neighbors: tuple[ExtraNeighbor, ...] = ()  # after the router's session(s)
     bfd: Bfd | None = None            # `bfd = { … }` on the router's IPv4 session
@@ -203,7 +242,9 @@ class AnycastdConfig:
             lines.append(f"preference = {self.preference}")
         if self.preference_via is not None and self.issue12_keys:
             lines.append(f'preference_via = "{self.preference_via}"')
-        if self.role:
+        if self.etcd:
+            lines += ["", "[role]", *self.etcd.lines()]
+        elif self.role:
             lines += ["", "[role]", f'source = "{self.role}"']
             if self.role != "static":
                 lines.append(f'path = "{self.role_path or control_dir / "role"}"')
