@@ -18,7 +18,7 @@
 //! deleted.
 
 use super::fence::Fence;
-use super::{now, sleep, unfit, Ctx, Etcd};
+use super::{now, sleep, Ctx, Etcd};
 use crate::config::EtcdMode;
 use crate::ha::decision::{AdvertState, Role, RoleUpdate};
 use crate::wire::text;
@@ -64,8 +64,9 @@ pub async fn run<E: Etcd>(mut ctx: Ctx<E>) {
 /// Waits until this node is fit to lead, reporting Standby with the reason meanwhile; false
 /// when the controller is gone.
 async fn wait_fit<E: Etcd>(ctx: &mut Ctx<E>, election: &str) -> bool {
+    let mut fit = ctx.fit();
     loop {
-        let Some(why) = ctx.unfit_now() else { return true };
+        let Some(why) = fit.why_not() else { return true };
         let candidacy = format!("not a candidate: {why}");
         {
             let mut s = ctx.state();
@@ -76,11 +77,7 @@ async fn wait_fit<E: Etcd>(ctx: &mut Ctx<E>, election: &str) -> bool {
         if !ctx.report(RoleUpdate::new(Role::Standby, format!("etcd {election}: {candidacy}"))).await {
             return false;
         }
-        let changed = tokio::select! {
-            r = ctx.fitness.changed() => r.is_ok(),
-            r = ctx.neighbors.changed() => r.is_ok(),
-        };
-        if !changed {
+        if !fit.changed().await {
             return false;
         }
     }
@@ -179,7 +176,7 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
     let mut next_ka = tokio::time::Instant::from_std(fence.next_keep_alive(now()));
     let ctx_ref: &Ctx<E> = ctx;
     // Borrow juggling: the fitness receiver is cloned, the rest of ctx only read.
-    let (mut fitness, mut neighbors) = (ctx_ref.fitness.clone(), ctx_ref.neighbors.clone());
+    let mut fit = ctx_ref.fit();
     loop {
         if leader.is_none() && camp.is_none() && tokio::time::Instant::now() >= camp_retry {
             camp = Some(campaign(ctx_ref, election, candidate, lease));
@@ -296,18 +293,11 @@ async fn hold<E: Etcd>(ctx: &mut Ctx<E>, election: &str, candidate: &str, lease:
                 }
             }
             _ = tokio::time::sleep_until(camp_wait), if leader.is_none() && camp.is_none() => {}
-            r = async {
-                tokio::select! {
-                    r = fitness.changed() => r,
-                    r = neighbors.changed() => r,
-                }
-            } => {
-                if r.is_err() {
+            alive = fit.changed() => {
+                if !alive {
                     return false;
                 }
-                let n = neighbors.borrow_and_update().clone();
-                let why = unfit(&fitness.borrow_and_update(), n.as_deref());
-                if let Some(why) = why {
+                if let Some(why) = fit.why_not() {
                     return resign(ctx_ref, election, lease, leader.is_some(), &why).await;
                 }
             }

@@ -199,10 +199,9 @@ pub struct Ctx<E: Etcd> {
 }
 
 impl<E: Etcd> Ctx<E> {
-    /// Why this node cannot lead now (marking both inputs seen), or `None`.
-    fn unfit_now(&mut self) -> Option<String> {
-        let n = self.neighbors.borrow_and_update().clone();
-        unfit(&self.fitness.borrow_and_update(), n.as_deref())
+    /// Its own view of the inputs of the candidacy.
+    fn fit(&self) -> Fit {
+        Fit { fitness: self.fitness.clone(), neighbors: self.neighbors.clone() }
     }
 
     /// Sends `u` to the decider; false when the controller is gone.
@@ -233,6 +232,37 @@ pub fn unfit(f: &Fitness, neighbors: Option<&str>) -> Option<String> {
         (false, many) => {
             Some(format!("checks {} failing", many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")))
         }
+    }
+}
+
+/// The inputs of the candidacy (checks and drain, BGP neighbors), watched.
+struct Fit {
+    fitness: watch::Receiver<Fitness>,
+    neighbors: watch::Receiver<Option<String>>,
+}
+
+impl Fit {
+    /// Why this node cannot lead now (marking both inputs seen), or `None`.
+    fn why_not(&mut self) -> Option<String> {
+        let n = self.neighbors.borrow_and_update().clone();
+        unfit(&self.fitness.borrow_and_update(), n.as_deref())
+    }
+
+    /// Waits for a change of either input; false when the controller is gone.
+    async fn changed(&mut self) -> bool {
+        tokio::select! {
+            r = self.fitness.changed() => r.is_ok(),
+            r = self.neighbors.changed() => r.is_ok(),
+        }
+    }
+}
+
+/// Revokes `id` within `timeout`, saying how it went; a lease not revoked expires by itself.
+async fn revoke(client: &client::Client, id: i64, timeout: Duration) {
+    match tokio::time::timeout(timeout, client.revoke(id)).await {
+        Ok(Ok(())) => tracing::info!("etcd: resigned (lease {id:x} revoked)"),
+        Ok(Err(e)) => tracing::warn!("etcd: could not revoke lease {id:x} ({e}); it expires by itself"),
+        Err(_) => tracing::warn!("etcd: revoking lease {id:x} timed out; it expires by itself"),
     }
 }
 
@@ -275,11 +305,7 @@ impl Handle {
         self.task.abort();
         let lease = self.shared.lock().lease.take();
         if let Some(id) = lease {
-            match tokio::time::timeout(self.cfg.conn.timeout, self.client.revoke(id)).await {
-                Ok(Ok(())) => tracing::info!("etcd: resigned (lease {id:x} revoked)"),
-                Ok(Err(e)) => tracing::warn!("etcd: could not revoke lease {id:x} ({e}); it expires by itself"),
-                Err(_) => tracing::warn!("etcd: revoking lease {id:x} timed out; it expires by itself"),
-            }
+            revoke(&self.client, id, self.cfg.conn.timeout).await;
         }
     }
 
@@ -289,9 +315,7 @@ impl Handle {
         self.task.abort();
         if let Some(id) = self.shared.lock().lease.take() {
             let (client, timeout) = (self.client.clone(), self.cfg.conn.timeout);
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(timeout, client.revoke(id)).await;
-            });
+            tokio::spawn(async move { revoke(&client, id, timeout).await });
         }
     }
 }
