@@ -50,8 +50,9 @@ enum Command {
     },
     /// Show the daemon's role, health, what it advertises and each neighbor's session.
     ///
-    /// Exit status: 0 healthy and every neighbor Established, 1 unhealthy or a neighbor down,
-    /// 2 daemon unreachable.
+    /// Exit status: 0 healthy, every neighbor Established, the role known and nothing drained;
+    /// 1 degraded (unhealthy, a neighbor down, role unknown or drained); 2 daemon unreachable;
+    /// 64 a usage error (as for every command).
     Status {
         /// More detail: checks' last results, message counters, last errors.
         #[arg(short, long)]
@@ -111,7 +112,8 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Run every health check now and show the results and the decision.
+    /// Run every health check now and show the results and the decision: exit 0 when every
+    /// check passed, 1 when one failed, 2 when the daemon is unreachable.
     ///
     /// With --quiet (keepalived's `vrrp_script`): run nothing, print nothing; exit 0 when the
     /// daemon answers within 0.5 s that the node can serve (every check healthy, not drained,
@@ -312,8 +314,20 @@ fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// A usage error (unknown flag, missing argument): EX_USAGE from sysexits.h, so a script tells
+/// it from 1 (degraded, a check failed) and 2 (the daemon unreachable).
+const EX_USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors: clap prints them to stdout.
+            let code = if e.use_stderr() { EX_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
         Command::Status { verbose, json, target } => finish(client::status(&target.socket(), verbose, json)),
@@ -346,7 +360,7 @@ fn main() -> ExitCode {
         }
         Command::Undrain { service, target } => finish(client::simple(&target.socket(), Request::Undrain { service })),
         Command::Check { quiet: true, target } => finish(client::check_quiet(&target.socket())),
-        Command::Check { quiet: false, target } => finish(client::simple(&target.socket(), Request::Check)),
+        Command::Check { quiet: false, target } => finish(client::check(&target.socket())),
         Command::Reload { target } => finish(client::simple(&target.socket(), Request::Reload)),
         Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
         Command::Bgp { command } => match command {

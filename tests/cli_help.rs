@@ -59,3 +59,16 @@ fn man_page_and_completions() {
         assert!(c.contains("check-config"), "{shell}");
     }
 }
+
+#[test]
+fn usage_errors_exit_64_not_2_which_means_the_daemon_is_unreachable() {
+    for args in [&["status", "--no-such-flag"][..], &["no-such-command"], &["drain", "--seconds", "x"], &[]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_anycastd")).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("error: ") || err.contains("Usage: anycastd"), "{args:?}: {err}");
+    }
+    // --help and --version are not errors.
+    assert_eq!(run(&["--version"]).1, 0);
+    assert_eq!(run(&["status", "--help"]).1, 0);
+}

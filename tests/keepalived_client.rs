@@ -207,12 +207,16 @@ async fn client_commands_reach_the_daemon_while_the_config_on_disk_is_broken() {
     let r = cli(&["notify", "MASTER", "--config", cfg]).await;
     assert_eq!(r.code, 0, "notify with a 0644 key file: {}", r.stderr);
     assert_eq!(status_json(&lab, &lab.cfg).await["role"], "primary");
-    for cmd in [&["drain", "--seconds", "0"][..], &["undrain"], &["check"]] {
+    for cmd in [&["drain", "--seconds", "0"][..], &["undrain"]] {
         let mut args = cmd.to_vec();
         args.extend(["--config", cfg]);
         let r = cli(&args).await;
         assert_eq!(r.code, 0, "{cmd:?}: {}", r.stderr);
     }
+    // `check` reaches the daemon and prints its report (this lab's check fails: exit 1, not 2).
+    let r = cli(&["check", "--config", cfg]).await;
+    assert_eq!(r.code, 1, "check: {} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("FAIL svc:"), "{}", r.stdout);
     // reload reaches the daemon too; the daemon (not the client) rejects the file.
     let r = cli(&["reload", "--config", cfg]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -277,12 +281,22 @@ async fn check_quiet_and_the_track_file_follow_health_drain_serving_and_the_daem
     wait_for(Duration::from_secs(2), "the weight", async || lab.track_value().as_deref() == Some("-254")).await;
     let st = status_json(&lab, &lab.cfg).await;
     assert_eq!(st["track"]["why"], "check `svc` is not healthy", "{st}");
+    // `check` (not quiet) prints the report on stdout and exits 1 while a check fails.
+    let r = cli(&["check", "--socket", s(&lab.sock)]).await;
+    assert_eq!(r.code, 1, "check with a failing check: {} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("FAIL svc:"), "{}", r.stdout);
     std::fs::write(&lab.ok_file, "").unwrap();
     wait_for(Duration::from_secs(5), "check --quiet 0 again", async || quiet().await.code == 0).await;
+    let r = cli(&["check", "--socket", s(&lab.sock)]).await;
+    assert_eq!(r.code, 0, "check with every check passing: {} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("ok   svc:"), "{}", r.stdout);
     wait_for(Duration::from_secs(2), "0 again", async || lab.track_value().as_deref() == Some("0")).await;
     // A drain in progress counts as drained.
     assert_eq!(cli(&["drain", "--seconds", "30", "--socket", s(&lab.sock)]).await.code, 0);
     assert_eq!(quiet().await.code, 1);
+    // Drained is degraded for `status` too: exit 1, though everything else is well.
+    let r = cli(&["status", "--socket", s(&lab.sock)]).await;
+    assert_eq!(r.code, 1, "status while drained: {}", r.stdout);
     wait_for(Duration::from_secs(2), "the weight when drained", async || lab.track_value().as_deref() == Some("-254"))
         .await;
     assert_eq!(cli(&["undrain", "--socket", s(&lab.sock)]).await.code, 0);

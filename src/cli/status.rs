@@ -13,8 +13,12 @@ use crate::status::{InboundStatus, NeighborState, NeighborStatus, ServiceStatus,
 use std::fmt::Write as _;
 
 /// Exit status for a status document.
+/// 0 only when all is well: healthy, every neighbor Established, every role known and nothing
+/// drained. 1 (degraded) otherwise: a role `unknown` or a drain is not "all well" either,
+/// though the node may be doing exactly what it should.
 pub fn exit_code(s: &StatusDoc) -> u8 {
-    if s.ha.healthy && s.services.iter().all(|v| v.ha.healthy) && s.all_established() {
+    let well = |h: &crate::ha::HaStatus| h.healthy && h.role != crate::ha::Role::Unknown && !h.drained;
+    if well(&s.ha) && s.services.iter().all(|v| well(&v.ha)) && s.all_established() {
         0
     } else {
         1
@@ -452,6 +456,24 @@ mod tests {
         assert_eq!(exit_code(&ok), 0);
         ok.ha.healthy = false;
         assert_eq!(exit_code(&ok), 1);
+    }
+
+    #[test]
+    fn a_role_unknown_or_a_drain_is_degraded_exit_1() {
+        let mut ok = doc();
+        ok.neighbors.pop();
+        assert_eq!(exit_code(&ok), 0);
+        let mut unknown = ok.clone();
+        unknown.ha.role = crate::ha::Role::Unknown;
+        assert_eq!(exit_code(&unknown), 1, "role unknown");
+        let mut drained = ok.clone();
+        drained.ha.drained = true;
+        assert_eq!(exit_code(&drained), 1, "drained");
+        let mut service = ok.clone();
+        let mut v = crate::status::ServiceStatus { ha: ok.ha.clone(), ..Default::default() };
+        v.ha.role = crate::ha::Role::Unknown;
+        service.services.push(v);
+        assert_eq!(exit_code(&service), 1, "one service's role unknown");
     }
 
     #[test]

@@ -554,9 +554,11 @@ impl Daemon {
                 let runs = self.runs();
                 let many = runs.len() > 1;
                 let mut lines = Vec::new();
+                let mut failed = false;
                 for r in &runs {
                     let tag = if many { format!("[{}] ", r.name()) } else { String::new() };
                     let reports = r.ha.check_now().await;
+                    failed |= reports.iter().any(|c| !c.ok);
                     for c in &reports {
                         let word = if c.ok { "ok  " } else { "FAIL" };
                         lines.push(format!("{tag}{word} {}: {} ({} ms)", c.name, c.detail, c.duration_ms));
@@ -566,7 +568,13 @@ impl Daemon {
                     }
                     lines.push(format!("{tag}{}", r.ha.current().reason));
                 }
-                Response::ok(lines.join("\n"))
+                // A failed check is an error answer, so `anycastd check` exits 1 (the report
+                // is the same text either way).
+                if failed {
+                    Response::err(lines.join("\n"))
+                } else {
+                    Response::ok(lines.join("\n"))
+                }
             }
             Request::Reload => match self.reload().await {
                 Ok(m) => Response::ok(m),
