@@ -4,6 +4,7 @@
 //! needs: `GET /metrics`, bounded request, one response, close.
 
 use crate::ha::status::{CheckStatus, HaStatus};
+use crate::ha::Role;
 use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -116,7 +117,9 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         "1 while VRRP adverts from another node are seen while keepalived reports MASTER here",
         b(split_brain.is_some()),
     );
-    let role_g = family_gauge(&mut reg, "role", "1 for the current role");
+    let build = family_gauge(&mut reg, "build_info", "always 1; the labels name the build");
+    build.get_or_create(&l("version", env!("CARGO_PKG_VERSION"))).set(1.0);
+    let role_g = family_gauge(&mut reg, "role", "1 for the current role, 0 for the others");
     let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");
     let check_dur = family_gauge(&mut reg, "check_duration_seconds", "duration of the check's last run");
     let state = family_gauge(&mut reg, "neighbor_state", "1 for the neighbor's current BGP state");
@@ -131,8 +134,18 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     let flaps = family_counter(&mut reg, "neighbor_flaps", "times the session left Established");
     let msgs_in = family_counter(&mut reg, "neighbor_messages_received", "BGP messages received");
     let msgs_out = family_counter(&mut reg, "neighbor_messages_sent", "BGP messages sent");
+    let upd_in = family_counter(&mut reg, "neighbor_updates_received", "BGP UPDATE messages received");
+    let upd_out = family_counter(&mut reg, "neighbor_updates_sent", "BGP UPDATE messages sent");
+    let adv = family_gauge(&mut reg, "neighbor_prefixes_advertised", "prefixes the neighbor has from us now");
+    let uptime = family_gauge(
+        &mut reg,
+        "neighbor_session_uptime_seconds",
+        "time since the session reached Established (0 when not)",
+    );
     let bfd_m = BfdMetrics::new(&mut reg);
-    role_g.get_or_create(&l("role", role.name())).set(1.0);
+    for r in [Role::Primary, Role::Standby, Role::Unknown] {
+        role_g.get_or_create(&l("role", r.name())).set(b(r == *role));
+    }
     let InboundStatus {
         refused_unconfigured,
         refused_wrong_listener,
@@ -218,19 +231,19 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             remote_ip,
             remote_as: _,
             state: cur,
-            established_secs: _,
+            established_secs,
             md5: _,
             last_error: _,
             last_notification_sent: _,
             last_notification_received: _,
             msgs_in: m_in,
             msgs_out: m_out,
-            updates_in: _,
-            updates_out: _,
+            updates_in,
+            updates_out,
             prefixes_received_v4,
             prefixes_received_v6,
             update_errors: _,
-            advertised: _,
+            advertised,
             last_update_latency_us,
             established_count,
             flaps: n_flaps,
@@ -253,6 +266,11 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         flaps.get_or_create(&l("neighbor", &peer)).inc_by(*n_flaps);
         msgs_in.get_or_create(&l("neighbor", &peer)).inc_by(*m_in);
         msgs_out.get_or_create(&l("neighbor", &peer)).inc_by(*m_out);
+        upd_in.get_or_create(&l("neighbor", &peer)).inc_by(*updates_in);
+        upd_out.get_or_create(&l("neighbor", &peer)).inc_by(*updates_out);
+        adv.get_or_create(&l("neighbor", &peer)).set(advertised.len() as f64);
+        let up_secs = if *cur == NeighborState::Established { established_secs.unwrap_or(0) } else { 0 };
+        uptime.get_or_create(&l("neighbor", &peer)).set(up_secs as f64);
         if let Some(b) = bfd {
             bfd_m.record(&peer, b);
         }
@@ -420,6 +438,8 @@ mod tests {
             "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
             "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
                            "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
+                           "updates_in": 4, "updates_out": 5, "established_secs": 75,
+                           "advertised": ["203.0.113.124/32", "2001:db8::124/128"],
                            "last_update_latency_us": 85,
                            "bfd": {"state": "Up", "detection_time_us": 150000, "tx_interval_us": 50000,
                                    "up_count": 2, "down_count": 1, "packets_in": 40, "packets_out": 41,
@@ -436,6 +456,13 @@ mod tests {
         for want in [
             "anycastd_advertising 1.0",
             "anycastd_role{role=\"primary\"} 1.0",
+            "anycastd_role{role=\"standby\"} 0.0",
+            "anycastd_role{role=\"unknown\"} 0.0",
+            concat!("anycastd_build_info{version=\"", env!("CARGO_PKG_VERSION"), "\"} 1.0"),
+            "anycastd_neighbor_updates_received_total{neighbor=\"192.0.2.1\"} 4",
+            "anycastd_neighbor_updates_sent_total{neighbor=\"192.0.2.1\"} 5",
+            "anycastd_neighbor_prefixes_advertised{neighbor=\"192.0.2.1\"} 2.0",
+            "anycastd_neighbor_session_uptime_seconds{neighbor=\"192.0.2.1\"} 75.0",
             "anycastd_check_healthy{service=\"default\",check=\"svc\"} 1.0",
             "anycastd_service_advertising{service=\"default\"} 1.0",
             "anycastd_service_healthy{service=\"default\"} 1.0",
