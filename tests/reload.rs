@@ -81,6 +81,19 @@ async fn reload_keeps_sessions_announces_diffs_and_rejects_bad_configs() {
     assert_eq!(s.ha.advertising.len(), 2, "{s:?}");
     assert_eq!(s.neighbors[0].state, NeighborState::Established);
 
+    // What is set up at start ([metrics], [control], loopback) is refused by name, not ignored.
+    for (extra, names) in [
+        ("[metrics]\nlisten = \"127.0.0.1:9\"\n", "[metrics] listen (off → 127.0.0.1:9)"),
+        ("manage_loopback = true\n", "[anycast] manage_loopback (false → true)"),
+        ("[control]\nsocket = \"/run/anycastd-elsewhere.sock\"\n", "[control]"),
+    ] {
+        std::fs::write(&path, format!("{a_text}{extra}")).unwrap();
+        let e = a.reload().await.unwrap_err();
+        assert!(e.starts_with("reload refused, still running the previous config:") && e.contains(names), "{e}");
+        assert!(e.contains("restart the daemon"), "{e}");
+    }
+    assert_eq!(a.status().ha.advertising.len(), 2, "a refused reload changed what is advertised");
+
     // Removing the prefix again withdraws it, still on the same session.
     std::fs::write(&path, &a_text).unwrap();
     a.reload().await.unwrap();

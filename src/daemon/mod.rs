@@ -221,12 +221,17 @@ impl Daemon {
             .map_err(|e| format!("config rejected, still running the previous one: the loader failed: {e}"))?
             .map_err(|e| format!("config rejected, still running the previous one:\n{e}"))?;
         let old = self.config();
+        let fixed = set_at_start(&old, &new);
+        if !fixed.is_empty() {
+            return Err(format!(
+                "reload refused, still running the previous config: {} changed; {} set up once, at start: \
+                 restart the daemon to apply (systemctl restart anycastd), or put the old value back to reload the rest",
+                fixed.join(", "),
+                if fixed.len() == 1 { "it is" } else { "they are" }
+            ));
+        }
         for w in &new.warnings {
             warn!("{w}");
-        }
-        if new.control != old.control {
-            // The socket, its group and the state directory are set up once, at start.
-            warn!("[control] changed: it takes effect at the next restart");
         }
         let (old_all, new_all) = (old.all_prefixes(), new.all_prefixes());
         let added: Vec<_> = new_all.iter().filter(|p| !old_all.contains(p)).copied().collect();
@@ -734,4 +739,28 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     drop(ctl);
     d.shutdown(why).await;
     Ok(())
+}
+
+/// What `reload` cannot apply: the settings the daemon sets up once, at start (the control
+/// socket, its group and state directory; the metrics listener; the loopback management). A
+/// reload that changes one is refused as a whole, so nothing is half-applied or silently ignored.
+pub fn set_at_start(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.control != new.control {
+        out.push("[control] (socket, group, state_dir)".to_string());
+    }
+    if old.metrics != new.metrics {
+        let show = |m: &Option<crate::config::Metrics>| m.as_ref().map_or("off".to_string(), |m| m.listen.to_string());
+        out.push(format!("[metrics] listen ({} → {})", show(&old.metrics), show(&new.metrics)));
+    }
+    if old.anycast.manage_loopback != new.anycast.manage_loopback {
+        out.push(format!(
+            "[anycast] manage_loopback ({} → {})",
+            old.anycast.manage_loopback, new.anycast.manage_loopback
+        ));
+    }
+    if old.anycast.interface != new.anycast.interface {
+        out.push(format!("[anycast] interface ({:?} → {:?})", old.anycast.interface, new.anycast.interface));
+    }
+    out
 }
