@@ -14,12 +14,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// How long `drain`, `check`, `reload` wait for the daemon's answer.
+const REQUEST_WAIT: Duration = Duration::from_secs(30);
 /// How long `check --quiet` waits for the daemon in all (connect, answer): well under the
 /// `timeout` of keepalived's `vrrp_script`, so a hung (SIGSTOPped) daemon fails the script
 /// rather than timing it out.
-/// How long `drain`, `check`, `reload` wait for the daemon's answer.
-const REQUEST_WAIT: Duration = Duration::from_secs(30);
-
 pub const QUIET_CHECK_WAIT: Duration = Duration::from_millis(500);
 /// Longest `notify-fifo` line kept (keepalived's are a few dozen octets).
 pub const MAX_FIFO_LINE: usize = 512;
@@ -62,19 +61,21 @@ pub fn status(path: &Path, verbose: bool, json: bool) -> Outcome {
 
 /// A command whose answer is a message (`drain`, `undrain`, `reload`).
 pub fn simple(path: &Path, req: Request) -> Outcome {
-    match request(path, &req, REQUEST_WAIT) {
-        Ok(r) if r.ok => Outcome::ok(r.message.unwrap_or_default()),
-        Ok(r) => Outcome::err(1, r.error.unwrap_or_default()),
-        Err(e) => Outcome::err(2, e.to_string()),
-    }
+    answer(path, &req, |msg| Outcome::err(1, msg))
 }
 
 /// `check`: every check run now, printed on stdout; exit 1 when any check failed (the daemon
 /// answers with its report as an error), 2 when the daemon is unreachable.
 pub fn check(path: &Path) -> Outcome {
-    match request(path, &Request::Check, REQUEST_WAIT) {
+    answer(path, &Request::Check, |report| Outcome { code: 1, ..Outcome::ok(report) })
+}
+
+/// The daemon's answer to `req`: its message (exit 0), `refused(error)` for an error answer,
+/// exit 2 when it cannot be reached.
+fn answer(path: &Path, req: &Request, refused: impl FnOnce(String) -> Outcome) -> Outcome {
+    match request(path, req, REQUEST_WAIT) {
         Ok(r) if r.ok => Outcome::ok(r.message.unwrap_or_default()),
-        Ok(r) => Outcome { code: 1, ..Outcome::ok(r.error.unwrap_or_default()) },
+        Ok(r) => refused(r.error.unwrap_or_default()),
         Err(e) => Outcome::err(2, e.to_string()),
     }
 }

@@ -12,8 +12,7 @@ use crate::ha::vrrp::{SplitBrainStatus, VrrpWatchStatus};
 use crate::status::{InboundStatus, NeighborState, NeighborStatus, ServiceStatus, StatusDoc};
 use std::fmt::Write as _;
 
-/// Exit status for a status document.
-/// 0 only when all is well: healthy, every neighbor Established, every role known and nothing
+/// Exit status for a status document: 0 only when all is well: healthy, every neighbor Established, every role known and nothing
 /// drained. 1 (degraded) otherwise: a role `unknown` or a drain is not "all well" either,
 /// though the node may be doing exactly what it should.
 pub fn exit_code(s: &StatusDoc) -> u8 {

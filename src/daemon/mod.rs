@@ -744,7 +744,7 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
 /// What `reload` cannot apply: the settings the daemon sets up once, at start (the control
 /// socket, its group and state directory; the metrics listener; the loopback management). A
 /// reload that changes one is refused as a whole, so nothing is half-applied or silently ignored.
-pub fn set_at_start(old: &Config, new: &Config) -> Vec<String> {
+fn set_at_start(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if old.control != new.control {
         out.push("[control] (socket, group, state_dir)".to_string());
