@@ -1,6 +1,6 @@
 //! `anycastd status [-v] [--json]`: the daemon's state at a glance, read like `escadm status -v`
-//! ("anycastd PRIMARY — advertising 203.0.113.124/32 to 2/2 neighbors"). Exit status: 0 healthy
-//! and every neighbor Established, 1 unhealthy or a neighbor down, 2 daemon unreachable.
+//! ("anycastd PRIMARY — advertising 203.0.113.124/32 to 2/2 neighbors"). Exit status: 0 all well,
+//! 1 degraded (unhealthy, a neighbor down, role unknown, drained), 2 daemon unreachable.
 //!
 //! It reads the typed [`StatusDoc`], destructured without `..`: a field renamed or added in the
 //! document does not compile here until this view has decided what to show of it.
