@@ -52,11 +52,16 @@ enum Command {
     ///
     /// Exit status: 0 healthy, every neighbor Established, the role known and nothing drained;
     /// 1 degraded (unhealthy, a neighbor down, role unknown or drained); 2 daemon unreachable;
-    /// 64 a usage error (as for every command).
+    /// 64 a usage error (as for every command). With --neighbor IP: 0 that neighbor is
+    /// Established (and its BFD Up), 1 it is not, or the daemon has no neighbor IP.
     Status {
         /// More detail: checks' last results, message counters, last errors.
         #[arg(short, long)]
         verbose: bool,
+        /// Only this neighbor, in detail: negotiated hold and keepalive times, the peer's
+        /// router id and capabilities, prefixes sent, last error, last NOTIFICATION each way.
+        #[arg(long, value_name = "IP")]
+        neighbor: Option<std::net::IpAddr>,
         /// Print the status as JSON.
         #[arg(long)]
         json: bool,
@@ -126,6 +131,22 @@ enum Command {
     },
     /// Re-read the config (also on SIGHUP).
     Reload {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Reset, disable or enable one neighbor's BGP session.
+    ///
+    /// reset: NOTIFICATION Cease / Administrative Reset (RFC 4486 subcode 4), then connect
+    /// again at once. disable: Cease / Administrative Shutdown (subcode 2), then stay down
+    /// (AdminDown in status): no connection made or accepted, nothing advertised to it, until
+    /// enable (kept across `reload`, not across a daemon restart). enable: start it again.
+    /// Exit status: 0 done, 1 the daemon refused (no such neighbor, reset of a disabled one),
+    /// 2 daemon unreachable, 64 a usage error (a malformed address).
+    Neighbor {
+        #[arg(value_enum)]
+        action: anycastd::control::NeighborAction,
+        /// The neighbor's address (`remote_ip`).
+        ip: std::net::IpAddr,
         #[command(flatten)]
         target: Target,
     },
@@ -330,7 +351,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run { config, log_format } => run_daemon(&config, log_format),
-        Command::Status { verbose, json, target } => finish(client::status(&target.socket(), verbose, json)),
+        Command::Status { neighbor: Some(ip), verbose: _, json, target } => {
+            finish(anycastd::cli::neighbor::status(&target.socket(), ip, json))
+        }
+        Command::Status { neighbor: None, verbose, json, target } => {
+            finish(client::status(&target.socket(), verbose, json))
+        }
         Command::Notify { words, instance, target } => {
             let (socket, keys) = target.resolve();
             finish(client::notify(&socket, &keys, &words, instance.as_deref()))
@@ -362,6 +388,9 @@ fn main() -> ExitCode {
         Command::Check { quiet: true, target } => finish(client::check_quiet(&target.socket())),
         Command::Check { quiet: false, target } => finish(client::check(&target.socket())),
         Command::Reload { target } => finish(client::simple(&target.socket(), Request::Reload)),
+        Command::Neighbor { action, ip, target } => {
+            finish(client::simple(&target.socket(), Request::Neighbor { action, ip }))
+        }
         Command::CheckConfig { config } => print_result(anycastd::cli::bgp::check_config(&config)),
         Command::Bgp { command } => match command {
             BgpCommand::Set { flags, config } => print_result(anycastd::cli::bgp::set(&config, &flags)),

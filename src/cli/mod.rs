@@ -6,6 +6,7 @@ pub mod client;
 pub mod decode;
 pub mod locate;
 pub mod md5;
+pub mod neighbor;
 pub mod status;
 
 /// What a command prints and its exit status; `main` carries it out.
