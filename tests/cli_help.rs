@@ -52,6 +52,7 @@ fn every_subcommand_has_help() {
         assert!(out.contains(word), "neighbor --help lacks {word}: {out}");
     }
     assert!(run(&["status", "--help"]).0.contains("--neighbor <IP>"));
+    assert!(run(&["decode", "--help"]).0.contains("--pcap <FILE>"));
 }
 
 #[test]
@@ -77,6 +78,7 @@ fn usage_errors_exit_64_not_2_which_means_the_daemon_is_unreachable() {
         &["neighbor", "reset", "192.0.2.300"],
         &["neighbor", "reboot", "192.0.2.1"],
         &["neighbor", "reset"],
+        &["decode", "--pcap", "x.pcap", "--hex"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_anycastd")).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
