@@ -1,7 +1,8 @@
 //! The control socket: a Unix stream socket (default `/run/anycastd/anycastd.sock`, mode 0600
 //! from its creation, in a directory only we can write, peers checked by SO_PEERCRED, so only
 //! root and the daemon's uid talk to the daemon) carrying one JSON request line and one JSON response line
-//! per connection. The CLI's `status`, `notify`, `drain`, `undrain`, `check` and `reload` use it.
+//! per connection. The CLI's `status`, `notify`, `drain`, `undrain`, `check`, `reload` and
+//! `neighbor` use it.
 //! With `[control] group`, the directory is 0750 and the socket 0660, both owned by that group,
 //! and its members may send `status` only (see [`Policy`]).
 //!
@@ -13,6 +14,7 @@
 //! → {"cmd":"serving"}                      ← {"ok":true,"message":"can serve: …"} | {"ok":false,"error":"cannot serve: …"}
 //! → {"cmd":"drain","seconds":30}           ← {"ok":true,"message":"..."}
 //! → {"cmd":"undrain"} | {"cmd":"check"} | {"cmd":"reload"}
+//! → {"cmd":"neighbor","action":"reset","ip":"192.0.2.1"}   (reset | disable | enable)
 //! ← {"ok":false,"error":"what went wrong"}
 //! ```
 //! Requests are bounded (4 KiB) and time out, connections are capped, and a command that hangs
@@ -55,6 +57,34 @@ pub enum Request {
     },
     Check,
     Reload,
+    /// `anycastd neighbor reset|disable|enable IP`.
+    Neighbor {
+        action: NeighborAction,
+        ip: std::net::IpAddr,
+    },
+}
+
+/// What `anycastd neighbor` does to one neighbor's session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum NeighborAction {
+    /// Cease / Administrative Reset (RFC 4486 subcode 4), then connect again at once.
+    Reset,
+    /// Cease / Administrative Shutdown (RFC 4486 subcode 2), then stay down (AdminDown):
+    /// no connection made or accepted, nothing advertised, until `enable`.
+    Disable,
+    /// Back from `disable`: the session starts again.
+    Enable,
+}
+
+impl NeighborAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            NeighborAction::Reset => "reset",
+            NeighborAction::Disable => "disable",
+            NeighborAction::Enable => "enable",
+        }
+    }
 }
 
 impl Request {
@@ -477,6 +507,9 @@ mod tests {
         let r: Request = serde_json::from_str(r#"{"cmd":"drain"}"#).unwrap();
         assert_eq!(r, Request::Drain { seconds: None, service: None });
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
+        let r = Request::Neighbor { action: NeighborAction::Reset, ip: "192.0.2.1".parse().unwrap() };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"cmd":"neighbor","action":"reset","ip":"192.0.2.1"}"#);
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"neighbor","action":"reboot","ip":"192.0.2.1"}"#).is_err());
     }
 
     fn tmp_dir(tag: &str) -> PathBuf {
@@ -565,6 +598,7 @@ mod tests {
             Request::Undrain { service: None },
             Request::Check,
             Request::Reload,
+            Request::Neighbor { action: NeighborAction::Disable, ip: "192.0.2.1".parse().unwrap() },
         ];
         let ops = 4242;
         for group in [None, Some(ops)] {

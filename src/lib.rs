@@ -7,6 +7,7 @@
 //! - [`session`]: pure sans-IO BGP session FSM (RFC 4271 §8): events in, actions out.
 //! - [`bfd`]: pure sans-IO BFD (RFC 5880): Control packet codec, authentication, session FSM.
 //! - [`config`]: the TOML configuration, parsed once into typed values; `bgp set` editing.
+//! - [`capture`]: the pcap/pcapng reader (`md5 verify`, `decode --pcap`).
 //! - [`md5verify`]: RFC 2385 digest checks over pcap captures (`anycastd md5 verify`).
 //! - [`speaker`]: the tokio edge: sockets (TCP-MD5, GTSM), one task per neighbor.
 //! - [`ha`]: health checks, role sources, the advertise decision (pure) and loopback addresses.
@@ -29,6 +30,7 @@ mod code_point;
 
 pub mod accept;
 pub mod bfd;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;

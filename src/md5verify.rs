@@ -1,16 +1,15 @@
 //! TCP-MD5 signature checker for captured BGP traffic: the pure core of
 //! `anycastd md5 verify --pcap FILE --key KEY`.
 //!
-//! Owns: reading a pcap or pcapng capture held in memory, decoding the link, IP and TCP
-//! layers, recomputing every signed segment's RFC 2385 digest with the operator's key and
+//! Owns: decoding the IP and TCP layers of a capture held in memory (read by
+//! [`crate::capture`]), recomputing every signed segment's RFC 2385 digest with the operator's key and
 //! tallying the verdicts per flow direction (`src ip:port -> dst ip:port`) into a [`Report`]
 //! that prints as an operator table (`Display`) or serialises for `--json`.
 //!
 //! Must not: open files, touch sockets or the terminal (the CLI reads the file and prints
 //! the report), nor panic on any input: every byte comes from a file an operator handed us.
 //!
-//! Link types: ETHERNET (1), RAW (101, also IPV4 228 / IPV6 229), LINUX_SLL (113) and
-//! LINUX_SLL2 (276) as written by `tcpdump -i any`, NULL (0) and LOOP (108).
+//! Link types: those of [`crate::capture`].
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -23,15 +22,13 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{
-    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinuxSllProtocolType, LinuxSllSlice, TransportSlice,
-};
+use etherparse::{IpNumber, TransportSlice};
 use md5::{Digest, Md5};
-use pcap_file::pcap::PcapParser;
-use pcap_file::pcapng::{Block, PcapNgParser};
-use pcap_file::{DataLink, PcapError};
+use pcap_file::DataLink;
 use serde::Serialize;
 
+pub use crate::capture::CaptureError;
+use crate::capture::{link_name, slice_frame};
 use crate::wire::hex;
 
 /// Longest key Linux accepts in `struct tcp_md5sig` (`TCP_MD5SIG_MAXKEYLEN`).
@@ -41,11 +38,6 @@ const TCPOPT_MD5SIG: u8 = 19;
 const TCPOLEN_MD5SIG: u8 = 18;
 /// Fixed TCP header length (RFC 9293 §3.1); the digest covers only these bytes of the header.
 const TCP_FIXED_HEADER_LEN: usize = 20;
-/// File magic numbers as read big-endian: pcapng, then pcap (µs and ns, both byte orders).
-const PCAPNG_MAGIC: u32 = 0x0a0d_0d0a;
-const PCAP_MAGICS: [u32; 4] = [0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1];
-/// Linux cooked capture v2 header length; its protocol (EtherType) is the first 2 bytes.
-const SLL2_HEADER_LEN: usize = 20;
 const BGP_PORT: u16 = 179;
 
 /// Why a capture could not be checked at all (per-packet problems are counted, not errors).
@@ -60,22 +52,9 @@ pub enum Md5VerifyError {
          (TCP_MD5SIG_MAXKEYLEN), so no Linux peer can use it: check --key"
     )]
     KeyTooLong { len: usize },
-    /// Neither the pcap nor the pcapng magic number.
-    #[error(
-        "not a pcap or pcapng capture (starts with {magic}): record one with \
-         `tcpdump -i IFACE -s 0 -w FILE tcp port 179`"
-    )]
-    NotACapture { magic: String },
-    /// The capture's own framing is broken (not a truncated last record, which is tolerated).
-    #[error("capture is damaged at {location}: {detail}; re-record it or cut it with `editcap`")]
-    Malformed { location: String, detail: String },
-    /// A packet uses a link-layer encapsulation this checker does not decode.
-    #[error(
-        "frame {frame}: link type {link} is not supported (supported: ETHERNET 1, RAW 101, \
-         IPV4 228, IPV6 229, LINUX_SLL 113, LINUX_SLL2 276, NULL 0, LOOP 108); \
-         capture on an Ethernet interface or with `tcpdump -i any`"
-    )]
-    UnsupportedLinkType { frame: u64, link: String },
+    /// The capture itself cannot be read ([`CaptureError`]).
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
 }
 
 /// The outcome for one TCP segment.
@@ -243,80 +222,9 @@ pub fn verify_pcap(data: &[u8], key: &[u8]) -> Result<Report, Md5VerifyError> {
         return Err(Md5VerifyError::KeyTooLong { len: key.len() });
     }
     let mut tally = Tally { key, ..Tally::default() };
-    let magic = data.get(..4).and_then(|m| <[u8; 4]>::try_from(m).ok()).map(u32::from_be_bytes);
-    let format = match magic {
-        Some(PCAPNG_MAGIC) => read_pcapng(data, &mut tally).map(|()| "pcapng")?,
-        Some(m) if PCAP_MAGICS.contains(&m) => read_pcap(data, &mut tally).map(|()| "pcap")?,
-        _ => {
-            let magic = Some(hex(data.get(..4).unwrap_or(data))).filter(|m| !m.is_empty());
-            let magic = magic.unwrap_or_else(|| "nothing (empty input)".to_owned());
-            return Err(Md5VerifyError::NotACapture { magic });
-        }
-    };
-    Ok(tally.finish(format))
-}
-
-fn malformed(location: String, err: &PcapError) -> Md5VerifyError {
-    let detail = match err {
-        PcapError::IncompleteBuffer => "ends early".to_owned(),
-        other => other.to_string(),
-    };
-    Md5VerifyError::Malformed { location, detail }
-}
-
-fn read_pcap(data: &[u8], tally: &mut Tally) -> Result<(), Md5VerifyError> {
-    let (mut rest, parser) = PcapParser::new(data).map_err(|e| malformed("pcap file header".to_owned(), &e))?;
-    let link = parser.header().datalink;
-    while !rest.is_empty() {
-        // Raw records: pcap-file 2.0 rejects orig_len > snaplen, which is exactly what a
-        // capture cut by `-s` holds; truncation is judged from the IP lengths instead.
-        match parser.next_raw_packet(rest) {
-            Ok((next, record)) => {
-                rest = next;
-                tally.packet(link, &record.data)?;
-            }
-            Err(PcapError::IncompleteBuffer) => {
-                tally.capture_truncated = true;
-                break;
-            }
-            Err(e) => return Err(malformed(format!("record {}", tally.next_frame()), &e)),
-        }
-    }
-    Ok(())
-}
-
-fn read_pcapng(data: &[u8], tally: &mut Tally) -> Result<(), Md5VerifyError> {
-    let (mut rest, mut parser) =
-        PcapNgParser::new(data).map_err(|e| malformed("pcapng section header".to_owned(), &e))?;
-    let mut block_no: u64 = 1;
-    while !rest.is_empty() {
-        block_no = block_no.saturating_add(1);
-        let block = match parser.next_block(rest) {
-            Ok((next, block)) => {
-                rest = next;
-                block
-            }
-            Err(PcapError::IncompleteBuffer) => {
-                tally.capture_truncated = true;
-                break;
-            }
-            Err(e) => return Err(malformed(format!("pcapng block {block_no}"), &e)),
-        };
-        let (interface, packet) = match &block {
-            Block::EnhancedPacket(b) => (usize::try_from(b.interface_id).ok(), &b.data),
-            Block::SimplePacket(b) => (Some(0), &b.data),
-            Block::Packet(b) => (Some(usize::from(b.interface_id)), &b.data),
-            _ => continue,
-        };
-        let Some(idb) = interface.and_then(|i| parser.interfaces().get(i)) else {
-            let n = parser.interfaces().len();
-            let detail = format!("packet names interface {interface:?}, only {n} described");
-            let location = format!("pcapng block {block_no}");
-            return Err(Md5VerifyError::Malformed { location, detail });
-        };
-        tally.packet(idb.linktype, packet)?;
-    }
-    Ok(())
+    let walked = crate::capture::walk(data, |link, frame| tally.packet(link, frame))?;
+    tally.capture_truncated = walked.truncated;
+    Ok(tally.finish(walked.format))
 }
 
 /// Finds the TCP-MD5 option in the TCP options area (RFC 9293 §3.1 option walk).
@@ -337,36 +245,6 @@ fn md5_option(options: &[u8]) -> Option<Result<&[u8], u8>> {
         }
     }
     None
-}
-
-/// Decodes the link layer down to IP; `Ok(None)` when the frame is too broken to slice.
-fn slice_frame(link: DataLink, frame: u64, data: &[u8]) -> Result<Option<LaxSlicedPacket<'_>>, Md5VerifyError> {
-    Ok(match link {
-        DataLink::ETHERNET => LaxSlicedPacket::from_ethernet(data).ok(),
-        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => LaxSlicedPacket::from_ip(data).ok(),
-        // 4-byte address family (host or network order); the IP version nibble decides.
-        DataLink::NULL | DataLink::LOOP => data.get(4..).and_then(|ip| LaxSlicedPacket::from_ip(ip).ok()),
-        DataLink::LINUX_SLL => LinuxSllSlice::from_slice(data).ok().and_then(|sll| {
-            let LinuxSllProtocolType::EtherType(et) = sll.protocol_type() else {
-                return None;
-            };
-            Some(LaxSlicedPacket::from_ether_type(et, sll.payload().payload))
-        }),
-        DataLink::LINUX_SLL2 => match (data.get(..2), data.get(SLL2_HEADER_LEN..)) {
-            (Some(&[hi, lo]), Some(ip)) => {
-                Some(LaxSlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([hi, lo])), ip))
-            }
-            _ => None,
-        },
-        other => {
-            let link = link_name(other);
-            return Err(Md5VerifyError::UnsupportedLinkType { frame, link });
-        }
-    })
-}
-
-fn link_name(link: DataLink) -> String {
-    format!("{link:?} ({})", u32::from(link))
 }
 
 /// TCP flags byte (header offset 13) as names, e.g. `SYN,ACK`.
@@ -399,16 +277,11 @@ fn classify(link: DataLink, frame: u64, data: &[u8], key: &[u8]) -> Result<Packe
     let Some(sliced) = slice_frame(link, frame, data)? else {
         return Ok(Packet::Undecodable);
     };
-    let (src_ip, dst_ip, ip_payload): (IpAddr, IpAddr, _) = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
-            let h = v4.header();
-            (h.source_addr().into(), h.destination_addr().into(), v4.payload())
-        }
-        Some(LaxNetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            (h.source_addr().into(), h.destination_addr().into(), v6.payload())
-        }
-        Some(LaxNetSlice::Arp(_)) => return Ok(Packet::NonTcp),
+    let (src_ip, dst_ip, ip_payload) = match &sliced.net {
+        Some(net) => match crate::capture::ip_parts(net) {
+            Some(parts) => parts,
+            None => return Ok(Packet::NonTcp),
+        },
         None if sliced.stop_err.is_some() => return Ok(Packet::Undecodable),
         None => return Ok(Packet::NonTcp),
     };
@@ -488,10 +361,6 @@ struct Tally<'k> {
 }
 
 impl<'k> Tally<'k> {
-    fn next_frame(&self) -> u64 {
-        self.frames.saturating_add(1)
-    }
-
     fn packet(&mut self, link: DataLink, data: &[u8]) -> Result<(), Md5VerifyError> {
         bump(&mut self.frames);
         if !self.link_types.contains(&link) {

@@ -233,6 +233,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             state: cur,
             established_secs,
             md5: _,
+            session: _,
             last_error: _,
             last_notification_sent: _,
             last_notification_received: _,

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 
+mod session;
+pub use session::SessionStatus;
+
 /// The daemon's state: the HA decision and every neighbor.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -69,8 +72,9 @@ pub struct InboundStatus {
     pub accept_errors: u64,
 }
 
-/// A neighbor's state: one of the six of RFC 4271 §8.2.2, or `Disabled` for a neighbor that
-/// could not start (the kernel refused its MD5 key, …; `last_error` says why).
+/// A neighbor's state: one of the six of RFC 4271 §8.2.2, `Disabled` for a neighbor that
+/// could not start (the kernel refused its MD5 key, …; `last_error` says why), or `AdminDown`
+/// for one the operator stopped (`anycastd neighbor disable`) until `neighbor enable`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NeighborState {
     #[default]
@@ -81,6 +85,7 @@ pub enum NeighborState {
     OpenConfirm,
     Established,
     Disabled,
+    AdminDown,
 }
 
 impl NeighborState {
@@ -103,6 +108,7 @@ impl NeighborState {
             NeighborState::OpenConfirm => "OpenConfirm",
             NeighborState::Established => "Established",
             NeighborState::Disabled => "Disabled",
+            NeighborState::AdminDown => "AdminDown",
         }
     }
 }
@@ -136,6 +142,9 @@ pub struct NeighborStatus {
     /// How long the session has been Established.
     pub established_secs: Option<u64>,
     pub md5: bool,
+    /// The session's detail (`status --neighbor IP`); `None` from a daemon that does not send
+    /// it, or for a neighbor that never started.
+    pub session: Option<SessionStatus>,
     pub last_error: Option<String>,
     pub last_notification_sent: Option<String>,
     pub last_notification_received: Option<String>,

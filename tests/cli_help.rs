@@ -17,6 +17,7 @@ fn every_subcommand_has_help() {
         &["undrain"],
         &["check"],
         &["reload"],
+        &["neighbor"],
         &["bgp", "set"],
         &["bgp", "show"],
         &["bgp", "unset"],
@@ -46,6 +47,12 @@ fn every_subcommand_has_help() {
     ] {
         assert!(out.contains(flag), "bgp set --help lacks {flag}");
     }
+    let (out, _) = run(&["neighbor", "--help"]);
+    for word in ["reset", "disable", "enable", "Administrative Reset", "Administrative Shutdown", "AdminDown"] {
+        assert!(out.contains(word), "neighbor --help lacks {word}: {out}");
+    }
+    assert!(run(&["status", "--help"]).0.contains("--neighbor <IP>"));
+    assert!(run(&["decode", "--help"]).0.contains("--pcap <FILE>"));
 }
 
 #[test]
@@ -62,7 +69,17 @@ fn man_page_and_completions() {
 
 #[test]
 fn usage_errors_exit_64_not_2_which_means_the_daemon_is_unreachable() {
-    for args in [&["status", "--no-such-flag"][..], &["no-such-command"], &["drain", "--seconds", "x"], &[]] {
+    for args in [
+        &["status", "--no-such-flag"][..],
+        &["no-such-command"],
+        &["drain", "--seconds", "x"],
+        &[],
+        &["status", "--neighbor", "not-an-ip"],
+        &["neighbor", "reset", "192.0.2.300"],
+        &["neighbor", "reboot", "192.0.2.1"],
+        &["neighbor", "reset"],
+        &["decode", "--pcap", "x.pcap", "--hex"],
+    ] {
         let o = Command::new(env!("CARGO_BIN_EXE_anycastd")).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         let err = String::from_utf8_lossy(&o.stderr);

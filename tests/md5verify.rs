@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use anycastd::md5verify::{segment_digest, verify_pcap, Md5VerifyError, Report, Verdict};
+use anycastd::md5verify::{segment_digest, verify_pcap, CaptureError, Md5VerifyError, Report, Verdict};
 use serde_json::Value;
 
 const KEY: &[u8] = b"anycast-lab-key";
@@ -174,7 +174,10 @@ fn raw_null_and_loop_link_types() {
         assert_eq!(report.verdict, "OK: all 10 signed segments valid", "link {link}\n{report}");
     }
     let err = verify_pcap(&relink(&pcap, 147, &[]), KEY).unwrap_err();
-    assert_eq!(err, Md5VerifyError::UnsupportedLinkType { frame: 1, link: "USER0 (147)".to_owned() });
+    assert_eq!(
+        err,
+        Md5VerifyError::Capture(CaptureError::UnsupportedLinkType { frame: 1, link: "USER0 (147)".to_owned() })
+    );
     assert!(err.to_string().contains("link type USER0 (147) is not supported"), "{err}");
 }
 
@@ -193,7 +196,7 @@ fn file_cut_mid_record_keeps_what_was_read() {
 #[test]
 fn not_a_capture_and_empty_captures() {
     let err = verify_pcap(b"BGP!", KEY).unwrap_err();
-    assert_eq!(err, Md5VerifyError::NotACapture { magic: "42475021".to_owned() });
+    assert_eq!(err, Md5VerifyError::Capture(CaptureError::NotACapture { magic: "42475021".to_owned() }));
     let header_only = &data("bird-gobgp-md5.pcap")[..24];
     let report = verify_pcap(header_only, KEY).unwrap();
     assert!(!report.passed);
@@ -372,5 +375,5 @@ fn keys_are_checked_before_the_capture() {
     let at_limit = verify_pcap(&data("ipv6-md5.pcap"), &[b'k'; 80]).unwrap();
     assert_eq!(at_limit.flows.iter().map(|f| f.counts.invalid).sum::<u64>(), 10);
     let err = verify_pcap(b"", KEY).unwrap_err();
-    assert_eq!(err, Md5VerifyError::NotACapture { magic: "nothing (empty input)".to_owned() });
+    assert_eq!(err, Md5VerifyError::Capture(CaptureError::NotACapture { magic: "nothing (empty input)".to_owned() }));
 }

@@ -1,5 +1,5 @@
 //! The client side of the control socket: `status`, `notify`, `notify-fifo`, `drain`,
-//! `undrain`, `check`, `reload`. Each returns an [`Outcome`] (what to print, the exit status)
+//! `undrain`, `check`, `reload`, `neighbor`. Each returns an [`Outcome`] (what to print, the exit status)
 //! for `main` to carry out. Exit status: 0 done, 1 the daemon answered with an error (or, for
 //! `status`, a degraded state; for `check --quiet`, anything but "can serve"), 2 the daemon
 //! cannot be reached (for `notify`: even when the state was saved for its next start). None of
@@ -42,14 +42,18 @@ fn request(path: &Path, req: &Request, wait: Duration) -> Result<Response, Contr
     })
 }
 
+/// The daemon's status document; `Err` is the outcome to give (exit 2, the daemon unreachable
+/// or its answer unusable).
+pub fn fetch_status(path: &Path) -> Result<Box<crate::status::StatusDoc>, Outcome> {
+    let resp = request(path, &Request::Status, Duration::from_secs(10)).map_err(|e| Outcome::err(2, e.to_string()))?;
+    resp.status.ok_or_else(|| Outcome::err(2, resp.error.unwrap_or_else(|| "no status in the answer".into())))
+}
+
 /// `status [-v] [--json]`.
 pub fn status(path: &Path, verbose: bool, json: bool) -> Outcome {
-    let resp = match request(path, &Request::Status, Duration::from_secs(10)) {
-        Ok(r) => r,
-        Err(e) => return Outcome::err(2, e.to_string()),
-    };
-    let Some(s) = resp.status else {
-        return Outcome::err(2, resp.error.unwrap_or_else(|| "no status in the answer".into()));
+    let s = match fetch_status(path) {
+        Ok(s) => s,
+        Err(o) => return o,
     };
     let out = if json {
         format!("{}\n", serde_json::to_string_pretty(&s).unwrap_or_default())
@@ -59,7 +63,7 @@ pub fn status(path: &Path, verbose: bool, json: bool) -> Outcome {
     Outcome { stdout: out, stderr: String::new(), code: super::status::exit_code(&s) }
 }
 
-/// A command whose answer is a message (`drain`, `undrain`, `reload`).
+/// A command whose answer is a message (`drain`, `undrain`, `reload`, `neighbor`).
 pub fn simple(path: &Path, req: Request) -> Outcome {
     answer(path, &req, |msg| Outcome::err(1, msg))
 }

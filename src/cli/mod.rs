@@ -6,6 +6,8 @@ pub mod client;
 pub mod decode;
 pub mod locate;
 pub mod md5;
+pub mod neighbor;
+pub mod pcap;
 pub mod status;
 
 /// What a command prints and its exit status; `main` carries it out.

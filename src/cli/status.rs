@@ -246,6 +246,7 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
         state,
         established_secs,
         md5,
+        session: _,
         last_error,
         last_notification_sent,
         last_notification_received,
@@ -291,7 +292,7 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
 
 /// `    bfd Up  tx 50 ms  detect 150 ms  remote discr 0x…  up 1 down 0` and, when it is not Up
 /// or something weakens it, why.
-fn bfd_line(out: &mut String, b: &crate::status::BfdStatus, verbose: bool) {
+pub(super) fn bfd_line(out: &mut String, b: &crate::status::BfdStatus, verbose: bool) {
     let crate::status::BfdStatus {
         state,
         remote_state,

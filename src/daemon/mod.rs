@@ -585,6 +585,10 @@ impl Daemon {
                 Ok(m) => Response::ok(m),
                 Err(e) => Response::err(e),
             },
+            Request::Neighbor { action, ip } => match self.speaker.neighbor_admin(ip, action).await {
+                Ok(m) => Response::ok(m),
+                Err(e) => Response::err(e),
+            },
         }
     }
 

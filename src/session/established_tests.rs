@@ -260,6 +260,31 @@ fn manual_stop_sends_shutdown_communication_and_stays_down() {
 }
 
 #[test]
+fn admin_reset_sends_cease_administrative_reset_and_connects_again_at_once() {
+    let (mut s, t) = established();
+    let a = strip(s.handle(t, Event::AdminReset { reason: Some("operator reset".into()), restart: true }));
+    let n = Notification::cease_with_message(crate::wire::notification::cease::ADMINISTRATIVE_RESET, "operator reset");
+    assert_eq!((n.code, n.subcode), (6, 4));
+    let mut want = failed(State::Established, n);
+    want.extend([Action::Connect, sc(State::Idle, State::Connect)]);
+    assert_eq!(a, want);
+    assert_eq!(s.stats().flaps, 1);
+    // Without `restart` (a collision's second connection): closed and Idle for good.
+    let (mut s, t) = established();
+    let a = strip(s.handle(t, Event::AdminReset { reason: None, restart: false }));
+    assert_eq!(a, failed(State::Established, Notification::new(6, 4, vec![])));
+    assert_eq!(s.next_deadline(), None);
+    // In Idle, waiting out a back-off: connects now.
+    let t = Instant::now();
+    let mut s = Session::new(cfg(), routes());
+    s.handle(t, Event::ManualStart);
+    s.handle(t, Event::TcpConnectionFails);
+    assert_eq!(s.state(), State::Idle);
+    let a = strip(s.handle(t, Event::AdminReset { reason: None, restart: true }));
+    assert_eq!(a, vec![Action::Connect, sc(State::Idle, State::Connect)]);
+}
+
+#[test]
 fn manual_stop_in_connect_and_idle() {
     let t = Instant::now();
     let mut s = Session::new(cfg(), routes());

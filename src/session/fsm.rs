@@ -155,6 +155,7 @@ impl Session {
             Event::ManualStart => self.start(now, true, &mut out),
             Event::AutomaticStart => self.start(now, false, &mut out),
             Event::ManualStop { reason } => self.manual_stop(now, reason, &mut out),
+            Event::AdminReset { reason, restart } => self.admin_reset(now, reason, restart, &mut out),
             Event::BfdDown { restart } => self.bfd_down(now, restart, &mut out),
             Event::TcpCrAcked => self.connected(now, "outbound connection established", &mut out),
             Event::TcpConnectionConfirmed => self.connected(now, "inbound connection accepted", &mut out),
@@ -235,24 +236,43 @@ impl Session {
     /// the ConnectRetryCounter to zero, and changes its state to Idle." The Cease is
     /// Administrative Shutdown with the RFC 9003 shutdown communication.
     fn manual_stop(&mut self, now: Instant, reason: Option<String>, out: &mut Vec<Action>) {
-        let text = reason.clone().unwrap_or_else(|| "administrative shutdown".into());
+        self.operator_stop(now, cease::ADMINISTRATIVE_SHUTDOWN, reason, "ManualStop", out);
+    }
+
+    /// ManualStop's transitions with the Cease `subcode` (Administrative Shutdown or Reset)
+    /// and the RFC 9003 shutdown communication `reason`; never restarts by itself.
+    fn operator_stop(&mut self, now: Instant, subcode: u8, reason: Option<String>, what: &str, out: &mut Vec<Action>) {
+        let text = reason.clone().unwrap_or_else(|| {
+            crate::wire::notification::subcode_name(code::CEASE, subcode).unwrap_or("Cease").to_lowercase()
+        });
         match self.state {
             State::Idle => self.timers.clear(),
             State::Connect | State::Active => {
                 out.push(Action::Close);
-                self.go_idle(now, format!("ManualStop: {text}"), Restart::No, out);
+                self.go_idle(now, format!("{what}: {text}"), Restart::No, out);
             }
             State::OpenSent | State::OpenConfirm | State::Established => {
                 let n = match &reason {
-                    Some(r) => Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, r),
-                    None => Notification::new(code::CEASE, cease::ADMINISTRATIVE_SHUTDOWN, Vec::new()),
+                    Some(r) => Notification::cease_with_message(subcode, r),
+                    None => Notification::new(code::CEASE, subcode, Vec::new()),
                 };
                 self.send_notification(n, out);
                 out.push(Action::Close);
-                self.go_idle(now, format!("ManualStop: {text}"), Restart::No, out);
+                self.go_idle(now, format!("{what}: {text}"), Restart::No, out);
             }
         }
         self.stats.connect_retry_counter = 0;
+    }
+
+    /// AdminReset: as ManualStop, but the Cease is Administrative Reset (RFC 4486 §4: "the
+    /// BGP speaker administratively resets the peer"), and the session starts over at once
+    /// (ManualStart, the backoff reset) when `restart`. In Idle only the restart happens: a
+    /// session waiting out its IdleHoldTime connects now.
+    fn admin_reset(&mut self, now: Instant, reason: Option<String>, restart: bool, out: &mut Vec<Action>) {
+        self.operator_stop(now, cease::ADMINISTRATIVE_RESET, reason, "AdminReset", out);
+        if restart {
+            self.start(now, true, out);
+        }
     }
 
     /// BFD Down (RFC 5882 §4.3): the forwarding path to the peer failed, so the session goes

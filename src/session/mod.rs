@@ -172,6 +172,11 @@ pub enum Event<'a> {
     ManualStart,
     /// Event 2; the reason becomes the RFC 9003 shutdown communication.
     ManualStop { reason: Option<String> },
+    /// The operator resets the session (`anycastd neighbor reset`): NOTIFICATION Cease /
+    /// Administrative Reset (RFC 4486 §4, subcode 4; the reason as its RFC 9003 shutdown
+    /// communication) where a connection is up, Idle, then ManualStart at once when `restart`
+    /// (the second connection of a collision is only closed).
+    AdminReset { reason: Option<String>, restart: bool },
     /// Event 3 (the session schedules its own after errors; see [`Session::next_deadline`]).
     AutomaticStart,
     /// The neighbor's BFD session went down (RFC 5882 §4.3): Cease / BFD Down (RFC 9384) and

@@ -44,6 +44,11 @@ pub enum PeerEvent<'a> {
     ManualStop {
         reason: Option<String>,
     },
+    /// The operator resets the neighbor: Cease / Administrative Reset on every connection,
+    /// then the main session starts over at once.
+    AdminReset {
+        reason: Option<String>,
+    },
     /// The neighbor's BFD session went down: Cease / BFD Down on every connection.
     BfdDown {
         restart: bool,
@@ -137,6 +142,12 @@ impl Peer {
                     run(c, now, Event::ManualStop { reason: reason.clone() }, &mut out);
                 }
                 run(&mut self.main, now, Event::ManualStop { reason }, &mut out);
+            }
+            PeerEvent::AdminReset { reason } => {
+                if let Some(c) = self.second.as_mut() {
+                    run(c, now, Event::AdminReset { reason: reason.clone(), restart: false }, &mut out);
+                }
+                run(&mut self.main, now, Event::AdminReset { reason, restart: true }, &mut out);
             }
             PeerEvent::BfdDown { restart } => {
                 if let Some(c) = self.second.as_mut() {

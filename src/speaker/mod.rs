@@ -6,11 +6,13 @@
 
 pub mod adverts;
 pub mod bfd;
+pub mod detail;
 mod listener;
 pub mod neighbor;
 pub mod transport;
 
 use crate::config::{self, Config, TtlMode};
+use crate::control::NeighborAction;
 use crate::ha::decision::Advert;
 use crate::liveness::Liveness;
 use crate::session::policy::ExportPolicy;
@@ -48,6 +50,9 @@ struct Inner {
     seed: u64,
     /// The BFD thread, started with the first neighbor that has `bfd`.
     bfd: Option<Arc<bfd::BfdRunner>>,
+    /// Neighbors the operator disabled (`neighbor disable`): a reload that restarts one
+    /// starts it disabled (fail closed); removed from the config, it is forgotten.
+    admin_down: std::collections::HashSet<IpAddr>,
 }
 
 /// An advertisement and when it was decided (for the decision → wire latency in status).
@@ -207,6 +212,7 @@ impl Speaker {
                 }
             }
             for (ip, h) in old {
+                inner.admin_down.remove(&ip);
                 report.removed.push(ip);
                 stops.push((h, "neighbor removed from the configuration"));
             }
@@ -265,7 +271,9 @@ impl Speaker {
             let span = tracing::info_span!("neighbor", peer = %ip);
             let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
             let bfd_ctl = bfd.as_ref().map(bfd::BfdHandle::control);
-            let run = neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd, self.serving.clone());
+            let down = inner.admin_down.contains(&ip);
+            let run =
+                neighbor::run(spec.clone(), self.advert.subscribe(), cmd_rx, st_tx, bfd, self.serving.clone(), down);
             let task = tokio::spawn(run.instrument(span));
             inner.neighbors.push(NeighborHandle { spec, cmds: cmd_tx, status: st_rx, task, bfd: bfd_status, bfd_ctl });
         }
@@ -392,6 +400,53 @@ impl Speaker {
             .collect()
     }
 
+    /// The operator's `neighbor reset|disable|enable IP`: what was done, or why nothing was (no
+    /// such neighbor, one that could not start, a reset of a disabled one).
+    pub async fn neighbor_admin(&self, ip: IpAddr, action: NeighborAction) -> Result<String, String> {
+        let cmds = {
+            let mut inner = self.lock();
+            if let Some(h) = inner.neighbors.iter().find(|h| h.spec.remote.ip() == ip) {
+                let cmds = h.cmds.clone();
+                // Remembered before the task hears of it: a reload meanwhile restarts it down.
+                if action == NeighborAction::Disable {
+                    inner.admin_down.insert(ip);
+                }
+                cmds
+            } else if let Some(f) = inner.failed.iter().find(|f| f.remote_ip == Some(ip)) {
+                let why = f.last_error.as_deref().unwrap_or("unknown");
+                return Err(format!(
+                    "neighbor {ip} is not running (it could not start: {why}): nothing to {}",
+                    action.name()
+                ));
+            } else {
+                let all: Vec<String> = inner
+                    .neighbors
+                    .iter()
+                    .map(|h| h.spec.remote.ip())
+                    .chain(inner.failed.iter().filter_map(|f| f.remote_ip))
+                    .map(|i| i.to_string())
+                    .collect();
+                let all = if all.is_empty() { "none".to_string() } else { all.join(", ") };
+                return Err(format!("no neighbor {ip} in the running configuration; its neighbors are: {all}"));
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let asked = async {
+            cmds.send(Cmd::Admin { action, done: tx })
+                .await
+                .map_err(|_| "the neighbor's task has ended".to_string())?;
+            rx.await.map_err(|_| "the neighbor's task ended before it answered".to_string())?
+        };
+        let r = match tokio::time::timeout(ADMIN_WAIT, asked).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("neighbor {ip} did not answer within {ADMIN_WAIT:?}")),
+        };
+        if action == NeighborAction::Enable && r.is_ok() {
+            self.lock().admin_down.remove(&ip);
+        }
+        r
+    }
+
     /// Sends Cease / Administrative Shutdown with `reason` to every neighbor at once and waits
     /// (at most `limit` in all, however many peers are stuck) until the NOTIFICATIONs are
     /// written; then the neighbor tasks end.
@@ -445,6 +500,9 @@ fn same_but_bfd_timers(a: &NeighborSpec, b: &NeighborSpec) -> bool {
     }
     x.config != y.config && same_settings(a, &b)
 }
+
+/// How long `neighbor reset|disable|enable` waits for the neighbor's task.
+const ADMIN_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a reload waits for the Ceases of the neighbors it stops (all at once).
 const RELOAD_STOP: Duration = Duration::from_secs(1);

@@ -32,6 +32,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+mod admin;
+
 /// Everything a neighbor task needs, derived from the config once. Two specs are equal exactly
 /// when a reload may keep the running session (every field counts, by construction).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +73,7 @@ impl NeighborReport {
 }
 
 /// What the published report is made of: when none of it changed, nothing is rebuilt.
-type ReportInputs = (State, Stats, Option<String>, Option<Duration>);
+type ReportInputs = (State, Stats, Option<String>, Option<Duration>, bool);
 
 /// Requests from the speaker to a neighbor task.
 pub enum Cmd {
@@ -80,7 +82,12 @@ pub enum Cmd {
     /// Stop with Cease / Administrative Shutdown carrying `reason`; `done` fires once the
     /// NOTIFICATION has been written.
     Stop { reason: String, done: oneshot::Sender<()> },
+    /// The operator's `neighbor reset|disable|enable`; `done` gets what was done, or why
+    /// nothing was.
+    Admin { action: crate::control::NeighborAction, done: oneshot::Sender<Result<String, String>> },
 }
+
+pub use admin::{DISABLE_MESSAGE, RESET_MESSAGE};
 
 /// Octets queued towards one connection beyond what its socket has taken; more fails the
 /// connection. Far above any burst of ours (a whole advertisement), it only bounds the memory a
@@ -256,6 +263,9 @@ struct Task {
     /// [`serving_changes`](super::Speaker::serving_changes)).
     serving: watch::Sender<u64>,
     published_serving: bool,
+    /// Stopped by the operator (`neighbor disable`) until `neighbor enable`: no connection
+    /// made or accepted, nothing advertised (AdminDown in status).
+    admin_down: bool,
 }
 
 /// How long BFD must have been Up again before BGP starts after a BFD Down: a router whose BGP
@@ -282,6 +292,7 @@ pub async fn run(
     status: watch::Sender<NeighborReport>,
     bfd: Option<BfdHandle>,
     serving: watch::Sender<u64>,
+    admin_down: bool,
 ) {
     let advert = advert_rx.borrow_and_update().advert.clone();
     let mut t = Task {
@@ -302,11 +313,14 @@ pub async fn run(
         bfd_restart_at: None,
         serving,
         published_serving: false,
+        admin_down,
     };
     let acts = t.peer.set_routes(now(), t.desired_routes());
     t.apply(acts);
-    let acts = t.peer.handle(now(), PeerEvent::ManualStart);
-    t.apply(acts);
+    if !t.admin_down {
+        let acts = t.peer.handle(now(), PeerEvent::ManualStart);
+        t.apply(acts);
+    }
     loop {
         t.publish();
         t.closing.retain(|h| !h.is_finished());
@@ -392,6 +406,11 @@ pub async fn run(
             }
             cmd = cmds.recv() => match cmd {
                 Some(Cmd::Accepted(stream)) => t.on_accept(stream),
+                Some(Cmd::Admin { action, done }) => {
+                    let r = t.on_admin(action);
+                    t.publish();
+                    let _ = done.send(r);
+                }
                 Some(Cmd::Stop { reason, done }) => {
                     let acts = t.peer.handle(now(), PeerEvent::ManualStop { reason: Some(reason) });
                     t.apply(acts);
@@ -496,8 +515,12 @@ impl Task {
         full
     }
 
-    /// Starts BGP again once BFD has been Up for [`BFD_SETTLE`].
+    /// Starts BGP again once BFD has been Up for [`BFD_SETTLE`] (not while disabled).
     fn restart_after_bfd(&mut self) {
+        if self.admin_down {
+            self.bfd_restart_at = None;
+            return;
+        }
         if self.bfd_restart_at.is_some_and(|t| t <= Instant::now()) && self.bfd_link.up {
             self.bfd_restart_at = None;
             self.held_by_bfd = false;
@@ -516,7 +539,7 @@ impl Task {
 
     /// The routes the neighbor is to have now.
     fn desired_routes(&self) -> crate::session::Routes {
-        if self.gated_by_bfd() {
+        if self.gated_by_bfd() || self.admin_down {
             crate::session::Routes::default()
         } else {
             self.spec.routes_for(&self.advert)
@@ -561,6 +584,10 @@ impl Task {
 
     fn on_accept(&mut self, stream: TcpStream) {
         let peer = stream.peer_addr().ok();
+        if self.admin_down {
+            debug!(?peer, "refused a connection: the neighbor is disabled (anycastd neighbor enable)");
+            return;
+        }
         // BGP waits for BFD Up: the router's own connection attempts are refused too.
         if self.held_by_bfd {
             debug!(?peer, "refused a connection: BGP waits for BFD Up");
@@ -658,16 +685,17 @@ impl Task {
         let s = self.peer.session();
         let serving = NeighborState::from(s.state()) == NeighborState::Established && !self.gated_by_bfd();
         let unchanged = serving == self.published_serving
-            && self.published.as_ref().is_some_and(|(state, stats, error, latency)| {
+            && self.published.as_ref().is_some_and(|(state, stats, error, latency, admin_down)| {
                 *state == s.state()
                     && stats == s.stats()
                     && *error == self.last_error
                     && *latency == self.last_update_latency
+                    && *admin_down == self.admin_down
             });
         if unchanged {
             return;
         }
-        let inputs = (s.state(), s.stats().clone(), self.last_error.clone(), self.last_update_latency);
+        let inputs = (s.state(), s.stats().clone(), self.last_error.clone(), self.last_update_latency, self.admin_down);
         let st = s.stats();
         // Exact when max_prefixes keeps the set; otherwise announcements minus withdrawals (a
         // re-announced prefix counts twice): nothing per prefix is stored without a limit.
@@ -676,9 +704,10 @@ impl Task {
         let status = NeighborStatus {
             remote_ip: Some(self.spec.remote.ip()),
             remote_as: self.spec.session.remote_as.get(),
-            state: s.state().into(),
+            state: if self.admin_down { NeighborState::AdminDown } else { s.state().into() },
             established_secs: None,
             md5: self.spec.transport.md5_key.is_some(),
+            session: Some(super::detail::session_status(s)),
             last_error: self.last_error.clone().or_else(|| st.last_error.clone()),
             last_notification_sent: st.last_notification_sent.as_ref().map(|n| n.to_string()),
             last_notification_received: st.last_notification_received.as_ref().map(|n| n.to_string()),
