@@ -225,6 +225,7 @@ fn check_line(out: &mut String, c: &CheckStatus, verbose: bool) {
         detail,
         duration_ms,
         age_ms: _,
+        durations: _,
     } = c;
     let state = if *healthy { "ok  " } else { "FAIL" };
     let _ = write!(out, "  check {state} {name}");
@@ -261,6 +262,7 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
         established_count: _,
         flaps: _,
         bfd,
+        notifications: _,
     } = n;
     let ip = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
     let up = established_secs.map(|s| format!(" {}", secs(s))).unwrap_or_default();

@@ -17,7 +17,7 @@ use super::{Adverts, Stamped};
 use crate::log_limit::{LogLimiter, Verdict};
 use crate::session::policy::ExportPolicy;
 use crate::session::{Action, ConnId, Peer, PeerAction, PeerEvent, SessionConfig, State, Stats};
-use crate::status::{NeighborState, NeighborStatus};
+use crate::status::{NeighborState, NeighborStatus, NotificationCount};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -698,6 +698,7 @@ impl Task {
             established_count: st.established_count,
             flaps: st.flaps,
             bfd: None,
+            notifications: NotificationCount::list(&st.notifications_sent, &st.notifications_received),
         };
         self.status.send_replace(NeighborReport { status, established_at: st.established_at, serving });
         self.published = Some(inputs);
