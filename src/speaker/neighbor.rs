@@ -563,7 +563,7 @@ impl Task {
         let peer = stream.peer_addr().ok();
         // BGP waits for BFD Up: the router's own connection attempts are refused too.
         if self.held_by_bfd {
-            debug!(?peer, "refused a connection: BGP waits for BFD Up");
+            debug!(port = peer.map_or(0, |p| p.port()), "refused a connection: BGP waits for BFD Up");
             return;
         }
         let user_timeout = kernel_backstop(self.configured_limit());
@@ -575,12 +575,14 @@ impl Task {
         }
         match self.peer.accept(now()) {
             Some((id, acts)) => {
-                debug!(?peer, conn = %id, "accepted connection");
+                debug!(port = peer.map_or(0, |p| p.port()), conn = %id, "accepted connection");
                 self.unbind(id);
                 self.links.push(Link::new(id, stream));
                 self.apply(acts);
             }
-            None => debug!(?peer, state = %self.peer.state(), "refused a connection the session cannot take"),
+            None => {
+                debug!(port = peer.map_or(0, |p| p.port()), state = %self.peer.state(), "refused a connection the session cannot take")
+            }
         }
     }
 
