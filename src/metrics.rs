@@ -116,6 +116,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         split_brain,
         vrrp_watch: _,
         etcd: _,
+        decisions: _,
     } = ha;
     let mut reg = Registry::with_prefix("anycastd");
     let b = |v: bool| if v { 1.0 } else { 0.0 };

@@ -341,6 +341,14 @@ mod tests {
                     error: None,
                     won: 1,
                 }),
+                decisions: vec![crate::ha::history::DecisionRecord {
+                    at: "2026-12-03T10:40:49.123Z".into(),
+                    at_unix_ms: 1_796_294_449_123,
+                    state: AdvertState::Advertising,
+                    advertised: vec!["203.0.113.124/32".into()],
+                    cause: "role primary: static".into(),
+                    reason: "advertising".into(),
+                }],
             },
             neighbors: vec![NeighborStatus {
                 remote_ip: Some("192.0.2.1".parse().unwrap()),
@@ -390,6 +398,7 @@ mod tests {
             "vrrp_watch",
             "etcd",
             "services",
+            "decisions",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();

@@ -43,6 +43,8 @@ pub struct HaStatus {
     pub vrrp_watch: Option<VrrpWatchStatus>,
     /// The etcd election or followed key (`source = "etcd"`/`"etcd-key"`).
     pub etcd: Option<super::etcd::EtcdStatus>,
+    /// The last decisions (at most `history::HISTORY_LEN`), oldest first: the failover timeline.
+    pub decisions: Vec<super::history::DecisionRecord>,
 }
 
 /// One health check; `ok`, `detail`, `duration_ms`, `age_ms` describe its last probe run
@@ -195,6 +197,7 @@ pub fn status_of(d: &Decider, now: Instant) -> HaStatus {
         split_brain: None,
         vrrp_watch: None,
         etcd: None,
+        decisions: Vec::new(),
     }
 }
 
