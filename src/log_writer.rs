@@ -4,6 +4,11 @@
 //! (review M7). When the queue is full the line is dropped and counted, never waited for; the
 //! writer says "N log lines dropped" as soon as it catches up. `tracing`'s fmt layer writes
 //! each event with one `write`, so a queued item is one whole line.
+//!
+//! Under systemd (stderr is the journal stream named by `JOURNAL_STREAM`), each line starts
+//! with its sd-daemon priority (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug and trace:
+//! `man sd-daemon`), which journald strips and stores as the entry's PRIORITY, so
+//! `journalctl -p warning -u anycastd` shows the warnings and errors alone.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +41,17 @@ pub struct Flush {
 }
 
 /// Starts the writer thread over `out` with room for `capacity` lines.
-pub fn spawn<W: Write + Send + 'static>(mut out: W, capacity: usize) -> std::io::Result<(LogSink, Flush)> {
+pub fn spawn<W: Write + Send + 'static>(out: W, capacity: usize) -> std::io::Result<(LogSink, Flush)> {
+    spawn_for(out, capacity, false)
+}
+
+/// [`spawn`], its own "lines dropped" line a warning for journald (`<4>`) when `journal`.
+pub fn spawn_for<W: Write + Send + 'static>(
+    mut out: W,
+    capacity: usize,
+    journal: bool,
+) -> std::io::Result<(LogSink, Flush)> {
+    let warn = if journal { "<4>" } else { "" };
     let (tx, rx) = mpsc::sync_channel::<Msg>(capacity.max(1));
     let dropped = Arc::new(AtomicU64::new(0));
     let counter = dropped.clone();
@@ -47,7 +62,7 @@ pub fn spawn<W: Write + Send + 'static>(mut out: W, capacity: usize) -> std::io:
                     let _ = out.write_all(&line);
                     let lost = counter.swap(0, Ordering::Relaxed);
                     if lost > 0 {
-                        let _ = writeln!(out, "anycastd: {lost} log lines dropped (log output too slow)");
+                        let _ = writeln!(out, "{warn}anycastd: {lost} log lines dropped (log output too slow)");
                     }
                 }
                 Msg::Flush(ack) => {
@@ -89,6 +104,72 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
     type Writer = LogSink;
     fn make_writer(&'a self) -> LogSink {
         self.clone()
+    }
+}
+
+/// True when stderr is the journal stream systemd named in `JOURNAL_STREAM` (`DEV:INODE`):
+/// set and equal to stderr's device and inode, as `man systemd.exec` asks (a child whose
+/// stderr was redirected inherits the variable but not the stream).
+pub fn under_journald() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(var) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata().ok())
+        .map(|m| (m.dev(), m.ino()));
+    journal_stream_is(var.to_str(), stderr)
+}
+
+/// `JOURNAL_STREAM`'s value names the stream `stderr` (device, inode).
+pub fn journal_stream_is(var: Option<&str>, stderr: Option<(u64, u64)>) -> bool {
+    let Some((dev, ino)) = var.and_then(|v| v.trim().split_once(':')) else {
+        return false;
+    };
+    match (dev.parse::<u64>(), ino.parse::<u64>(), stderr) {
+        (Ok(d), Ok(i), Some(s)) => (d, i) == s,
+        _ => false,
+    }
+}
+
+/// The sd-daemon priority of a level: `<3>` (SD_ERR) to `<7>` (SD_DEBUG).
+pub fn priority(level: &tracing::Level) -> u8 {
+    match *level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+/// An event format that starts each line with its [`priority`] when `journal`, then formats
+/// it as `inner` does (text or JSON).
+pub struct Priority<E> {
+    pub inner: E,
+    pub journal: bool,
+}
+
+impl<S, N, E> tracing_subscriber::fmt::FormatEvent<S, N> for Priority<E>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    E: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        if self.journal {
+            write!(w, "<{}>", priority(event.metadata().level()))?;
+        }
+        self.inner.format_event(ctx, w, event)
     }
 }
 
@@ -158,20 +239,98 @@ mod tests {
         assert!(text.contains(&format!("anycastd: {dropped} log lines dropped")), "{text}");
     }
 
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    fn logged(journal: bool, json: bool) -> String {
+        let out = Buf::default();
+        let b = tracing_subscriber::fmt().with_ansi(false).with_max_level(tracing::Level::TRACE);
+        let emit = || {
+            tracing::error!("e");
+            tracing::warn!("w");
+            tracing::info!("i");
+            tracing::debug!("d");
+            tracing::trace!("t");
+        };
+        if json {
+            let sub = b.json().map_event_format(|inner| Priority { inner, journal }).with_writer(out.clone()).finish();
+            tracing::subscriber::with_default(sub, emit);
+        } else {
+            let sub = b.map_event_format(|inner| Priority { inner, journal }).with_writer(out.clone()).finish();
+            tracing::subscriber::with_default(sub, emit);
+        }
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn journald_lines_carry_their_priority_and_others_none() {
+        for json in [false, true] {
+            let text = logged(true, json);
+            let prios: Vec<&str> = text.lines().map(|l| l.get(..3).unwrap_or("")).collect();
+            assert_eq!(prios, ["<3>", "<4>", "<6>", "<7>", "<7>"], "{text}");
+            if json {
+                for l in text.lines() {
+                    let v: serde_json::Value = serde_json::from_str(&l[3..]).unwrap();
+                    assert!(v.get("level").is_some(), "{l}");
+                }
+            }
+            let plain = logged(false, json);
+            assert_eq!(plain.lines().count(), 5);
+            assert!(plain.lines().all(|l| !l.starts_with('<')), "{plain}");
+        }
+    }
+
+    #[test]
+    fn journal_stream_must_name_stderr() {
+        assert!(journal_stream_is(Some("8:12345"), Some((8, 12345))));
+        assert!(!journal_stream_is(Some("8:12346"), Some((8, 12345))), "another stream");
+        assert!(!journal_stream_is(None, Some((8, 12345))));
+        assert!(!journal_stream_is(Some("8:12345"), None), "stderr closed");
+        for bad in ["", "8", ":", "8:", "x:1", "8:12345:9"] {
+            assert!(!journal_stream_is(Some(bad), Some((8, 12345))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_dropped_lines_report_is_a_warning_for_journald() {
+        let (gate_tx, gate) = mpsc::channel();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let (mut sink, flush) = spawn_for(Stuck { gate, out: out.clone() }, 1, true).unwrap();
+        for i in 0..10 {
+            sink.write_all(format!("<6>line {i}\n").as_bytes()).unwrap();
+        }
+        for _ in 0..20 {
+            let _ = gate_tx.send(());
+        }
+        drop(flush);
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("<4>anycastd: ") && l.ends_with("log lines dropped (log output too slow)")),
+            "{text}"
+        );
+    }
+
     #[test]
     fn lines_come_out_whole_and_in_order() {
-        let out = Arc::new(Mutex::new(Vec::new()));
-        struct Shared(Arc<Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let (sink, flush) = spawn(Shared(out.clone()), CAPACITY).unwrap();
+        let out = Buf::default();
+        let (sink, flush) = spawn(out.clone(), CAPACITY).unwrap();
         let sub = tracing_subscriber::fmt().with_ansi(false).with_writer(sink).finish();
         tracing::subscriber::with_default(sub, || {
             for i in 0..50 {
@@ -179,7 +338,7 @@ mod tests {
             }
         });
         drop(flush);
-        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let ns: Vec<String> = text.lines().map(|l| l.rsplit("n=").next().unwrap_or("").to_string()).collect();
         assert_eq!(ns, (0..50).map(|i| i.to_string()).collect::<Vec<_>>(), "{text}");
     }

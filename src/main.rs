@@ -228,21 +228,30 @@ enum LogFormat {
 fn init_logs(format: LogFormat) -> Option<anycastd::log_writer::Flush> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ANYCASTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use anycastd::log_writer::Priority;
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
-    let (sink, flush) = match anycastd::log_writer::spawn(std::io::stderr(), anycastd::log_writer::CAPACITY) {
-        Ok((sink, flush)) => (Some(sink), Some(flush)),
-        Err(e) => {
-            eprintln!("anycastd: cannot start the log writer thread ({e}); logging to stderr directly");
-            (None, None)
-        }
-    };
+    // Under systemd: `<N>` priorities for journald (log_writer).
+    let journal = anycastd::log_writer::under_journald();
+    let (sink, flush) =
+        match anycastd::log_writer::spawn_for(std::io::stderr(), anycastd::log_writer::CAPACITY, journal) {
+            Ok((sink, flush)) => (Some(sink), Some(flush)),
+            Err(e) => {
+                eprintln!("anycastd: cannot start the log writer thread ({e}); logging to stderr directly");
+                (None, None)
+            }
+        };
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    let p = |inner| Priority { inner, journal };
     match (format, sink) {
-        (LogFormat::Text, Some(s)) => b.with_writer(s).init(),
-        (LogFormat::Json, Some(s)) => b.json().with_writer(s).init(),
-        (LogFormat::Text, None) => b.with_writer(std::io::stderr).init(),
-        (LogFormat::Json, None) => b.json().with_writer(std::io::stderr).init(),
+        (LogFormat::Text, Some(s)) => b.map_event_format(p).with_writer(s).init(),
+        (LogFormat::Json, Some(s)) => {
+            b.json().map_event_format(|inner| Priority { inner, journal }).with_writer(s).init()
+        }
+        (LogFormat::Text, None) => b.map_event_format(p).with_writer(std::io::stderr).init(),
+        (LogFormat::Json, None) => {
+            b.json().map_event_format(|inner| Priority { inner, journal }).with_writer(std::io::stderr).init()
+        }
     }
     flush
 }

@@ -3,13 +3,15 @@
 //! reference client) in the OpenMetrics text format. The HTTP side is the least a scraper
 //! needs: `GET /metrics`, bounded request, one response, close.
 
-use crate::ha::status::{CheckStatus, HaStatus};
+use crate::ha::status::{CheckStatus, DurationsStatus, HaStatus};
 use crate::ha::Role;
 use crate::status::{InboundStatus, NeighborState, NeighborStatus, StatusDoc};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,6 +42,40 @@ fn family_counter(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, 
     let f = Family::<Labels, Counter>::default();
     reg.register(name, help, f.clone());
     f
+}
+
+/// A histogram counted elsewhere (a check's [`DurationsStatus`]), encoded as one:
+/// prometheus-client's own `Histogram` can only observe, not be set from counts.
+#[derive(Debug, Default)]
+struct Counted(std::sync::Mutex<Option<DurationsStatus>>);
+
+impl Counted {
+    fn set(&self, d: &DurationsStatus) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
+    }
+}
+
+impl TypedMetric for Counted {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Counted {
+    fn encode(&self, mut e: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let d = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+        // Per bucket (the encoder accumulates), seconds; what lies beyond the last bound is +Inf.
+        let mut buckets = Vec::with_capacity(d.le_us.len() + 1);
+        let mut below = 0u64;
+        for (le, c) in d.le_us.iter().zip(&d.count) {
+            buckets.push((*le as f64 / 1e6, c.saturating_sub(below)));
+            below = (*c).max(below);
+        }
+        buckets.push((f64::INFINITY, d.total.saturating_sub(below)));
+        e.encode_histogram::<NoLabelSet>(d.sum_us as f64 / 1e6, d.total, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 fn plain_gauge(reg: &mut Registry, name: &str, help: &str, v: f64) {
@@ -80,6 +116,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         split_brain,
         vrrp_watch: _,
         etcd: _,
+        decisions: _,
     } = ha;
     let mut reg = Registry::with_prefix("anycastd");
     let b = |v: bool| if v { 1.0 } else { 0.0 };
@@ -122,6 +159,12 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     let role_g = family_gauge(&mut reg, "role", "1 for the current role, 0 for the others");
     let check_ok = family_gauge(&mut reg, "check_healthy", "1 while the check is healthy");
     let check_dur = family_gauge(&mut reg, "check_duration_seconds", "duration of the check's last run");
+    let check_runs = Family::<Labels, Counted>::default();
+    reg.register(
+        "check_run_duration_seconds",
+        "durations of the check's runs since it was created",
+        check_runs.clone(),
+    );
     let state = family_gauge(&mut reg, "neighbor_state", "1 for the neighbor's current BGP state");
     let up = family_gauge(&mut reg, "neighbor_up", "1 while the session is Established");
     let latency = family_gauge(
@@ -141,6 +184,11 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         &mut reg,
         "neighbor_session_uptime_seconds",
         "time since the session reached Established (0 when not)",
+    );
+    let notif = family_counter(
+        &mut reg,
+        "neighbor_notifications",
+        "BGP NOTIFICATIONs by direction, error code and subcode (other: beyond 16 distinct pairs)",
     );
     let bfd_m = BfdMetrics::new(&mut reg);
     for r in [Role::Primary, Role::Standby, Role::Unknown] {
@@ -218,11 +266,15 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
                 detail: _,
                 duration_ms,
                 age_ms: _,
+                durations,
             } = c;
             let labels = vec![("service".to_string(), svc.clone()), ("check".to_string(), name.clone())];
             check_ok.get_or_create(&labels).set(b(*healthy));
             if let Some(ms) = duration_ms {
                 check_dur.get_or_create(&labels).set(*ms as f64 / 1000.0);
+            }
+            if durations.total > 0 {
+                check_runs.get_or_create(&labels).set(durations);
             }
         }
     }
@@ -249,6 +301,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             established_count,
             flaps: n_flaps,
             bfd,
+            notifications,
         } = n;
         let peer = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
         for s in NeighborState::BGP {
@@ -272,6 +325,16 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         adv.get_or_create(&l("neighbor", &peer)).set(advertised.len() as f64);
         let up_secs = if *cur == NeighborState::Established { established_secs.unwrap_or(0) } else { 0 };
         uptime.get_or_create(&l("neighbor", &peer)).set(up_secs as f64);
+        for crate::status::NotificationCount { direction, code, subcode, count } in notifications {
+            let num = |v: &Option<u8>| v.map_or_else(|| "other".to_string(), |v| v.to_string());
+            let labels = vec![
+                ("neighbor".to_string(), peer.clone()),
+                ("direction".to_string(), direction.name().to_string()),
+                ("code".to_string(), num(code)),
+                ("subcode".to_string(), num(subcode)),
+            ];
+            notif.get_or_create(&labels).inc_by(*count);
+        }
         if let Some(b) = bfd {
             bfd_m.record(&peer, b);
         }
@@ -436,12 +499,16 @@ mod tests {
     fn renders_openmetrics_from_status() {
         let s: StatusDoc = serde_json::from_value(json!({
             "role": "primary", "healthy": true, "drained": false, "advertising": ["203.0.113.124/32"],
-            "checks": [{"name": "svc", "healthy": true, "duration_ms": 12}],
+            "checks": [{"name": "svc", "healthy": true, "duration_ms": 12,
+                        "durations": {"le_us": [1000, 25000], "count": [1, 3], "total": 4, "sum_us": 12040500}}],
             "neighbors": [{"remote_ip": "192.0.2.1", "state": "Established", "established_count": 2, "flaps": 1,
                            "msgs_in": 10, "msgs_out": 12, "prefixes_received_v4": 0, "prefixes_received_v6": 0,
                            "updates_in": 4, "updates_out": 5, "established_secs": 75,
                            "advertised": ["203.0.113.124/32", "2001:db8::124/128"],
                            "last_update_latency_us": 85,
+                           "notifications": [{"direction": "sent", "code": 6, "subcode": 2, "count": 1},
+                                             {"direction": "received", "code": 4, "subcode": 0, "count": 3},
+                                             {"direction": "received", "count": 2}],
                            "bfd": {"state": "Up", "detection_time_us": 150000, "tx_interval_us": 50000,
                                    "up_count": 2, "down_count": 1, "packets_in": 40, "packets_out": 41,
                                    "drops": {"bad_digest": 3}, "tx_suppressed": 5}}],
@@ -465,6 +532,13 @@ mod tests {
             "anycastd_neighbor_prefixes_advertised{neighbor=\"192.0.2.1\"} 2.0",
             "anycastd_neighbor_session_uptime_seconds{neighbor=\"192.0.2.1\"} 75.0",
             "anycastd_check_healthy{service=\"default\",check=\"svc\"} 1.0",
+            "anycastd_check_duration_seconds{service=\"default\",check=\"svc\"} 0.012",
+            "# TYPE anycastd_check_run_duration_seconds histogram",
+            "anycastd_check_run_duration_seconds_sum{service=\"default\",check=\"svc\"} 12.0405",
+            "anycastd_check_run_duration_seconds_count{service=\"default\",check=\"svc\"} 4",
+            "anycastd_check_run_duration_seconds_bucket{le=\"0.001\",service=\"default\",check=\"svc\"} 1",
+            "anycastd_check_run_duration_seconds_bucket{le=\"0.025\",service=\"default\",check=\"svc\"} 3",
+            "anycastd_check_run_duration_seconds_bucket{le=\"+Inf\",service=\"default\",check=\"svc\"} 4",
             "anycastd_service_advertising{service=\"default\"} 1.0",
             "anycastd_service_healthy{service=\"default\"} 1.0",
             "anycastd_etcd_leader{service=\"default\"} 1.0",
@@ -473,6 +547,9 @@ mod tests {
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Established\"} 1.0",
             "anycastd_neighbor_state{neighbor=\"192.0.2.1\",state=\"Idle\"} 0.0",
             "anycastd_neighbor_flaps_total{neighbor=\"192.0.2.1\"} 1",
+            "anycastd_neighbor_notifications_total{neighbor=\"192.0.2.1\",direction=\"sent\",code=\"6\",subcode=\"2\"} 1",
+            "anycastd_neighbor_notifications_total{neighbor=\"192.0.2.1\",direction=\"received\",code=\"4\",subcode=\"0\"} 3",
+            "anycastd_neighbor_notifications_total{neighbor=\"192.0.2.1\",direction=\"received\",code=\"other\",subcode=\"other\"} 2",
             "anycastd_failovers_total 3",
             "anycastd_track_value -254.0",
             "anycastd_bgp_connections_refused_total{reason=\"unconfigured\"} 7",

@@ -164,6 +164,57 @@ pub struct NeighborStatus {
     pub flaps: u64,
     /// BFD with this neighbor; `None` when it has no `bfd` configured.
     pub bfd: Option<BfdStatus>,
+    /// Every NOTIFICATION sent and received since start, by direction and (code, subcode).
+    pub notifications: Vec<NotificationCount>,
+}
+
+/// Which way a NOTIFICATION went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Sent,
+    Received,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        }
+    }
+}
+
+/// NOTIFICATIONs of one (code, subcode) in one direction. `code` and `subcode` are `None` for
+/// the ones counted together once a peer had sent too many distinct pairs (`/metrics` labels
+/// them `other`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationCount {
+    pub direction: Direction,
+    pub code: Option<u8>,
+    pub subcode: Option<u8>,
+    pub count: u64,
+}
+
+impl NotificationCount {
+    /// The status entries for a session's two tables, sent first.
+    pub fn list(
+        sent: &crate::session::NotificationCounts,
+        received: &crate::session::NotificationCounts,
+    ) -> Vec<NotificationCount> {
+        let mut v = Vec::new();
+        for (direction, t) in [(Direction::Sent, sent), (Direction::Received, received)] {
+            for &(code, subcode, count) in &t.by_kind {
+                v.push(NotificationCount { direction, code: Some(code), subcode: Some(subcode), count });
+            }
+            if t.other > 0 {
+                v.push(NotificationCount { direction, code: None, subcode: None, count: t.other });
+            }
+        }
+        v
+    }
 }
 
 /// One neighbor's BFD session (RFC 5880 §6.8.1 variables, as `status` shows them). States and
@@ -299,6 +350,14 @@ mod tests {
                     error: None,
                     won: 1,
                 }),
+                decisions: vec![crate::ha::history::DecisionRecord {
+                    at: "2026-12-03T10:40:49.123Z".into(),
+                    at_unix_ms: 1_796_294_449_123,
+                    state: AdvertState::Advertising,
+                    advertised: vec!["203.0.113.124/32".into()],
+                    cause: "role primary: static".into(),
+                    reason: "advertising".into(),
+                }],
             },
             neighbors: vec![NeighborStatus {
                 remote_ip: Some("192.0.2.1".parse().unwrap()),
@@ -348,6 +407,7 @@ mod tests {
             "vrrp_watch",
             "etcd",
             "services",
+            "decisions",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();

@@ -33,7 +33,7 @@
 use anycastd::config::Config;
 use anycastd::ha::Advert;
 use anycastd::speaker::Speaker;
-use anycastd::status::{NeighborState, NeighborStatus};
+use anycastd::status::{Direction, NeighborState, NeighborStatus, StatusDoc};
 use common::bgp_bytes::*;
 use common::raw_peer::{describe, run_good_peer, Next, Peer, R, STEP};
 use common::speaker_status::{status_of, wait_status};
@@ -597,7 +597,11 @@ async fn run_case(n: u8, c: Case) -> R<()> {
         if g.state != NeighborState::Established || g.established_count != 1 || g.flaps != 0 {
             return Err(format!("second neighbor disturbed: {g:?}"));
         }
-        if g.last_notification_sent.is_some() || g.last_notification_received.is_some() || !seen.is_empty() {
+        if g.last_notification_sent.is_some()
+            || g.last_notification_received.is_some()
+            || !g.notifications.is_empty()
+            || !seen.is_empty()
+        {
             return Err(format!("second neighbor saw an error: {g:?} / {seen:?}"));
         }
         Ok(())
@@ -608,6 +612,32 @@ async fn run_case(n: u8, c: Case) -> R<()> {
         t.abort();
     }
     r
+}
+
+/// The NOTIFICATION of the case is counted once more in the neighbor's status, under its
+/// direction, code and subcode, and `/metrics` shows the count.
+fn counted_once(before: &NeighborStatus, after: &NeighborStatus, d: Direction, code: u8, sub: u8) -> R<()> {
+    let count = |s: &NeighborStatus| {
+        s.notifications
+            .iter()
+            .find(|n| n.direction == d && n.code == Some(code) && n.subcode == Some(sub))
+            .map_or(0, |n| n.count)
+    };
+    let want = count(before) + 1;
+    if count(after) != want {
+        return Err(format!("{} NOTIFICATION {code}/{sub} not counted once: {after:?}", d.name()));
+    }
+    let doc = StatusDoc { neighbors: vec![after.clone()], ..Default::default() };
+    let text = anycastd::metrics::render(&doc, &Default::default());
+    let ip = after.remote_ip.map(|i| i.to_string()).unwrap_or_default();
+    let line = format!(
+        "anycastd_neighbor_notifications_total{{neighbor=\"{ip}\",direction=\"{}\",code=\"{code}\",subcode=\"{sub}\"}} {want}\n",
+        d.name()
+    );
+    if !text.contains(&line) {
+        return Err(format!("/metrics lacks {line:?}"));
+    }
+    Ok(())
 }
 
 /// The hostile side of a case: handshake up to the phase, input, checks (a), (b), (d).
@@ -673,6 +703,7 @@ async fn drive(sp: &Speaker, c: &Case, ip: Ipv4Addr, l: &TcpListener) -> R<()> {
             if !s.last_notification_sent.as_deref().is_some_and(|t| t.contains(&format!("({code})"))) {
                 return Err(format!("status does not show the NOTIFICATION sent: {s:?}"));
             }
+            counted_once(&before, &s, Direction::Sent, *code, *sub)?;
             true
         }
         Expect::Silent => {
@@ -685,6 +716,11 @@ async fn drive(sp: &Speaker, c: &Case, ip: Ipv4Addr, l: &TcpListener) -> R<()> {
             .await?;
             if s.last_notification_sent.is_some() {
                 return Err(format!("status shows a NOTIFICATION sent: {s:?}"));
+            }
+            if let Input::Write(b) = &c.input {
+                if let (Some(&code), Some(&sub)) = (b.get(19), b.get(20)) {
+                    counted_once(&before, &s, Direction::Received, code, sub)?;
+                }
             }
             true
         }

@@ -342,3 +342,48 @@ async fn check_quiet_and_the_track_file_follow_health_drain_serving_and_the_daem
     assert_eq!(quiet().await.code, 1, "daemon gone");
     p.shutdown("test", Duration::from_secs(1)).await;
 }
+
+/// `status -v` shows the failover timeline: after two role changes (MASTER, then BACKUP) the
+/// last decisions are listed with their time, state and cause, and the JSON has them too.
+#[tokio::test(flavor = "current_thread")]
+async fn status_verbose_shows_the_last_decisions_and_their_causes() {
+    let lab = Lab::new("timeline", 17972);
+    std::fs::write(&lab.ok_file, "").unwrap();
+    let d = Daemon::start(&lab);
+    wait_for(Duration::from_secs(10), "the control socket", async || lab.sock.exists()).await;
+    let cfg = s(&lab.cfg);
+    assert_eq!(cli(&["notify", "MASTER", "--config", cfg]).await.code, 0);
+    wait_for(Duration::from_secs(5), "advertising", async || {
+        status_json(&lab, &lab.cfg).await["advert_state"] == "advertising"
+    })
+    .await;
+    assert_eq!(cli(&["notify", "BACKUP", "--config", cfg]).await.code, 0);
+    let st = status_json(&lab, &lab.cfg).await;
+    let list = st["decisions"].as_array().cloned().unwrap_or_default();
+    let last_two: Vec<(String, String)> = list
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| (r["state"].as_str().unwrap_or("").to_string(), r["cause"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(last_two[0].0, "withdrawn", "{st}");
+    assert!(last_two[0].1.starts_with("role standby"), "{st}");
+    assert_eq!(last_two[1].0, "advertising", "{st}");
+    assert!(last_two[1].1.starts_with("role primary"), "{st}");
+    assert!(list.iter().all(|r| r["at"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() == 24)), "{st}");
+    let v = cli(&["status", "-v", "--config", cfg]).await;
+    assert!(v.stdout.contains("decisions (oldest first):"), "{}", v.stdout);
+    let lines: Vec<&str> = v.stdout.lines().filter(|l| l.starts_with("    20")).collect();
+    assert!(lines.len() >= 2, "{}", v.stdout);
+    assert!(
+        lines[lines.len() - 1].contains("withdrawn") && lines[lines.len() - 1].contains("role standby"),
+        "{}",
+        v.stdout
+    );
+    assert!(
+        lines[lines.len() - 2].contains("advertising") && lines[lines.len() - 2].contains("role primary"),
+        "{}",
+        v.stdout
+    );
+    d.stop().await;
+}

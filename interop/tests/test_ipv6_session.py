@@ -51,7 +51,7 @@ PEERS = [NODEA.addr4, NODEA.addr6]
 
 
 def established_log(peer: str) -> str:
-    return rf"neighbor\{{peer={peer}\}}.*session established"
+    return rf"neighbor\{{neighbor={peer}\}}.*session established"
 
 
 @pytest.mark.router_config(v6_nodes=(NODEA,))
@@ -132,7 +132,7 @@ def test_ipv6_session(lab, router, checks):
     fib0 = steps.fib_lines(lab, router)
     router.admin_down(NODEA.addr6)
     checks.check(f"{router.kind} shuts the IPv6 session down: anycastd's IPv6 neighbor received the Cease",
-                 wait_until(lambda: acd.has(rf"neighbor\{{peer={plan.RTR_LAN6}\}}.*received NOTIFICATION notification=Cease"), 3))
+                 wait_until(lambda: acd.has(rf"neighbor\{{neighbor={plan.RTR_LAN6}\}}.*received NOTIFICATION notification=Cease"), 3))
     time.sleep(0.5)
     checks.check("IPv6 session down: IPv4 session Established, FIB unchanged, its channels 1/0",
                  router.established(NODEA.addr4) and steps.fib_lines(lab, router) == fib0

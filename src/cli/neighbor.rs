@@ -76,6 +76,7 @@ pub fn render(n: &NeighborStatus) -> String {
         established_count,
         flaps,
         bfd,
+        notifications,
     } = n;
     let mut out = String::new();
     let ip = remote_ip.map_or_else(|| "?".to_string(), |i| i.to_string());
@@ -102,6 +103,16 @@ pub fn render(n: &NeighborStatus) -> String {
     ] {
         let v = v.as_deref().map_or_else(|| "none".to_string(), shown);
         let _ = writeln!(out, "  {k}: {v}");
+    }
+    if !notifications.is_empty() {
+        let by_code: Vec<String> = notifications
+            .iter()
+            .map(|c| {
+                let code = |v: Option<u8>| v.map_or_else(|| "other".to_string(), |v| v.to_string());
+                format!("{} {}/{} ×{}", c.direction.name(), code(c.code), code(c.subcode), c.count)
+            })
+            .collect();
+        let _ = writeln!(out, "  NOTIFICATIONs by code/subcode: {}", by_code.join(", "));
     }
     if let Some(b) = bfd {
         super::status::bfd_line(&mut out, b, true);
@@ -173,7 +184,7 @@ fn session_lines(out: &mut String, s: &SessionStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::NeighborState;
+    use crate::status::{Direction, NeighborState, NotificationCount};
 
     fn established() -> NeighborStatus {
         NeighborStatus {
@@ -200,6 +211,10 @@ mod tests {
             }),
             last_notification_received: Some("Cease (6) / Administrative Reset (4): \"bye\\n\x1b[31m\"".into()),
             advertised: vec!["203.0.113.124/32".into()],
+            notifications: vec![
+                NotificationCount { direction: Direction::Received, code: Some(6), subcode: Some(4), count: 1 },
+                NotificationCount { direction: Direction::Sent, code: None, subcode: None, count: 2 },
+            ],
             ..Default::default()
         }
     }
@@ -216,6 +231,7 @@ mod tests {
             "  prefixes sent: announced v4 3 v6 0, withdrawn v4 2 v6 0\n",
             "  NOTIFICATIONs: sent 0, received 1\n",
             "  last NOTIFICATION sent: none\n",
+            "  NOTIFICATIONs by code/subcode: received 6/4 ×1, sent other/other ×2\n",
         ] {
             assert!(t.contains(want), "{want:?} missing in:\n{t}");
         }

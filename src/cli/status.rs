@@ -90,6 +90,7 @@ fn decision_lines(out: &mut String, ha: &HaStatus, failovers: Option<u64>, verbo
         split_brain,
         vrrp_watch,
         etcd,
+        decisions,
     } = ha;
     if !reason.is_empty() {
         let _ = writeln!(out, "  decision: {reason}");
@@ -105,6 +106,27 @@ fn decision_lines(out: &mut String, ha: &HaStatus, failovers: Option<u64>, verbo
     }
     for c in checks {
         check_line(out, c, verbose);
+    }
+    if verbose {
+        history_lines(out, decisions);
+    }
+}
+
+/// The failover timeline (`-v`): one line per decision, oldest first, with its time, state,
+/// cause and reason.
+fn history_lines(out: &mut String, decisions: &[crate::ha::history::DecisionRecord]) {
+    if decisions.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  last {} decisions (oldest first):", decisions.len());
+    for crate::ha::history::DecisionRecord { at, at_unix_ms: _, state, advertised: _, cause, reason } in decisions {
+        let state = match state {
+            crate::ha::AdvertState::Advertising => "advertising".to_string(),
+            crate::ha::AdvertState::Standby(n) => format!("standby+{n}"),
+            crate::ha::AdvertState::Draining => "draining".to_string(),
+            crate::ha::AdvertState::Withdrawn => "withdrawn".to_string(),
+        };
+        let _ = writeln!(out, "    {at}  {state:<11}  {cause} → {reason}");
     }
 }
 
@@ -225,6 +247,7 @@ fn check_line(out: &mut String, c: &CheckStatus, verbose: bool) {
         detail,
         duration_ms,
         age_ms: _,
+        durations: _,
     } = c;
     let state = if *healthy { "ok  " } else { "FAIL" };
     let _ = write!(out, "  check {state} {name}");
@@ -262,6 +285,7 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
         established_count: _,
         flaps: _,
         bfd,
+        notifications: _,
     } = n;
     let ip = remote_ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into());
     let up = established_secs.map(|s| format!(" {}", secs(s))).unwrap_or_default();

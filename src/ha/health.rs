@@ -23,6 +23,38 @@ pub struct CheckResult {
     pub at: Instant,
 }
 
+/// Upper bounds of the check-duration histogram's buckets, µs: 1 ms to 10 s (a check times
+/// out long before 10 s is of interest), then +Inf.
+pub const DURATION_BUCKETS_US: [u64; 13] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// How long a check's runs took, since the check was created (a reload that keeps the check
+/// keeps its histogram). Fixed size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DurationHistogram {
+    /// Runs per bucket of [`DURATION_BUCKETS_US`] (not cumulative); the last one is +Inf.
+    pub counts: [u64; DURATION_BUCKETS_US.len() + 1],
+    /// Sum of all durations, µs.
+    pub sum_us: u64,
+}
+
+impl DurationHistogram {
+    pub fn observe(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = DURATION_BUCKETS_US.iter().position(|&le| us <= le).unwrap_or(DURATION_BUCKETS_US.len());
+        if let Some(c) = self.counts.get_mut(i) {
+            *c = c.saturating_add(1);
+        }
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    /// Runs observed.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, b| a.saturating_add(*b))
+    }
+}
+
 /// The hysteresis state of one check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckState {
@@ -34,6 +66,8 @@ pub struct CheckState {
     /// After hysteresis, ignoring stalls (see [`CheckState::is_healthy`]).
     pub healthy: bool,
     pub last_result: Option<CheckResult>,
+    /// Every run's duration.
+    pub durations: DurationHistogram,
     /// When the check was created; stalls before the first result count from here.
     since: Instant,
 }
@@ -49,6 +83,7 @@ impl CheckState {
             consecutive_fail: 0,
             healthy: false,
             last_result: None,
+            durations: DurationHistogram::default(),
             since: now,
         }
     }
@@ -60,6 +95,7 @@ impl CheckState {
         self.consecutive_fail = old.consecutive_fail;
         self.healthy = old.healthy;
         self.last_result = old.last_result.clone();
+        self.durations = old.durations.clone();
         self.since = old.since;
     }
 
@@ -108,6 +144,7 @@ impl CheckState {
                 self.healthy = false;
             }
         }
+        self.durations.observe(r.duration);
         self.last_result = Some(r);
         self.healthy != was
     }
@@ -221,6 +258,27 @@ mod tests {
             c.describe_failure("x", late).as_deref(),
             Some("check `x` stalled: no result since start for 3000 ms")
         );
+    }
+
+    #[test]
+    fn every_run_lands_in_its_duration_bucket() {
+        let t0 = Instant::now();
+        let mut c = CheckState::new(1, 1, IV, t0);
+        for us in [0, 1_000, 1_001, 250_000, 10_000_000, 10_000_001, u64::MAX] {
+            let r = CheckResult { ok: true, detail: String::new(), duration: Duration::from_micros(us), at: t0 };
+            c.record(r);
+        }
+        let h = &c.durations;
+        assert_eq!(h.counts[0], 2, "0 and 1 ms are ≤ 1 ms");
+        assert_eq!(h.counts[1], 1, "1.001 ms ≤ 2.5 ms");
+        assert_eq!(h.counts[7], 1, "250 ms");
+        assert_eq!(h.counts[12], 1, "10 s");
+        assert_eq!(h.counts[13], 2, "beyond 10 s: +Inf");
+        assert_eq!(h.count(), 7);
+        assert_eq!(h.sum_us, u64::MAX, "saturates");
+        let mut n = CheckState::new(2, 2, IV, t0);
+        n.carry_from(&c);
+        assert_eq!(n.durations, c.durations, "a reload keeps it");
     }
 
     #[test]

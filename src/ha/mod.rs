@@ -16,6 +16,7 @@ pub mod engine;
 pub mod etcd;
 pub mod event;
 pub mod health;
+pub mod history;
 pub mod hook;
 pub mod http;
 pub mod loopback;
@@ -149,6 +150,7 @@ pub struct Carry {
     update: RoleUpdate,
     engine: engine::EngineState,
     checks: Vec<(String, crate::config::Probe, health::CheckState)>,
+    history: history::History,
 }
 
 /// The running HA controller. Dropping it stops its tasks.
@@ -184,6 +186,9 @@ struct Shared {
     /// The VRRP advert watch (`[role] vrid`): split brain suspected. Taken after the decider
     /// lock, never before.
     vrrp: Mutex<vrrp::SplitBrain>,
+    /// The last decisions and their causes (`status -v`). Taken after the decider lock, never
+    /// before.
+    history: Mutex<history::History>,
 }
 
 /// `now` for the decider, following tokio's clock (so paused-time tests work).
@@ -235,6 +240,7 @@ impl Shared {
             Input::Check { index, .. } => Some(*index),
             _ => None,
         };
+        let cause = history::cause_of(&input, d.checks());
         let changed = d.update(now(), input);
         let fit = track::Fitness::of(d, now());
         self.fitness.send_if_modified(|f| std::mem::replace(f, fit.clone()) != fit);
@@ -249,6 +255,7 @@ impl Shared {
             }
         }
         if let Some(dec) = &changed {
+            self.history().push(dec, cause, SystemTime::now());
             info!(state = ?dec.state, "{}", dec.reason);
             if let Some(hook) = &self.hook {
                 hook(dec);
@@ -279,6 +286,10 @@ impl Shared {
 
     fn split_brain(&self) -> MutexGuard<'_, vrrp::SplitBrain> {
         self.vrrp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn history(&self) -> MutexGuard<'_, history::History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What the keepalived watch saw: a death of the process that reported the role in force
@@ -376,7 +387,10 @@ impl HaController {
             RoleSource::Keepalived(ka) => ka.pidfile.clone(),
             _ => crate::config::EnginePid::Off,
         });
+        let mut timeline = history::History::default();
+        let cause = if carry.is_some() { "reload" } else { "start" };
         if let Some(c) = carry {
+            timeline = c.history;
             for (i, check) in cfg.checks.iter().enumerate() {
                 if let Some((_, _, old)) = c.checks.iter().find(|(n, p, _)| *n == check.name && *p == check.probe) {
                     decider.carry_check(i, old);
@@ -391,6 +405,9 @@ impl HaController {
         }
         decider.update(t, Input::Addresses(addresses));
         let first = decider.current().clone();
+        if !timeline.same_as_last(&first) {
+            timeline.push(&first, cause.to_string(), SystemTime::now());
+        }
         info!("{}", first.reason);
         if let Some(hook) = &hook {
             hook(&first);
@@ -413,6 +430,7 @@ impl HaController {
                 RoleSource::Keepalived(ka) => ka.vrid,
                 _ => None,
             })),
+            history: Mutex::new(timeline),
         });
         let (drain, problem) = state::load_drain(&shared.drain_path, t, SystemTime::now());
         if let Some(p) = problem {
@@ -490,6 +508,7 @@ impl HaController {
             update: d.role().clone(),
             engine: self.shared.engine_state().clone(),
             checks,
+            history: self.shared.history().clone(),
         }
     }
 
@@ -624,6 +643,7 @@ impl HaController {
         s.split_brain = sb.suspected(t, d.effective_role(t)).map(|x| x.status(t));
         s.vrrp_watch = sb.watch_status();
         s.etcd = self.etcd.as_ref().map(|h| h.status(t));
+        s.decisions = self.shared.history().list();
         s
     }
 

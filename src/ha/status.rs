@@ -43,6 +43,8 @@ pub struct HaStatus {
     pub vrrp_watch: Option<VrrpWatchStatus>,
     /// The etcd election or followed key (`source = "etcd"`/`"etcd-key"`).
     pub etcd: Option<super::etcd::EtcdStatus>,
+    /// The last decisions (at most `history::HISTORY_LEN`), oldest first: the failover timeline.
+    pub decisions: Vec<super::history::DecisionRecord>,
 }
 
 /// One health check; `ok`, `detail`, `duration_ms`, `age_ms` describe its last probe run
@@ -64,6 +66,41 @@ pub struct CheckStatus {
     pub duration_ms: Option<u64>,
     /// How long ago the last result came in.
     pub age_ms: Option<u64>,
+    /// Every run's duration since the check was created (`/metrics`:
+    /// `anycastd_check_run_duration_seconds`).
+    pub durations: DurationsStatus,
+}
+
+/// A check's duration histogram: `count[i]` runs took at most `le_us[i]` µs (cumulative, as
+/// Prometheus has it); `total` runs in all (the +Inf bucket), taking `sum_us` µs together.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DurationsStatus {
+    pub le_us: Vec<u64>,
+    pub count: Vec<u64>,
+    pub total: u64,
+    pub sum_us: u64,
+}
+
+impl From<&super::health::DurationHistogram> for DurationsStatus {
+    fn from(h: &super::health::DurationHistogram) -> Self {
+        let mut acc = 0u64;
+        let count = h
+            .counts
+            .iter()
+            .take(super::health::DURATION_BUCKETS_US.len())
+            .map(|c| {
+                acc = acc.saturating_add(*c);
+                acc
+            })
+            .collect();
+        DurationsStatus {
+            le_us: super::health::DURATION_BUCKETS_US.to_vec(),
+            count,
+            total: h.count(),
+            sum_us: h.sum_us,
+        }
+    }
 }
 
 /// The operator's drain.
@@ -128,6 +165,7 @@ fn check_status(name: &str, c: &CheckState, now: Instant) -> CheckStatus {
         detail: last.map(|r| r.detail.clone()),
         duration_ms: last.map(|r| ms(r.duration)),
         age_ms: last.map(|r| ms(now.saturating_duration_since(r.at))),
+        durations: DurationsStatus::from(&c.durations),
     }
 }
 
@@ -159,6 +197,7 @@ pub fn status_of(d: &Decider, now: Instant) -> HaStatus {
         split_brain: None,
         vrrp_watch: None,
         etcd: None,
+        decisions: Vec::new(),
     }
 }
 
@@ -186,6 +225,10 @@ mod tests {
         assert_eq!(json["checks"][0]["age_ms"], 250);
         assert_eq!(json["checks"][0]["ok"], true);
         assert_eq!(json["checks"][0]["consecutive_ok"], 1);
+        assert_eq!(json["checks"][0]["durations"]["total"], 1);
+        assert_eq!(json["checks"][0]["durations"]["count"][2], 0, "7 ms is not ≤ 5 ms");
+        assert_eq!(json["checks"][0]["durations"]["count"][3], 1, "7 ms ≤ 10 ms");
+        assert_eq!(json["checks"][0]["durations"]["sum_us"], 7000);
         assert_eq!(json["drained"], true);
         assert_eq!(json["drain"]["state"], "draining");
         assert_eq!(json["drain"]["remaining_ms"], 9750);

@@ -445,6 +445,7 @@ impl Session {
         let mut b = BytesMut::with_capacity(n.encoded_len());
         n.encode(&mut b);
         self.send(b.freeze(), MessageType::Notification, 1, out);
+        self.stats.notifications_sent.add(n.code, n.subcode, 1);
         self.stats.last_notification_sent = Some(n.clone());
         out.push(Action::NotificationSent(n));
     }

@@ -268,6 +268,8 @@ fn bad_opens_get_the_exact_notification() {
         let a = strip(s.handle(t, Event::Bytes(&msg)));
         assert_eq!(a, failed(State::OpenSent, Notification::new(code, sub, data)), "{code}/{sub}");
         assert_eq!(s.stats().last_notification_sent.as_ref().map(|n| (n.code, n.subcode)), Some((code, sub)));
+        assert_eq!(s.stats().notifications_sent.by_kind, vec![(code, sub, 1)]);
+        assert_eq!(s.stats().notifications_received, Default::default());
         assert!(s.stats().last_error.is_some());
         assert_restart_in(&s, t, secs(1));
     }
@@ -308,6 +310,20 @@ fn version_notification_in_opensent_goes_idle_without_answering() {
     assert_eq!(a, vec![Action::NotificationReceived(n.clone()), Action::Close, sc(State::OpenSent, State::Idle)]);
     assert_eq!(s.stats().last_notification_received, Some(n));
     assert_eq!(s.stats().msgs_out.notification, 0);
+    assert_eq!(s.stats().notifications_received.by_kind, vec![(2, 1, 1)]);
+    assert_eq!(s.stats().notifications_sent, Default::default());
+}
+
+#[test]
+fn notification_counts_are_bounded_whatever_the_peer_invents() {
+    let mut c = crate::session::NotificationCounts::default();
+    for i in 0..=255u8 {
+        c.add(i, i, 1);
+    }
+    c.add(0, 0, 2);
+    assert_eq!(c.by_kind.len(), crate::session::NOTIFICATION_KINDS);
+    assert_eq!(c.by_kind[0], (0, 0, 3));
+    assert_eq!(c.other, 256 - crate::session::NOTIFICATION_KINDS as u64);
 }
 
 #[test]

@@ -269,6 +269,39 @@ impl MsgCounts {
     }
 }
 
+/// Distinct (code, subcode) pairs counted per direction; further pairs (only a peer inventing
+/// codes gets there) are counted together in [`NotificationCounts::other`].
+pub const NOTIFICATION_KINDS: usize = 16;
+
+/// NOTIFICATIONs by (code, subcode), for one direction. Bounded: at most
+/// [`NOTIFICATION_KINDS`] pairs, whatever the peer sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationCounts {
+    /// (code, subcode, count), in the order first seen.
+    pub by_kind: Vec<(u8, u8, u64)>,
+    /// NOTIFICATIONs whose pair found the table full.
+    pub other: u64,
+}
+
+impl NotificationCounts {
+    pub fn add(&mut self, code: u8, subcode: u8, n: u64) {
+        if let Some(e) = self.by_kind.iter_mut().find(|e| e.0 == code && e.1 == subcode) {
+            e.2 = e.2.saturating_add(n);
+        } else if self.by_kind.len() < NOTIFICATION_KINDS {
+            self.by_kind.push((code, subcode, n));
+        } else {
+            self.other = self.other.saturating_add(n);
+        }
+    }
+
+    fn absorb(&mut self, o: &NotificationCounts) {
+        for &(c, s, n) in &o.by_kind {
+            self.add(c, s, n);
+        }
+        self.other = self.other.saturating_add(o.other);
+    }
+}
+
 /// Prefix counters per family.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FamilyCounts {
@@ -304,6 +337,9 @@ pub struct Stats {
     pub update_errors: u64,
     pub last_notification_sent: Option<Notification>,
     pub last_notification_received: Option<Notification>,
+    /// Every NOTIFICATION sent and received, by (code, subcode).
+    pub notifications_sent: NotificationCounts,
+    pub notifications_received: NotificationCounts,
     pub last_error: Option<String>,
     /// When the current Established period began (`None` outside Established).
     pub established_at: Option<Instant>,
@@ -327,6 +363,8 @@ impl Stats {
         self.prefixes_announced_tx.absorb(&other.prefixes_announced_tx);
         self.prefixes_withdrawn_tx.absorb(&other.prefixes_withdrawn_tx);
         self.update_errors = self.update_errors.saturating_add(other.update_errors);
+        self.notifications_sent.absorb(&other.notifications_sent);
+        self.notifications_received.absorb(&other.notifications_received);
         self.established_count = self.established_count.saturating_add(other.established_count);
         self.flaps = self.flaps.saturating_add(other.flaps);
         self.connect_retry_counter = self.connect_retry_counter.max(other.connect_retry_counter);

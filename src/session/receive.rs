@@ -123,6 +123,7 @@ impl Session {
     /// back. NotifMsgVerErr (Event 24) in OpenSent/OpenConfirm: the same without the counter;
     /// we still back off, so a peer that refuses version 4 is not hammered.
     fn notification_received(&mut self, now: Instant, n: Notification, out: &mut Vec<Action>) {
+        self.stats.notifications_received.add(n.code, n.subcode, 1);
         self.stats.last_notification_received = Some(n.clone());
         let why = format!("NOTIFICATION received in {}: {n}", self.state);
         out.push(Action::NotificationReceived(n));

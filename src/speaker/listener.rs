@@ -292,7 +292,7 @@ fn install(
                 held.keyed.remove(&ip);
             }
             // Still keyed is stricter, not weaker: only the unused key stays.
-            Err(e) => error!(%addr, peer = %ip, "cannot remove an unused TCP-MD5 key: {e}"),
+            Err(e) => error!(%addr, neighbor = %ip, "cannot remove an unused TCP-MD5 key: {e}"),
         }
     }
     let gtsm: Vec<IpAddr> = ns.iter().filter(|n| n.ttl == TtlMode::Security).map(|n| n.remote_ip).collect();
@@ -348,16 +348,20 @@ fn log_refusal(addr: SocketAddr, peer: SocketAddr, why: Refusal, verdict: Verdic
     }
     let more = verdict.suffix();
     match why {
-        Refusal::Unconfigured => warn!(%peer, %addr, "refused BGP connection from an unconfigured address{more}"),
+        Refusal::Unconfigured => {
+            warn!(neighbor = %peer.ip(), port = peer.port(), %addr, "refused BGP connection from an unconfigured address{more}")
+        }
         Refusal::WrongListener(theirs) => warn!(
-            %peer, %addr,
+            neighbor = %peer.ip(), port = peer.port(), %addr,
             "refused BGP connection from a neighbor's address to a local address that is not its session address {theirs}{more}"
         ),
         Refusal::Unprotected => warn!(
-            %peer, %addr,
+            neighbor = %peer.ip(), port = peer.port(), %addr,
             "refused BGP connection: the neighbor is disabled or this listener lacks its TCP-MD5 key or GTSM{more}"
         ),
-        Refusal::Busy => warn!(%peer, %addr, "refused BGP connection: the neighbor has connections queued{more}"),
+        Refusal::Busy => {
+            warn!(neighbor = %peer.ip(), port = peer.port(), %addr, "refused BGP connection: the neighbor has connections queued{more}")
+        }
     }
 }
 

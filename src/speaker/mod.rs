@@ -268,7 +268,7 @@ impl Speaker {
                 ..Default::default()
             };
             let (st_tx, st_rx) = watch::channel(NeighborReport { status: first, established_at: None, serving: false });
-            let span = tracing::info_span!("neighbor", peer = %ip);
+            let span = tracing::info_span!("neighbor", neighbor = %ip);
             let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
             let bfd_ctl = bfd.as_ref().map(bfd::BfdHandle::control);
             let down = inner.admin_down.contains(&ip);

@@ -17,7 +17,7 @@ use super::{Adverts, Stamped};
 use crate::log_limit::{LogLimiter, Verdict};
 use crate::session::policy::ExportPolicy;
 use crate::session::{Action, ConnId, Peer, PeerAction, PeerEvent, SessionConfig, State, Stats};
-use crate::status::{NeighborState, NeighborStatus};
+use crate::status::{NeighborState, NeighborStatus, NotificationCount};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -590,7 +590,7 @@ impl Task {
         }
         // BGP waits for BFD Up: the router's own connection attempts are refused too.
         if self.held_by_bfd {
-            debug!(?peer, "refused a connection: BGP waits for BFD Up");
+            debug!(port = peer.map_or(0, |p| p.port()), "refused a connection: BGP waits for BFD Up");
             return;
         }
         let user_timeout = kernel_backstop(self.configured_limit());
@@ -602,12 +602,14 @@ impl Task {
         }
         match self.peer.accept(now()) {
             Some((id, acts)) => {
-                debug!(?peer, conn = %id, "accepted connection");
+                debug!(port = peer.map_or(0, |p| p.port()), conn = %id, "accepted connection");
                 self.unbind(id);
                 self.links.push(Link::new(id, stream));
                 self.apply(acts);
             }
-            None => debug!(?peer, state = %self.peer.state(), "refused a connection the session cannot take"),
+            None => {
+                debug!(port = peer.map_or(0, |p| p.port()), state = %self.peer.state(), "refused a connection the session cannot take")
+            }
         }
     }
 
@@ -727,6 +729,7 @@ impl Task {
             established_count: st.established_count,
             flaps: st.flaps,
             bfd: None,
+            notifications: NotificationCount::list(&st.notifications_sent, &st.notifications_received),
         };
         self.status.send_replace(NeighborReport { status, established_at: st.established_at, serving });
         self.published = Some(inputs);
