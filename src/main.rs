@@ -178,7 +178,12 @@ enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff) to standard output: anycastd man > anycastd.8
-    Man,
+    Man {
+        /// Write anycastd.8 and one page per subcommand (anycastd-status.8, anycastd-bgp-set.8,
+        /// …, the pages anycastd.8 names) into this directory instead (packaging/build.sh).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// TCP-MD5 (RFC 2385) tools.
     Md5 {
         #[command(subcommand)]
@@ -358,6 +363,25 @@ fn read_input(file: &PathBuf) -> std::io::Result<Vec<u8>> {
 /// The BGP port (RFC 4271 §8.2.1): what `decode --pcap` looks for without --port.
 const BGP_PORT: u16 = 179;
 
+/// The command tree the man pages describe: built (so each subcommand's name is
+/// `anycastd-status`, as its page is named), without clap's `help` subcommand (no page).
+fn man_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().name("anycastd").disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// Writes `cmd`'s page and, depth first, one per visible subcommand into `dir` (created if
+/// missing), all in section 8: the `anycastd-status(8)` … that the top page lists all exist.
+fn write_man_pages(cmd: clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man_pages(sub.clone(), dir)?;
+    }
+    clap_mangen::Man::new(cmd).section("8").generate_to(dir).map(drop)
+}
+
 /// A usage error (unknown flag, missing argument): EX_USAGE from sysexits.h, so a script tells
 /// it from 1 (degraded, a check failed) and 2 (the daemon unreachable).
 const EX_USAGE: u8 = 64;
@@ -393,13 +417,16 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "anycastd", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Man => {
-            use clap::CommandFactory;
-            let man = clap_mangen::Man::new(Cli::command().name("anycastd")).section("8");
-            match man.render(&mut std::io::stdout()) {
+        Command::Man { dir } => {
+            let written = match &dir {
+                Some(dir) => write_man_pages(man_command(), dir),
+                None => clap_mangen::Man::new(man_command()).section("8").render(&mut std::io::stdout()),
+            };
+            match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("anycastd: {e}");
+                    let at = dir.map(|d| format!(" {}", d.display())).unwrap_or_default();
+                    eprintln!("anycastd: man{at}: {e}");
                     ExitCode::from(1)
                 }
             }

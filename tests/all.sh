@@ -25,14 +25,18 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 
-# The labs' release binary is built beside clippy and cargo test rather than after them: cargo
-# locks target/release and target/debug apart, and the release build spends minutes on one core
-# (the crate itself: one codegen unit, thin LTO) while the other would idle. It runs at a lower
-# priority (nice 10), so the cargo test steps, some of which time real sockets and timers, come
-# first whenever both want a core. Its output is shown at its step below.
+# The labs' release binary is the static musl one the packages ship (packaging/build.sh): one
+# release build serves the labs and the .deb. It is built beside clippy and cargo test rather
+# than after them: cargo locks the release and debug directories apart, and the release build
+# spends minutes on one core (the crate itself: one codegen unit, thin LTO) while the other
+# would idle. It runs at a lower priority (nice 10), so the cargo test steps, some of which time
+# real sockets and timers, come first whenever both want a core. Its output is shown at its step
+# below.
 release_log=$(mktemp)
 release_t0=$SECONDS
-nice -n 10 cargo build --release --locked --bin anycastd >"$release_log" 2>&1 &
+musl=x86_64-unknown-linux-musl
+export ANYCASTD_BIN=$PWD/target/$musl/release/anycastd  # the labs and the python tools' binary
+nice -n 10 cargo build --release --locked --bin anycastd --target "$musl" >"$release_log" 2>&1 &
 release_pid=$!
 trap '[ -z "$release_pid" ] || kill "$release_pid" 2>/dev/null' EXIT  # the script ended early
 release_build() {
@@ -49,6 +53,21 @@ step "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnin
 step "cargo test" cargo test --locked
 step "status readers: a renamed status field breaks both at compile time" bash tests/status-readers.sh
 step "cargo build --release" release_build
+# The .deb from that binary, installed into a clean Debian 12 root (debootstrap, cached in
+# /var/cache/anycastd-ci), with an upgrade to a second revision and a purge: packaging/test-deb.sh.
+package_check() {
+    local debs=target/$musl/debian
+    rm -rf "$debs"
+    bash packaging/build.sh --no-build || return 1
+    cargo deb --no-build --locked --target "$musl" --fast --deb-revision 2 --output "$debs/upgrade-rev2.deb" >/dev/null || return 1
+    bash packaging/test-deb.sh "$debs"/anycastd_*-1_amd64.deb "$debs/upgrade-rev2.deb"
+}
+if [ "$(id -u)" = 0 ]; then
+    step "package: .deb installed into a clean Debian 12 root" package_check
+else
+    skipped=$((skipped + 1))
+    echo "=== package check skipped: not root (debootstrap, chroot)"
+fi
 step "fixture tools (python)" python3 interop/test-fixture-tools.py
 step "bench-events analysis and driver tables (python)" python3 interop/test-bench-events.py
 
@@ -58,7 +77,6 @@ step "bench-events analysis and driver tables (python)" python3 interop/test-ben
 # time (pytest-xdist, Debian's python3-pytest-xdist; LAB_WORKERS=N for another number, 0 for
 # one at a time): they mostly wait on timers and daemons, and each lab has its own namespaces.
 if [ "$(id -u)" = 0 ]; then
-    export ANYCASTD_BIN=$PWD/target/release/anycastd
     workers=${LAB_WORKERS:-2}
     parallel=()
     if [ "$workers" != 0 ]; then

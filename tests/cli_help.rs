@@ -67,6 +67,43 @@ fn man_page_and_completions() {
     }
 }
 
+/// `man --dir` (packaging/build.sh): every `anycastd-…(8)` a page names, the top page's
+/// subcommands and theirs (`anycastd-bgp` → `anycastd-bgp-set`), is a page in the directory.
+#[test]
+fn man_dir_writes_every_page_the_pages_name() {
+    let dir = std::env::temp_dir().join(format!("anycastd-man-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (_, code) = run(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let read = |name: &str| {
+        let page = std::fs::read_to_string(dir.join(format!("{name}.8"))).unwrap_or_default();
+        page.replace("\\-", "-")
+    };
+    let mut todo = vec!["anycastd".to_string()];
+    let mut seen = Vec::new();
+    while let Some(name) = todo.pop() {
+        let page = read(&name);
+        assert!(page.contains(&format!(".TH {name} 8")), "{name}.8 missing or not section 8: {page:.200}");
+        for (at, _) in page.match_indices("anycastd-") {
+            let named = &page[at..];
+            if let Some(end) = named.find("(8)") {
+                let named = &named[..end];
+                if !seen.iter().any(|s| s == named) && !named.contains(char::is_whitespace) {
+                    seen.push(named.to_string());
+                    todo.push(named.to_string());
+                }
+            }
+        }
+    }
+    for name in ["anycastd-status", "anycastd-check-config", "anycastd-bgp-set", "anycastd-md5-verify"] {
+        assert!(seen.iter().any(|s| s == name), "{name} not named: {seen:?}");
+    }
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(files, seen.len() + 1, "a page nobody names, or clap's help: {seen:?}");
+    assert!(!dir.join("anycastd-help.8").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn usage_errors_exit_64_not_2_which_means_the_daemon_is_unreachable() {
     for args in [
