@@ -461,7 +461,8 @@ pub struct Shape {
     pub next_hop4: Option<[u8; 4]>,
     /// Replaces every global IPv6 next hop, and then no link-local one is sent.
     pub next_hop6: Option<[u8; 16]>,
-    /// No prefix twice: a receiver that keeps a table (BIRD) counts distinct prefixes, so a
+    /// No prefix twice, none in 127/8 or 169.254/16 (a receiver ignores them): a receiver
+    /// that keeps a table (BIRD) counts distinct prefixes, so a
     /// repeated one would never let it reach the total. A prefix drawn again is redrawn (at
     /// most [`REDRAWS`] times, then left out: the [`Corpus`] counts say what was generated).
     pub unique: bool,
@@ -504,7 +505,10 @@ pub fn table(seed: u64, v4: usize, v6: usize, shape: &Shape) -> Corpus {
                 prefixes.push(draw());
                 continue;
             }
-            if let Some(p) = (0..=REDRAWS).map(|_| draw()).find(|p| seen.insert((p.len, p.addr))) {
+            // A receiver ignores host-scope space (BIRD: 127/8, 169.254/16): never counted.
+            let routable = |p: &Prefix| pick_v6 || (p.addr[0] != 127 && p.addr[..2] != [169, 254]);
+            let fresh = |p: &Prefix| routable(p) && seen.insert((p.len, p.addr));
+            if let Some(p) = (0..=REDRAWS).map(|_| draw()).find(fresh) {
                 prefixes.push(p);
             }
         }
@@ -805,6 +809,9 @@ mod tests {
         for_each_prefix(&plain.bytes, |p| repeats_in_plain += usize::from(!plain_seen.insert(p)));
         assert!(repeats_in_plain > 0, "the test must be able to fail");
         for_each_prefix(&c.bytes, |p| assert!(seen.insert(p.clone()), "repeated {p:?}"));
+        for_each_prefix(&c.bytes, |p| {
+            assert!(p.0 || (p.2.first() != Some(&127) && p.2.get(..2) != Some(&[169, 254])), "{p:?}")
+        });
         while !rest.is_empty() {
             let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
             let msg = &rest[..len];
