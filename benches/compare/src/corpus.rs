@@ -448,7 +448,40 @@ fn random_asn(rng: &mut Rng) -> u32 {
 /// Generates `v4` IPv4 and `v6` IPv6 unicast prefixes as a stream of UPDATE messages.
 /// The same `seed` always gives the same bytes. Families are interleaved in proportion.
 pub fn full_table(seed: u64, v4: usize, v6: usize) -> Corpus {
+    table(seed, v4, v6, &Shape::default())
+}
+
+/// How [`table`] departs from [`full_table`]'s stream, for replaying it to a real BGP speaker
+/// (`interop/tools/feeder`): the defaults give exactly [`full_table`]'s bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// First AS of every AS_PATH (an eBGP receiver may enforce that it is the peer's).
+    pub peer_as: u32,
+    /// Replaces every IPv4 NEXT_HOP (a receiver drops routes whose next hop it cannot reach).
+    pub next_hop4: Option<[u8; 4]>,
+    /// Replaces every global IPv6 next hop, and then no link-local one is sent.
+    pub next_hop6: Option<[u8; 16]>,
+    /// No prefix twice, none in 127/8 or 169.254/16 (a receiver ignores them): a receiver
+    /// that keeps a table (BIRD) counts distinct prefixes, so a
+    /// repeated one would never let it reach the total. A prefix drawn again is redrawn (at
+    /// most [`REDRAWS`] times, then left out: the [`Corpus`] counts say what was generated).
+    pub unique: bool,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self { peer_as: PEER_AS, next_hop4: None, next_hop6: None, unique: false }
+    }
+}
+
+/// Redraws of a repeated prefix before [`table`] leaves it out (the space is ~10⁸ times
+/// larger than a table: a second draw is almost always new).
+pub const REDRAWS: usize = 64;
+
+/// [`full_table`] shaped by `shape`; see [`Shape`].
+pub fn table(seed: u64, v4: usize, v6: usize, shape: &Shape) -> Corpus {
     let mut rng = Rng(seed);
+    let mut seen = std::collections::HashSet::new();
     let mut bytes = Vec::with_capacity((v4 + v6) * 32 + 4096);
     let mut t = Tally::default();
     let (mut left4, mut left6) = (v4, v6);
@@ -467,11 +500,24 @@ pub fn full_table(seed: u64, v4: usize, v6: usize) -> Corpus {
 
         prefixes.clear();
         for _ in 0..n {
-            prefixes.push(if pick_v6 { random_v6(&mut rng) } else { random_v4(&mut rng) });
+            let mut draw = || if pick_v6 { random_v6(&mut rng) } else { random_v4(&mut rng) };
+            if !shape.unique {
+                prefixes.push(draw());
+                continue;
+            }
+            // A receiver ignores host-scope space (BIRD: 127/8, 169.254/16): never counted.
+            let routable = |p: &Prefix| pick_v6 || (p.addr[0] != 127 && p.addr[..2] != [169, 254]);
+            let fresh = |p: &Prefix| routable(p) && seen.insert((p.len, p.addr));
+            if let Some(p) = (0..=REDRAWS).map(|_| draw()).find(fresh) {
+                prefixes.push(p);
+            }
+        }
+        if prefixes.is_empty() {
+            continue;
         }
         let origin = rng.weighted(ORIGINS);
         as_path.clear();
-        as_path.push(PEER_AS);
+        as_path.push(shape.peer_as);
         for _ in 1..rng.weighted(AS_PATH_LEN) {
             as_path.push(random_asn(&mut rng));
         }
@@ -486,6 +532,11 @@ pub fn full_table(seed: u64, v4: usize, v6: usize) -> Corpus {
             NextHop::V6 { global, link_local }
         } else {
             NextHop::V4([192, 0, 2, 1 + rng.below(4) as u8])
+        };
+        let next_hop = match (next_hop, shape.next_hop4, shape.next_hop6) {
+            (NextHop::V4(_), Some(a), _) => NextHop::V4(a),
+            (NextHop::V6 { .. }, _, Some(global)) => NextHop::V6 { global, link_local: None },
+            (nh, _, _) => nh,
         };
         let med = (rng.below(10) < 3).then(|| rng.below(1000));
         communities.clear();
@@ -730,6 +781,83 @@ mod tests {
         assert_eq!(a.bytes, b.bytes);
         assert_eq!(a.expected, b.expected);
         assert_ne!(a.bytes, c.bytes);
+    }
+
+    #[test]
+    fn shaped_table_defaults_to_the_full_table() {
+        let a = full_table(5, 3000, 600);
+        let b = table(5, 3000, 600, &Shape::default());
+        assert_eq!(a.bytes, b.bytes);
+        assert_eq!(a.expected, b.expected);
+    }
+
+    #[test]
+    fn shaped_table_is_unique_with_its_peer_as_and_next_hops() {
+        let shape = Shape {
+            peer_as: 65000,
+            next_hop4: Some([192, 0, 2, 9]),
+            next_hop6: Some([0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]),
+            unique: true,
+        };
+        // Many short prefixes (few /8s exist): without redraws this size repeats some.
+        let plain = full_table(3, 50_000, 10_000);
+        let c = table(3, 50_000, 10_000, &shape);
+        assert_eq!((c.v4_prefixes, c.v6_prefixes), (50_000, 10_000));
+        assert_eq!(walk(&c.bytes), (c.messages, 50_000, 10_000));
+        let (mut seen, mut rest, mut repeats_in_plain) = (std::collections::HashSet::new(), &c.bytes[..], 0);
+        let mut plain_seen = std::collections::HashSet::new();
+        for_each_prefix(&plain.bytes, |p| repeats_in_plain += usize::from(!plain_seen.insert(p)));
+        assert!(repeats_in_plain > 0, "the test must be able to fail");
+        for_each_prefix(&c.bytes, |p| assert!(seen.insert(p.clone()), "repeated {p:?}"));
+        for_each_prefix(&c.bytes, |p| {
+            assert!(p.0 || (p.2.first() != Some(&127) && p.2.get(..2) != Some(&[169, 254])), "{p:?}")
+        });
+        while !rest.is_empty() {
+            let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+            let msg = &rest[..len];
+            rest = &rest[len..];
+            // ORIGIN (4 octets) at 23, then AS_PATH: flags, code, length, AS_SEQUENCE, count, ASN.
+            assert_eq!(&msg[27..29], &[0x40, 2]);
+            assert_eq!(u32::from_be_bytes([msg[32], msg[33], msg[34], msg[35]]), 65000);
+            let nh4 = msg.windows(7).any(|w| w == [0x40, 3, 4, 192, 0, 2, 9]);
+            let nh6 = msg
+                .windows(20)
+                .any(|w| w[..4] == [0, 2, 1, 16] && Some(&w[4..]) == shape.next_hop6.as_ref().map(|a| &a[..]));
+            assert!(nh4 || nh6, "next hop replaced: {msg:02x?}");
+        }
+    }
+
+    /// Calls `f` with (family, length, address octets) of every announced prefix.
+    fn for_each_prefix(bytes: &[u8], mut f: impl FnMut((bool, u8, Vec<u8>))) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+            let (msg, tail) = rest.split_at(len);
+            rest = tail;
+            let alen = usize::from(u16::from_be_bytes([msg[21], msg[22]]));
+            let (mut attrs, mut nlri) = msg[23..].split_at(alen);
+            let mut walk_nlri = |mut n: &[u8], v6: bool| {
+                while !n.is_empty() {
+                    let o = usize::from(n[0]).div_ceil(8);
+                    f((v6, n[0], n[1..1 + o].to_vec()));
+                    n = &n[1 + o..];
+                }
+            };
+            while !attrs.is_empty() {
+                let (flags, code) = (attrs[0], attrs[1]);
+                let (vlen, hdr) = if flags & FLAG_EXTENDED_LENGTH != 0 {
+                    (usize::from(u16::from_be_bytes([attrs[2], attrs[3]])), 4)
+                } else {
+                    (usize::from(attrs[2]), 3)
+                };
+                let value = &attrs[hdr..hdr + vlen];
+                if code == ATTR_MP_REACH_NLRI {
+                    walk_nlri(&value[5 + usize::from(value[3])..], true);
+                }
+                attrs = &attrs[hdr + vlen..];
+            }
+            walk_nlri(std::mem::take(&mut nlri), false);
+        }
     }
 
     #[test]

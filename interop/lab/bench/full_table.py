@@ -2,7 +2,14 @@
 rtr sends N4 IPv4 + N6 IPv6 prefixes to the receiver under test in nodea; receivers one after
 another, same feed, same topology, one run: anycastd, BIRD 2, GoBGP, ExaBGP 4. The feeder is
 BIRD 2 by default, or FRR / GoBGP (--feeder): each loads the same prefixes (bench-full-table.py
-gen: /24…/20 and /48, /32) its own way and packs them into UPDATEs its own way.
+gen: /24…/20 and /48, /32) its own way and packs them into UPDATEs its own way. `--feeder fast`
+is interop/tools/feeder instead (built here if missing): a replay tool that makes the decode
+bench's table (benches/compare/src/corpus.rs: N4 + N6 distinct prefixes, 1–8 per UPDATE, AS
+65000 first in every path, next hops 192.0.2.1 / 2001:db8:2::1) in memory, connects to the
+receiver, does a real OPEN/KEEPALIVE exchange and writes the table and both End-of-RIBs as fast
+as the socket takes them, so that the receiver is the bottleneck; one feeder process per
+receiver, its own JSON report (Established, the last octet written) instead of a capture, and
+the receiver polled every 50 ms instead of 100.
 
   rtr: the feeder, AS 65000, nothing in any FIB; its session to nodea (hold 9, keepalive 3 —
        BIRD: 1 —, connect retry 1, no MD5) starts administratively down and is enabled once
@@ -32,6 +39,8 @@ sent and the receiver's CPU seconds. Checks (anycastd: all prefixes counted, sta
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -52,7 +61,8 @@ from . import procstat
 
 HPY = str(HERE / "bench-full-table.py")
 RECEIVERS = ("anycastd", "bird", "gobgp", "exabgp")
-FEEDERS = ("bird", "frr", "gobgp")
+FEEDERS = ("bird", "frr", "gobgp", "fast")
+FAST_BIN = HERE / "tools" / "feeder" / "target" / "release" / "anycastd-feeder"
 
 
 @dataclass
@@ -213,7 +223,80 @@ class GoBgpFeeder(Feeder):
         return self.router.rib_destinations("ipv4"), self.router.rib_destinations("ipv6")
 
 
-FEEDER = {"bird": BirdFeeder, "frr": FrrFeeder, "gobgp": GoBgpFeeder}
+class FastRouter:
+    """The fast feeder as the part of a router driver this bench uses: admin_up starts one
+    feeder process that connects to the receiver; its JSON lines are the session's state."""
+
+    kind = "fast"
+
+    def __init__(self, lab: Lab, o: Options, binary: str) -> None:
+        self.lab, self.o, self.binary = lab, o, binary
+        self.proc = None
+        self.runs = 0
+
+    def admin_up(self, peer: str) -> None:
+        self.runs += 1
+        o = self.o
+        argv = [self.binary, "--connect", f"{peer}:179", "--as", str(plan.RTR_AS), "--peer-as", str(plan.NODE_AS),
+                "--id", plan.RTR_ID, "--hold", "9", "--v4", str(o.v4), "--v6", str(o.v6),
+                "--next-hop4", plan.RTR_LAN4, "--next-hop6", plan.RTR_LAN6, "--wait", "30",
+                "--linger", str(o.timeout + 30), "--timeout", str(o.timeout + 60)]
+        self.proc = self.lab.spawn("rtr", f"feeder-{self.runs}", argv)
+
+    def events(self) -> list[dict]:
+        if self.proc is None or not self.proc.log.exists():
+            return []
+        out = []
+        for line in self.proc.log.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def event(self, name: str) -> dict | None:
+        return next((e for e in self.events() if e.get("event") == name), None)
+
+    def established(self, peer: str) -> bool:
+        names = [e.get("event") for e in self.events()]
+        return "established" in names and "closed" not in names and "failed" not in names
+
+    def established_since(self, peer: str) -> str:
+        return str((self.event("established") or {}).get("epoch_us", ""))
+
+    def established_epoch_us(self) -> int | None:
+        return (self.event("established") or {}).get("epoch_us")
+
+    def same_session(self, since0: str, since1: str) -> bool:
+        return bool(since0) and since0 == since1
+
+    def notification_lines(self) -> list[str]:
+        return [json.dumps(e) for e in self.events() if e.get("event") == "failed" or e.get("notification")]
+
+    def admin_down(self, peer: str) -> None:
+        if self.proc is not None:
+            wait_until(lambda: not self.proc.alive(), 5)
+            self.lab.stop(self.proc)
+
+
+class FastFeeder(Feeder):
+    def __init__(self, lab: Lab, o: Options) -> None:
+        self.lab, self.o = lab, o
+        binary = os.environ.get("FEEDER_BIN") or str(FAST_BIN)
+        self.router = FastRouter(lab, o, binary)
+
+    def start(self) -> None:
+        if os.environ.get("FEEDER_BIN"):
+            return
+        t0 = time.monotonic()
+        built = run(["cargo", "build", "--release", "--quiet", "--manifest-path", str(HERE / "tools" / "feeder" / "Cargo.toml")],
+                    timeout=600)
+        if built.returncode != 0 or not FAST_BIN.exists():
+            raise RuntimeError(f"building interop/tools/feeder failed: {built.stderr[-2000:]}")
+        log(f"fast feeder built (or up to date) in {(time.monotonic() - t0) * 1000:.0f} ms: {FAST_BIN}")
+
+
+FEEDER = {"bird": BirdFeeder, "frr": FrrFeeder, "gobgp": GoBgpFeeder, "fast": FastFeeder}
 
 
 def established_us(feeder: Router, timeout: float) -> int | None:
@@ -228,9 +311,12 @@ def established_us(feeder: Router, timeout: float) -> int | None:
     return None
 
 
-def run_receiver(lab: Lab, feeder: Router, o: Options, kind: str) -> Result:
+def run_receiver(lab: Lab, feeder: Router | FastRouter, o: Options, kind: str) -> Result:
     log(f"---- receiver {kind}")
-    cap = Capture.start(lab, plan.NODEA.port, f"feed-{kind}.pcap", extra=("-B", "65536"))
+    fast = isinstance(feeder, FastRouter)
+    # The fast feeder reports its own times; a capture of its line-rate stream would only
+    # take CPU from the receiver.
+    cap = None if fast else Capture.start(lab, plan.NODEA.port, f"feed-{kind}.pcap", extra=("-B", "65536"))
     recv = Receiver(lab, kind)
     pids = recv.start()
     rss_log = lab.path(f"rss-{kind}.log")
@@ -238,6 +324,9 @@ def run_receiver(lab: Lab, feeder: Router, o: Options, kind: str) -> Result:
                                                   *map(str, pids)])
     feeder.admin_up(plan.NODEA.addr4)
     t_est = established_us(feeder, 30) or now_us()
+    if fast:
+        t_est = feeder.established_epoch_us() or t_est
+    poll = 0.05 if fast else 0.1
     since0 = feeder.established_since(plan.NODEA.addr4)
     notes0 = len(feeder.notification_lines())  # from Established on (gobgpd warns of refusals before)
     v4 = v6 = 0
@@ -251,7 +340,7 @@ def run_receiver(lab: Lab, feeder: Router, o: Options, kind: str) -> Result:
             break
         if t_done - t_est >= o.timeout * 1_000_000:
             break
-        time.sleep(0.1)
+        time.sleep(poll)
     complete = v4 >= o.v4 and v6 >= o.v6
     secs = (t_done - t_est) / 1e6
     rate = f"{(o.v4 + o.v6) / secs:.0f}" if complete else f"{(v4 + v6) / max(secs, 1e-6):.0f} (partial)"
@@ -285,6 +374,16 @@ def run_receiver(lab: Lab, feeder: Router, o: Options, kind: str) -> Result:
         log(f"{kind}: unstable: {'; '.join(why)}")
     recv.stop()
     feeder.admin_down(plan.NODEA.addr4)
+    if fast:
+        sent = feeder.event("sent") or {}
+        if sent:
+            res.wire_s, res.updates = f"{(sent['epoch_us'] - t_est) / 1e6:.2f}", str(sent["updates"])
+            if complete:
+                res.lag_s = f"{secs - float(res.wire_s):.2f}"
+            log(f"{kind}: fast feeder wrote {sent['bytes']} octets ({sent['updates']} UPDATEs) in {sent['secs']:.3f} s "
+                f"after Established: {sent['bytes_per_s'] / 2**20:.0f} MiB/s, {sent['prefixes_per_s']:.0f} prefixes/s")
+        log(f"{kind}: fast feeder: {json.dumps(feeder.event('closed') or feeder.event('failed'))}")
+        return res
     pcap = cap.stop()
     eor = run([PYTHON, HPY, "pcap-eor", str(pcap), plan.RTR_LAN4, plan.NODEA.addr4], timeout=120).stdout.split("\n")
     rows = sorted((line.split() for line in eor if line.strip()), key=lambda r: float(r[3]))
@@ -316,7 +415,8 @@ def bench(lab: Lab, o: Options, checks: Checks) -> list[Result]:
     feeder = FEEDER[o.feeder](lab, o)
     feeder.start()
     results = [run_receiver(lab, feeder.router, o, r) for r in o.receivers]
-    packing = f"about {o.group} per UPDATE" if o.feeder == "bird" else f"{o.feeder}'s own UPDATE packing"
+    packing = {"bird": f"about {o.group} per UPDATE", "fast": "1-8 per UPDATE, the decode corpus, at socket speed"}.get(
+        o.feeder, f"{o.feeder}'s own UPDATE packing")
     print(f"\nbench-full-table: {o.feeder} feeder -> {o.v4} IPv4 + {o.v6} IPv6 prefixes ({packing}), "
           f"hold 9 s, no MD5; {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {len(__import__('os').sched_getaffinity(0))} cores")
     print(report(lab, o, results))
