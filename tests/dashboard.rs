@@ -115,6 +115,41 @@ fn the_checker_finds_a_name_the_daemon_does_not_serve() {
     assert_eq!(d.into_iter().collect::<Vec<_>>(), ["anycastd_build_info", "anycastd_role"]);
 }
 
+/// What a Grafana import needs and what makes the datasource a choice: a uid and title, the
+/// `datasource` variable (type datasource, Prometheus), every panel and query on it, panel ids
+/// unique, every query with a refId unique in its panel and an expression.
+#[test]
+fn the_dashboard_imports_with_a_prometheus_datasource_variable() {
+    let d: serde_json::Value = serde_json::from_str(DASHBOARD).expect("the dashboard is JSON");
+    assert_eq!(d["uid"], "anycastd");
+    assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()) && d["schemaVersion"].as_u64().is_some());
+    let vars = d["templating"]["list"].as_array().expect("templating.list");
+    assert!(
+        vars.iter().any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"),
+        "no Prometheus datasource variable: {vars:?}"
+    );
+    let on_var = |ds: &serde_json::Value| ds["type"] == "prometheus" && ds["uid"] == "${datasource}";
+    let mut ids = BTreeSet::new();
+    let mut queries = 0;
+    for p in d["panels"].as_array().expect("panels") {
+        assert!(ids.insert(p["id"].as_u64().expect("a panel id")), "panel id {} twice", p["id"]);
+        assert!(p["gridPos"]["w"].as_u64().is_some_and(|w| w > 0 && w <= 24), "gridPos of {}", p["title"]);
+        if p["type"] == "row" {
+            continue;
+        }
+        assert!(on_var(&p["datasource"]), "panel {} is not on $datasource", p["title"]);
+        let targets = p["targets"].as_array().filter(|t| !t.is_empty()).expect("a panel without queries");
+        let mut refs = BTreeSet::new();
+        for t in targets {
+            assert!(on_var(&t["datasource"]), "a query of {} is not on $datasource", p["title"]);
+            assert!(refs.insert(t["refId"].as_str().expect("refId")), "refId twice in {}", p["title"]);
+            assert!(t["expr"].as_str().is_some_and(|e| e.contains("anycastd_")), "expr of {}", p["title"]);
+            queries += 1;
+        }
+    }
+    assert!(queries >= 20, "{queries} queries");
+}
+
 struct Lab {
     dir: PathBuf,
     cfg: PathBuf,
