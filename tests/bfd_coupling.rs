@@ -398,3 +398,33 @@ async fn a_local_address_not_configured_yet_is_a_problem_in_status() {
     assert_eq!((b.state.as_str(), b.packets_out), ("Down", 0), "{b:?}");
     assert!(b.problem.unwrap().contains("192.0.2.99"));
 }
+
+/// The heartbeat's only reader is the BFD thread, so the daemon beats only once that thread
+/// runs (`Speaker::bfd_started`, awaited by the daemon's beat task): an idle daemon without
+/// BFD no longer wakes every 50 ms. A reload that adds the first `bfd` starts it, and wakes
+/// the waiter.
+#[tokio::test]
+async fn the_heartbeat_is_wanted_only_once_a_neighbor_has_bfd() {
+    let (local, peer) = (Ipv4Addr::new(127, 0, 0, 73), Ipv4Addr::new(127, 0, 0, 74));
+    let l = TcpListener::bind((peer, 0)).await.expect("bind the raw peer");
+    let port = l.local_addr().expect("raw peer address").port();
+    let with_bfd = config_for(local, peer, port, bfd_cfg(None));
+    let mut without = with_bfd.clone();
+    without.bgp.neighbors[0].bfd = None;
+    let sp = Speaker::start(&without, Advert::announce(without.anycast.prefixes.clone())).await.expect("speaker");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), sp.bfd_started()).await.is_err(),
+        "BFD reported started with no neighbor having bfd"
+    );
+    let waiter = async {
+        tokio::time::timeout(STEP, sp.bfd_started()).await.expect("BFD started by the reload");
+    };
+    let reload = async {
+        // The waiter is waiting before the reload starts the thread.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sp.reload(&with_bfd).await.expect("reload adding bfd");
+    };
+    tokio::join!(waiter, reload);
+    // Once started it stays started: the next wait returns at once.
+    tokio::time::timeout(Duration::from_millis(10), sp.bfd_started()).await.expect("still started");
+}

@@ -656,7 +656,16 @@ fn outcomes(each: Vec<(String, crate::ha::CommandOutcome)>) -> Response {
 /// Beats `liveness` every [`crate::liveness::HEARTBEAT`] after taking every service's decider
 /// lock in turn (one task for all services, not one per service): a decision stuck under any
 /// of them, or the runtime thread stuck anywhere, stops the beats (and so BFD transmission).
+/// It starts beating when the BFD thread starts, the heartbeat's only reader: before that
+/// (no neighbor has `bfd`) the idle daemon does not wake every 50 ms. An unbeaten heartbeat
+/// counts as live, so BFD started by a reload transmits until the first beat.
 async fn beat(d: std::sync::Weak<Daemon>, liveness: crate::liveness::Liveness) {
+    {
+        let Some(daemon) = d.upgrade() else { return };
+        let speaker = daemon.speaker.clone();
+        drop(daemon);
+        speaker.bfd_started().await;
+    }
     let mut tick = tokio::time::interval(crate::liveness::HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -69,6 +69,9 @@ pub struct Speaker {
     advert: watch::Sender<Arc<Stamped>>,
     /// The decision loop's heartbeat, which BFD transmission depends on.
     liveness: Liveness,
+    /// Woken when the BFD thread starts: until then nothing reads the heartbeat, so the
+    /// decision loop need not beat it (see [`Speaker::bfd_started`]).
+    bfd_started: tokio::sync::Notify,
     /// Bumped whenever a neighbor starts or stops serving, or neighbors come or go.
     serving: watch::Sender<u64>,
 }
@@ -143,6 +146,7 @@ impl Speaker {
             accept_table: Default::default(),
             advert: advert_tx,
             liveness,
+            bfd_started: tokio::sync::Notify::new(),
             serving,
         };
         sp.apply(cfg, true).await?;
@@ -152,6 +156,20 @@ impl Speaker {
     /// The heartbeat the decision loop must beat for BFD to transmit (see `crate::liveness`).
     pub fn liveness(&self) -> Liveness {
         self.liveness.clone()
+    }
+
+    /// Returns once the BFD thread runs (at once if it does already). It starts with the first
+    /// neighbor that has `bfd` and then runs until the speaker stops. The heartbeat is only
+    /// read by that thread, so an idle daemon without BFD need not wake 20 times a second.
+    pub async fn bfd_started(&self) {
+        loop {
+            // Made before the check: a start between the check and the wait still wakes it.
+            let started = self.bfd_started.notified();
+            if self.lock().bfd.is_some() {
+                return;
+            }
+            started.await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -251,7 +269,10 @@ impl Speaker {
             }
             let bfd = match &spec.bfd {
                 Some(b) => match inner.bfd_runner(&self.liveness) {
-                    Ok(r) => Some(r.add(b)),
+                    Ok(r) => {
+                        self.bfd_started.notify_waiters();
+                        Some(r.add(b))
+                    }
                     Err(e) => {
                         disabled.push((spec, format!("BFD cannot start: {e}")));
                         continue;
