@@ -195,7 +195,8 @@ async fn ten_thousand_unconfigured_connections_log_a_few_lines() -> R<()> {
             return Err(format!("{} log lines for {want} attempts:\n{}", new.len(), new.join("\n")));
         }
         for x in 1..=SOURCES {
-            let src = format!("127.0.1.{x}:");
+            // The source as every log line names a peer: `neighbor=IP port=PORT`.
+            let src = format!("neighbor=127.0.1.{x} port=");
             if !new.iter().any(|l| l.contains(&src)) {
                 return Err(format!("source {src} never logged:\n{}", new.join("\n")));
             }
