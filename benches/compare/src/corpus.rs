@@ -714,6 +714,18 @@ mod tests {
         assert_eq!(out, vec![7u8]);
     }
 
+    /// The first path attribute of `attrs`: its type code, its value and the attributes after it.
+    fn split_attribute(attrs: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (flags, code) = (attrs[0], attrs[1]);
+        let (vlen, hdr) = if flags & FLAG_EXTENDED_LENGTH != 0 {
+            (usize::from(u16::from_be_bytes([attrs[2], attrs[3]])), 4)
+        } else {
+            (usize::from(attrs[2]), 3)
+        };
+        let (value, next) = attrs[hdr..].split_at(vlen);
+        (code, value, next)
+    }
+
     /// Minimal independent walker: frames messages and counts prefixes.
     fn walk(bytes: &[u8]) -> (usize, usize, usize) {
         let (mut msgs, mut p4, mut p6) = (0, 0, 0);
@@ -731,15 +743,9 @@ mod tests {
             let (mut attrs, mut nlri) = msg[23..].split_at(alen);
             let mut last_code = 0;
             while !attrs.is_empty() {
-                let (flags, code) = (attrs[0], attrs[1]);
+                let (code, value, next) = split_attribute(attrs);
                 assert!(code > last_code, "type-code order");
                 last_code = code;
-                let (vlen, hdr) = if flags & FLAG_EXTENDED_LENGTH != 0 {
-                    (usize::from(u16::from_be_bytes([attrs[2], attrs[3]])), 4)
-                } else {
-                    (usize::from(attrs[2]), 3)
-                };
-                let value = &attrs[hdr..hdr + vlen];
                 if code == ATTR_MP_REACH_NLRI {
                     let nhl = usize::from(value[3]);
                     let mut n = &value[5 + nhl..];
@@ -750,7 +756,7 @@ mod tests {
                         p6 += 1;
                     }
                 }
-                attrs = &attrs[hdr + vlen..];
+                attrs = next;
             }
             while !nlri.is_empty() {
                 assert!(nlri[0] <= 32);
@@ -844,17 +850,11 @@ mod tests {
                 }
             };
             while !attrs.is_empty() {
-                let (flags, code) = (attrs[0], attrs[1]);
-                let (vlen, hdr) = if flags & FLAG_EXTENDED_LENGTH != 0 {
-                    (usize::from(u16::from_be_bytes([attrs[2], attrs[3]])), 4)
-                } else {
-                    (usize::from(attrs[2]), 3)
-                };
-                let value = &attrs[hdr..hdr + vlen];
+                let (code, value, next) = split_attribute(attrs);
                 if code == ATTR_MP_REACH_NLRI {
                     walk_nlri(&value[5 + usize::from(value[3])..], true);
                 }
-                attrs = &attrs[hdr + vlen..];
+                attrs = next;
             }
             walk_nlri(std::mem::take(&mut nlri), false);
         }
