@@ -231,8 +231,7 @@ enum LogFormat {
 /// Logs to stderr through a bounded queue and a writer thread (`log_writer`), so a slow
 /// journald never stalls the runtime; the returned guard writes what is queued at exit.
 fn init_logs(format: LogFormat) -> Option<anycastd::log_writer::Flush> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYCASTD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, bad_filter) = log_filter(std::env::var("ANYCASTD_LOG").ok().as_deref());
     use anycastd::log_writer::Priority;
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
@@ -246,19 +245,42 @@ fn init_logs(format: LogFormat) -> Option<anycastd::log_writer::Flush> {
                 (None, None)
             }
         };
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let b = tracing_subscriber::fmt().with_ansi(ansi);
     let p = |inner| Priority { inner, journal };
     match (format, sink) {
-        (LogFormat::Text, Some(s)) => b.map_event_format(p).with_writer(s).init(),
+        (LogFormat::Text, Some(s)) => b.map_event_format(p).with_writer(s).finish().with(filter).init(),
         (LogFormat::Json, Some(s)) => {
-            b.json().map_event_format(|inner| Priority { inner, journal }).with_writer(s).init()
+            b.json().map_event_format(|inner| Priority { inner, journal }).with_writer(s).finish().with(filter).init()
         }
-        (LogFormat::Text, None) => b.map_event_format(p).with_writer(std::io::stderr).init(),
-        (LogFormat::Json, None) => {
-            b.json().map_event_format(|inner| Priority { inner, journal }).with_writer(std::io::stderr).init()
-        }
+        (LogFormat::Text, None) => b.map_event_format(p).with_writer(std::io::stderr).finish().with(filter).init(),
+        (LogFormat::Json, None) => b
+            .json()
+            .map_event_format(|inner| Priority { inner, journal })
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
+            .init(),
+    }
+    if let Some(e) = bad_filter {
+        tracing::warn!("ANYCASTD_LOG ignored, logging at info: {e}");
     }
     flush
+}
+
+/// The log filter from `ANYCASTD_LOG` (`debug`, `anycastd=debug,info`, `anycastd::speaker=trace`):
+/// a default level and per-module levels, as `RUST_LOG`; unset or unparsable means `info`
+/// (the second value says why it was not used).
+fn log_filter(spec: Option<&str>) -> (tracing_subscriber::filter::Targets, Option<String>) {
+    let info = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO);
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (info(), None),
+        Some(s) => match s.parse() {
+            Ok(t) => (t, None),
+            Err(e) => (info(), Some(format!("{:?}: {e}", s.escape_debug().to_string()))),
+        },
+    }
 }
 
 fn run_daemon(path: &std::path::Path, log_format: LogFormat) -> ExitCode {
@@ -497,5 +519,27 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn log_filter_takes_levels_and_per_module_levels_and_says_why_it_ignores_the_rest() {
+        let (t, bad) = log_filter(None);
+        assert!(bad.is_none() && t.would_enable("anycastd::speaker", &Level::INFO));
+        assert!(!t.would_enable("anycastd::speaker", &Level::DEBUG));
+        let (t, bad) = log_filter(Some("anycastd::speaker=trace,warn"));
+        assert!(bad.is_none());
+        assert!(t.would_enable("anycastd::speaker::listener", &Level::TRACE));
+        assert!(!t.would_enable("anycastd::daemon", &Level::INFO));
+        assert!(t.would_enable("netlink_proto", &Level::WARN));
+        let (t, bad) = log_filter(Some("anycastd=loud"));
+        assert!(bad.is_some_and(|e| e.contains("anycastd=loud")));
+        assert!(t.would_enable("anycastd", &Level::INFO) && !t.would_enable("anycastd", &Level::DEBUG));
+        assert!(log_filter(Some("  ")).1.is_none());
     }
 }

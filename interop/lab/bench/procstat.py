@@ -40,3 +40,20 @@ def fd_count(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
+
+
+def stop_all(procs, timeout: float = 5) -> None:
+    """SIGTERM every still-running subprocess.Popen in `procs`, wait up to `timeout` s for each,
+    then SIGKILL what is left (by PID, through its Popen)."""
+    import signal
+    import subprocess
+
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -346,7 +346,9 @@ fn parse_control(mut control: &[u8]) -> Ancillary {
                     c_int_at(data, offset_of!(libc::in_pktinfo, ipi_ifindex)).and_then(|i| u32::try_from(i).ok());
             }
             (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
-                let sec = octets(data, offset_of!(libc::timespec, tv_sec)).map(libc::time_t::from_ne_bytes);
+                // tv_sec is 64-bit on every 64-bit target (glibc and musl alike; libc's `time_t`
+                // alias is deprecated on musl for its 32-bit history).
+                let sec = octets(data, offset_of!(libc::timespec, tv_sec)).map(i64::from_ne_bytes);
                 let nsec = octets(data, offset_of!(libc::timespec, tv_nsec)).map(libc::c_long::from_ne_bytes);
                 anc.received = match (sec.and_then(|s| u64::try_from(s).ok()), nsec.and_then(|n| u32::try_from(n).ok()))
                 {
