@@ -98,7 +98,7 @@ fn l(k: &str, v: impl Into<String>) -> Labels {
 /// document is destructured without `..`: a field renamed or added there does not compile here
 /// until this exporter has decided what to make of it.
 pub fn render(status: &StatusDoc, counters: &Counters) -> String {
-    let StatusDoc { version: _, ha, neighbors, inbound, track, services } = status;
+    let StatusDoc { version: _, ha, neighbors, inbound, track, services, tcp_md5 } = status;
     let HaStatus {
         role,
         role_detail: _,
@@ -154,6 +154,18 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
         "1 while VRRP adverts from another node are seen while keepalived reports MASTER here",
         b(split_brain.is_some()),
     );
+    if let Some(crate::status::Md5Counters { failure, not_found, unexpected }) = tcp_md5 {
+        let drops = family_counter(
+            &mut reg,
+            "tcp_md5_drops",
+            "segments the kernel dropped for TCP-MD5 since the daemon started, whole network namespace (TcpExt TCPMD5*)",
+        );
+        for (reason, v) in
+            [("bad_digest", failure), ("no_md5_option", not_found), ("unexpected_md5_option", unexpected)]
+        {
+            drops.get_or_create(&l("reason", reason)).inc_by(*v);
+        }
+    }
     let build = family_gauge(&mut reg, "build_info", "always 1; the labels name the build");
     build.get_or_create(&l("version", env!("CARGO_PKG_VERSION"))).set(1.0);
     let role_g = family_gauge(&mut reg, "role", "1 for the current role, 0 for the others");
@@ -167,6 +179,11 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
     );
     let state = family_gauge(&mut reg, "neighbor_state", "1 for the neighbor's current BGP state");
     let up = family_gauge(&mut reg, "neighbor_up", "1 while the session is Established");
+    let md5_stuck = family_gauge(
+        &mut reg,
+        "neighbor_md5_mismatch",
+        "1 while the session cannot connect and the kernel's TCP-MD5 counters say why (status shows the diagnosis)",
+    );
     let latency = family_gauge(
         &mut reg,
         "neighbor_update_latency_seconds",
@@ -285,6 +302,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             state: cur,
             established_secs,
             md5: _,
+            md5_diagnosis,
             session: _,
             last_error: _,
             last_notification_sent: _,
@@ -309,6 +327,7 @@ pub fn render(status: &StatusDoc, counters: &Counters) -> String {
             state.get_or_create(&labels).set(b(s == *cur));
         }
         up.get_or_create(&l("neighbor", &peer)).set(b(*cur == NeighborState::Established));
+        md5_stuck.get_or_create(&l("neighbor", &peer)).set(b(md5_diagnosis.is_some()));
         if let Some(us) = last_update_latency_us {
             latency.get_or_create(&l("neighbor", &peer)).set(*us as f64 / 1e6);
         }
@@ -515,7 +534,8 @@ mod tests {
            "inbound": {"refused_unconfigured": 7, "refused_wrong_listener": 1, "accept_errors": 2},
            "track": {"path": "/run/anycastd/track", "value": -254, "why": "check `svc` is not healthy"},
            "etcd": {"mode": "election", "name": "/anycastd/dns", "candidacy": "leader", "fencing_token": 42,
-                    "fence_in_ms": 2100, "won": 2}
+                    "fence_in_ms": 2100, "won": 2},
+           "tcp_md5": {"failure": 9, "not_found": 4}
         }))
         .unwrap();
         let c = Counters::default();
@@ -551,6 +571,10 @@ mod tests {
             "anycastd_neighbor_notifications_total{neighbor=\"192.0.2.1\",direction=\"received\",code=\"4\",subcode=\"0\"} 3",
             "anycastd_neighbor_notifications_total{neighbor=\"192.0.2.1\",direction=\"received\",code=\"other\",subcode=\"other\"} 2",
             "anycastd_failovers_total 3",
+            "anycastd_tcp_md5_drops_total{reason=\"bad_digest\"} 9",
+            "anycastd_tcp_md5_drops_total{reason=\"no_md5_option\"} 4",
+            "anycastd_tcp_md5_drops_total{reason=\"unexpected_md5_option\"} 0",
+            "anycastd_neighbor_md5_mismatch{neighbor=\"192.0.2.1\"} 0.0",
             "anycastd_track_value -254.0",
             "anycastd_bgp_connections_refused_total{reason=\"unconfigured\"} 7",
             "anycastd_bgp_connections_refused_total{reason=\"wrong_listener\"} 1",

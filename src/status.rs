@@ -34,6 +34,22 @@ pub struct StatusDoc {
     /// Every service (the implicit `default` first), each with its own decision; the top-level
     /// HA keys repeat the first one's, as before services existed.
     pub services: Vec<ServiceStatus>,
+    /// The kernel's TCP-MD5 drop counters for the daemon's network namespace since it started;
+    /// `None` when they cannot be read (no `/proc/net/netstat`, no TCP-MD5 in the kernel).
+    pub tcp_md5: Option<Md5Counters>,
+}
+
+/// Segments the kernel dropped for TCP-MD5 (`TcpExt` in `/proc/net/netstat`): counted for the
+/// whole network namespace, not per peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Md5Counters {
+    /// `TCPMD5Failure`: the MD5 digest did not verify (the keys differ).
+    pub failure: u64,
+    /// `TCPMD5NotFound`: a key is set for the sender, its segment had no MD5 option.
+    pub not_found: u64,
+    /// `TCPMD5Unexpected`: the segment had an MD5 option, no key is set for its sender.
+    pub unexpected: u64,
 }
 
 /// One anycast service (`[[service]]`, or the implicit `default`): its prefixes and its own
@@ -142,6 +158,10 @@ pub struct NeighborStatus {
     /// How long the session has been Established.
     pub established_secs: Option<u64>,
     pub md5: bool,
+    /// Why a neighbor stuck in Connect/Active cannot connect, read from the kernel's TCP-MD5
+    /// counters ("segments from 192.0.2.1 fail MD5 verification: the keys differ"); `None`
+    /// when they counted nothing that concerns it.
+    pub md5_diagnosis: Option<String>,
     /// The session's detail (`status --neighbor IP`); `None` from a daemon that does not send
     /// it, or for a neighbor that never started.
     pub session: Option<SessionStatus>,
@@ -376,6 +396,7 @@ mod tests {
                 error: None,
             }),
             services: Vec::new(),
+            tcp_md5: Some(Md5Counters { failure: 3, not_found: 0, unexpected: 0 }),
         }
     }
 
@@ -408,6 +429,7 @@ mod tests {
             "etcd",
             "services",
             "decisions",
+            "tcp_md5",
         ];
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();

@@ -16,7 +16,9 @@ Checks:
   3. TcpExtTCPMD5Failure rises in rtr (our SYNs) and in nodea (the router's SYNs: the
      listener has a key for 192.0.2.1, only the wrong one); no TcpExtTCPMD5Unexpected in nodea
   4. anycastd's log says why: "connect to 192.0.2.1:179 timed out after 2 s"; it keeps
-     running and retries (>= 1 automatic restart after a failure in 10 s)
+     running and retries (>= 1 automatic restart after a failure in 10 s); `status` names the
+     cause from the kernel's counters: "segments from 192.0.2.1 fail MD5 verification: the
+     keys differ", and counts them (tcp_md5.failure > 0; status text, /metrics-free)
   5. right key (anycastd restarted): Established within 10 s, both prefixes in the RIB
 """
 
@@ -70,6 +72,16 @@ def test_wrong_key(lab, router, checks):
     retries = acd.count("to=Connect reason=AutomaticStart")
     checks.check(f"wrong key: anycastd retried (>= 1 Idle -> Connect after a failure in {WAIT_S} s)",
                  retries >= 1, f"{retries} automatic starts")
+
+    n = acd.neighbor_status() or {}
+    diag = n.get("md5_diagnosis") or ""
+    checks.check("wrong key: status diagnosis 'segments from 192.0.2.1 fail MD5 verification: the keys differ'",
+                 diag.startswith("segments from 192.0.2.1 fail MD5 verification: the keys differ"), repr(diag))
+    counted = ((acd.status() or {}).get("tcp_md5") or {}).get("failure", 0)
+    checks.check("wrong key: status counts the bad digests since start (tcp_md5.failure > 0)", counted > 0, counted)
+    text = acd.status_text()
+    checks.check("wrong key: `anycastd status` shows the diagnosis", "diagnosis: segments from 192.0.2.1 fail MD5" in text,
+                 text[-600:])
 
     acd.stop()
     acd.config.md5 = plan.MD5_KEY

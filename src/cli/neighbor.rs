@@ -12,7 +12,7 @@
 //! does not compile here until this view has decided what to show of it.
 
 use super::Outcome;
-use crate::status::{NeighborStatus, SessionStatus};
+use crate::status::{Md5Counters, NeighborStatus, SessionStatus};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
@@ -28,7 +28,11 @@ pub fn status(path: &Path, ip: IpAddr, json: bool) -> Outcome {
         let all = if all.is_empty() { "none".to_string() } else { all.join(", ") };
         return Outcome::err(1, format!("no neighbor {ip} in the running daemon; its neighbors are: {all}"));
     };
-    let stdout = if json { format!("{}\n", serde_json::to_string_pretty(n).unwrap_or_default()) } else { render(n) };
+    let stdout = if json {
+        format!("{}\n", serde_json::to_string_pretty(n).unwrap_or_default())
+    } else {
+        render(n, doc.tcp_md5.as_ref())
+    };
     Outcome { stdout, stderr: String::new(), code: if n.serving() { 0 } else { 1 } }
 }
 
@@ -52,14 +56,16 @@ fn secs(v: Option<u16>) -> String {
     v.map_or_else(|| "-".to_string(), |s| format!("{s} s"))
 }
 
-/// The detail text of one neighbor.
-pub fn render(n: &NeighborStatus) -> String {
+/// The detail text of one neighbor; `tcp_md5`, the kernel's drop counters of the daemon's
+/// namespace, shown for a keyed neighbor or when they count signed segments nobody expects.
+pub fn render(n: &NeighborStatus, tcp_md5: Option<&Md5Counters>) -> String {
     let NeighborStatus {
         remote_ip,
         remote_as,
         state,
         established_secs,
         md5,
+        md5_diagnosis,
         session,
         last_error,
         last_notification_sent,
@@ -83,6 +89,12 @@ pub fn render(n: &NeighborStatus) -> String {
     let up = established_secs.map(|s| format!(" for {}", hms(s))).unwrap_or_default();
     let md5 = if *md5 { ", TCP-MD5" } else { "" };
     let _ = writeln!(out, "neighbor {ip} AS{remote_as}: {state}{up}{md5}");
+    if let Some(d) = md5_diagnosis {
+        let _ = writeln!(out, "  diagnosis: {}", shown(d));
+    }
+    if let Some(c) = tcp_md5.filter(|c| n.md5 || c.unexpected > 0) {
+        super::status::md5_counters_line(&mut out, c);
+    }
     if let Some(s) = session {
         session_lines(&mut out, s);
     }
@@ -221,7 +233,7 @@ mod tests {
 
     #[test]
     fn shows_the_negotiated_session_the_peer_and_what_was_sent() {
-        let t = render(&established());
+        let t = render(&established(), None);
         for want in [
             "neighbor 192.0.2.1 AS65000: Established for 01:02:05, TCP-MD5\n",
             "  hold time: 9 s negotiated (we offer 9 s, the peer 90 s); keepalive 3 s\n",
@@ -239,7 +251,7 @@ mod tests {
 
     #[test]
     fn no_control_character_reaches_the_terminal() {
-        let t = render(&established());
+        let t = render(&established(), None);
         assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
         // What the daemon escaped already is shown as it is, not escaped twice.
         assert!(t.contains(r#"Administrative Reset (4): "bye\n\x1b[31m""#), "{t}");
@@ -255,7 +267,7 @@ mod tests {
             session: Some(SessionStatus { hold_time_offered: 90, ..Default::default() }),
             ..Default::default()
         };
-        let t = render(&n);
+        let t = render(&n, None);
         assert!(t.starts_with("neighbor 192.0.2.2 AS65000: AdminDown\n"), "{t}");
         assert!(t.contains("  hold time: - negotiated (we offer 90 s, the peer -); keepalive -\n"), "{t}");
         assert!(t.contains("  peer: no OPEN exchanged on a live connection\n"), "{t}");

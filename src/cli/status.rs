@@ -9,7 +9,7 @@ use crate::ha::engine::EngineStatus;
 use crate::ha::status::{CheckStatus, DrainStatus, HaStatus};
 use crate::ha::track::TrackStatus;
 use crate::ha::vrrp::{SplitBrainStatus, VrrpWatchStatus};
-use crate::status::{InboundStatus, NeighborState, NeighborStatus, ServiceStatus, StatusDoc};
+use crate::status::{InboundStatus, Md5Counters, NeighborState, NeighborStatus, ServiceStatus, StatusDoc};
 use std::fmt::Write as _;
 
 /// Exit status for a status document: 0 only when all is well: healthy, every neighbor Established, every role known and nothing
@@ -31,7 +31,7 @@ fn secs(s: u64) -> String {
 /// Human-readable rendering; `verbose` adds checks, counters and last errors. Several services:
 /// a headline for the node, then each service's decision, role, health and checks.
 pub fn render(s: &StatusDoc, verbose: bool) -> String {
-    let StatusDoc { version: _, ha, neighbors, inbound, track, services } = s;
+    let StatusDoc { version: _, ha, neighbors, inbound, track, services, tcp_md5 } = s;
     let mut out = String::new();
     let up = neighbors.iter().filter(|n| n.serving()).count();
     if services.len() > 1 {
@@ -64,7 +64,7 @@ pub fn render(s: &StatusDoc, verbose: bool) -> String {
     }
     track_line(&mut out, track.as_ref());
     for n in neighbors {
-        neighbor_lines(&mut out, n, verbose);
+        neighbor_lines(&mut out, n, tcp_md5.as_ref(), verbose);
     }
     inbound_line(&mut out, inbound, verbose);
     out
@@ -262,13 +262,25 @@ fn check_line(out: &mut String, c: &CheckStatus, verbose: bool) {
     out.push('\n');
 }
 
-fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
+/// `    tcp-md5 drops (kernel, whole namespace, since start): 3 bad digest, 0 no MD5 option, 0
+/// unexpected MD5 option`.
+pub(super) fn md5_counters_line(out: &mut String, c: &Md5Counters) {
+    let Md5Counters { failure, not_found, unexpected } = c;
+    let _ = writeln!(
+        out,
+        "    tcp-md5 drops (kernel, whole namespace, since start): {failure} bad digest, {not_found} no MD5 option, \
+         {unexpected} unexpected MD5 option"
+    );
+}
+
+fn neighbor_lines(out: &mut String, n: &NeighborStatus, tcp_md5: Option<&Md5Counters>, verbose: bool) {
     let NeighborStatus {
         remote_ip,
         remote_as,
         state,
         established_secs,
         md5,
+        md5_diagnosis,
         session: _,
         last_error,
         last_notification_sent,
@@ -300,6 +312,13 @@ fn neighbor_lines(out: &mut String, n: &NeighborStatus, verbose: bool) {
     out.push('\n');
     if let Some(b) = bfd {
         bfd_line(out, b, verbose);
+    }
+    if let Some(d) = md5_diagnosis {
+        let _ = writeln!(out, "    diagnosis: {d}");
+    }
+    let down = *state != NeighborState::Established;
+    if let Some(c) = tcp_md5.filter(|c| (verbose || down) && (n.md5 || c.unexpected > 0)) {
+        md5_counters_line(out, c);
     }
     for (k, v) in [
         ("last error", last_error),
@@ -388,6 +407,25 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_stuck_keyed_neighbor_shows_the_diagnosis_and_the_kernel_counters() {
+        let mut s = doc();
+        s.neighbors[1].md5_diagnosis =
+            Some("segments from 192.0.2.2 fail MD5 verification: the keys differ (4 segments failed since the session went down)".into());
+        s.tcp_md5 = Some(Md5Counters { failure: 4, not_found: 0, unexpected: 0 });
+        let t = render(&s, false);
+        assert!(
+            t.contains("  neighbor 192.0.2.2 AS65000 Active md5\n    diagnosis: segments from 192.0.2.2 fail MD5 verification: the keys differ (4 segments failed since the session went down)\n    tcp-md5 drops (kernel, whole namespace, since start): 4 bad digest, 0 no MD5 option, 0 unexpected MD5 option\n"),
+            "{t}"
+        );
+        // The Established neighbor shows the counters only in the verbose view.
+        assert_eq!(t.matches("tcp-md5 drops").count(), 1, "{t}");
+        assert_eq!(render(&s, true).matches("tcp-md5 drops").count(), 2);
+        // Not read (no /proc/net/netstat): no line, no made-up zeros.
+        s.tcp_md5 = None;
+        assert!(!render(&s, true).contains("tcp-md5 drops"));
     }
 
     #[test]

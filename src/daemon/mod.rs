@@ -524,6 +524,7 @@ impl Daemon {
             inbound: self.speaker.inbound(),
             track: tracks.iter().find(|(s, _)| s.is_none()).map(|(_, t)| t.clone()),
             services,
+            tcp_md5: self.speaker.md5_counters(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod adverts;
 pub mod bfd;
 pub mod detail;
 mod listener;
+pub mod md5_counters;
 pub mod neighbor;
 pub mod transport;
 
@@ -74,6 +75,8 @@ pub struct Speaker {
     bfd_started: tokio::sync::Notify,
     /// Bumped whenever a neighbor starts or stops serving, or neighbors come or go.
     serving: watch::Sender<u64>,
+    /// The kernel's TCP-MD5 counters when the speaker started (`md5_counters`).
+    md5_start: Option<crate::status::Md5Counters>,
 }
 
 /// What [`Speaker::reload`] did, neighbor by neighbor.
@@ -148,6 +151,7 @@ impl Speaker {
             liveness,
             bfd_started: tokio::sync::Notify::new(),
             serving,
+            md5_start: md5_counters::read(),
         };
         sp.apply(cfg, true).await?;
         Ok(sp)
@@ -288,7 +292,8 @@ impl Speaker {
                 md5: spec.transport.md5_key.is_some(),
                 ..Default::default()
             };
-            let (st_tx, st_rx) = watch::channel(NeighborReport { status: first, established_at: None, serving: false });
+            let (st_tx, st_rx) =
+                watch::channel(NeighborReport { status: first, established_at: None, serving: false, md5_since: None });
             let span = tracing::info_span!("neighbor", neighbor = %ip);
             let bfd_status = bfd.as_ref().map(bfd::BfdHandle::status_cell);
             let bfd_ctl = bfd.as_ref().map(bfd::BfdHandle::control);
@@ -407,18 +412,29 @@ impl Speaker {
     }
 
     pub fn status(&self) -> Vec<NeighborStatus> {
+        let counters = md5_counters::read();
         let inner = self.lock();
         let now = tokio::time::Instant::now().into_std();
-        inner
+        let mut all: Vec<(NeighborStatus, Option<crate::status::Md5Counters>)> = inner
             .neighbors
             .iter()
             .map(|n| {
-                let mut s = n.status.borrow().at(now);
+                let report = n.status.borrow();
+                let mut s = report.at(now);
                 s.bfd = n.bfd.as_deref().map(bfd::read_status);
-                s
+                let counted = counters.zip(report.md5_since).map(|(c, since)| md5_counters::delta(c, since));
+                (s, counted)
             })
-            .chain(inner.failed.iter().cloned())
-            .collect()
+            .chain(inner.failed.iter().map(|f| (f.clone(), None)))
+            .collect();
+        drop(inner);
+        md5_counters::diagnose_all(&mut all);
+        all.into_iter().map(|(s, _)| s).collect()
+    }
+
+    /// The kernel's TCP-MD5 drop counters of this namespace since the speaker started.
+    pub fn md5_counters(&self) -> Option<crate::status::Md5Counters> {
+        md5_counters::read().zip(self.md5_start).map(|(c, start)| md5_counters::delta(c, start))
     }
 
     /// The operator's `neighbor reset|disable|enable IP`: what was done, or why nothing was (no

@@ -61,6 +61,9 @@ pub struct NeighborReport {
     pub established_at: Option<std::time::Instant>,
     /// Established and not held back by strict BFD (`NeighborStatus::serving`).
     pub serving: bool,
+    /// The kernel's TCP-MD5 counters when the neighbor last went down (or started); `None`
+    /// while Established, or when they cannot be read (`md5_counters`).
+    pub md5_since: Option<crate::status::Md5Counters>,
 }
 
 impl NeighborReport {
@@ -243,6 +246,9 @@ struct Task {
     status: watch::Sender<NeighborReport>,
     /// What the last published report was made of.
     published: Option<ReportInputs>,
+    /// The kernel's TCP-MD5 counters when the session last left Established (or the task
+    /// started): what they count after is what a down neighbor's diagnosis reads.
+    md5_since: Option<crate::status::Md5Counters>,
     /// Decision → last UPDATE byte written for the latest advertisement change.
     last_update_latency: Option<Duration>,
     /// Detached flushes of closed links (see [`Link::close`]).
@@ -303,6 +309,7 @@ pub async fn run(
         last_error: None,
         status,
         published: None,
+        md5_since: None,
         last_update_latency: None,
         closing: Vec::new(),
         warn_limit: LogLimiter::new(WARN_WINDOW, 4, 2),
@@ -698,6 +705,11 @@ impl Task {
             return;
         }
         let inputs = (s.state(), s.stats().clone(), self.last_error.clone(), self.last_update_latency, self.admin_down);
+        if s.state() == State::Established {
+            self.md5_since = None;
+        } else if self.md5_since.is_none() {
+            self.md5_since = super::md5_counters::read();
+        }
         let st = s.stats();
         // Exact when max_prefixes keeps the set; otherwise announcements minus withdrawals (a
         // re-announced prefix counts twice): nothing per prefix is stored without a limit.
@@ -709,6 +721,7 @@ impl Task {
             state: if self.admin_down { NeighborState::AdminDown } else { s.state().into() },
             established_secs: None,
             md5: self.spec.transport.md5_key.is_some(),
+            md5_diagnosis: None,
             session: Some(super::detail::session_status(s)),
             last_error: self.last_error.clone().or_else(|| st.last_error.clone()),
             last_notification_sent: st.last_notification_sent.as_ref().map(|n| n.to_string()),
@@ -731,7 +744,12 @@ impl Task {
             bfd: None,
             notifications: NotificationCount::list(&st.notifications_sent, &st.notifications_received),
         };
-        self.status.send_replace(NeighborReport { status, established_at: st.established_at, serving });
+        self.status.send_replace(NeighborReport {
+            status,
+            established_at: st.established_at,
+            serving,
+            md5_since: self.md5_since,
+        });
         self.published = Some(inputs);
         if serving != self.published_serving {
             self.published_serving = serving;
