@@ -4,10 +4,14 @@
 //! Change (RFC 4486 subcode 6) as B1 receives it, and the session comes back with the new key
 //! (or none); B2 keeps its one session throughout. Removing B2 sends it Peer De-configured (3).
 
+#[allow(dead_code)]
+mod common;
+
 use anycastd::config::Config;
 use anycastd::ha::Advert;
 use anycastd::speaker::Speaker;
 use anycastd::status::{NeighborState, NeighborStatus};
+use common::speaker_status::eventually as wait_for;
 use std::path::Path;
 use std::time::Duration;
 
@@ -44,17 +48,6 @@ fn b_config(local: &str, key: Option<&str>) -> Config {
 
 fn one(s: &Speaker) -> NeighborStatus {
     s.status().into_iter().next().expect("one neighbor")
-}
-
-async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// A reloads B1's key to `key` (B1 leaves Established on the Cease it receives), then B1
