@@ -592,24 +592,6 @@ impl Config {
     }
 }
 
-impl Config {
-    /// What this host cannot do, as located errors in `text` (the file `file` was loaded
-    /// from): each neighbor's `tcp_ao` with `tcp_ao_refusal`, the kernel probe's answer.
-    /// `check-config` fails on them; the daemon starts those neighbors disabled, with the
-    /// same reason in `status`.
-    pub fn unsupported(&self, file: &Path, text: &str, tcp_ao_refusal: &str) -> Vec<Diagnostic> {
-        let Ok(doc) = toml_edit::Document::parse(text) else { return Vec::new() };
-        let index = SpanIndex::build(&doc);
-        let r = Reporter::new(file, text, &index);
-        let located = |(i, _): (usize, &Neighbor)| {
-            let key = format!("bgp.neighbor[{i}].tcp_ao");
-            let msg = format!("{key}: {tcp_ao_refusal}");
-            r.at(index.offset(&key), &key, DiagnosticKind::Unsupported, msg)
-        };
-        self.bgp.neighbors.iter().enumerate().filter(|(_, n)| n.tcp_ao.is_some()).map(located).collect()
-    }
-}
-
 /// Deserializes `RawConfig`; on an unknown key, blanks it out and tries again so that several
 /// unknown keys are reported at once. Returns `None` on any other serde error.
 fn deserialize(r: &mut Reporter<'_>) -> Option<raw::RawConfig> {

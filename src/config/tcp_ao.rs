@@ -2,13 +2,17 @@
 //! §3.1: SendID, RecvID, MAC algorithm, key inline or from a key file). anycastd does not
 //! implement TCP-AO: the table is parsed so that `check-config` and the daemon can refuse the
 //! neighbor with the reason (the kernel's support, probed by `speaker::transport`), never fall
-//! back to TCP-MD5 or to unsigned. Reads `key_file` through `values::key_file` (the only I/O);
-//! never prints a key.
+//! back to TCP-MD5 or to unsigned; [`Config::unsupported`] locates each such neighbor for
+//! `check-config`. Reads `key_file` through `values::key_file` (the only I/O); never prints a
+//! key.
 
-use super::error::{DiagnosticKind as K, Reporter};
+use super::error::{Diagnostic, DiagnosticKind, DiagnosticKind as K, Reporter};
 use super::raw::RawTcpAo;
+use super::spans::SpanIndex;
 use super::values::{choice, key_file, num};
+use super::{Config, Neighbor};
 use crate::types::TcpAoKey;
+use std::path::Path;
 
 /// The MAC algorithm (`algorithm`): the two RFC 5926 §3.1 requires of every TCP-AO, and
 /// HMAC-SHA-256, which Linux offers too.
@@ -71,4 +75,22 @@ pub fn neighbor_tcp_ao(a: RawTcpAo, path: &str, r: &mut Reporter<'_>) -> Option<
         }
     };
     Some(TcpAo { send_id: send_id?, recv_id: recv_id?, algorithm: algorithm?, key: key? })
+}
+
+impl Config {
+    /// What this host cannot do, as located errors in `text` (the file `file` was loaded
+    /// from): each neighbor's `tcp_ao` with `tcp_ao_refusal`, the kernel probe's answer.
+    /// `check-config` fails on them; the daemon starts those neighbors disabled, with the
+    /// same reason in `status`.
+    pub fn unsupported(&self, file: &Path, text: &str, tcp_ao_refusal: &str) -> Vec<Diagnostic> {
+        let Ok(doc) = toml_edit::Document::parse(text) else { return Vec::new() };
+        let index = SpanIndex::build(&doc);
+        let r = Reporter::new(file, text, &index);
+        let located = |(i, _): (usize, &Neighbor)| {
+            let key = format!("bgp.neighbor[{i}].tcp_ao");
+            let msg = format!("{key}: {tcp_ao_refusal}");
+            r.at(index.offset(&key), &key, DiagnosticKind::Unsupported, msg)
+        };
+        self.bgp.neighbors.iter().enumerate().filter(|(_, n)| n.tcp_ao.is_some()).map(located).collect()
+    }
 }
