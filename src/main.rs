@@ -167,6 +167,13 @@ enum Command {
         command: BgpCommand,
     },
     /// Validate a configuration file: every error with file, line, column, key and a fix.
+    ///
+    /// Keys are checked as the kernel would store them: a TCP-MD5 key is 1 to 80 octets without
+    /// a NUL byte; a key file (md5_file, bfd.key_file, tcp_ao.key_file) is the key plus at most
+    /// one LF, and a CR LF line end, surrounding spaces or tabs or a second line are refused
+    /// (write it with `printf '%s\n' 'THE-KEY' > FILE`). A neighbor with tcp_ao fails here with
+    /// the reason: anycastd does not implement TCP-AO, and it names this kernel's support
+    /// (probed with TCP_AO_ADD_KEY).
     #[command(name = "check-config")]
     CheckConfig {
         #[arg(long, short = 'c', default_value = config::DEFAULT_PATH)]

@@ -156,8 +156,30 @@ impl FromStr for RouterId {
     }
 }
 
-/// A TCP-MD5 key (RFC 2385): 1 to 80 bytes (Linux `TCP_MD5SIG_MAXKEYLEN`). Its `Debug` and
-/// `Display` never show the key.
+/// The rules a TCP key (`what`: "TCP-MD5" or "TCP-AO") shares, so that the kernel stores
+/// exactly the octets the peer's operator typed: 1 to `max` octets (`limit` names the kernel's
+/// constant), no NUL. A NUL ends a key wherever keys are typed as text (router configs, C
+/// strings), so the peer could never hold the same key. The reason never shows the key.
+fn tcp_key(key: Vec<u8>, what: &str, max: usize, limit: &str) -> Result<Vec<u8>, ValueError> {
+    if key.is_empty() {
+        return reject(format!("the {what} key is empty"));
+    }
+    if key.len() > max {
+        return reject(format!("the {what} key is {} bytes; Linux accepts at most {max} ({limit})", key.len()));
+    }
+    if let Some(at) = key.iter().position(|b| *b == 0) {
+        return reject(format!(
+            "the {what} key holds a NUL byte (byte {} of {}); a peer that types its key as text can never \
+             hold the same key: use printable characters",
+            at.saturating_add(1),
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+/// A TCP-MD5 key (RFC 2385): 1 to 80 bytes (Linux `TCP_MD5SIG_MAXKEYLEN`), no NUL byte. Its
+/// `Debug` and `Display` never show the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Md5Key(Vec<u8>);
 
@@ -165,19 +187,9 @@ impl Md5Key {
     /// Linux `TCP_MD5SIG_MAXKEYLEN`.
     pub const MAX_LEN: usize = 80;
 
-    /// Refuses empty keys and keys longer than 80 bytes.
+    /// Refuses empty keys, keys longer than 80 bytes and keys with a NUL byte.
     pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, ValueError> {
-        let key = key.into();
-        if key.is_empty() {
-            return reject("the TCP-MD5 key is empty");
-        }
-        if key.len() > Self::MAX_LEN {
-            return reject(format!(
-                "the TCP-MD5 key is {} bytes; Linux accepts at most 80 (TCP_MD5SIG_MAXKEYLEN)",
-                key.len()
-            ));
-        }
-        Ok(Md5Key(key))
+        tcp_key(key.into(), "TCP-MD5", Self::MAX_LEN, "TCP_MD5SIG_MAXKEYLEN").map(Md5Key)
     }
 
     /// Any bytes at all, bypassing the checks of [`Md5Key::new`]: for tests that make the
@@ -202,6 +214,27 @@ impl fmt::Debug for Md5Key {
 impl fmt::Display for Md5Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// A TCP-AO Master Key (RFC 5925 §3.1): 1 to 80 bytes (Linux `TCP_AO_MAXKEYLEN`), no NUL byte.
+/// Its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TcpAoKey(Vec<u8>);
+
+impl TcpAoKey {
+    /// Linux `TCP_AO_MAXKEYLEN`.
+    pub const MAX_LEN: usize = 80;
+
+    /// The rules of [`Md5Key::new`].
+    pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, ValueError> {
+        tcp_key(key.into(), "TCP-AO", Self::MAX_LEN, "TCP_AO_MAXKEYLEN").map(TcpAoKey)
+    }
+}
+
+impl fmt::Debug for TcpAoKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TcpAoKey(<redacted>)")
     }
 }
 
@@ -254,5 +287,15 @@ mod tests {
         let k = Md5Key::new("hunter2").expect("valid key");
         assert!(!format!("{k:?}").contains("hunter2"));
         assert!(!k.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn tcp_keys_refuse_nul_bytes_with_where_never_what() {
+        let e = Md5Key::new(&b"hunter\0two"[..]).expect_err("NUL");
+        assert!(e.0.starts_with("the TCP-MD5 key holds a NUL byte (byte 7 of 10)"), "{e}");
+        assert!(!e.0.contains("hunter"));
+        assert!(TcpAoKey::new(vec![0u8]).is_err());
+        assert!(TcpAoKey::new(vec![b'a'; 81]).is_err());
+        assert!(!format!("{:?}", TcpAoKey::new("hunter2").expect("valid")).contains("hunter2"));
     }
 }

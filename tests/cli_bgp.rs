@@ -140,3 +140,29 @@ fn check_config_names_file_line_column_key_and_fix() {
     assert_eq!(code, 0);
     assert!(out.contains("OK (1 neighbor(s), 1 prefix(es), 0 check(s))"), "{out}");
 }
+
+/// Issue 16 item 4: a `tcp_ao` table is not an unknown key; `check-config` fails naming
+/// TCP-AO and this kernel's support, located at the table. The kernel is probed
+/// (`TCP_AO_ADD_KEY`): which sentence depends on it, and both end with "use md5".
+#[test]
+fn check_config_names_tcp_ao_as_unsupported() {
+    let p = tmp("tcpao");
+    let c = p.to_str().unwrap();
+    std::fs::write(
+        &p,
+        "[bgp]\nlocal_as = 65124\nrouter_id = \"192.0.2.11\"\nlocal_ip = \"192.0.2.11\"\n\
+         [[bgp.neighbor]]\nremote_ip = \"192.0.2.1\"\nremote_as = 65000\n\
+         tcp_ao = { send_id = 1, recv_id = 1, key = \"s3cret-ao\" }\n[anycast]\nprefixes = [\"203.0.113.124/32\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (out, err, code) = bin(&["check-config", "-c", c]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.starts_with(&format!("{c}:8:10: bgp.neighbor[0].tcp_ao: ")), "{err}");
+    assert!(!err.contains("unknown") && !err.contains("s3cret"), "{err}");
+    let no_ao = "TCP-AO is not supported by this kernel (TCP_AO_ADD_KEY: Protocol not available); use md5 or a \
+                 kernel ≥ 6.7 built with CONFIG_TCP_AO";
+    let has_ao = "this kernel supports TCP-AO, but anycastd does not implement it yet; use md5";
+    assert!(err.contains(no_ao) || err.contains(has_ao), "{err}");
+    eprintln!("check-config here: {err}");
+}

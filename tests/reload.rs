@@ -2,11 +2,15 @@
 //! keeps its session (no NOTIFICATION, no new Established), a prefix added by reload is
 //! announced as an UPDATE, and an invalid config leaves the daemon on the previous one.
 
+#[allow(dead_code)]
+mod common;
+
 use anycastd::config::{Config, DEFAULT_SERVICE};
 use anycastd::daemon::Daemon;
 use anycastd::ha::Advert;
 use anycastd::speaker::Speaker;
 use anycastd::status::NeighborState;
+use common::speaker_status::eventually as wait_for;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,17 +22,6 @@ fn text(local: &str, remote: &str, port: u16, asn: u32, peer_as: u32, prefixes: 
          [anycast]\nprefixes = [{}]\n",
         p.join(", ")
     )
-}
-
-async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "current_thread")]

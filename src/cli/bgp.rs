@@ -212,6 +212,14 @@ const REDACTED: &str = "<redacted>";
 /// `check-config`: every error with file:line:col; warnings too. Ok = valid.
 pub fn check_config(path: &Path) -> Result<String, String> {
     let cfg = Config::load(path).map_err(|e| e.to_string())?;
+    if cfg.bgp.neighbors.iter().any(|n| n.tcp_ao.is_some()) {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let refusal = crate::speaker::transport::tcp_ao_support().refusal();
+        let errors: Vec<String> = cfg.unsupported(path, &text, &refusal).iter().map(ToString::to_string).collect();
+        if !errors.is_empty() {
+            return Err(errors.join("\n"));
+        }
+    }
     let mut s = String::new();
     for w in &cfg.warnings {
         s.push_str(&format!("{w}\n"));

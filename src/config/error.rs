@@ -27,6 +27,9 @@ pub enum DiagnosticKind {
     Duplicate,
     /// A key file that is missing, unreadable or too open.
     KeyFile,
+    /// Valid, but this host cannot do it (TCP-AO on a kernel without it): `check-config`
+    /// fails; the daemon runs with that neighbor disabled, and says why.
+    Unsupported,
     /// Not an error: the configuration loads but probably does not do what was meant.
     Warning,
 }
@@ -96,7 +99,7 @@ fn render(d: &[Diagnostic]) -> String {
 
 /// The keys whose values are secrets, by normalized path: `shown` prints neither them nor a
 /// value that holds one.
-const SECRET_PATHS: [&str; 2] = ["bgp.neighbor.md5", "bgp.neighbor.bfd.key"];
+const SECRET_PATHS: [&str; 3] = ["bgp.neighbor.md5", "bgp.neighbor.bfd.key", "bgp.neighbor.tcp_ao.key"];
 
 /// Builds diagnostics for one source text.
 pub struct Reporter<'a> {

@@ -16,6 +16,7 @@ mod etcd;
 mod ha;
 mod raw;
 mod spans;
+mod tcp_ao;
 mod validate;
 mod values;
 
@@ -34,6 +35,7 @@ pub use crate::types::{Asn, HoldTime, Md5Key, RouterId, ValueError};
 pub use crate::wire::community::{Community, LargeCommunity};
 pub use endpoints::DEFAULT_SOCKET;
 pub use ha::DEFAULT_ROLE_PATH;
+pub use tcp_ao::{TcpAo, TcpAoAlgorithm};
 
 /// The configuration file the daemon and the client commands read when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/anycastd/anycastd.toml";
@@ -157,6 +159,9 @@ pub struct Neighbor {
     pub large_communities: Vec<LargeCommunity>,
     /// BFD with this neighbor (`bfd = { … }`), off when absent.
     pub bfd: Option<Bfd>,
+    /// TCP-AO (`tcp_ao = { … }`, RFC 5925), never together with `md5`. Not implemented: a
+    /// neighbor with it never starts, and says why (see [`TcpAo`]).
+    pub tcp_ao: Option<TcpAo>,
 }
 
 /// BFD for one neighbor (RFC 5880; single hop, RFC 5881, or multihop, RFC 5883, when the
@@ -632,7 +637,7 @@ fn blank(src: &mut String, range: std::ops::Range<usize>) {
     src.replace_range(range, &replaced);
 }
 
-/// A warning when `text` holds an inline `md5 =` or `bfd.key =` key but the file is
+/// A warning when `text` holds an inline `md5 =`, `bfd.key =` or `tcp_ao.key =` key but the file is
 /// group/other readable.
 fn open_key_warning(path: &Path, text: &str) -> Option<Diagnostic> {
     use std::os::unix::fs::PermissionsExt;
@@ -644,13 +649,16 @@ fn open_key_warning(path: &Path, text: &str) -> Option<Diagnostic> {
     let index = SpanIndex::build(&doc);
     let r = Reporter::new(path, text, &index);
     let neighbors = doc.get("bgp")?.get("neighbor")?.as_array_of_tables()?;
-    let bfd_key =
-        |t: &toml_edit::Table| t.get("bfd").and_then(|b| b.as_table_like()).is_some_and(|b| b.contains_key("key"));
+    let inline_key = |t: &toml_edit::Table, table: &str| {
+        t.get(table).and_then(|b| b.as_table_like()).is_some_and(|b| b.contains_key("key"))
+    };
     let (key, what) = neighbors.iter().enumerate().find_map(|(i, t)| {
         if t.contains_key("md5") {
             Some((format!("bgp.neighbor[{i}].md5"), "a TCP-MD5 key"))
+        } else if inline_key(t, "bfd") {
+            Some((format!("bgp.neighbor[{i}].bfd.key"), "a BFD key"))
         } else {
-            bfd_key(t).then(|| (format!("bgp.neighbor[{i}].bfd.key"), "a BFD key"))
+            inline_key(t, "tcp_ao").then(|| (format!("bgp.neighbor[{i}].tcp_ao.key"), "a TCP-AO key"))
         }
     })?;
     let msg =

@@ -72,6 +72,18 @@ pub struct RawNeighbor {
     pub communities: Option<Vec<String>>,
     pub large_communities: Option<Vec<String>>,
     pub bfd: Option<RawBfd>,
+    pub tcp_ao: Option<RawTcpAo>,
+}
+
+/// `tcp_ao = { … }` (or `[bgp.neighbor.tcp_ao]`): one TCP-AO Master Key Tuple (RFC 5925 §3.1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTcpAo {
+    pub send_id: Option<i64>,
+    pub recv_id: Option<i64>,
+    pub algorithm: Option<String>,
+    pub key: Option<String>,
+    pub key_file: Option<String>,
 }
 
 /// `bfd = { … }` (or `[bgp.neighbor.bfd]`) in a `[[bgp.neighbor]]`.
@@ -256,6 +268,11 @@ pub fn example(path: &str) -> Option<&'static str> {
         "bgp.neighbor.bfd.key" => "key = \"a-bfd-secret\"",
         "bgp.neighbor.bfd.key_file" => "key_file = \"/etc/anycastd/bfd.key\"",
         "bgp.neighbor.bfd.strict" => "strict = true",
+        "bgp.neighbor.tcp_ao" => "tcp_ao = { send_id = 1, recv_id = 1, key_file = \"/etc/anycastd/ao.key\" }",
+        "bgp.neighbor.tcp_ao.send_id" | "bgp.neighbor.tcp_ao.recv_id" => "send_id = 1",
+        "bgp.neighbor.tcp_ao.algorithm" => "algorithm = \"hmac-sha1\"",
+        "bgp.neighbor.tcp_ao.key" => "key = \"a-tcp-ao-secret\"",
+        "bgp.neighbor.tcp_ao.key_file" => "key_file = \"/etc/anycastd/ao.key\"",
         "anycast" => "[anycast] with prefixes = [\"203.0.113.124/32\"]",
         "anycast.prefixes" => "prefixes = [\"203.0.113.124/32\", \"2001:db8:124::1/128\"]",
         "anycast.standby" => "standby = \"withdraw\"",

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use super::error::{DiagnosticKind as K, Reporter};
 use super::raw::{RawAnycast, RawBgp, RawConfig, RawNeighbor, RawService};
+use super::tcp_ao;
 use super::values::{choice, host_ip, key_file, num};
 use super::{
     bfd, endpoints, ha, spans, Anycast, Bgp, Config, Neighbor, PreferVia, Preference, Service, Standby, TtlMode,
@@ -312,6 +313,16 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
         Some(b) => bfd::neighbor_bfd(b, &p("bfd"), r).map(Some),
         None => Some(None),
     };
+    let tcp_ao = match n.tcp_ao {
+        Some(_) if n.md5.is_some() || n.md5_file.is_some() => {
+            let what = "cannot be combined with md5 or md5_file: a connection uses TCP-AO or TCP-MD5, never both \
+                        (RFC 5925); keep one";
+            r.error(&p("tcp_ao"), K::Conflict, what);
+            None
+        }
+        Some(a) => tcp_ao::neighbor_tcp_ao(a, &p("tcp_ao"), r).map(Some),
+        None => Some(None),
+    };
     if let (Some(Some(b)), Some(TtlMode::Multihop(_))) = (&bfd, &ttl) {
         if b.auth.is_none() {
             r.warn(
@@ -335,6 +346,7 @@ fn neighbor(n: RawNeighbor, i: usize, d: &Defaults, r: &mut Reporter<'_>) -> Opt
         communities: communities?,
         large_communities: large?,
         bfd: bfd?,
+        tcp_ao: tcp_ao?,
     })
 }
 

@@ -85,8 +85,36 @@ pub fn foreign(r: &mut Reporter<'_>, path: &str, present: bool, selector: &str, 
     }
 }
 
-/// Reads a key file (`md5_file`, `bfd.key_file`): absolute path, regular file, mode without
-/// group/other bits; trailing line breaks are not part of the key. `key` checks the octets
+/// How to write a key file that holds exactly the key.
+const KEY_FILE_FIX: &str = "write the file with `printf '%s\\n' 'THE-KEY' > FILE` (one line, one LF)";
+
+/// The key-file rule: the file is the key, plus at most one LF ending its single line (what
+/// `echo` and editors write). Anything else the kernel would take as part of the key, where the
+/// peer's operator typed none: a CR (CR LF line end), spaces or tabs around the key, a second
+/// line. Those are refused, never trimmed. The reason names the fault, never the key.
+pub fn strip_line_end(bytes: &mut Vec<u8>) -> Result<(), String> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    if bytes.last() == Some(&b'\r') {
+        return Err("the key file ends with CR LF (a DOS line end): the CR would be part of the key".into());
+    }
+    if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+        return Err("the key file has more than one line (or a line break inside the key)".into());
+    }
+    let blank = |b: &u8| b.is_ascii_whitespace();
+    if bytes.first().is_some_and(blank) {
+        return Err("the key file begins with a space or tab: it would be part of the key".into());
+    }
+    if bytes.last().is_some_and(blank) {
+        return Err("the key in the key file ends with a space or tab: it would be part of the key".into());
+    }
+    Ok(())
+}
+
+/// Reads a key file (`md5_file`, `bfd.key_file`, `tcp_ao.key_file`): absolute path, regular
+/// file, mode without group/other bits; one LF may end the key, other whitespace around it is
+/// refused ([`strip_line_end`]). `key` checks the octets
 /// (its refusal is reported as `in the key file: …`, never with the key).
 pub fn key_file<T, E: Display>(
     r: &mut Reporter<'_>,
@@ -119,8 +147,8 @@ pub fn key_file<T, E: Display>(
         Ok(k) => k,
         Err(e) => return fail(r, format!("cannot read the key file: {e}")),
     };
-    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        bytes.pop();
+    if let Err(why) = strip_line_end(&mut bytes) {
+        return fail(r, format!("{why}; {KEY_FILE_FIX}"));
     }
     match key(bytes) {
         Ok(k) => Some(k),

@@ -259,6 +259,19 @@ fn manual_stop_sends_shutdown_communication_and_stays_down() {
     assert_eq!(s.state(), State::Idle);
 }
 
+/// A reload's stops (RFC 4486 §4): 6/6 for a changed neighbor, 6/3 for a removed one, no Data
+/// (no shutdown communication outside subcodes 2 and 4), Idle for good.
+#[test]
+fn config_stop_sends_its_cease_without_data_and_stays_down() {
+    for (why, subcode) in [(ConfigStop::OtherConfigurationChange, 6), (ConfigStop::PeerDeconfigured, 3)] {
+        let (mut s, t) = established();
+        let a = strip(s.handle(t, Event::ConfigStop(why)));
+        assert_eq!(a, failed(State::Established, Notification::new(6, subcode, vec![])));
+        assert_eq!(s.next_deadline(), None);
+        assert_eq!(s.state(), State::Idle);
+    }
+}
+
 #[test]
 fn admin_reset_sends_cease_administrative_reset_and_connects_again_at_once() {
     let (mut s, t) = established();

@@ -156,6 +156,7 @@ impl Session {
             Event::AutomaticStart => self.start(now, false, &mut out),
             Event::ManualStop { reason } => self.manual_stop(now, reason, &mut out),
             Event::AdminReset { reason, restart } => self.admin_reset(now, reason, restart, &mut out),
+            Event::ConfigStop(why) => self.operator_stop(now, why.subcode(), None, "ManualStop", &mut out),
             Event::BfdDown { restart } => self.bfd_down(now, restart, &mut out),
             Event::TcpCrAcked => self.connected(now, "outbound connection established", &mut out),
             Event::TcpConnectionConfirmed => self.connected(now, "inbound connection accepted", &mut out),

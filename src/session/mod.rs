@@ -177,6 +177,10 @@ pub enum Event<'a> {
     /// communication) where a connection is up, Idle, then ManualStart at once when `restart`
     /// (the second connection of a collision is only closed).
     AdminReset { reason: Option<String>, restart: bool },
+    /// Event 2 for a reload: the neighbor left the configuration or its settings changed. The
+    /// Cease says which (RFC 4486 §4) and carries no Data: RFC 9003 defines the shutdown
+    /// communication for Administrative Shutdown and Reset only.
+    ConfigStop(ConfigStop),
     /// Event 3 (the session schedules its own after errors; see [`Session::next_deadline`]).
     AutomaticStart,
     /// The neighbor's BFD session went down (RFC 5882 §4.3): Cease / BFD Down (RFC 9384) and
@@ -195,6 +199,27 @@ pub enum Event<'a> {
     Timer,
     /// Event 23: this connection lost a collision (RFC 4271 §6.8, see [`collision`]).
     OpenCollisionDump,
+}
+
+/// Why a reload stops a session: the Cease subcode it sends (RFC 4486 §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigStop {
+    /// Subcode 3, Peer De-configured: the neighbor was removed from the configuration.
+    PeerDeconfigured,
+    /// Subcode 6, Other Configuration Change: its settings changed (an MD5 key, say) and the
+    /// session starts over with the new ones.
+    OtherConfigurationChange,
+}
+
+impl ConfigStop {
+    /// The Cease subcode (RFC 4486 §4).
+    pub fn subcode(self) -> u8 {
+        use crate::wire::notification::cease;
+        match self {
+            ConfigStop::PeerDeconfigured => cease::PEER_DECONFIGURED,
+            ConfigStop::OtherConfigurationChange => cease::OTHER_CONFIGURATION_CHANGE,
+        }
+    }
 }
 
 /// Outputs, to be carried out in order.

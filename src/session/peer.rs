@@ -22,7 +22,7 @@
 //! [`Peer::set_routes`] when the advertisement changes. No I/O, no clock.
 
 use super::collision::{self, Initiator, Survivor};
-use super::{Action, Event, Routes, Session, SessionConfig, State, Stats};
+use super::{Action, ConfigStop, Event, Routes, Session, SessionConfig, State, Stats};
 use crate::types::HoldTime;
 use std::time::Instant;
 
@@ -44,6 +44,9 @@ pub enum PeerEvent<'a> {
     ManualStop {
         reason: Option<String>,
     },
+    /// A reload stops the neighbor: Cease / Peer De-configured or Other Configuration Change
+    /// on every connection; it stays Idle.
+    ConfigStop(ConfigStop),
     /// The operator resets the neighbor: Cease / Administrative Reset on every connection,
     /// then the main session starts over at once.
     AdminReset {
@@ -142,6 +145,12 @@ impl Peer {
                     run(c, now, Event::ManualStop { reason: reason.clone() }, &mut out);
                 }
                 run(&mut self.main, now, Event::ManualStop { reason }, &mut out);
+            }
+            PeerEvent::ConfigStop(why) => {
+                if let Some(c) = self.second.as_mut() {
+                    run(c, now, Event::ConfigStop(why), &mut out);
+                }
+                run(&mut self.main, now, Event::ConfigStop(why), &mut out);
             }
             PeerEvent::AdminReset { reason } => {
                 if let Some(c) = self.second.as_mut() {

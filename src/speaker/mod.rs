@@ -6,6 +6,7 @@
 
 pub mod adverts;
 pub mod bfd;
+mod change;
 pub mod detail;
 mod listener;
 pub mod md5_counters;
@@ -17,18 +18,19 @@ use crate::control::NeighborAction;
 use crate::ha::decision::Advert;
 use crate::liveness::Liveness;
 use crate::session::policy::ExportPolicy;
+use crate::session::ConfigStop;
 use crate::session::SessionConfig;
 use crate::status::{NeighborState, NeighborStatus};
 pub use adverts::Adverts;
 use listener::{AcceptTable, Listeners};
-use neighbor::{Cmd, NeighborReport, NeighborSpec};
+use neighbor::{Cmd, NeighborReport, NeighborSpec, StopCause};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, warn, Instrument};
+use tracing::{error, info, warn, Instrument};
 use transport::TransportOpts;
 
 struct NeighborHandle {
@@ -123,6 +125,7 @@ pub fn neighbor_spec(bgp: &config::Bgp, n: &config::Neighbor, seed: u64) -> Neig
                 TtlMode::Multihop(t) => Some(t.get()),
                 _ => None,
             },
+            tcp_ao: n.tcp_ao.clone(),
         },
         session: s,
         policy,
@@ -220,9 +223,12 @@ impl Speaker {
                         report.kept.push(n.remote_ip);
                         inner.neighbors.push(h);
                     }
+                    // RFC 4486 §4: Other Configuration Change; the log says what changed.
                     Some(h) => {
+                        let what = change::describe(&h.spec, &spec);
+                        info!(neighbor = %n.remote_ip, "reload: {what}: restarting the session (Cease / Other Configuration Change)");
                         report.restarted.push(n.remote_ip);
-                        stops.push((h, "configuration changed"));
+                        stops.push((h, StopCause::Config(ConfigStop::OtherConfigurationChange)));
                         specs.push(spec);
                     }
                     None => {
@@ -236,7 +242,8 @@ impl Speaker {
             for (ip, h) in old {
                 inner.admin_down.remove(&ip);
                 report.removed.push(ip);
-                stops.push((h, "neighbor removed from the configuration"));
+                info!(neighbor = %ip, "reload: neighbor removed from the configuration (Cease / Peer De-configured)");
+                stops.push((h, StopCause::Config(ConfigStop::PeerDeconfigured)));
             }
         }
         for (h, _) in &stops {
@@ -261,14 +268,19 @@ impl Speaker {
             report.kept.retain(|k| *k != ip);
             disabled.push((h.spec.clone(), refused.get(&ip).cloned().unwrap_or_default()));
         }
-        stop_all(doomed.into_iter().map(|h| (h, "TCP-MD5 key or GTSM could not be installed")).collect(), RELOAD_STOP)
-            .await;
+        let why = || StopCause::Shutdown("TCP-MD5 key or GTSM could not be installed".into());
+        stop_all(doomed.into_iter().map(|h| (h, why())).collect(), RELOAD_STOP).await;
         // 5. Start the new and changed neighbors (never one whose key the kernel refused).
         let mut inner = self.lock();
         for spec in specs {
             let ip = spec.remote.ip();
             if let Some(why) = refused.get(&ip) {
                 disabled.push((spec, why.clone()));
+                continue;
+            }
+            // Never TCP-MD5 or unsigned instead of the TCP-AO asked for.
+            if spec.transport.tcp_ao.is_some() {
+                disabled.push((spec, transport::tcp_ao_support().refusal()));
                 continue;
             }
             let bfd = match &spec.bfd {
@@ -494,7 +506,7 @@ impl Speaker {
             (std::mem::take(&mut inner.neighbors), inner.bfd.take())
         };
         self.bump_serving();
-        stop_all(neighbors.into_iter().map(|n| (n, reason)).collect(), limit).await;
+        stop_all(neighbors.into_iter().map(|n| (n, StopCause::Shutdown(reason.to_string()))).collect(), limit).await;
         // The Ceases are out; the BFD sessions go AdminDown (RFC 5882 §3.2: not a failure).
         if let Some(b) = bfd {
             b.shutdown(BFD_SHUTDOWN).await;
@@ -544,22 +556,22 @@ const ADMIN_WAIT: Duration = Duration::from_secs(5);
 /// How long a reload waits for the Ceases of the neighbors it stops (all at once).
 const RELOAD_STOP: Duration = Duration::from_secs(1);
 
-/// Stops every neighbor at once (each with its Cease reason), waits at most `limit` in all,
-/// then ends their tasks.
-async fn stop_all(stops: Vec<(NeighborHandle, &str)>, limit: Duration) {
-    futures_util::future::join_all(stops.iter().map(|(n, why)| stop_one(n, why, limit))).await;
+/// Stops every neighbor at once (each with its Cease), waits at most `limit` in all, then ends
+/// their tasks.
+async fn stop_all(stops: Vec<(NeighborHandle, StopCause)>, limit: Duration) {
+    futures_util::future::join_all(stops.iter().map(|(n, cause)| stop_one(n, cause, limit))).await;
     for (n, _) in stops {
         n.task.abort();
     }
 }
 
-/// Stops one neighbor with Cease / Administrative Shutdown and waits until it is written, at
-/// most `limit` in all (a full command channel included); the caller aborts the task after.
-async fn stop_one(n: &NeighborHandle, reason: &str, limit: Duration) {
+/// Stops one neighbor with the Cease of `cause` and waits until it is written, at most `limit`
+/// in all (a full command channel included); the caller aborts the task after.
+async fn stop_one(n: &NeighborHandle, cause: &StopCause, limit: Duration) {
     let (tx, rx) = oneshot::channel();
     let stop = async {
         // Either fails only when the task has already ended: nothing to wait for.
-        if n.cmds.send(Cmd::Stop { reason: reason.to_string(), done: tx }).await.is_ok() {
+        if n.cmds.send(Cmd::Stop { cause: cause.clone(), done: tx }).await.is_ok() {
             let _ = rx.await;
         }
     };

@@ -78,13 +78,22 @@ impl NeighborReport {
 /// What the published report is made of: when none of it changed, nothing is rebuilt.
 type ReportInputs = (State, Stats, Option<String>, Option<Duration>, bool);
 
+/// Which Cease a stopped neighbor sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopCause {
+    /// Administrative Shutdown with this RFC 9003 shutdown communication (the daemon stops,
+    /// or a neighbor must not run).
+    Shutdown(String),
+    /// A reload removed the neighbor or changed its settings (RFC 4486 §4 subcode 3 or 6).
+    Config(crate::session::ConfigStop),
+}
+
 /// Requests from the speaker to a neighbor task.
 pub enum Cmd {
     /// The listener accepted a connection from this neighbor.
     Accepted(TcpStream),
-    /// Stop with Cease / Administrative Shutdown carrying `reason`; `done` fires once the
-    /// NOTIFICATION has been written.
-    Stop { reason: String, done: oneshot::Sender<()> },
+    /// Stop with the Cease of `cause`; `done` fires once the NOTIFICATION has been written.
+    Stop { cause: StopCause, done: oneshot::Sender<()> },
     /// The operator's `neighbor reset|disable|enable`; `done` gets what was done, or why
     /// nothing was.
     Admin { action: crate::control::NeighborAction, done: oneshot::Sender<Result<String, String>> },
@@ -418,8 +427,12 @@ pub async fn run(
                     t.publish();
                     let _ = done.send(r);
                 }
-                Some(Cmd::Stop { reason, done }) => {
-                    let acts = t.peer.handle(now(), PeerEvent::ManualStop { reason: Some(reason) });
+                Some(Cmd::Stop { cause, done }) => {
+                    let ev = match cause {
+                        StopCause::Shutdown(reason) => PeerEvent::ManualStop { reason: Some(reason) },
+                        StopCause::Config(why) => PeerEvent::ConfigStop(why),
+                    };
+                    let acts = t.peer.handle(now(), ev);
                     t.apply(acts);
                     t.publish();
                     // The Cease is written, or queued behind octets a stuck peer has not
@@ -653,7 +666,12 @@ impl Task {
                 }
                 Action::StateChange { from, to, reason } => info!(%from, %to, %reason, conn = %id, "state change"),
                 Action::NotificationSent(n) => {
-                    warn!(notification = %n, "sent NOTIFICATION");
+                    // An operator's Cease (shutdown, reload, reset) is news; an error a warning.
+                    if n.is_operator_cease() {
+                        info!(notification = %n, "sent NOTIFICATION");
+                    } else {
+                        warn!(notification = %n, "sent NOTIFICATION");
+                    }
                     self.last_error = Some(format!("sent {n}"));
                 }
                 Action::NotificationReceived(n) => {

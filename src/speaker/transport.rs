@@ -2,7 +2,8 @@
 //! kernel's `TCP_MD5SIG`) on connecting and listening sockets, GTSM (RFC 5082), multihop TTL,
 //! `TCP_NODELAY` and DSCP CS6, as routers mark BGP.
 //!
-//! This is the only module with `unsafe`: two `setsockopt` calls the socket crates do not wrap.
+//! This is the only module with `unsafe`: three `setsockopt` calls the socket crates do not
+//! wrap (the third probes the kernel for TCP-AO, RFC 5925, which anycastd does not implement).
 //! A configured key is never dropped silently: if the kernel refuses it, the caller gets an
 //! error naming the peer and the errno, and the neighbor does not start.
 #![allow(unsafe_code)]
@@ -30,6 +31,9 @@ pub struct TransportOpts {
     pub ttl_security: bool,
     /// TTL for eBGP multihop (default 1 for eBGP is the kernel's 64 here; routers check nothing).
     pub multihop: Option<u8>,
+    /// TCP-AO (RFC 5925) as configured. Not implemented: a neighbor with it never starts (see
+    /// [`TcpAoSupport`]); its `Debug` is redacted.
+    pub tcp_ao: Option<crate::config::TcpAo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +126,83 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&Md5Key>) -> Result<(), Tran
         return Err(TransportError::Md5Refused { peer, err });
     }
     Ok(())
+}
+
+/// `TCP_AO_ADD_KEY` from `<linux/tcp.h>` (Linux 6.7); not in the libc crate here.
+const TCP_AO_ADD_KEY: libc::c_int = 38;
+/// `sizeof(struct tcp_ao_add)`: sockaddr_storage, alg_name[64], ifindex, flags, the one-octet
+/// fields and key[TCP_AO_MAXKEYLEN], 8-aligned.
+const TCP_AO_ADD_LEN: usize = 288;
+
+/// What probing `TCP_AO_ADD_KEY` on a test socket says about the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpAoSupport {
+    /// The kernel knows the option (it refused the empty probe key for another reason).
+    Kernel,
+    /// ENOPROTOOPT: older than 6.7 or built without CONFIG_TCP_AO; the errno's text.
+    NotInKernel(String),
+    /// The probe could not tell (no socket, an unexpected answer): what happened.
+    Unknown(String),
+}
+
+impl TcpAoSupport {
+    /// The answer of `setsockopt(TCP_AO_ADD_KEY)` with an all-zero `struct tcp_ao_add`: a kernel
+    /// with TCP-AO refuses it as invalid (EINVAL and the like) without adding a key; one
+    /// without answers ENOPROTOOPT, as for any option it does not know.
+    pub fn from_probe(r: &io::Result<()>) -> Self {
+        match r {
+            Ok(()) => TcpAoSupport::Kernel,
+            Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => TcpAoSupport::NotInKernel(strerror(e)),
+            Err(e) if e.raw_os_error().is_some() => TcpAoSupport::Kernel,
+            Err(e) => TcpAoSupport::Unknown(e.to_string()),
+        }
+    }
+
+    /// Why a neighbor with `tcp_ao` does not start, for `check-config`, `status` and the log.
+    pub fn refusal(&self) -> String {
+        match self {
+            TcpAoSupport::NotInKernel(e) => format!(
+                "TCP-AO is not supported by this kernel (TCP_AO_ADD_KEY: {e}); use md5 or a kernel ≥ 6.7 built \
+                 with CONFIG_TCP_AO"
+            ),
+            TcpAoSupport::Kernel => "this kernel supports TCP-AO, but anycastd does not implement it yet; use md5 \
+                                     (the neighbor never runs with a weaker protection than configured)"
+                .to_string(),
+            TcpAoSupport::Unknown(e) => format!("cannot tell whether this kernel supports TCP-AO ({e}); use md5"),
+        }
+    }
+}
+
+/// `Protocol not available` rather than `Protocol not available (os error 92)`.
+fn strerror(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s.get(..i).unwrap_or(&s).to_string(),
+        None => s,
+    }
+}
+
+/// Probes the kernel for TCP-AO once per process (on a fresh, unconnected TCP socket, which
+/// keeps no key: the probe's all-zero key is refused either way).
+pub fn tcp_ao_support() -> &'static TcpAoSupport {
+    static PROBED: std::sync::OnceLock<TcpAoSupport> = std::sync::OnceLock::new();
+    PROBED.get_or_init(|| match Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)) {
+        Ok(sock) => {
+            let buf = [0u8; TCP_AO_ADD_LEN];
+            // SAFETY: `buf` is a live buffer of exactly the size passed; the kernel only reads it.
+            let rc = unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    TCP_AO_ADD_KEY,
+                    buf.as_ptr().cast(),
+                    TCP_AO_ADD_LEN as libc::socklen_t,
+                )
+            };
+            TcpAoSupport::from_probe(&if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) })
+        }
+        Err(e) => TcpAoSupport::Unknown(format!("no test socket: {e}")),
+    })
 }
 
 fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
@@ -419,5 +500,44 @@ mod tests {
         let r = connect(peer, &wrong, Duration::from_millis(700), Duration::from_secs(90)).await;
         assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
         drop(l);
+    }
+
+    /// A key removed from a listener (`None`) is gone from the kernel: an unsigned peer
+    /// connects afterwards, as after a reload that drops the neighbor's key.
+    #[tokio::test]
+    async fn a_removed_listener_key_admits_unsigned_connections() {
+        let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let peer: SocketAddr = format!("127.0.0.1:{}", l.local_addr().unwrap().port()).parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        set_md5(l.as_raw_fd(), lo, Some(&Md5Key::new("anycast-lab-key").unwrap())).unwrap();
+        let r = connect(peer, &TransportOpts::default(), Duration::from_millis(500), Duration::from_secs(90)).await;
+        assert!(matches!(r, Err(TransportError::Timeout { .. })), "{r:?}");
+        set_md5(l.as_raw_fd(), lo, None).unwrap();
+        // Removing it twice is not an error (ENOENT).
+        set_md5(l.as_raw_fd(), lo, None).unwrap();
+        let accept = tokio::spawn(async move { l.accept().await.map(|_| ()) });
+        connect(peer, &TransportOpts::default(), Duration::from_secs(2), Duration::from_secs(90)).await.unwrap();
+        accept.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn tcp_ao_probe_results_map_to_their_reasons() {
+        let enoprotoopt = Err(io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+        let not = TcpAoSupport::from_probe(&enoprotoopt);
+        assert_eq!(not, TcpAoSupport::NotInKernel("Protocol not available".into()));
+        assert_eq!(
+            not.refusal(),
+            "TCP-AO is not supported by this kernel (TCP_AO_ADD_KEY: Protocol not available); use md5 or a \
+             kernel ≥ 6.7 built with CONFIG_TCP_AO"
+        );
+        // A kernel with TCP-AO refuses the all-zero probe as invalid: it knows the option.
+        let known = TcpAoSupport::from_probe(&Err(io::Error::from_raw_os_error(libc::EINVAL)));
+        assert_eq!(known, TcpAoSupport::Kernel);
+        assert!(known.refusal().contains("anycastd does not implement it yet; use md5"), "{}", known.refusal());
+        assert_eq!(TcpAoSupport::from_probe(&Ok(())), TcpAoSupport::Kernel);
+        let odd = TcpAoSupport::from_probe(&Err(io::Error::other("no errno")));
+        assert!(matches!(odd, TcpAoSupport::Unknown(_)) && odd.refusal().starts_with("cannot tell"), "{odd:?}");
+        // This machine's answer, whatever it is, is one of the three and stable.
+        assert_eq!(tcp_ao_support(), tcp_ao_support());
     }
 }

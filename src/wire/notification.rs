@@ -234,6 +234,19 @@ impl Notification {
         subcode_name(self.code, self.subcode)
     }
 
+    /// A Cease an operator's action sends (RFC 4486 §4: Administrative Shutdown, Peer
+    /// De-configured, Administrative Reset, Other Configuration Change): news, not a fault.
+    pub fn is_operator_cease(&self) -> bool {
+        self.code == code::CEASE
+            && matches!(
+                self.subcode,
+                cease::ADMINISTRATIVE_SHUTDOWN
+                    | cease::PEER_DECONFIGURED
+                    | cease::ADMINISTRATIVE_RESET
+                    | cease::OTHER_CONFIGURATION_CHANGE
+            )
+    }
+
     /// The shutdown communication carried by a Cease/Administrative Shutdown or Reset
     /// (RFC 9003 §2). `None` when this NOTIFICATION cannot carry one or carries no data;
     /// `Some(Err(declared_len))` when the length octet overruns the data.
@@ -384,6 +397,14 @@ mod tests {
         // Other subcodes carry none.
         let n = Notification::new(code::CEASE, cease::PEER_DECONFIGURED, b"\x01a".to_vec());
         assert_eq!(n.shutdown_communication(), None);
+    }
+
+    #[test]
+    fn operator_ceases_are_the_four_of_rfc_4486_section_4() {
+        let yes: Vec<u8> =
+            (0..=10).filter(|&s| Notification::new(code::CEASE, s, vec![]).is_operator_cease()).collect();
+        assert_eq!(yes, [2, 3, 4, 6]);
+        assert!(!Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]).is_operator_cease());
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn every_auth_type_with_an_inline_key() {
 #[test]
 fn key_file_is_read_and_its_line_break_dropped() {
     let dir = TempDir::new("bfdok");
-    let key = key_file(&dir, b"s3cret-bfd\r\n", 0o600);
+    let key = key_file(&dir, b"s3cret-bfd\n", 0o600);
     let extra = format!("bfd = {{ auth = \"meticulous-keyed-md5\", key_id = 7, key_file = \"{}\" }}", key.display());
     assert_eq!(bfd_of(&extra).map(|b| b.auth), Some(auth(AuthType::MeticulousKeyedMd5, 7, b"s3cret-bfd")));
 }
@@ -260,8 +260,15 @@ fn key_file_problems() {
         one(&extra),
         format!("{at}: the key file has mode 640, open to group or others; run `chmod 600 {}`; {ex}", path.display())
     );
-    key_file(&dir, b"\n\n", 0o600);
+    key_file(&dir, b"\n", 0o600);
     assert_eq!(one(&extra), format!("{at}: in the key file: the BFD key is empty; {ex}"));
+    // A second line (or a CR) would be part of the key: refused, not trimmed (issue 16).
+    key_file(&dir, b"s3cret\n\n", 0o600);
+    let fix = "write the file with `printf '%s\\n' 'THE-KEY' > FILE` (one line, one LF)";
+    assert_eq!(
+        one(&extra),
+        format!("{at}: the key file has more than one line (or a line break inside the key); {fix}; {ex}")
+    );
     key_file(&dir, &[b'k'; 21], 0o600);
     assert_eq!(
         one(&extra),

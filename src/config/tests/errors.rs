@@ -75,7 +75,7 @@ fn unknown_keys_are_all_reported() {
             format!(
                 "{F}:10:1: unknown key `zzz` in bgp.neighbor[0]; valid: remote_ip, remote_as, local_ip, md5, \
                  md5_file, passive, ttl_security, multihop, hold_time, max_prefixes, port, med, communities, \
-                 large_communities, bfd"
+                 large_communities, bfd, tcp_ao"
             ),
         ]
     );

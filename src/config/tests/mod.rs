@@ -10,6 +10,7 @@ mod etcd;
 mod ha_keys;
 mod robust;
 mod services;
+mod tcp_ao;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -173,17 +174,77 @@ fn bare_anycast_address_is_a_host_prefix() {
     assert_eq!(c.anycast.prefixes, vec!["203.0.113.7/32".parse::<IpNet>().expect("net")]);
 }
 
-#[test]
-fn md5_file_is_read_and_stripped() {
+/// `MINIMAL` with `md5_file` naming a 0600 file that holds `contents`.
+fn with_md5_file(dir: &TempDir, contents: &[u8]) -> (String, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("md5ok");
     let key = dir.0.join("bgp.key");
-    std::fs::write(&key, "s3cret\r\n").expect("write key");
+    std::fs::write(&key, contents).expect("write key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let text = MINIMAL.replace("remote_as = 65000", &format!("remote_as = 65000\nmd5_file = \"{}\"", key.display()));
-    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
-    let n = c.bgp.neighbors.first().expect("neighbor");
-    assert_eq!(n.md5.as_ref().map(Md5Key::as_bytes), Some(&b"s3cret"[..]));
+    (MINIMAL.replace("remote_as = 65000", &format!("remote_as = 65000\nmd5_file = \"{}\"", key.display())), key)
+}
+
+#[test]
+fn md5_file_is_read_and_its_one_line_end_dropped() {
+    let dir = TempDir::new("md5ok");
+    for contents in [&b"s3cret\n"[..], b"s3cret"] {
+        let c = parse(&with_md5_file(&dir, contents).0).unwrap_or_else(|e| panic!("{e}"));
+        let n = c.bgp.neighbors.first().expect("neighbor");
+        assert_eq!(n.md5.as_ref().map(Md5Key::as_bytes), Some(&b"s3cret"[..]));
+    }
+}
+
+/// Issue 16: a key the kernel would store otherwise than the peer's operator typed it is
+/// refused, located, with the fault and the fix, never the key.
+#[test]
+fn md5_keys_the_kernel_would_store_otherwise_are_refused_with_the_reason() {
+    let dir = TempDir::new("md5bad");
+    let fix = "; write the file with `printf '%s\\n' 'THE-KEY' > FILE` (one line, one LF)";
+    let cases: [(&[u8], &str); 8] = [
+        (b"s3cret\r\n", "the key file ends with CR LF (a DOS line end): the CR would be part of the key"),
+        (b"s3cret\r", "the key file ends with CR LF (a DOS line end): the CR would be part of the key"),
+        (b"s3cret\n\n", "the key file has more than one line (or a line break inside the key)"),
+        (b"s3c\nret\n", "the key file has more than one line (or a line break inside the key)"),
+        (b" s3cret\n", "the key file begins with a space or tab: it would be part of the key"),
+        (b"s3cret \n", "the key in the key file ends with a space or tab: it would be part of the key"),
+        (b"s3cret\t", "the key in the key file ends with a space or tab: it would be part of the key"),
+        (b"\n", "in the key file: the TCP-MD5 key is empty"),
+    ];
+    for (contents, why) in cases {
+        let (text, key) = with_md5_file(&dir, contents);
+        let shown = format!("{FILE}:8:12: bgp.neighbor[0].md5_file = \"{}\": {why}", key.display());
+        let ex = "; example: md5_file = \"/etc/anycastd/bgp.key\"";
+        let want =
+            if why.starts_with("in the key file") { format!("{shown}{ex}") } else { format!("{shown}{fix}{ex}") };
+        assert_eq!(errors(&text), [want], "{contents:?}");
+    }
+    let (text, key) = with_md5_file(&dir, b"s3c\0ret\n");
+    assert_eq!(
+        errors(&text),
+        [format!(
+            "{FILE}:8:12: bgp.neighbor[0].md5_file = \"{}\": in the key file: the TCP-MD5 key holds a NUL byte \
+             (byte 4 of 7); a peer that types its key as text can never hold the same key: use printable characters; \
+             example: md5_file = \"/etc/anycastd/bgp.key\"",
+            key.display()
+        )]
+    );
+    let (text, key) = with_md5_file(&dir, &[b'k'; 81]);
+    assert_eq!(
+        errors(&text),
+        [format!(
+            "{FILE}:8:12: bgp.neighbor[0].md5_file = \"{}\": in the key file: the TCP-MD5 key is 81 bytes; Linux \
+             accepts at most 80 (TCP_MD5SIG_MAXKEYLEN); example: md5_file = \"/etc/anycastd/bgp.key\"",
+            key.display()
+        )]
+    );
+    // Inline: the same octet rules, located at the key, which is never shown.
+    let text = MINIMAL.replace("remote_as = 65000", "remote_as = 65000\nmd5 = \"s3c\\u0000ret\"");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with(&format!("{FILE}:8:7: bgp.neighbor[0].md5 = <redacted>: the TCP-MD5 key holds a NUL")),
+        "{e:?}"
+    );
+    assert!(!e[0].contains("s3c"), "{e:?}");
 }
 
 /// The warnings of `Config::load` on `text` written with mode 0644, then with 0600 (which must
