@@ -94,6 +94,7 @@ class Frr(Router):
         self.bfdd = None
         self.feed = feed
         self.log_paths = [lab.path("frr-bgpd.log")]
+        self._live_md5: dict[str, str | None] = {}  # the neighbors' passwords bgpd runs with
 
     # ---- config ----------------------------------------------------------------------
     @staticmethod
@@ -204,6 +205,7 @@ class Frr(Router):
                               f"{d}/bgpd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
                               "-u", "frr", "-g", "frr"], log_name=self.log_paths[0].name)
         self.procs = [*infra, bgpd]
+        self._live_md5 = {n.address: n.md5 for n in self.config.neighbors}
         self._wait_ready(lambda: "BGP router identifier" in self.vtysh("show bgp summary"), "bgpd")
 
     def stop(self, sig: int = 15) -> None:
@@ -300,6 +302,17 @@ class Frr(Router):
 
     def soft_reset_in(self, peer: str) -> None:
         self.vtysh(f"clear bgp ipv4 unicast {peer} soft in", f"clear bgp ipv6 unicast {peer} soft in")
+
+    def reconfigure(self) -> None:
+        """The neighbors' passwords through vtysh (`[no] neighbor X password`), only those that
+        changed (bgpd resets that session, sets the key on its listener), and bgpd.conf
+        rewritten so that a restart keeps them."""
+        lines = [f"neighbor {n.address} password {n.md5}" if n.md5 else f"no neighbor {n.address} password"
+                 for n in self.config.neighbors if self._live_md5.get(n.address) != n.md5]
+        if lines:
+            self._configure(*lines)
+        self._live_md5 = {n.address: n.md5 for n in self.config.neighbors}
+        self.conf.write_text(self.render())
 
     def withdraw_exports(self) -> None:
         lines = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 
 from .. import plan
 from ..proc import run
@@ -111,6 +112,14 @@ class GoBgp(Router):
         self._wait_ready(lambda: self.cli("global").returncode == 0, "gobgpd")
         for r in self.config.exports:
             self.cli("global", "rib", "add", "-a", plan.family_of(r.prefix), r.prefix, *attrs_of(r))
+
+    def reconfigure(self) -> None:
+        """The TOML rewritten and SIGHUP: gobgpd 3.10 reads it again and deletes and adds
+        every neighbor whose config changed (auth-password too: its listener's key is unset
+        and set anew, Cease 6/6 to the peer if Established; the new peer starts from its
+        first Idle, 0 s). Returns at once: the caller waits for the session it expects."""
+        self.conf.write_text(self.render())
+        self.main_proc.signal(signal.SIGHUP)
 
     def cli(self, *args: str, timeout: float = 5):
         return run(["gobgp", "-u", "127.0.0.1", "-p", "50051", *args], self.lab.ns(self.role), timeout=timeout)

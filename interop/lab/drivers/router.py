@@ -272,6 +272,11 @@ class Router(ABC):
         daemon or the session (timers: RFC 5880 §6.8.3 Poll Sequence)."""
         raise NotImplementedError(f"{self.kind}: no BFD")
 
+    def reconfigure(self) -> None:
+        """Apply `config`'s neighbors (what a scenario needs: their MD5 keys) to the running
+        daemon, without restarting it; a changed neighbor's session may be reset."""
+        raise NotImplementedError(f"{self.kind}: no reconfigure")
+
     def _replace_neighbor(self, peer: str, **changes) -> Neighbor:
         """config.neighbors with `peer`'s Neighbor replaced by a copy with `changes`."""
         old = self.config.neighbor(peer)
