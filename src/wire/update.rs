@@ -171,6 +171,15 @@ impl<'a> Update<'a> {
         Ok(u)
     }
 
+    /// Decode an UPDATE body straight into a box: the view is written in place on the heap,
+    /// never moved (what [`super::decode_frame`] returns in a [`super::Message`]).
+    #[inline]
+    pub fn decode_boxed(body: &'a [u8], p: &SessionParams) -> Result<Box<Update<'a>>, DecodeError> {
+        let mut u = Box::<Update<'a>>::default();
+        u.decode_into(body, p)?;
+        Ok(u)
+    }
+
     /// Decode an UPDATE body into `self` (reset first), so a caller can decode in place — into
     /// a box or a reused slot — without moving the view around.
     pub fn decode_into(&mut self, body: &'a [u8], p: &SessionParams) -> Result<(), DecodeError> {
@@ -325,12 +334,33 @@ impl<'a> Update<'a> {
     }
 
     /// RFC 4271 §6.3 / RFC 7606 §3 (d): ORIGIN and AS_PATH must come with any NLRI, NEXT_HOP
-    /// with classic NLRI; the NEXT_HOP must be a valid host address (RFC 7606 §7.3).
+    /// with classic NLRI; the NEXT_HOP must be a valid host address (RFC 7606 §7.3). The common
+    /// case, all there and valid, is a few compares; [`Self::mandatory_errors`] finds what is
+    /// wrong.
+    #[inline]
     fn check_mandatory(&mut self, next_hop: Option<&RawAttr<'a>>) -> Result<(), DecodeError> {
         let classic = !self.nlri_raw.is_empty();
         if !classic && self.mp_reach.is_none() {
             return Ok(());
         }
+        let ok = if classic {
+            self.seen.contains(tc::ORIGIN)
+                && self.seen.contains(tc::AS_PATH)
+                && self.next_hop.is_some_and(|nh| !(nh.is_unspecified() || nh.is_multicast() || nh.is_broadcast()))
+        } else {
+            self.seen.contains(tc::ORIGIN) && self.seen.contains(tc::AS_PATH)
+        };
+        if ok {
+            return Ok(());
+        }
+        self.mandatory_errors(classic, next_hop)
+    }
+
+    /// The errors [`Self::check_mandatory`] found, in order: each missing attribute, then an
+    /// invalid NEXT_HOP.
+    #[cold]
+    #[inline(never)]
+    fn mandatory_errors(&mut self, classic: bool, next_hop: Option<&RawAttr<'a>>) -> Result<(), DecodeError> {
         let missing = |t: u8| {
             DecodeError::new(
                 code::UPDATE_MESSAGE,
