@@ -209,7 +209,6 @@ impl<'a> Update<'a> {
         u.nlri_raw = nlri_raw;
         u.four_octet_as = p.four_octet_as;
         u.add_path_v4 = p.add_path_v4;
-        let mut next_hop_attr = None;
         for a in RawAttrs::new(attrs_raw) {
             let a = match a {
                 Ok(a) => a,
@@ -244,14 +243,11 @@ impl<'a> Update<'a> {
                 u.discarded.insert(a.type_code);
                 continue;
             }
-            if a.type_code == tc::NEXT_HOP {
-                next_hop_attr = Some(a);
-            }
             if let Err(e) = u.take_attr(&a, p) {
                 u.note(e)?;
             }
         }
-        u.check_mandatory(next_hop_attr.as_ref())?;
+        u.check_mandatory()?;
         Ok(())
     }
 
@@ -338,7 +334,7 @@ impl<'a> Update<'a> {
     /// case, all there and valid, is a few compares; [`Self::mandatory_errors`] finds what is
     /// wrong.
     #[inline]
-    fn check_mandatory(&mut self, next_hop: Option<&RawAttr<'a>>) -> Result<(), DecodeError> {
+    fn check_mandatory(&mut self) -> Result<(), DecodeError> {
         let classic = !self.nlri_raw.is_empty();
         if !classic && self.mp_reach.is_none() {
             return Ok(());
@@ -353,14 +349,15 @@ impl<'a> Update<'a> {
         if ok {
             return Ok(());
         }
-        self.mandatory_errors(classic, next_hop)
+        self.mandatory_errors(classic)
     }
 
     /// The errors [`Self::check_mandatory`] found, in order: each missing attribute, then an
-    /// invalid NEXT_HOP.
+    /// invalid NEXT_HOP (its Data: the first NEXT_HOP attribute, the one decoded).
     #[cold]
     #[inline(never)]
-    fn mandatory_errors(&mut self, classic: bool, next_hop: Option<&RawAttr<'a>>) -> Result<(), DecodeError> {
+    fn mandatory_errors(&mut self, classic: bool) -> Result<(), DecodeError> {
+        let next_hop = self.raw_attrs().find(|a| a.type_code == tc::NEXT_HOP);
         let missing = |t: u8| {
             DecodeError::new(
                 code::UPDATE_MESSAGE,
@@ -375,7 +372,7 @@ impl<'a> Update<'a> {
                 self.note(missing(t))?;
             }
         }
-        if let (true, Some(nh), Some(a)) = (classic, self.next_hop, next_hop) {
+        if let (true, Some(nh), Some(a)) = (classic, self.next_hop, next_hop.as_ref()) {
             if nh.is_unspecified() || nh.is_multicast() || nh.is_broadcast() {
                 self.note(attr_error(
                     sub::INVALID_NEXT_HOP_ATTRIBUTE,
