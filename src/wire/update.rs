@@ -333,7 +333,7 @@ impl<'a> Update<'a> {
     /// with classic NLRI; the NEXT_HOP must be a valid host address (RFC 7606 §7.3). The common
     /// case, all there and valid, is a few compares; [`Self::mandatory_errors`] finds what is
     /// wrong.
-    #[inline]
+    #[inline(always)]
     fn check_mandatory(&mut self) -> Result<(), DecodeError> {
         let classic = !self.nlri_raw.is_empty();
         if !classic && self.mp_reach.is_none() {
