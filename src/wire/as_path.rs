@@ -43,6 +43,7 @@ pub struct AsPathView<'a> {
 
 impl<'a> AsPathView<'a> {
     /// Checks segment types, zero-length segments and overruns (RFC 7606 §7.2).
+    #[inline(always)]
     pub fn parse(raw: &'a [u8], four_octet: bool) -> Result<Self, String> {
         let w = if four_octet { 4 } else { 2 };
         let mut b = raw;

@@ -239,6 +239,7 @@ pub struct MpReach<'a> {
 
 impl<'a> MpReach<'a> {
     /// Decode and validate: next-hop length per family, reserved octet, NLRI syntax.
+    #[inline(always)]
     pub fn parse(v: &'a [u8], add_path_v4: bool, add_path_v6: bool) -> Result<Self, String> {
         let parse = |i| -> reader::R<'_, (u16, u8, &[u8], &[u8])> {
             let (i, afi) = reader::u16(i)?;

@@ -50,6 +50,17 @@ impl MessageType {
             MessageType::RouteRefresh => 23,
         }
     }
+
+    /// Largest valid length of this message type: `max_len` (4096, or 65535 with Extended
+    /// Message), except OPEN (4096, RFC 8654 §4) and KEEPALIVE (exactly 19, RFC 4271 §4.4).
+    #[inline]
+    pub fn max_len(self, max_len: usize) -> usize {
+        match self {
+            MessageType::Open => MAX_MESSAGE_LEN,
+            MessageType::Keepalive => HEADER_LEN,
+            _ => max_len,
+        }
+    }
 }
 
 /// The Length field of the header at the start of `buf` (octets 16–17, RFC 4271 §4.1), as it
@@ -80,20 +91,37 @@ pub struct Frame {
 /// the Message Header Error NOTIFICATION of RFC 4271 §6.1 as soon as the header is wrong.
 /// `max_len` is 4096, or 65535 once Extended Message is negotiated (OPEN and KEEPALIVE always
 /// stay within 4096, RFC 8654 §4).
+#[inline]
 pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
     let Some((&[ref marker @ .., l0, l1, ty], _)) = buf.split_first_chunk::<HEADER_LEN>() else {
         return Ok(None);
     };
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    // The valid header in a few compares; `header_error` says what is wrong with any other.
+    if let (true, Some(msg_type)) = (*marker == MARKER, MessageType::from_u8(ty)) {
+        if len >= msg_type.min_len() && len <= msg_type.max_len(max_len) {
+            if buf.len() < len {
+                return Ok(None);
+            }
+            return Ok(Some(Frame { msg_type, len }));
+        }
+    }
+    Err(header_error(marker, [l0, l1], ty, max_len))
+}
+
+/// The NOTIFICATION for a header that [`frame`] refused, checked in the order of RFC 4271 §6.1.
+#[cold]
+#[inline(never)]
+fn header_error(marker: &[u8], len_field: [u8; 2], ty: u8, max_len: usize) -> DecodeError {
     if *marker != MARKER {
         // RFC 4271 §6.1: Connection Not Synchronized; the Data field is empty.
-        return Err(DecodeError::reset(
+        return DecodeError::reset(
             code::MESSAGE_HEADER,
             sub::CONNECTION_NOT_SYNCHRONIZED,
             Vec::new(),
             "marker is not all ones",
-        ));
+        );
     }
-    let len_field = [l0, l1];
     let len = usize::from(u16::from_be_bytes(len_field));
     let bad_len = |why: String| {
         // RFC 4271 §6.1: Bad Message Length, the Data field holds the erroneous Length field.
@@ -101,30 +129,24 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, DecodeError> {
     };
     let Some(msg_type) = MessageType::from_u8(ty) else {
         if len < HEADER_LEN {
-            return Err(bad_len(format!("length {len} is shorter than the 19-octet header")));
+            return bad_len(format!("length {len} is shorter than the 19-octet header"));
         }
         // RFC 4271 §6.1: Bad Message Type, the Data field holds the erroneous Type field.
-        return Err(DecodeError::reset(
+        return DecodeError::reset(
             code::MESSAGE_HEADER,
             sub::BAD_MESSAGE_TYPE,
             vec![ty],
             format!("unknown message type {ty}"),
-        ));
+        );
     };
     let limit = match msg_type {
         MessageType::Open | MessageType::Keepalive => MAX_MESSAGE_LEN,
         _ => max_len,
     };
     if len < msg_type.min_len() || len > limit {
-        return Err(bad_len(format!("{} length {len} outside {}..={limit}", msg_type.name(), msg_type.min_len())));
+        return bad_len(format!("{} length {len} outside {}..={limit}", msg_type.name(), msg_type.min_len()));
     }
-    if msg_type == MessageType::Keepalive && len != HEADER_LEN {
-        return Err(bad_len(format!("KEEPALIVE length {len} is not 19")));
-    }
-    if buf.len() < len {
-        return Ok(None);
-    }
-    Ok(Some(Frame { msg_type, len }))
+    bad_len(format!("KEEPALIVE length {len} is not 19"))
 }
 
 /// Append a header for a message whose body is `body_len` octets. Fails, writing nothing, when

@@ -132,11 +132,7 @@ pub fn decode_frame<'a>(f: Frame, whole: &'a [u8], p: &SessionParams) -> Result<
     let body = whole.get(header::HEADER_LEN..).unwrap_or_default();
     Ok(match f.msg_type {
         MessageType::Open => Message::Open(Open::decode(body)?),
-        MessageType::Update => {
-            let mut u = Box::<Update<'a>>::default();
-            u.decode_into(body, p)?;
-            Message::Update(u)
-        }
+        MessageType::Update => Message::Update(Update::decode_boxed(body, p)?),
         MessageType::Notification => Message::Notification(Notification::decode(body, whole)?),
         MessageType::Keepalive => Message::Keepalive,
         MessageType::RouteRefresh => Message::RouteRefresh(RouteRefresh::decode(body, whole)?),

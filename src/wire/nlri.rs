@@ -124,34 +124,48 @@ impl Iterator for NlriIter<'_> {
             None
         };
         let (&len, rest) = b.split_first()?;
-        let octets = usize::from(len).div_ceil(8);
-        let (addr, rest) = (rest.get(..octets)?, rest.get(octets..)?);
-        // Host bits past the length can only sit in the last octet: mask them there.
-        let keep = match len % 8 {
-            0 => 0xff,
-            bits => !(0xffu8 >> bits),
-        };
+        let tail = rest.get(usize::from(len).div_ceil(8)..)?;
+        // One fixed-size read and one mask instead of a copy of `octets` octets and a mask of
+        // the last: the octets past the prefix (the next prefix, or zero padding at the end of
+        // the field) and the host bits all fall under the mask.
         let net = match self.family {
             Family::V4 => {
-                let mut a = [0u8; 4];
-                a.get_mut(..octets)?.copy_from_slice(addr);
-                if let Some(last) = octets.checked_sub(1).and_then(|i| a.get_mut(i)) {
-                    *last &= keep;
-                }
+                let a = u32::from_be_bytes(padded::<4>(rest)) & mask32(len);
                 IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), len).ok()?)
             }
             Family::V6 => {
-                let mut a = [0u8; 16];
-                a.get_mut(..octets)?.copy_from_slice(addr);
-                if let Some(last) = octets.checked_sub(1).and_then(|i| a.get_mut(i)) {
-                    *last &= keep;
-                }
+                let a = u128::from_be_bytes(padded::<16>(rest)) & mask128(len);
                 IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), len).ok()?)
             }
         };
-        self.b = rest;
+        self.b = tail;
         Some(Prefix { path_id, net })
     }
+}
+
+/// The first `N` octets of `b`, zero-padded when `b` is shorter.
+#[inline(always)]
+fn padded<const N: usize>(b: &[u8]) -> [u8; N] {
+    if let Some(c) = b.first_chunk::<N>() {
+        return *c;
+    }
+    let mut a = [0u8; N];
+    if let Some(head) = a.get_mut(..b.len()) {
+        head.copy_from_slice(b);
+    }
+    a
+}
+
+/// The network mask of an IPv4 prefix length (all ones past 32: the length check rejects it).
+#[inline(always)]
+fn mask32(len: u8) -> u32 {
+    u32::MAX.checked_shl(u32::from(32u8.saturating_sub(len))).unwrap_or(0)
+}
+
+/// The network mask of an IPv6 prefix length (all ones past 128).
+#[inline(always)]
+fn mask128(len: u8) -> u128 {
+    u128::MAX.checked_shl(u32::from(128u8.saturating_sub(len))).unwrap_or(0)
 }
 
 /// Octets a prefix takes on the wire.
@@ -197,6 +211,27 @@ mod tests {
         let p: Vec<Prefix> = NlriIter::new(&b, Family::V4, true).collect();
         assert_eq!(p[0].path_id, Some(7));
         assert_eq!(p[0].net.to_string(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn masks_host_bits_at_every_length() {
+        // Every length, with the prefix at the end of the field (zero-padded read) and followed
+        // by another prefix (its octets must not leak in): the same as ipnet's trunc().
+        let v4 = std::net::IpAddr::from(Ipv4Addr::BROADCAST);
+        let v6 = std::net::IpAddr::from(Ipv6Addr::from(u128::MAX));
+        for (family, max, all_ones) in [(Family::V4, 32u8, v4), (Family::V6, 128, v6)] {
+            for len in 0..=max {
+                let want = IpNet::new(all_ones, len).unwrap().trunc().to_string();
+                let octets = usize::from(len).div_ceil(8);
+                let mut b = vec![len];
+                b.extend(std::iter::repeat_n(0xffu8, octets));
+                assert_eq!(validate(&b, family, false), Ok(1));
+                assert_eq!(collect(&b, family, false), std::slice::from_ref(&want), "{family:?} /{len} at the end");
+                b.extend([max, 0xff, 0xff, 0xff, 0xff].iter().chain(&[0xff; 12][..usize::from(max / 8) - 4]));
+                assert_eq!(validate(&b, family, false), Ok(2));
+                assert_eq!(collect(&b, family, false)[0], want, "{family:?} /{len} followed by a prefix");
+            }
+        }
     }
 
     #[test]

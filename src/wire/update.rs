@@ -171,6 +171,15 @@ impl<'a> Update<'a> {
         Ok(u)
     }
 
+    /// Decode an UPDATE body straight into a box: the view is written in place on the heap,
+    /// never moved (what [`super::decode_frame`] returns in a [`super::Message`]).
+    #[inline]
+    pub fn decode_boxed(body: &'a [u8], p: &SessionParams) -> Result<Box<Update<'a>>, DecodeError> {
+        let mut u = Box::<Update<'a>>::default();
+        u.decode_into(body, p)?;
+        Ok(u)
+    }
+
     /// Decode an UPDATE body into `self` (reset first), so a caller can decode in place — into
     /// a box or a reused slot — without moving the view around.
     pub fn decode_into(&mut self, body: &'a [u8], p: &SessionParams) -> Result<(), DecodeError> {
@@ -200,7 +209,6 @@ impl<'a> Update<'a> {
         u.nlri_raw = nlri_raw;
         u.four_octet_as = p.four_octet_as;
         u.add_path_v4 = p.add_path_v4;
-        let mut next_hop_attr = None;
         for a in RawAttrs::new(attrs_raw) {
             let a = match a {
                 Ok(a) => a,
@@ -235,14 +243,11 @@ impl<'a> Update<'a> {
                 u.discarded.insert(a.type_code);
                 continue;
             }
-            if a.type_code == tc::NEXT_HOP {
-                next_hop_attr = Some(a);
-            }
             if let Err(e) = u.take_attr(&a, p) {
                 u.note(e)?;
             }
         }
-        u.check_mandatory(next_hop_attr.as_ref())?;
+        u.check_mandatory()?;
         Ok(())
     }
 
@@ -325,12 +330,34 @@ impl<'a> Update<'a> {
     }
 
     /// RFC 4271 §6.3 / RFC 7606 §3 (d): ORIGIN and AS_PATH must come with any NLRI, NEXT_HOP
-    /// with classic NLRI; the NEXT_HOP must be a valid host address (RFC 7606 §7.3).
-    fn check_mandatory(&mut self, next_hop: Option<&RawAttr<'a>>) -> Result<(), DecodeError> {
+    /// with classic NLRI; the NEXT_HOP must be a valid host address (RFC 7606 §7.3). The common
+    /// case, all there and valid, is a few compares; [`Self::mandatory_errors`] finds what is
+    /// wrong.
+    #[inline(always)]
+    fn check_mandatory(&mut self) -> Result<(), DecodeError> {
         let classic = !self.nlri_raw.is_empty();
         if !classic && self.mp_reach.is_none() {
             return Ok(());
         }
+        let ok = if classic {
+            self.seen.contains(tc::ORIGIN)
+                && self.seen.contains(tc::AS_PATH)
+                && self.next_hop.is_some_and(|nh| !(nh.is_unspecified() || nh.is_multicast() || nh.is_broadcast()))
+        } else {
+            self.seen.contains(tc::ORIGIN) && self.seen.contains(tc::AS_PATH)
+        };
+        if ok {
+            return Ok(());
+        }
+        self.mandatory_errors(classic)
+    }
+
+    /// The errors [`Self::check_mandatory`] found, in order: each missing attribute, then an
+    /// invalid NEXT_HOP (its Data: the first NEXT_HOP attribute, the one decoded).
+    #[cold]
+    #[inline(never)]
+    fn mandatory_errors(&mut self, classic: bool) -> Result<(), DecodeError> {
+        let next_hop = self.raw_attrs().find(|a| a.type_code == tc::NEXT_HOP);
         let missing = |t: u8| {
             DecodeError::new(
                 code::UPDATE_MESSAGE,
@@ -345,7 +372,7 @@ impl<'a> Update<'a> {
                 self.note(missing(t))?;
             }
         }
-        if let (true, Some(nh), Some(a)) = (classic, self.next_hop, next_hop) {
+        if let (true, Some(nh), Some(a)) = (classic, self.next_hop, next_hop.as_ref()) {
             if nh.is_unspecified() || nh.is_multicast() || nh.is_broadcast() {
                 self.note(attr_error(
                     sub::INVALID_NEXT_HOP_ATTRIBUTE,

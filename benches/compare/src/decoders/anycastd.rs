@@ -1,13 +1,17 @@
-//! anycastd's own decoder (`anycastd::wire::decode_message` with default `SessionParams`:
-//! 4-octet AS, no ADD-PATH, 4096-octet messages): one validating pass per UPDATE, then
-//! borrowed iterators. An UPDATE that anycastd would treat-as-withdraw or whose attributes
-//! it would discard counts as a disagreement with the corpus (which is all valid).
+//! anycastd's own decoder, the way its session reads a stream (`session/receive.rs`):
+//! `anycastd::wire::frame` cuts each message, then an UPDATE is decoded with
+//! `Update::decode_into` into one view reused from message to message (no allocation, no
+//! move); any other message goes through `decode_frame`. Default `SessionParams`: 4-octet
+//! AS, no ADD-PATH, 4096-octet messages. One validating pass per UPDATE, then borrowed
+//! iterators. An UPDATE that anycastd would treat-as-withdraw or whose attributes it would
+//! discard counts as a disagreement with the corpus (which is all valid).
 
 use std::net::IpAddr;
 
 use anycastd::wire::attr::Origin;
+use anycastd::wire::header::HEADER_LEN;
 use anycastd::wire::nlri::Prefix;
-use anycastd::wire::{Message, SessionParams, Update, decode_message};
+use anycastd::wire::{MessageType, SessionParams, Update, decode_frame, frame};
 
 use crate::Counts;
 
@@ -63,21 +67,27 @@ pub fn decode_anycastd(bytes: &[u8]) -> Result<Counts, String> {
     let params = SessionParams::default();
     let mut c = Counts::default();
     let mut rest = bytes;
-    // Bounded: each successful decode consumes ≥ 19 octets (checked below); errors return.
+    let mut update = Update::default();
+    // Bounded: each frame is at least 19 octets (the framer's minimum); errors return.
     while !rest.is_empty() {
         let at = bytes.len() - rest.len();
-        let (msg, used) = decode_message(rest, &params)
-            .map_err(|e| format!("anycastd: message at offset {at}: {e:?}"))?;
-        if used == 0 || used > rest.len() {
-            return Err(format!(
-                "anycastd: decode_message used {used} octets at offset {at}"
-            ));
-        }
-        rest = &rest[used..];
+        let f = match frame(rest, params.max_message_len()) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(format!("anycastd: truncated message at offset {at}")),
+            Err(e) => return Err(format!("anycastd: message at offset {at}: {e:?}")),
+        };
+        let (whole, tail) = rest.split_at(f.len);
+        rest = tail;
         c.message();
-        if let Message::Update(u) = msg {
-            tally_update(&mut c, &u)
+        if f.msg_type == MessageType::Update {
+            update
+                .decode_into(&whole[HEADER_LEN..], &params)
+                .map_err(|e| format!("anycastd: message at offset {at}: {e:?}"))?;
+            tally_update(&mut c, &update)
                 .map_err(|e| format!("anycastd: UPDATE at offset {at}: {e}"))?;
+        } else {
+            decode_frame(f, whole, &params)
+                .map_err(|e| format!("anycastd: message at offset {at}: {e:?}"))?;
         }
     }
     Ok(c)
