@@ -25,34 +25,47 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 
+# Jobs in the background, each awaited (its output shown) by a step of its own further down.
+declare -A bg_pid bg_log bg_t0
+background() {
+    local name=$1; shift
+    bg_log[$name]=$(mktemp); bg_t0[$name]=$SECONDS
+    "$@" >"${bg_log[$name]}" 2>&1 &
+    bg_pid[$name]=$!
+}
+await() {
+    local name=$1 rc=0
+    wait "${bg_pid[$name]}" || rc=$?
+    unset "bg_pid[$name]"
+    cat "${bg_log[$name]}"
+    rm -f "${bg_log[$name]}"
+    echo "(the $name job took $((SECONDS - bg_t0[$name])) s from its start, beside the steps above)"
+    return "$rc"
+}
+# the script ended early: stop what still runs in the background
+trap 'for pid in "${bg_pid[@]}"; do kill "$pid" 2>/dev/null; done' EXIT
+
 # The labs' release binary is the static musl one the packages ship (packaging/build.sh): one
 # release build serves the labs and the .deb. It is built beside clippy and cargo test rather
 # than after them: cargo locks the release and debug directories apart, and the release build
 # spends minutes on one core (the crate itself: one codegen unit, thin LTO) while the other
 # would idle. It runs at a lower priority (nice 10), so the cargo test steps, some of which time
-# real sockets and timers, come first whenever both want a core. Its output is shown at its step
-# below.
-release_log=$(mktemp)
-release_t0=$SECONDS
+# real sockets and timers, come first whenever both want a core. (.ci/run builds it without LTO.)
 musl=x86_64-unknown-linux-musl
 export ANYCASTD_BIN=$PWD/target/$musl/release/anycastd  # the labs and the python tools' binary
-nice -n 10 cargo build --release --locked --bin anycastd --target "$musl" >"$release_log" 2>&1 &
-release_pid=$!
-trap '[ -z "$release_pid" ] || kill "$release_pid" 2>/dev/null' EXIT  # the script ended early
-release_build() {
-    local rc=0
-    wait "$release_pid" || rc=$?
-    release_pid=
-    cat "$release_log"
-    rm -f "$release_log"
-    echo "(the release build took $((SECONDS - release_t0)) s from its start, beside the steps above)"
-    return "$rc"
-}
+background release nice -n 10 cargo build --release --locked --bin anycastd --target "$musl"
+
+# The Debian roots, built once per machine from Debian's package registry (mostly download and
+# unpack) beside the cargo steps rather than when first needed: the Debian 12 root of the .deb
+# check (packaging/test-deb.sh, ~100 s) and the labs' Debian 13 roots with today's routers
+# (BIRD 2.17 and 3.1, FRR 10, GoBGP 3.36: interop/lab/roots.py, ~80 s each).
+[ "$(id -u)" != 0 ] || background roots nice -n 10 bash -c \
+    'bash packaging/test-deb.sh --prepare && cd interop && exec /usr/bin/python3 -m lab roots'
 
 step "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
 step "cargo test" cargo test --locked
 step "status readers: a renamed status field breaks both at compile time" bash tests/status-readers.sh
-step "cargo build --release" release_build
+step "cargo build --release" await release
 # The .deb from that binary, installed into a clean Debian 12 root (debootstrap, cached in
 # /var/cache/anycastd-ci), with an upgrade to a second revision and a purge: packaging/test-deb.sh.
 package_check() {
@@ -63,6 +76,7 @@ package_check() {
     bash packaging/test-deb.sh "$debs"/anycastd_*-1_amd64.deb "$debs/upgrade-rev2.deb"
 }
 if [ "$(id -u)" = 0 ]; then
+    step "the Debian roots: 12 for the .deb check, 13 for today's routers" await roots
     step "package: .deb installed into a clean Debian 12 root" package_check
 else
     skipped=$((skipped + 1))
@@ -73,11 +87,11 @@ step "bench-events analysis and driver tables (python)" python3 interop/test-ben
 
 # The network-namespace labs: one pytest run over interop/tests (every scenario against every
 # router it applies to; the scenario × router matrix is printed and written to
-# target/lab-matrix.md). Debian's python3 (a pyenv shim may shadow python3). Two scenarios at a
+# target/lab-matrix.md). Debian's python3 (a pyenv shim may shadow python3). Three scenarios at a
 # time (pytest-xdist, Debian's python3-pytest-xdist; LAB_WORKERS=N for another number, 0 for
 # one at a time): they mostly wait on timers and daemons, and each lab has its own namespaces.
 if [ "$(id -u)" = 0 ]; then
-    workers=${LAB_WORKERS:-2}
+    workers=${LAB_WORKERS:-3}
     parallel=()
     if [ "$workers" != 0 ]; then
         if /usr/bin/python3 -c 'import xdist' 2>/dev/null; then

@@ -17,6 +17,8 @@ the shell entry points interop/demo.sh and interop/bench-*.sh.
                             --kinds ... --budget S --legacy --out DIR)
   bench-etcd [ARGS]         the etcd role (issue 14): faults against the election's leader, or --fleet
                             (--runs N --faults ... --fleet --role etcd|static --budget S --out FILE)
+  roots                     build the Debian 13 roots of today's routers if missing (lab.roots;
+                            minutes, once per machine), print their versions
   capture-bird-fixtures [OUT]  re-capture fixtures/lab/'s BIRD set (BIRD exporting to GoBGP)
   capture-ipv6-md5 [OUT]    re-capture fixtures/tcp-md5/ipv6-md5*.pcap* (tools/md5peer.py)
 """
@@ -81,6 +83,9 @@ def main(argv: list[str]) -> int:
     if cmd == "bench-etcd": from .bench import etcd; return etcd.main(args)
     if cmd == "bench-bfd-cpu": from .bench import bfd_cpu; return bfd_cpu.main(args, with_lab)
     if cmd == "bench-bfd-flood": from .bench import bfd_flood; return bfd_flood.main(args, with_lab)
+    if cmd == "roots":
+        from . import roots
+        return roots.main()
     if cmd == "capture-ipv6-md5":
         from .fixtures import capture_ipv6_md5
         return with_lab(lambda lab, checks: capture_ipv6_md5(lab, checks, args[0] if args else None))

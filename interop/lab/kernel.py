@@ -25,9 +25,28 @@ def counter(lab: Lab, role: str, name: str) -> int:
 
 
 def fib_routes(lab: Lab, proto: str, family: str = "ipv4", role: str = "rtr") -> list[str]:
-    """`ip route show proto PROTO` lines (nhid and trailing blanks dropped)."""
+    """`ip route show proto PROTO` lines (nhid and trailing blanks dropped). A multipath route
+    with a single next hop (`P metric M` + `\tnexthop via A dev D weight 1`: FRR 10's zebra
+    installs a route learnt twice with the same next hop so) reads as the plain route
+    `P via A dev D metric M`; one with several next hops stays multipath."""
     out = lab.out(role, "ip", "-6" if family == "ipv6" else "-4", "route", "show", "proto", proto)
-    return [re.sub(r" nhid \d+", "", line).rstrip() for line in out.splitlines() if line.strip()]
+    routes: list[list[str]] = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace() and routes:
+            routes[-1].append(line.strip())
+        else:
+            routes.append([re.sub(r" nhid \d+", "", line).rstrip()])
+    lines = []
+    for head, *hops in routes:
+        m = re.fullmatch(r"nexthop (via \S+ dev \S+)(?: weight 1)?", hops[0]) if len(hops) == 1 else None
+        if m:
+            prefix, _, rest = head.partition(" ")
+            head = f"{prefix} {m.group(1)} {rest}".rstrip()
+            hops = []
+        lines += [head, *("\t" + h for h in hops)]
+    return lines
 
 
 def fib_nexthops(lab: Lab, prefix: str, role: str = "rtr") -> list[str]:

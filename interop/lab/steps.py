@@ -90,12 +90,16 @@ def fib_exact(checks: Checks, lab: Lab, router: Router, node: plan.Node, what: s
         left = kernel.fib_nexthops(lab, plan.ANYCAST4) + kernel.fib_nexthops(lab, plan.ANYCAST6)
         checks.check(f"{what}: no anycast route at all ({router.kind} does not program the kernel)", not left, left)
         return
+    want = {"ipv4": (plan.ANYCAST4, node.addr4), "ipv6": (plan.ANYCAST6, node.addr6)}
+
+    def exact(fam: str, lines: list[str]) -> bool:
+        addr, hop = want[fam]
+        return len(lines) == 1 and bool(re.match(rf"^{re.escape(addr)} via {re.escape(hop)} dev br0 .*metric \d+", lines[0]))
+    # bounded wait: BIRD 3 writes the kernel table a little after its RIB has the route
+    wait_until(lambda: all(exact(f, lines) for f, lines in fib_lines(lab, router).items()), 3)
     got = fib_lines(lab, router)
-    for fam, addr, hop in (("ipv4", plan.ANYCAST4, node.addr4), ("ipv6", plan.ANYCAST6, node.addr6)):
-        lines = got[fam]
-        checks.check(f"{what} {fam}: exactly '{addr} via {hop} dev br0'",
-                     len(lines) == 1 and re.match(rf"^{re.escape(addr)} via {re.escape(hop)} dev br0 .*metric \d+",
-                                                  lines[0]), lines)
+    for fam, (addr, hop) in want.items():
+        checks.check(f"{what} {fam}: exactly '{addr} via {hop} dev br0'", exact(fam, got[fam]), got[fam])
 
 
 def fib_empty(lab: Lab, router: Router) -> bool:
@@ -103,8 +107,8 @@ def fib_empty(lab: Lab, router: Router) -> bool:
 
 
 def no_fib(router: Router) -> str:
-    return (f"{router.kind} installs no routes in the kernel here (gobgpd's zebra client does "
-            "not work with FRR 8.4's zebra), so there is no FIB and nothing to ping through")
+    return (f"{router.kind} installs no routes in the kernel here (the lab runs gobgpd without zebra: its zebra "
+            "client does not work with FRR 8.4's zebra), so there is no FIB and nothing to ping through")
 
 
 def pings_answered_by(checks: Checks, lab: Lab, router: Router, node: plan.Node,

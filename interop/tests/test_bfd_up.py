@@ -43,7 +43,7 @@ from lab.drivers.anycastd import Anycastd, AnycastdConfig
 NODEA = plan.NODEA
 BFD = Bfd(50, 3)
 SHA1 = Bfd(50, 3, auth="meticulous-keyed-sha1", key_id=1, key="lab-bfd-secret")
-NO_BFD = "GoBGP 3.10 has no BFD"
+NO_BFD = "GoBGP (3.10, 3.36) has no BFD"
 
 
 def _start(lab, router, checks, b: Bfd) -> Anycastd:
@@ -70,7 +70,7 @@ def test_bfd_up(lab, router_kind, checks):
     _up(lab, router_kind, checks, BFD)
 
 
-@pytest.mark.only_routers("bird", reason="FRR 8.4's bfdd has no BFD authentication; GoBGP has no BFD")
+@pytest.mark.only_routers("bird", reason="FRR's bfdd (8.4, 10.3) has no BFD authentication; GoBGP has no BFD")
 @pytest.mark.timeout(60)
 def test_bfd_up_auth(lab, router_kind, checks):
     _up(lab, router_kind, checks, SHA1)

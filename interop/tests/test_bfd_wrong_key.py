@@ -64,7 +64,7 @@ def _phase(checks, router, acd, what: str, seconds: float, drop_words: tuple[str
 
 
 @pytest.mark.router_config(bfd=Bfd(50, 3, auth=AUTH, key_id=1, key="wrong-bfd-key"))
-@pytest.mark.only_routers("bird", reason="FRR 8.4's bfdd has no BFD authentication; GoBGP has no BFD")
+@pytest.mark.only_routers("bird", reason="FRR's bfdd (8.4, 10.3) has no BFD authentication; GoBGP has no BFD")
 @pytest.mark.timeout(90)
 def test_bfd_wrong_key(lab, router, checks):
     ok, out = bfd.anycastd_has_bfd(lab)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAULTS = 3 * len(chaos.FAULT_KINDS)
 
 
-@pytest.mark.only_routers("bird", "frr", reason="GoBGP 3.10 has no BFD (and no FIB here)")
+@pytest.mark.only_routers("bird", "frr", reason="GoBGP (3.10, 3.36) has no BFD (and no FIB here)")
 @pytest.mark.timeout(200)
 def test_chaos_short(lab, router_kind):
     seed = os.environ.get("CHAOS_SEED", "12")

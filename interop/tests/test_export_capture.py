@@ -79,7 +79,7 @@ COMMON_NOTES = {
 def test_export_capture(lab, router_kind, checks):
     router = make_router(router_kind, lab, router_config(exports=[ExportRoute(plan.CLIENT_LAN4),
                                                                   ExportRoute(plan.CLIENT_LAN6)]))
-    version = re.search(r"\d+\.\d+\.\d+", router.version()).group(0)
+    version = re.search(r"\d+\.\d+(?:\.\d+)?", router.version()).group(0)  # FRR 10.3: two numbers
     prefix = NAME_PREFIX[router.kind]
     pcap_name = f"{router.kind}-{version}-anycastd-session.pcap"
     message = f"anycastd lab fixture: {DISPLAY_NAME[router.kind]} admin shutdown"  # as in the committed fixtures

@@ -32,6 +32,7 @@ from __future__ import annotations
 import pytest
 
 from lab.bench import flap_soak
+from lab.drivers import kind_of
 
 ROTATION = ("restart notify rst link " + "restart notify rst " * 5 + "restart").split()
 # router: (flaps, budget s) — what fits each router's share of the suite's time, and the
@@ -41,7 +42,7 @@ PLAN = {"bird": (40, 45), "frr": (20, 30), "gobgp": (8, 40)}
 
 @pytest.mark.timeout(120)
 def test_flap_short(router_kind, lab, checks):
-    flaps, budget = PLAN[router_kind]
+    flaps, budget = PLAN[kind_of(router_kind)]
     flap_soak.bench(lab, flap_soak.Options(flaps=flaps, kinds=ROTATION, max_recovery=5, budget_s=budget,
                                            router=router_kind), checks)
     checks.verify()

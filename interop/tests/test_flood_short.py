@@ -34,6 +34,10 @@ from lab.bench import full_table
 
 @pytest.mark.timeout(150)
 def test_flood_short(router_kind, lab, checks):
+    if router_kind == "gobgp3.36":
+        pytest.skip("no feed: GoBGP 3.36's `gobgp mrt inject global` loads the IPv4 RIB entries of the feed's MRT "
+                    "file and stops at the first IPv6 one ('failed to send: EOF', nothing in gobgpd's log); 3.10 loads "
+                    "the same file whole")
     full_table.bench(lab, full_table.Options(v4=100_000, v6=20_000, timeout=30, receivers=["anycastd"],
                                              feeder=router_kind), checks)
     checks.verify()

@@ -42,7 +42,7 @@ from lab.drivers.keepalived import vrrp_block, vrrp_unblock
 NODEA, NODEB = plan.NODEA, plan.NODEB
 ADVERT_S = 0.1
 pytestmark = [pytest.mark.router_config(nodes=(NODEA, NODEB)),
-              pytest.mark.only_routers("bird", reason="the HA logic, not the router's: BIRD suffices (the chaos short form runs FRR)"),
+              pytest.mark.only_routers("bird", exact=True, reason="the HA logic, not the router's: BIRD 2.0 suffices (the chaos short form runs FRR)"),
               pytest.mark.timeout(60)]
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from .. import plan
 from ..checks import Checks
 from ..clock import ms, now_us, wait_until
-from ..drivers import make_router, router_config
+from ..drivers import ROUTER_NAMES, kind_of, make_router, router_config
 from ..drivers.anycastd import Anycastd, AnycastdConfig
 from ..fixtures import HERE, PYTHON
 from ..proc import run
@@ -58,7 +58,7 @@ def parse(argv: list[str]) -> Options:
     ap.add_argument("--hold", type=int, default=3)
     ap.add_argument("--max-recovery", type=int, default=75)
     ap.add_argument("--budget", type=int, default=2400)
-    ap.add_argument("--router", default="bird", choices=("bird", "frr", "gobgp"))
+    ap.add_argument("--router", default="bird", choices=ROUTER_NAMES)
     a = ap.parse_args(argv)
     kinds = a.kinds.split()
     if not kinds or any(k not in KINDS for k in kinds) or a.flaps < 1 or a.hold < 3 or a.max_recovery < 1:
@@ -68,7 +68,7 @@ def parse(argv: list[str]) -> Options:
 
 def bench(lab: Lab, o: Options, checks: Checks) -> None:
     t_start = time.monotonic()
-    kw = {"error_wait": (1, 2)} if o.router == "bird" else {}
+    kw = {"error_wait": (1, 2)} if kind_of(o.router) == "bird" else {}
     router = make_router(o.router, lab, router_config(hold=o.hold, connect_retry=1), **kw)
     router.start()
     acd = Anycastd(lab, AnycastdConfig(NODEA, hold=o.hold, connect_retry=1, role="static"))

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from .. import plan
 from ..checks import Checks
 from ..clock import now_us, wait_until
-from ..drivers import Neighbor, Router, RouterConfig
+from ..drivers import ROUTER_NAMES, Neighbor, Router, RouterConfig, kind_of, root_of
 from ..drivers.anycastd import Anycastd, AnycastdConfig
 from ..drivers.bird import Bird
 from ..drivers.exabgp import ExaProcess, Exabgp, ExabgpConfig
@@ -61,7 +61,7 @@ from . import procstat
 
 HPY = str(HERE / "bench-full-table.py")
 RECEIVERS = ("anycastd", "bird", "gobgp", "exabgp")
-FEEDERS = ("bird", "frr", "gobgp", "fast")
+FEEDERS = (*ROUTER_NAMES, "fast")
 FAST_BIN = HERE / "tools" / "feeder" / "target" / "release" / "anycastd-feeder"
 
 
@@ -195,13 +195,14 @@ class BirdFeeder(Feeder):
         # keepalive 1, not 3: BIRD 2.0.12 sometimes leaves its last UPDATEs queued until its
         # next KEEPALIVE goes out when the reader keeps up; this bounds that feeder artefact to ~1 s.
         return Bird(self.lab, cfg, name="feeder", kernel=False, error_wait=(1, 2), keepalive=1,
-                    extra=generate("gen", str(self.o.v4), str(self.o.v6), str(self.o.group)),
+                    root=root_of(self.o.feeder), extra=generate("gen", str(self.o.v4), str(self.o.v6), str(self.o.group)),
                     neighbor_export=('where proto = "feed4"', 'where proto = "feed6"'))
 
 
 class FrrFeeder(Feeder):
     def driver(self, cfg: RouterConfig) -> Router:
-        return Frr(self.lab, cfg, feed=generate("gen-frr", str(self.o.v4), str(self.o.v6)))
+        return Frr(self.lab, cfg, feed=generate("gen-frr", str(self.o.v4), str(self.o.v6)),
+                   root=root_of(self.o.feeder))
 
     def loaded(self) -> tuple[int, int]:
         return tuple(self.router.table_prefixes(f) for f in ("ipv4", "ipv6"))
@@ -209,7 +210,7 @@ class FrrFeeder(Feeder):
 
 class GoBgpFeeder(Feeder):
     def driver(self, cfg: RouterConfig) -> Router:
-        return GoBgp(self.lab, cfg, export_all=True)
+        return GoBgp(self.lab, cfg, export_all=True, root=root_of(self.o.feeder))
 
     def load(self) -> None:
         mrt = self.lab.path("feed.mrt")
@@ -412,7 +413,7 @@ def report(lab: Lab, o: Options, results: list[Result]) -> str:
 
 def bench(lab: Lab, o: Options, checks: Checks) -> list[Result]:
     """The whole benchmark in an up lab; checks recorded in `checks`."""
-    feeder = FEEDER[o.feeder](lab, o)
+    feeder = FEEDER[o.feeder if o.feeder == "fast" else kind_of(o.feeder)](lab, o)
     feeder.start()
     results = [run_receiver(lab, feeder.router, o, r) for r in o.receivers]
     packing = {"bird": f"about {o.group} per UPDATE", "fast": "1-8 per UPDATE, the decode corpus, at socket speed"}.get(

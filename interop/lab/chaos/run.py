@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .. import ha, kernel, plan
 from ..bench.procstat import fd_count, rss_kb
 from ..clock import now_us, wait_until
-from ..drivers import make_router, router_config
+from ..drivers import ROUTER_NAMES, kind_of, make_router, router_config
 from ..drivers.anycastd import Anycastd, AnycastdConfig
 from ..drivers.keepalived import vrrp_block, vrrp_unblock
 from ..proc import run, signal_and_wait
@@ -58,7 +58,7 @@ class Fault:
 class Chaos(Evaluation, Report):
     def __init__(self, lab: Lab, a: argparse.Namespace) -> None:
         self.lab, self.a = lab, a
-        self.t = Timers(router_lag_ms=ROUTER_LAG_MS[a.router])
+        self.t = Timers(router_lag_ms=ROUTER_LAG_MS[kind_of(a.router)])
         self.rng = random.Random(a.seed)
         self.features = ha.client_features(Anycastd(lab, AnycastdConfig(plan.NODEA), "anycastd-probe.toml"))
         if a.legacy:
@@ -341,7 +341,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="bench-chaos.sh", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=None, help="the fault sequence's seed (default: random, printed)")
     ap.add_argument("--faults", type=int, default=30, help="number of faults (1..5000)")
-    ap.add_argument("--router", choices=("bird", "frr"), default="bird")
+    ap.add_argument("--router", choices=[n for n in ROUTER_NAMES if kind_of(n) != "gobgp"], default="bird")
     ap.add_argument("--kinds", default=",".join(FAULT_KINDS), help="comma-separated fault kinds")
     ap.add_argument("--budget", type=int, default=100 * 60, help="time budget, s (default 6000)")
     ap.add_argument("--sample-ms", type=int, default=25, help="path sampler interval (default 25)")

@@ -14,7 +14,8 @@ import re
 from datetime import datetime
 
 from .. import plan
-from ..proc import run
+from ..clock import wait_until
+from ..roots import HOST, Root
 from ..topology import Lab
 from .router import Bfd, BfdSession, Path, Router, RouterConfig
 
@@ -41,8 +42,8 @@ class Bird(Router):
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", name: str = "rtr",
                  kernel: bool = True, extra: str = "", error_wait: tuple[int, int] = (1, 4),
                  keepalive: int | None = None,
-                 neighbor_export: tuple[str, str] | None = None) -> None:
-        super().__init__(lab, config, role)
+                 neighbor_export: tuple[str, str] | None = None, root: Root = HOST) -> None:
+        super().__init__(lab, config, role, root)
         self.name = name
         self.kernel = kernel
         self.extra = extra
@@ -88,6 +89,8 @@ class Bird(Router):
                     f"    hold time {n.hold};", f"    startup hold time {n.hold};",
                     f"    keepalive time {ka};",
                     f'    password "{n.md5}";' if n.md5 else "",
+                    # 2.16+ (TCP-AO came): says it assumes MD5 when the option is left out
+                    "    authentication md5;" if n.md5 and self.release >= (2, 16) else "",
                     self._bgp_bfd(n.bfd, iface_bfd),
                     f"    ipv4 {{ import all; export {export4}; }};",
                     f"    ipv6 {{ import all; export {export6}; next hop address {plan.RTR_LAN6}; }};",
@@ -143,25 +146,24 @@ class Bird(Router):
     # ---- life cycle ------------------------------------------------------------------
     def start(self) -> None:
         self.conf.write_text(self.render())
-        parse = self.lab.sh(self.role, "bird", "-p", "-c", str(self.conf))
+        parse = self.run("bird", "-p", "-c", str(self.conf), ns=True)
         if parse.returncode != 0:
             raise RuntimeError(f"BIRD config {self.conf} does not parse: {parse.stderr}")
-        self.procs = [self.lab.spawn(self.role, f"bird-{self.name}",
-                                     ["bird", "-f", "-c", str(self.conf), "-s", str(self.sock),
-                                      "-P", str(self.lab.path(f"bird-{self.name}.pid"))],
-                                     log_name=self.log_paths[0].name)]
+        self.procs = [self.spawn(f"bird-{self.name}",
+                                 ["bird", "-f", "-c", str(self.conf), "-s", str(self.sock),
+                                  "-P", str(self.lab.path(f"bird-{self.name}.pid"))], self.log_paths[0].name)]
         self._wait_ready(lambda: self.birdc("show status").returncode == 0, f"{self.name} (birdc)")
 
     def birdc(self, *args: str):
         """birdc on this instance (the socket is a file: works from the host), bounded."""
-        return run(["birdc", "-s", str(self.sock), *args], timeout=5)
+        return self.run("birdc", "-s", str(self.sock), *args, timeout=5)
 
     def show(self, *args: str) -> str:
         r = self.birdc(*args)
         return r.stdout if r.returncode == 0 else ""
 
     def version(self) -> str:
-        return run(["bird", "--version"]).stderr.strip()
+        return self.run("bird", "--version").stderr.strip()
 
     # ---- reading ---------------------------------------------------------------------
     def _proto(self, peer: str) -> str:
@@ -226,6 +228,7 @@ class Bird(Router):
         return abs((t1 - t0).total_seconds()) < 0.5
 
     def paths(self, prefix: str) -> list[Path]:
+        # attributes: BIRD 2 says BGP.as_path, BGP.next_hop …; BIRD 3 bgp_path, bgp_next_hop …
         text = self.show("show route", prefix, "all")
         names = {n.name: n.address for n in self.config.neighbors}
         paths: list[Path] = []
@@ -241,13 +244,13 @@ class Bird(Router):
             if m:
                 flush()
                 cur = {"proto": m.group(1), "best": m.group(2) == "*"}
-            elif cur is not None and (m := re.search(r"BGP\.as_path:\s*(.*)$", line)):
+            elif cur is not None and (m := re.search(r"(?:BGP\.as_path|bgp_path):\s*(.*)$", line)):
                 cur["asp"] = tuple(int(a) for a in m.group(1).split())
-            elif cur is not None and (m := re.search(r"BGP\.next_hop:\s*(\S+)", line)):
+            elif cur is not None and (m := re.search(r"(?:BGP\.|bgp_)next_hop:\s*(\S+)", line)):
                 cur["nh"] = m.group(1)
-            elif cur is not None and (m := re.search(r"BGP\.origin:\s*(\S+)", line)):
+            elif cur is not None and (m := re.search(r"(?:BGP\.|bgp_)origin:\s*(\S+)", line)):
                 cur["origin"] = m.group(1)
-            elif cur is not None and (m := re.search(r"BGP\.med:\s*(\d+)", line)):
+            elif cur is not None and (m := re.search(r"(?:BGP\.|bgp_)med:\s*(\d+)", line)):
                 cur["med"] = int(m.group(1))
         flush()
         return paths
@@ -265,7 +268,8 @@ class Bird(Router):
         self.birdc("enable", self._proto(peer))
 
     def soft_reset_in(self, peer: str) -> None:
-        self.birdc("reload in", self._proto(peer))
+        # BIRD 3 split the command: `reload filters in` (`reload in` is no command there)
+        self.birdc("reload filters in" if self.release >= (3,) else "reload in", self._proto(peer))
 
     def withdraw_exports(self) -> None:
         self.birdc("disable", "fx4")
@@ -296,10 +300,19 @@ class Bird(Router):
         self.reconfigure()
 
     def reconfigure(self) -> None:
+        """New config, `birdc configure`. BIRD 3.1 sometimes closes the CLI connection before it
+        answers ("Connection closed by server", seen when keys changed): then the new
+        `Last reconfiguration` time in `show status` is the answer (bounded wait)."""
+        last = lambda: re.search(r"Last reconfiguration on (.*)", self.show("show status"))  # noqa: E731
+        before = last()
         self.conf.write_text(self.render())
         r = self.birdc("configure")
-        if r.returncode != 0 or "Reconfigured" not in r.stdout + r.stderr and "Reconfiguration" not in r.stdout:
-            raise RuntimeError(f"birdc configure: {r.stdout} {r.stderr}")
+        if r.returncode == 0 and ("Reconfigured" in r.stdout + r.stderr or "Reconfiguration" in r.stdout):
+            return
+        if "Connection closed by server" in r.stdout + r.stderr and before and \
+                wait_until(lambda: (m := last()) is not None and m.group(1) != before.group(1), 5):
+            return
+        raise RuntimeError(f"birdc configure: {r.stdout} {r.stderr}")
 
     def bfd_disable(self) -> None:
         self.birdc("disable", BFD_PROTO)

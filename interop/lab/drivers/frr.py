@@ -21,6 +21,7 @@ from pathlib import Path as FilePath
 
 from .. import plan
 from ..proc import run
+from ..roots import HOST, Root
 from ..topology import Lab
 from .router import Bfd, BfdSession, Path, Router, RouterConfig
 
@@ -33,11 +34,13 @@ _CAPS = {"4byteAs": "4-octet-as", "routeRefresh": "route-refresh",
 _FAMILY = {"ipv4": "ipv4Unicast", "ipv6": "ipv6Unicast"}
 
 
-def frr_dir(lab: Lab) -> str:
-    """The per-lab FRR directory, owned by frr; the run dir made traversable (0711) for it."""
+def frr_dir(lab: Lab, root: Root = HOST) -> str:
+    """The per-lab FRR directory, owned by the root's frr; the run dir made traversable (0711)
+    for it."""
     d = lab.path("frr")
     d.mkdir(exist_ok=True)
-    run(["chown", "-R", "frr:frr", str(d)], check=True)
+    uid, gid = root.ids("frr")
+    run(["chown", "-R", f"{uid}:{gid}", str(d)], check=True)
     d.chmod(0o750)
     lab.dir.chmod(0o711)
     return str(d)
@@ -46,9 +49,9 @@ def frr_dir(lab: Lab) -> str:
 class Zebra:
     """FRR's zebra in a namespace: the FIB for bgpd or for gobgpd (zapi over zserv.api)."""
 
-    def __init__(self, lab: Lab, role: str = "rtr") -> None:
-        self.lab, self.role = lab, role
-        self.dir = frr_dir(lab)
+    def __init__(self, lab: Lab, role: str = "rtr", root: Root = HOST) -> None:
+        self.lab, self.role, self.root = lab, role, root
+        self.dir = frr_dir(lab, root)
         self.sock = f"{self.dir}/zserv.api"
         self.conf = f"{self.dir}/zebra.conf"
         self.proc = None
@@ -56,21 +59,14 @@ class Zebra:
     def start(self, conf_text: str = "") -> None:
         with open(self.conf, "a", encoding="utf-8") as f:
             f.write(conf_text)
-        os.chown(self.conf, *_frr_ids())
-        self.proc = self.lab.spawn(self.role, "frr-zebra", [f"{FRR_BIN}/zebra", "-f", self.conf,
-                                   "-i", f"{self.dir}/zebra.pid", "-z", self.sock, "--vty_socket",
-                                   self.dir, "-P", "0", "-u", "frr", "-g", "frr"],
-                                   log_name="frr-zebra.log")
+        os.chown(self.conf, *self.root.ids("frr"))
+        self.proc = self.lab.spawn(self.role, "frr-zebra", self.root.wrap(
+            [f"{FRR_BIN}/zebra", "-f", self.conf, "-i", f"{self.dir}/zebra.pid", "-z", self.sock, "--vty_socket",
+             self.dir, "-P", "0", "-u", "frr", "-g", "frr"]), log_name="frr-zebra.log")
         from ..clock import wait_until
         if not wait_until(lambda: os.path.exists(self.sock) or not self.proc.alive(), 5) \
                 or not self.proc.alive():
             raise RuntimeError(f"zebra did not start: {self.proc.log_text()[-400:]}")
-
-
-def _frr_ids() -> tuple[int, int]:
-    import grp
-    import pwd
-    return pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid
 
 
 _BFD_STATES = {"up": "Up", "down": "Down", "init": "Init", "shutdown": "AdminDown"}
@@ -85,11 +81,12 @@ class Frr(Router):
     kind = "frr"
     fib_proto = "bgp"
     has_bfd = True
-    bfd_auth_types = ()  # FRR 8.4's bfdd has no authentication
+    bfd_auth_types = ()  # bfdd has no authentication (8.4, nor 10.3)
 
-    def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", feed: str = "") -> None:
+    def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", feed: str = "",
+                 root: Root = HOST) -> None:
         """`feed`: `address-family … network …` blocks bgpd originates (a flood feeder)."""
-        super().__init__(lab, config, role)
+        super().__init__(lab, config, role, root)
         self.zebra: Zebra | None = None
         self.bfdd = None
         self.feed = feed
@@ -166,7 +163,7 @@ class Frr(Router):
             if not n.bfd:
                 continue
             if n.bfd.auth:
-                raise ValueError("FRR 8.4 bfdd has no BFD authentication")
+                raise ValueError("FRR bfdd (8.4, 10.3) has no BFD authentication")
             out += [f" profile {bfd_profile(n.name)}", f"  receive-interval {n.bfd.interval_ms}",
                     f"  transmit-interval {n.bfd.interval_ms}", f"  detect-multiplier {n.bfd.multiplier}",
                     " exit", f" peer {n.address} local-address {n.local}", f"  profile {bfd_profile(n.name)}", " exit"]
@@ -177,7 +174,7 @@ class Frr(Router):
         """zebra (unless it still runs from before), bfdd when a neighbor has BFD (likewise),
         and bgpd."""
         if not (self.zebra and self.zebra.proc.alive()):
-            self.zebra = Zebra(self.lab, self.role)
+            self.zebra = Zebra(self.lab, self.role, self.root)
             with open(self.zebra.conf, "w", encoding="utf-8") as f:
                 f.write("\n".join(self.header()) + "\n")
             self.zebra.start()
@@ -187,11 +184,12 @@ class Frr(Router):
             if not (self.bfdd and self.bfdd.alive()):
                 conf = FilePath(d) / "bfdd.conf"
                 conf.write_text(self.render_bfdd())
-                os.chown(conf, *_frr_ids())
-                self.bfdd = self.lab.spawn(self.role, "frr-bfdd", [f"{FRR_BIN}/bfdd", "-f", str(conf), "-i",
-                                           f"{d}/bfdd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
-                                           "--bfdctl", f"{d}/bfdd.sock", "-u", "frr", "-g", "frr"],
-                                           log_name="frr-bfdd.log")
+                os.chown(conf, *self.root.ids("frr"))
+                self.bfdd = self.spawn("frr-bfdd", [f"{FRR_BIN}/bfdd", "-f", str(conf), "-i",
+                                       f"{d}/bfdd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
+                                       # FRR 10's bfdd has no control socket (nor the option)
+                                       *(["--bfdctl", f"{d}/bfdd.sock"] if self.release < (10,) else []),
+                                       "-u", "frr", "-g", "frr"], "frr-bfdd.log")
                 self.log_paths.append(self.lab.path("frr-bfdd.log"))
                 from ..clock import wait_until
                 if not wait_until(lambda: os.path.exists(f"{d}/bfdd.vty") or not self.bfdd.alive(), 5) \
@@ -200,10 +198,10 @@ class Frr(Router):
             infra.append(self.bfdd)
         self.conf = FilePath(d) / "bgpd.conf"
         self.conf.write_text(self.render())
-        os.chown(self.conf, *_frr_ids())
-        bgpd = self.lab.spawn(self.role, "frr-bgpd", [f"{FRR_BIN}/bgpd", "-f", str(self.conf), "-i",
-                              f"{d}/bgpd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
-                              "-u", "frr", "-g", "frr"], log_name=self.log_paths[0].name)
+        os.chown(self.conf, *self.root.ids("frr"))
+        bgpd = self.spawn("frr-bgpd", [f"{FRR_BIN}/bgpd", "-f", str(self.conf), "-i",
+                          f"{d}/bgpd.pid", "-z", self.zebra.sock, "--vty_socket", d, "-P", "0",
+                          "-u", "frr", "-g", "frr"], self.log_paths[0].name)
         self.procs = [*infra, bgpd]
         self._live_md5 = {n.address: n.md5 for n in self.config.neighbors}
         self._wait_ready(lambda: "BGP router identifier" in self.vtysh("show bgp summary"), "bgpd")
@@ -216,14 +214,18 @@ class Frr(Router):
                 self.lab.stop(p, sig, 5)
         self.procs = [p for p in self.procs if p is (self.zebra and self.zebra.proc) or p is self.bfdd]
 
+    @property
+    def closes_bgp_before_bfd_up(self) -> bool:
+        return self.release >= (10,) and any(n.bfd for n in self.config.neighbors)
+
     def version(self) -> str:
-        return run([f"{FRR_BIN}/bgpd", "--version"]).stdout.splitlines()[0]
+        return self.run(f"{FRR_BIN}/bgpd", "--version").stdout.splitlines()[0]
 
     def vtysh(self, *commands: str) -> str:
         argv = ["vtysh", "--vty_socket", self.zebra.dir if self.zebra else ""]
         for cmd in commands:
             argv += ["-c", cmd]
-        return run(argv, timeout=5).stdout
+        return self.run(*argv, timeout=5).stdout
 
     def json(self, command: str) -> dict:
         try:

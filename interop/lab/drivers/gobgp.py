@@ -19,6 +19,7 @@ import signal
 
 from .. import plan
 from ..proc import run
+from ..roots import HOST, Root
 from ..topology import Lab
 from .router import Neighbor, Path, Router, RouterConfig
 
@@ -89,10 +90,10 @@ class GoBgp(Router):
     reconnect_delay_s = 10
 
     def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr",
-                 local_addresses: list[str] | None = None, export_all: bool = False) -> None:
+                 local_addresses: list[str] | None = None, export_all: bool = False, root: Root = HOST) -> None:
         """As the router (default): export only `config.exports`; `export_all`: GoBGP's
         default policy (a node speaker announcing what `gobgp global rib add` gives it)."""
-        super().__init__(lab, config, role)
+        super().__init__(lab, config, role, root)
         self.local_addresses = local_addresses or [plan.RTR_LAN4, plan.RTR_LAN6]
         self.export = None if export_all else [r.prefix for r in config.exports]
         self.conf = lab.path(f"gobgpd-{role}.toml")
@@ -105,9 +106,8 @@ class GoBgp(Router):
 
     def start(self) -> None:
         self.conf.write_text(self.render())
-        proc = self.lab.spawn(self.role, f"gobgpd-{self.role}",
-                              ["gobgpd", "-f", str(self.conf), "-t", "toml", "-p", "--pprof-disable",
-                               "--api-hosts", "127.0.0.1:50051"], log_name=self.log_paths[0].name)
+        proc = self.spawn(f"gobgpd-{self.role}", ["gobgpd", "-f", str(self.conf), "-t", "toml", "-p",
+                          "--pprof-disable", "--api-hosts", "127.0.0.1:50051"], self.log_paths[0].name)
         self.procs = [proc]
         self._wait_ready(lambda: self.cli("global").returncode == 0, "gobgpd")
         for r in self.config.exports:
@@ -122,7 +122,7 @@ class GoBgp(Router):
         self.main_proc.signal(signal.SIGHUP)
 
     def cli(self, *args: str, timeout: float = 5):
-        return run(["gobgp", "-u", "127.0.0.1", "-p", "50051", *args], self.lab.ns(self.role), timeout=timeout)
+        return self.run("gobgp", "-u", "127.0.0.1", "-p", "50051", *args, timeout=timeout, ns=True)
 
     def cli_json(self, *args: str):
         r = self.cli(*args, "-j")
@@ -132,7 +132,7 @@ class GoBgp(Router):
             return None
 
     def version(self) -> str:
-        return run(["gobgpd", "--version"]).stdout.strip()
+        return self.run("gobgpd", "--version").stdout.strip()
 
     # ---- reading ---------------------------------------------------------------------
     def _neighbor(self, peer: str) -> dict:

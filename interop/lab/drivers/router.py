@@ -9,6 +9,7 @@ A driver answers None where its daemon cannot tell.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from abc import ABC, abstractmethod
@@ -17,7 +18,8 @@ from pathlib import Path as FilePath
 
 from .. import plan
 from ..clock import wait_until
-from ..proc import Proc
+from ..proc import Proc, run
+from ..roots import HOST, Root
 from ..topology import Lab, log
 
 
@@ -161,10 +163,17 @@ class Router(ABC):
     #: the BFD authentication types it can use (FRR 8.4's bfdd: none)
     bfd_auth_types: tuple[str, ...] = ()
 
-    def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr") -> None:
+    @property
+    def closes_bgp_before_bfd_up(self) -> bool:
+        """Whether it closes the peer's BGP connections while their BFD session has not been
+        Up yet (FRR 10's bgpd, seen at every start: "connection closed by peer" at anycastd)."""
+        return False
+
+    def __init__(self, lab: Lab, config: RouterConfig, role: str = "rtr", root: Root = HOST) -> None:
         self.lab = lab
         self.config = config
         self.role = role
+        self.root = root  # where its binaries come from (lab.roots): the host or a Debian 13 root
         self.procs: list[Proc] = []
         self.log_paths: list[FilePath] = []  # appended to across restarts
 
@@ -302,6 +311,23 @@ class Router(ABC):
 
     def version(self) -> str:
         return ""
+
+    @property
+    def release(self) -> tuple[int, ...]:
+        """The daemon's version as numbers, (2, 17, 6); () when it does not say (cached)."""
+        if not hasattr(self, "_release"):
+            m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", self.version())
+            self._release = tuple(int(x) for x in m.groups() if x is not None) if m else ()
+        return self._release
+
+    def run(self, *argv: str, timeout: float = 10, ns: bool = False):
+        """A command from the daemon's root (its CLI: birdc, vtysh, gobgp), bounded; `ns`: in
+        the router's namespace."""
+        return run(self.root.wrap(list(argv)), self.lab.ns(self.role) if ns else None, timeout=timeout)
+
+    def spawn(self, label: str, argv: list[str], log_name: str):
+        """A daemon from its root, tracked by the lab, in the router's namespace."""
+        return self.lab.spawn(self.role, label, self.root.wrap(argv), log_name=log_name)
 
     @property
     def config_path(self) -> FilePath:
