@@ -61,6 +61,11 @@ background release nice -n 10 cargo build --release --locked --bin anycastd --ta
 # (BIRD 2.17 and 3.1, FRR 10, GoBGP 3.36: interop/lab/roots.py, ~80 s each).
 [ "$(id -u)" != 0 ] || background roots nice -n 10 bash -c \
     'bash packaging/test-deb.sh --prepare && cd interop && exec /usr/bin/python3 -m lab roots'
+# cargo-deb for the package check, built (~100 s of CPU, once per machine) at the lowest
+# priority: it gets a core when the cargo steps leave one idle, in practice during the labs,
+# which mostly wait on timers; the package check runs after them.
+[ "$(id -u)" != 0 ] || command -v cargo-deb >/dev/null || \
+    background cargo-deb nice -n 19 cargo install --locked --quiet cargo-deb@3.8.0
 
 step "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
 step "cargo test" cargo test --locked
@@ -75,13 +80,7 @@ package_check() {
     cargo deb --no-build --locked --target "$musl" --fast --deb-revision 2 --output "$debs/upgrade-rev2.deb" >/dev/null || return 1
     bash packaging/test-deb.sh "$debs"/anycastd_*-1_amd64.deb "$debs/upgrade-rev2.deb"
 }
-if [ "$(id -u)" = 0 ]; then
-    step "the Debian roots: 12 for the .deb check, 13 for today's routers" await roots
-    step "package: .deb installed into a clean Debian 12 root" package_check
-else
-    skipped=$((skipped + 1))
-    echo "=== package check skipped: not root (debootstrap, chroot)"
-fi
+[ "$(id -u)" != 0 ] || step "the Debian roots: 12 for the .deb check, 13 for today's routers" await roots
 step "fixture tools (python)" python3 interop/test-fixture-tools.py
 step "bench-events analysis and driver tables (python)" python3 interop/test-bench-events.py
 
@@ -104,6 +103,14 @@ if [ "$(id -u)" = 0 ]; then
 else
     skipped=$((skipped + 1))
     echo "=== labs skipped: not root (run tests/all.sh as root)"
+fi
+
+if [ "$(id -u)" = 0 ]; then
+    [ -z "${bg_pid[cargo-deb]:-}" ] || step "cargo install cargo-deb (for the package check)" await cargo-deb
+    step "package: .deb installed into a clean Debian 12 root" package_check
+else
+    skipped=$((skipped + 1))
+    echo "=== package check skipped: not root (debootstrap, chroot)"
 fi
 
 echo
