@@ -53,9 +53,23 @@ LONG_FIRST = ("test_chaos_short.py", "test_flap_short.py", "test_restart.py")
 ONE_VERSION = {r.name for r in ROUTERS if r.root is None}
 
 
+def skip_reason(node, name: str) -> str | None:
+    """Why the scenario `node` does not run against the router `name` (None: it does)."""
+    only = node.get_closest_marker("only_routers")
+    if only and name not in only.args and (only.kwargs.get("exact") or kind_of(name) not in only.args):
+        return only.kwargs["reason"]
+    if node.path.name in LONG_FIRST and name not in ONE_VERSION and os.environ.get("LAB_MATRIX") != "full":
+        return "a slow scenario: in CI against one version per daemon, Debian 12's (LAB_MATRIX=full runs all)"
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: same order on every worker
+    for item in items:  # skipped at collection: no lab is built for a cell that does not run
+        name = getattr(item, "callspec", None) and item.callspec.params.get("router_kind")
+        if name and (reason := skip_reason(item, name)):
+            item.add_marker(pytest.mark.skip(reason=reason))
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="labs need root (network namespaces)")
         for item in items:
@@ -90,11 +104,9 @@ def router_kind(request: pytest.FixtureRequest) -> str:
     """The router (a name of ROUTER_NAMES; `kind_of` gives its daemon); a test marked
     `only_routers(*names, reason=...)` is skipped for the others before its lab is built (the
     reason shows in the matrix)."""
-    only = request.node.get_closest_marker("only_routers")
-    if only and request.param not in only.args and (only.kwargs.get("exact") or kind_of(request.param) not in only.args):
-        pytest.skip(only.kwargs["reason"])
-    if request.node.path.name in LONG_FIRST and request.param not in ONE_VERSION and os.environ.get("LAB_MATRIX") != "full":
-        pytest.skip("a slow scenario: in CI against one version per daemon, Debian 12's (LAB_MATRIX=full runs all)")
+    reason = skip_reason(request.node, request.param)
+    if reason:
+        pytest.skip(reason)
     return request.param
 
 
