@@ -16,8 +16,9 @@ Checks:
      Detection Time Expired" < 1 s (Detection Time 150 ms; the time printed), down_count +1;
      the router's BFD Down too (it hears our Down: "Neighbor Signaled Session Down")
   3. BGP down: status last_notification_sent Cease / BFD Down (10); that NOTIFICATION (6/10)
-     from 192.0.2.11 on the wire (or, when the router's BFD expired first — a race under
-     load — its own Cease / BFD Down received and on the wire); the router no longer Established and without nodea's
+     from 192.0.2.11 on the wire (or, when the router acted on anycastd's BFD Down before that
+     NOTIFICATION reached it — a race, seen under load — the router's own Cease, received and
+     on the wire); the router no longer Established and without nodea's
      prefixes (RIB, FIB: N/A without one); the router's own account of the end printed
   4. while BFD stays blocked (3 s, sampled every 50 ms): nothing at the router (strict), and
      BGP never Established again, neither at the router nor in anycastd's status (README: "BGP
@@ -92,18 +93,22 @@ def test_bfd_down(lab, router, checks):
         checks.not_applicable("rtr's FIB: no BGP route", steps.no_fib(router))
     def bfd_cease(n: str | None) -> bool:
         return bool(n) and "Cease" in n and "BFD Down (10)" in n
+    def cease(n: str | None) -> bool:
+        return bool(n) and n.startswith("Cease")
     wait_until(lambda: bfd_cease((acd.neighbor_status() or {}).get("last_notification_sent"))
-               or bfd_cease((acd.neighbor_status() or {}).get("last_notification_received")), 2)
+               or cease((acd.neighbor_status() or {}).get("last_notification_received")), 2)
     nst = acd.neighbor_status() or {}
     sent, received = nst.get("last_notification_sent"), nst.get("last_notification_received")
-    # Which end's BFD expires first is a race when anycastd's packets reach the router late
-    # (seen once in CI with three labs on two cores: the router's Detection Time ran out first,
-    # it ended BGP with its own Cease / BFD Down): either way BFD ended the session.
-    router_first = not bfd_cease(sent) and bfd_cease(received)
-    checks.check("status: the session ended with Cease / BFD Down (10), sent by anycastd (or by the router when "
-                 "its BFD expired first)", bfd_cease(sent) or router_first, f"sent {sent!r}, received {received!r}")
+    # A race: anycastd's BFD Down packet reaches the router before its NOTIFICATION, and a
+    # router that acts on it at once may end BGP with a Cease of its own first (seen twice in
+    # CI with three labs on two cores: BIRD 2.17 and 3.1, 'Cease (6) / subcode 0'). Either way
+    # BFD ended the session; anything else fails.
+    router_first = not bfd_cease(sent) and cease(received)
+    checks.check("status: the session ended with Cease / BFD Down (10) sent by anycastd (or a Cease from the "
+                 "router that acted on anycastd's BFD Down first)", bfd_cease(sent) or router_first,
+                 f"sent {sent!r}, received {received!r}")
     if router_first:
-        checks.note(f"{router.kind}'s BFD went Down first: it ended BGP with Cease / BFD Down ({received})")
+        checks.note(f"{router.kind} acted on anycastd's BFD Down before its NOTIFICATION: it sent {received}")
     checks.note(f"{router.kind}'s account of the end: last NOTIFICATION received {router.last_notification(NODEA.addr4)}")
 
     blocked_s = 3
@@ -139,8 +144,9 @@ def test_bfd_down(lab, router, checks):
     src = plan.RTR_LAN4 if router_first else NODEA.addr4
     notes = capture.tshark(pcap, f"bgp.type == 3 && ip.src == {src}", "frame.time_epoch",
                            "bgp.notify.major_error", "bgp.notify.minor_error_cease")
-    checks.check(f"capture: NOTIFICATION 6/10 (Cease, BFD Down) from {'the router' if router_first else 'nodea'} "
-                 "after the block", any(r[1:3] == ["6", "10"] and float(r[0]) * 1e6 >= t_block for r in notes), notes)
+    checks.check(f"capture: NOTIFICATION {'Cease from the router' if router_first else '6/10 (Cease, BFD Down) from nodea'}"
+                 " after the block", any(r[1] == "6" and (router_first or r[2] == "10") and float(r[0]) * 1e6 >= t_block
+                                         for r in notes), notes)
     if notes:
         checks.note(f"NOTIFICATION on the wire {ms(float(notes[0][0]) * 1e6 - t_block)} ms after the block")
     bad = acd.bad_lines(allow=r"(?i)bfd|BFD Down|Cease")
