@@ -132,7 +132,9 @@ def test_restart(lab, router, checks):
     up = wait_until(routes_up, OUTAGE_RECOVERY_MAX_S)
     took = (time.monotonic() - t_up) * 1000
     checks.check(f"{OUTAGE_S} s outage: Established + both routes back < {OUTAGE_RECOVERY_MAX_S} s after the link came up", up,
-                 f"{took:.0f} ms" if up else f"{router.kind} {router.state(NODEA.addr4)!r}")
+                 f"{took:.0f} ms" if up else f"{router.kind} {router.state(NODEA.addr4)!r}, (accepted, sent) "
+                 f"{[router.peer_counts(NODEA.addr4, f) for f in ('ipv4', 'ipv6')]}, FIB "
+                 f"{kernel.fib_nexthops(lab, plan.ANYCAST4) + kernel.fib_nexthops(lab, plan.ANYCAST6)}")
     recovery.append(f"outage={took:.0f}ms")
 
     checks.check(f"anycastd (pid {acd.proc.pid}) still running", acd.alive())
