@@ -18,6 +18,7 @@
 //! - [`status`]: the typed status document the daemon serves and `status`/`/metrics` read.
 //! - [`control`]: the root-only Unix socket (status readable by `[control] group`) and its JSON protocol.
 //! - [`daemon`]: `anycastd run`: wires config, speaker and signals together.
+//! - [`resident`]: start-up's code pages unmapped once it is done (the idle resident set).
 //! - [`systemd`]: sd_notify READY/STATUS/WATCHDOG without a library.
 //! - [`metrics`]: the optional Prometheus endpoint (prometheus-client encoding).
 //! - [`accept`]: accept-error back-off and connection caps for the local endpoints.
@@ -41,6 +42,7 @@ pub mod log_limit;
 pub mod log_writer;
 pub mod md5verify;
 pub mod metrics;
+pub mod resident;
 pub mod session;
 pub mod speaker;
 pub mod splitmix;

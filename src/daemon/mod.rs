@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Default `anycastd drain` time: long enough for routers to move traffic (RFC 8326).
 pub const DEFAULT_DRAIN_SECS: u64 = 30;
@@ -582,10 +582,14 @@ impl Daemon {
                     Response::ok(lines.join("\n"))
                 }
             }
-            Request::Reload => match self.reload().await {
-                Ok(m) => Response::ok(m),
-                Err(e) => Response::err(e),
-            },
+            Request::Reload => {
+                let done = self.reload().await;
+                unmap_startup_pages("reload");
+                match done {
+                    Ok(m) => Response::ok(m),
+                    Err(e) => Response::err(e),
+                }
+            }
             Request::Neighbor { action, ip } => match self.speaker.neighbor_admin(ip, action).await {
                 Ok(m) => Response::ok(m),
                 Err(e) => Response::err(e),
@@ -706,6 +710,34 @@ async fn follow_track(d: std::sync::Weak<Daemon>) {
     }
 }
 
+/// Start-up or a reload is done: the code it ran leaves the resident set ([`crate::resident`]).
+fn unmap_startup_pages(after: &str) {
+    match crate::resident::drop_startup_pages() {
+        Ok(d) => debug!(after, mappings = d.mappings, kb = d.kb, "start-up code pages unmapped"),
+        Err(e) => debug!(after, "start-up code pages left mapped: {e}"),
+    }
+}
+
+/// How long [`unmap_once_settled`] waits for every neighbor to serve.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Unmaps start-up's code again once every neighbor serves for the first time (the sessions'
+/// set-up, which runs after READY, runs again only when one flaps), or after [`SETTLE_LIMIT`]
+/// when one does not come up.
+async fn unmap_once_settled(speaker: Arc<crate::speaker::Speaker>) {
+    let mut changes = speaker.serving_changes();
+    let all_serve = async {
+        loop {
+            let s = speaker.serving();
+            if s.serving == s.total || changes.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(SETTLE_LIMIT, all_serve).await;
+    unmap_startup_pages("every neighbor serving");
+}
+
 /// Runs until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     // Dropped on every way out of here: removes the socket file if it is still ours.
@@ -718,6 +750,8 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
     let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
     let reasons: Vec<String> = d.runs().iter().map(|r| r.ha.current().reason).collect();
     crate::systemd::notify(&format!("READY=1\nSTATUS={}", reasons.join("; ")));
+    unmap_startup_pages("start");
+    tokio::spawn(unmap_once_settled(d.speaker.clone()));
     // The watchdog is fed from this loop: if it stalls, systemd restarts the daemon.
     let mut watchdog = tokio::time::interval(crate::systemd::watchdog_interval().unwrap_or(Duration::from_secs(3600)));
     let dc = d.clone();
@@ -742,6 +776,7 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
                         if let Err(e) = d.reload().await {
                             error!("SIGHUP reload: {e}");
                         }
+                        unmap_startup_pages("reload");
                         crate::systemd::notify("READY=1");
                     });
                 }
