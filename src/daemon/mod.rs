@@ -658,12 +658,11 @@ fn outcomes(each: Vec<(String, crate::ha::CommandOutcome)>) -> Response {
     Response::ok(lines.join("\n"))
 }
 
-/// Beats `liveness` every [`crate::liveness::HEARTBEAT`] after taking every service's decider
-/// lock in turn (one task for all services, not one per service): a decision stuck under any
-/// of them, or the runtime thread stuck anywhere, stops the beats (and so BFD transmission).
-/// It starts beating when the BFD thread starts, the heartbeat's only reader: before that
-/// (no neighbor has `bfd`) the idle daemon does not wake every 50 ms. An unbeaten heartbeat
-/// counts as live, so BFD started by a reload transmits until the first beat.
+/// Answers the BFD thread's questions ([`crate::liveness`]): on each, takes every service's
+/// decider lock in turn (one task for all services, not one per service), then beats. A
+/// decision stuck under any of them, or the runtime thread stuck anywhere, leaves the question
+/// unanswered (and so stops BFD transmission). It starts when the BFD thread starts, the
+/// heartbeat's only reader; it wakes only when asked, about once per BFD transmission.
 async fn beat(d: std::sync::Weak<Daemon>, liveness: crate::liveness::Liveness) {
     {
         let Some(daemon) = d.upgrade() else { return };
@@ -671,16 +670,16 @@ async fn beat(d: std::sync::Weak<Daemon>, liveness: crate::liveness::Liveness) {
         drop(daemon);
         speaker.bfd_started().await;
     }
-    let mut tick = tokio::time::interval(crate::liveness::HEARTBEAT);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        let Some(daemon) = d.upgrade() else { return };
-        let runs = daemon.services.read().unwrap_or_else(|p| p.into_inner());
-        for r in runs.iter() {
-            r.ha.responsive();
+        {
+            let Some(daemon) = d.upgrade() else { return };
+            let runs = daemon.services.read().unwrap_or_else(|p| p.into_inner());
+            for r in runs.iter() {
+                r.ha.responsive();
+            }
         }
         liveness.beat(tokio::time::Instant::now().into_std());
+        liveness.asked().await;
     }
 }
 

@@ -474,6 +474,7 @@ impl Driver {
     /// Feeds `ev` to session `d` and carries out what it asks for.
     fn step(&mut self, d: u32, now: Instant, ev: Event) {
         let stalled = self.liveness.stalled(now);
+        self.liveness.ask(now);
         match stalled {
             Some(for_) if !self.stall_logged => {
                 self.stall_logged = true;
