@@ -13,7 +13,8 @@ and then the CPU (utime + stime) over --window seconds. --bfd gives each pair a 
 
 Usage: interop/bench-idle.py NAME=PATH [NAME=PATH ...] [--settle S] [--window S] [--bfd]
        (default: new=target/x86_64-unknown-linux-musl/release/anycastd, settle 12 s, window 60 s)
-Goals (issue 15): VmRSS <= 4 MiB, CPU <= 10 ms per minute idle. Exits 1 if a daemon misses one.
+Goals (issue 15): VmRSS <= 4 MiB, CPU <= 10 ms per minute idle; each binary's row says whether it
+meets them. Exits 1 if one misses a goal, but for binaries named base… (the anchor of an A/B run).
 Every process it starts is ended by PID; the temp dir is removed.
 """
 
@@ -163,21 +164,25 @@ def main(argv):
         tick = 1000 / os.sysconf("SC_CLK_TCK")
         print(f"settle {a.settle:.0f} s after Established, CPU window {el:.1f} s (one tick = {tick:.0f} ms)"
               f"{', BFD 300 ms x 3 on each session' if a.bfd else ''}")
-        print("| binary | VmRSS | RssAnon | RssFile | threads | CPU ms / min idle |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| binary | VmRSS | RssAnon | RssFile | threads | CPU ms / min idle | goals |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         ok = True
         for n in measured:
             s = mem[n][0]
+            # One clock tick of slack: CPU is counted in ticks (10 ms), so one tick in the window
+            # reads as 10 ms / min or a hair over.
+            met = s["VmRSS"] <= GOAL_RSS_KB and cpu[n] <= GOAL_CPU_MS_PER_MIN + 0.5
             print(f"| {n} | {s['VmRSS'] / 1024:.2f} MiB ({s['VmRSS']} kB) | {s['RssAnon']} kB | {s['RssFile']} kB "
-                  f"| {s['Threads']} | {cpu[n]:.0f} |")
-            ok &= s["VmRSS"] <= GOAL_RSS_KB and cpu[n] <= GOAL_CPU_MS_PER_MIN
+                  f"| {s['Threads']} | {cpu[n]:.0f} | {'met' if met else 'NOT met'} |")
+            ok &= met or n.startswith("base")
         keys = sorted({k for _, m in mem.values() for k in m}, key=lambda k: -max(m.get(k, 0) for _, m in mem.values()))
         print()
         print("| resident kB by mapping | " + " | ".join(measured) + " |")
         print("|---|" + "---:|" * len(measured))
         for k in keys:
             print(f"| {k} | " + " | ".join(str(mem[n][1].get(k, 0)) for n in measured) + " |")
-        print(f"goals (VmRSS <= {GOAL_RSS_KB} kB, CPU <= {GOAL_CPU_MS_PER_MIN} ms/min):", "met" if ok else "NOT met")
+        print(f"goals (VmRSS <= {GOAL_RSS_KB} kB, CPU <= {GOAL_CPU_MS_PER_MIN} ms/min) of every binary but base…:",
+              "met" if ok else "NOT met")
         return 0 if ok else 1
     finally:
         procstat.stop_all(procs)
