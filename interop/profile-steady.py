@@ -8,10 +8,13 @@ with the steady-state code in a few blocks and start-up's pages unmapped once it
 (src/resident.rs), what stays resident is what runs (BENCHMARKS.md, "Idle RSS").
 
 How: one loopback pair as interop/bench-idle.py sets up (127.0.0.1 <-> 127.0.0.2, one prefix,
-static role, BFD 300 ms x 3, a metrics listener), the measured daemon under valgrind's callgrind.
-Once the session is Established and BFD Up, the counters are zeroed and the steady-state work an
-operator's node does is run: keepalives and BFD for 12 s, every status form, a metrics scrape,
-`check`, drain and undrain (UPDATEs out), `neighbor reset` (session down and up again). Not a
+static role, BFD 300 ms x 3, a metrics listener), the measured daemon under valgrind's callgrind
+with a health check of each kind that needs nothing outside this run (file, exec, tcp to its own
+metrics listener, process on a `sleep` of ours). Once the session is Established and BFD Up, the
+counters are zeroed and the steady-state work an operator's node does is run: keepalives, BFD
+and the checks for 12 s, every status form, a metrics scrape, `check`, the flag file removed and
+put back (a withdraw and an announce decided by a check), drain and undrain, `neighbor reset`
+(session down and up again). Not a
 reload: the daemon unmaps its code again once a reload is done. Every function with a cost after the zero goes in the script, as a section pattern
 without the symbol's hash (legacy `17h…E`, v0 crate disambiguators, `.llvm.N` suffixes), so that
 the script keeps matching the same functions across builds and versions. A function it misses
@@ -98,6 +101,24 @@ def callgrind_functions(path):
     return sorted(names[i] for i in costed if i in names)
 
 
+def checks(tmp, procs):
+    """A health check of each kind that needs nothing outside this run; the file check fast."""
+    flag, pidfile = f"{tmp}/flag", f"{tmp}/sleeper.pid"
+    Path(flag).touch()
+    sleeper = subprocess.Popen(["sleep", "300"])
+    procs.append(sleeper)
+    Path(pidfile).write_text(f"{sleeper.pid}\n")
+    return "".join(
+        f'[[health.check]]\nname = "{name}"\n{body}\n'
+        for name, body in (
+            ("flag", f'type = "file"\npath = "{flag}"\ninterval_ms = 200\nrise = 1\nfall = 1'),
+            ("exec", 'type = "exec"\ncommand = ["/bin/true"]'),
+            ("port", f'type = "tcp"\naddress = "{METRICS}"'),
+            ("proc", f'type = "process"\npidfile = "{pidfile}"'),
+        )
+    )
+
+
 def wait_for(what, pred, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -123,12 +144,14 @@ def main(argv):
             os.makedirs(f"{d}/state")
             conf = bench_idle.config(d, PORT, me, peer, active, True)
             if role == "a":
-                conf += f'[metrics]\nlisten = "{METRICS}"\n'
+                conf += f'[metrics]\nlisten = "{METRICS}"\n' + checks(tmp, procs)
             Path(f"{d}/anycastd.toml").write_text(conf)
             cmd = [a.binary, "run", "--config", f"{d}/anycastd.toml"]
             if role == "a":
                 cmd = ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={tmp}/cg.out"] + cmd
             procs.append(subprocess.Popen(cmd, stdout=open(f"{d}/log", "w"), stderr=subprocess.STDOUT))
+            if role == "a":
+                vg = procs[-1].pid
         sock = f"{dirs['a']}/anycastd.sock"
 
         def cli(*args, check=False):
@@ -141,13 +164,16 @@ def main(argv):
             return bool(ns) and all(n.get("state") == "Established" and (n.get("bfd") or {}).get("state") == "Up"
                                     for n in ns)
         wait_for("Established with BFD Up", up, 40)
-        vg = procs[0].pid
         subprocess.run(["callgrind_control", "-z", str(vg)], capture_output=True, check=True, timeout=30)
         time.sleep(12)  # keepalives (hold 9 s) and BFD
         for args in (["status"], ["status", "-v"], ["status", "--json"], ["status", "--neighbor", "127.0.0.2"],
                      ["check"]):
             cli(*args)
         urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=20).read()
+        os.unlink(f"{tmp}/flag")
+        time.sleep(2)
+        Path(f"{tmp}/flag").touch()
+        time.sleep(2)
         cli("drain", "--seconds", "1")
         time.sleep(2)
         cli("undrain")
