@@ -152,10 +152,11 @@ def test_bfd_down(lab, router, checks):
     bad = acd.bad_lines(allow=r"(?i)bfd|BFD Down|Cease")
     if router.closes_bgp_before_bfd_up:
         # FRR 10: bgpd closes (or resets) the BGP connections anycastd opens before the BFD
-        # session is first Up; those lines are the router's doing, any later one is not
+        # session is first Up; those lines are the router's doing, any later one is not. A
+        # write that meets the closed connection says so as EPIPE ("Broken pipe").
         log_text = acd.log()
         first_up = log_text.find('to="Up"')
-        early = [b for b in bad if re.search(r"connection closed by peer|Connection reset by peer", b)
+        early = [b for b in bad if re.search(r"connection closed by peer|Connection reset by peer|Broken pipe", b)
                  and 0 <= log_text.find(b) < first_up]
         if early:
             checks.note(f"{router.kind} {router.version()} closed {len(early)} BGP connection(s) before BFD was Up")
