@@ -15,7 +15,7 @@
 //!
 //! Nothing here reads a clock: times are passed in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// a hung decision loop is stopped within it (then the routers' Detection Time).
 pub const STALL_LIMIT: Duration = Duration::from_millis(250);
 
-/// No beat yet, or no question open.
+/// No question open.
 const NONE: u64 = u64::MAX;
 
 /// A heartbeat shared between the decision loop (which answers) and BFD (which asks).
@@ -36,8 +36,8 @@ pub struct Liveness {
 #[derive(Debug)]
 struct Inner {
     base: Instant,
-    /// µs since `base` at the last beat, or [`NONE`]: never beaten.
-    last: AtomicU64,
+    /// Beaten at least once: only then can it stall.
+    armed: AtomicBool,
     /// µs since `base` when the open question was asked, or [`NONE`].
     asked: AtomicU64,
     /// Wakes the decision loop's answering task.
@@ -49,7 +49,7 @@ impl Liveness {
     /// speaker run without a decision loop, as in tests, is never held back).
     pub fn new(base: Instant) -> Self {
         let inner =
-            Inner { base, last: AtomicU64::new(NONE), asked: AtomicU64::new(NONE), question: Default::default() };
+            Inner { base, armed: AtomicBool::new(false), asked: AtomicU64::new(NONE), question: Default::default() };
         Liveness { inner: Arc::new(inner) }
     }
 
@@ -61,11 +61,7 @@ impl Liveness {
     /// The decision loop is alive at `now`: it answers the open question, if any.
     pub fn beat(&self, now: Instant) {
         let us = self.micros(now);
-        // The first beat arms it; later ones only move it forward (a late beat from another
-        // thread never moves it back).
-        if self.inner.last.compare_exchange(NONE, us, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-            self.inner.last.fetch_max(us, Ordering::Relaxed);
-        }
+        self.inner.armed.store(true, Ordering::Relaxed);
         // Only a question asked before this beat is answered by it.
         let _ = self.inner.asked.fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q <= us).then_some(NONE));
     }
@@ -87,8 +83,8 @@ impl Liveness {
     /// How long the open question has gone unanswered at `now`, when that is more than
     /// [`STALL_LIMIT`]; `None` while the decision loop answers (or before its first beat).
     pub fn stalled(&self, now: Instant) -> Option<Duration> {
-        let (last, asked) = (self.inner.last.load(Ordering::Relaxed), self.inner.asked.load(Ordering::Acquire));
-        if last == NONE || asked == NONE {
+        let asked = self.inner.asked.load(Ordering::Acquire);
+        if !self.inner.armed.load(Ordering::Relaxed) || asked == NONE {
             return None;
         }
         let at = self.inner.base.checked_add(Duration::from_micros(asked))?;

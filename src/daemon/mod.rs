@@ -214,6 +214,14 @@ impl Daemon {
     /// refuses takes back the addresses it added; once the speaker runs the new config, so does
     /// `cfg`, even when an old address cannot be removed (reported as an error).
     pub async fn reload(&self) -> Result<String, String> {
+        let done = self.reload_config().await;
+        // Whether it applied or not, the config parser and validation ran: their code leaves
+        // the resident set again.
+        unmap_startup_pages("reload");
+        done
+    }
+
+    async fn reload_config(&self) -> Result<String, String> {
         let _one = self.reloading.lock().await;
         let path = self.path.clone();
         let new = tokio::task::spawn_blocking(move || Config::load(&path))
@@ -582,14 +590,10 @@ impl Daemon {
                     Response::ok(lines.join("\n"))
                 }
             }
-            Request::Reload => {
-                let done = self.reload().await;
-                unmap_startup_pages("reload");
-                match done {
-                    Ok(m) => Response::ok(m),
-                    Err(e) => Response::err(e),
-                }
-            }
+            Request::Reload => match self.reload().await {
+                Ok(m) => Response::ok(m),
+                Err(e) => Response::err(e),
+            },
             Request::Neighbor { action, ip } => match self.speaker.neighbor_admin(ip, action).await {
                 Ok(m) => Response::ok(m),
                 Err(e) => Response::err(e),
@@ -775,7 +779,6 @@ pub async fn run(cfg: Config, path: PathBuf) -> Result<(), String> {
                         if let Err(e) = d.reload().await {
                             error!("SIGHUP reload: {e}");
                         }
-                        unmap_startup_pages("reload");
                         crate::systemd::notify("READY=1");
                     });
                 }
